@@ -1,0 +1,95 @@
+/* params.c: see params.h. */
+#include "params.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void paramset_init(paramset *ps) { memset(ps, 0, sizeof *ps); }
+
+int paramset_add(paramset *ps, const char *name, int ndim, const int64_t *shape, param_group group, int trainable)
+{
+	if (ps->finalized)
+		die("internal error: parameter '%s' registered after finalize", name);
+	if (ndim < 0 || ndim > PARAM_MAX_DIMS)
+		die("internal error: parameter '%s' has %d dimensions", name, ndim);
+	if (strlen(name) >= sizeof ps->info[0].name)
+		die("internal error: parameter name too long: %s", name);
+	if (paramset_find(ps, name) >= 0)
+		die("internal error: duplicate parameter name %s", name);
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 64;
+		ps->info = xrealloc_array(ps->info, (size_t)ps->cap, sizeof *ps->info);
+	}
+	param_info *p = &ps->info[ps->n];
+	memset(p, 0, sizeof *p);
+	strcpy(p->name, name);
+	p->ndim = ndim;
+	p->numel = 1;
+	for (int d = 0; d < ndim; d++) {
+		if (shape[d] <= 0)
+			die("internal error: parameter '%s' has dimension %d of size %lld", name, d, (long long)shape[d]);
+		p->shape[d] = shape[d];
+		if (size_mul(p->numel, (size_t)shape[d], &p->numel))
+			die("internal error: parameter '%s' is too large", name);
+	}
+	p->group = group;
+	p->trainable = trainable;
+	p->persistent = 1;
+	return ps->n++;
+}
+
+void paramset_finalize(paramset *ps)
+{
+	size_t off = 0;
+	for (int i = 0; i < ps->n; i++) {
+		off = (off + 15) & ~(size_t)15;
+		ps->info[i].offset = off;
+		off += ps->info[i].numel;
+	}
+	ps->total = (off + 15) & ~(size_t)15;
+	size_t bytes;
+	if (size_mul(ps->total ? ps->total : 16, sizeof(float), &bytes))
+		die("parameter buffer too large");
+	ps->data = aligned_alloc(64, bytes);
+	ps->grad = aligned_alloc(64, bytes);
+	if (!ps->data || !ps->grad)
+		die("out of memory allocating %zu bytes of parameters", 2 * bytes);
+	memset(ps->data, 0, bytes);
+	memset(ps->grad, 0, bytes);
+	ps->finalized = 1;
+}
+
+void paramset_free(paramset *ps)
+{
+	free(ps->info);
+	free(ps->data);
+	free(ps->grad);
+	memset(ps, 0, sizeof *ps);
+}
+
+float *paramset_data(const paramset *ps, int idx) { return ps->data + ps->info[idx].offset; }
+float *paramset_grad(const paramset *ps, int idx) { return ps->grad + ps->info[idx].offset; }
+
+int paramset_find(const paramset *ps, const char *name)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (strcmp(ps->info[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+void paramset_zero_grad(paramset *ps)
+{
+	if (ps->grad)
+		memset(ps->grad, 0, ps->total * sizeof(float));
+}
+
+size_t paramset_trainable_count(const paramset *ps)
+{
+	size_t n = 0;
+	for (int i = 0; i < ps->n; i++)
+		if (ps->info[i].trainable)
+			n += ps->info[i].numel;
+	return n;
+}

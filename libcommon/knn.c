@@ -254,7 +254,7 @@ static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_
 			/* |x|^2 + |y|^2 - 2 x.y, written as one fma so every path rounds it the same way. */
 			float v = fmaf(-2.0f, row[c], sr[r] + sc[c]);
 			v = v > 0.0f ? v : 0.0f; /* cancellation can leave tiny negatives for near-duplicates */
-			row[c] = kind == KNN_L2 ? sqrtf(v) : v;
+			row[c] = v;
 		}
 	}
 }
@@ -479,4 +479,33 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	if (bad)
 		return fail(err, errlen, "write failed");
 	return 0;
+}
+
+int knn_shard_parse(const char *s, uint64_t *i, uint64_t *n, const char **why)
+{
+	const char *slash = strchr(s, '/');
+	long a, b;
+	if (!slash) {
+		*why = "expected i/n, e.g. 0/4";
+		return -1;
+	}
+	char head[32];
+	size_t len = (size_t)(slash - s);
+	if (len == 0 || len >= sizeof head) {
+		*why = "expected i/n, e.g. 0/4";
+		return -1;
+	}
+	memcpy(head, s, len);
+	head[len] = 0;
+	if (parse_long(slash + 1, 1, 1L << 20, &b, why) != 0 || parse_long(head, 0, b - 1, &a, why) != 0)
+		return -1;
+	*i = (uint64_t)a;
+	*n = (uint64_t)b;
+	return 0;
+}
+
+void knn_shard_range(uint64_t N, uint64_t i, uint64_t n, uint64_t *begin, uint64_t *end)
+{
+	*begin = N * i / n;
+	*end = N * (i + 1) / n;
 }

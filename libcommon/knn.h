@@ -4,8 +4,8 @@
  *   avsl      the AVSL eval distance d_f (method §3.3, §3.6); needs certainties and a collector (-m checkpoint)
  *   levels    d_0 + d_1 + ... : sum over levels of squared Euclidean distances of p-normalised embeddings (p = 2)
  *   level:N   d_N alone
- *   l2        Euclidean distance of the L2-normalised embeddings (all levels concatenated, then normalised): the
- *             baseline evaluator's metric
+ *   l2        squared Euclidean distance of the L2-normalised embeddings (all levels concatenated, then
+ *             normalised): the baseline evaluator's ranking (squared as in formats/graph.md and faiss IndexFlatL2)
  *   cosine    1 - cosine similarity of the same vectors
  * The plain metrics use dot_tile (one fma chain per pair), so results are bit-identical for any tile size, thread
  * count or shard split. Ties are broken by ascending gallery index (topk.h). When the gallery is the query set the
@@ -62,5 +62,9 @@ uint32_t knn_default_k(const ave_set *query, const ave_set *gallery);
 
 /* The full (q_end - q_begin) x gallery distance matrix as .npy float32 (row-major) on fp. 0 or -1 with err. */
 int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen);
+
+/* "--shard i/n": part i (0-based) of n; 0 or -1 with *why. Part i covers queries [i*N/n, (i+1)*N/n). */
+int knn_shard_parse(const char *s, uint64_t *i, uint64_t *n, const char **why);
+void knn_shard_range(uint64_t N, uint64_t i, uint64_t n, uint64_t *begin, uint64_t *end);
 
 #endif

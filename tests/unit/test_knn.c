@@ -200,7 +200,7 @@ static int brute_check(const ave_set *s, const graph *g, int metric_kind, double
 			}
 			double cosv = dotv / sqrt(nq * nj);
 			d[j] = metric_kind == KNN_LEVELS ? tot : metric_kind == KNN_COSINE ? 1 - cosv
-											 : sqrt(fmax(0, 2 - 2 * cosv));
+											 : fmax(0, 2 - 2 * cosv);
 			ord[j] = (int32_t)j;
 		}
 		/* selection of the k smallest by (d, idx), self excluded */
@@ -308,7 +308,7 @@ TEST(graph_separate_gallery_keeps_exact_duplicates)
 TEST(graph_ties_by_ascending_gallery_index_and_self_excluded)
 {
 	/* 2-d items: 0 (1,0), 1 (0,1), 2 (1,0), 3 (0,1), 4 (1,0). Query 0: 2 and 4 at distance 0 (tied: index order),
-	 * then 1 and 3 at sqrt(2) (tied). Query 2: 0, 4, 1, 3. Labels: 0 0 1 1 0 -> n_relevant of query 0 = 2. */
+	 * then 1 and 3 at squared distance 2 (tied). Query 2: 0, 4, 1, 3. Labels: 0 0 1 1 0 -> n_relevant of query 0 = 2. */
 	ave_set s;
 	make_set(&s, 5, 1, 2, 2, 1);
 	float e[] = {1, 0, 0, 1, 1, 0, 0, 1, 1, 0};
@@ -323,7 +323,7 @@ TEST(graph_ties_by_ascending_gallery_index_and_self_excluded)
 		int ok = g.q[0].count == 4 && g.q[0].n_relevant == 2 && g.q[2].n_relevant == 1;
 		for (int j = 0; j < 4; j++)
 			ok &= g.nb[0 * 10 + j].id == want0[j] && g.nb[2 * 10 + j].id == want2[j];
-		ok &= g.nb[0].dist == 0.0f && fabsf(g.nb[2].dist - sqrtf(2.0f)) < 1e-6f;
+		ok &= g.nb[0].dist == 0.0f && g.nb[2].dist == 2.0f;
 		free_graph(&g);
 		CHECKF(ok, "tile %d", tile);
 	}

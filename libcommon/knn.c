@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "knn.h"
 #include "dot_tile.h"
+#include "npy.h"
 #include "progress.h"
 #include "topk.h"
 #include "util.h"
@@ -443,16 +444,9 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 		prep_build(o, gs, &pg_own);
 		pg = &pg_own;
 	}
-	/* .npy version 1.0: magic, version, u16 header length, a Python dict padded with spaces to 64 bytes, '\n'. */
-	char hdr[256];
-	int n = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%llu, %llu), }",
-			 (unsigned long long)(q1 - q0), (unsigned long long)ng);
-	int total = (10 + n + 1 + 63) / 64 * 64;
-	while (10 + n + 1 < total)
-		hdr[n++] = ' ';
-	hdr[n++] = '\n';
-	unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 255), (unsigned char)(n >> 8)};
-	int bad = fwrite(pre, 1, 10, fp) != 10 || fwrite(hdr, 1, (size_t)n, fp) != (size_t)n;
+	int64_t shape[2] = {(int64_t)(q1 - q0), (int64_t)ng};
+	fmt_error ferr;
+	int bad = npy_write_header(fp, "dense", NPY_F32, 2, shape, &ferr) != 0;
 	float *blk = alloc_aligned((size_t)T * (ng ? ng : 1), sizeof(float));
 	float **scr = xcalloc((size_t)nt, sizeof *scr);
 	for (int t = 0; t < nt; t++)
@@ -467,7 +461,7 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 			tile_dist(o, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()],
 				  par ? 1 : nt);
 		}
-		bad = fwrite(blk, sizeof(float), (size_t)R * ng, fp) != (size_t)R * ng;
+		bad = npy_write_data(fp, "dense", NPY_F32, blk, (uint64_t)R * ng, &ferr) != 0;
 	}
 	for (int t = 0; t < nt; t++)
 		free(scr[t]);

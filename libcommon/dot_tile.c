@@ -20,7 +20,9 @@ static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 size_t dot_tile_scratch(int R, int C, int D)
 {
-	return (size_t)round_up(R, MR) * (size_t)D + (size_t)round_up(C, NR) * (size_t)D + 8;
+	/* packed b, packed a, then the accumulator micro-tiles (MR x NR each) */
+	return (size_t)round_up(C, NR) * (size_t)D + (size_t)round_up(R, MR) * (size_t)D +
+	       (size_t)round_up(R, MR) * (size_t)round_up(C, NR) + 8;
 }
 
 static void pack(int n, const float *x, int64_t ld, int D, int w, float *p)
@@ -39,13 +41,15 @@ static void pack(int n, const float *x, int64_t ld, int D, int w, float *p)
 	}
 }
 
-static void micro(int D, const float *ap, const float *bp, float *c /* (MR, NR) */)
+/* c (MR, NR) += the next D steps of every chain: c is loaded, continued and stored, which keeps each chain's
+ * sequence of roundings exactly that of one uninterrupted loop. */
+static void micro(int D, const float *ap, const float *bp, float *c)
 {
 #ifdef DOT_SIMD
-	__m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
-	       c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
-	       c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
-	       c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+	__m256 c00 = _mm256_load_ps(c + 0), c01 = _mm256_load_ps(c + 8), c10 = _mm256_load_ps(c + 16),
+	       c11 = _mm256_load_ps(c + 24), c20 = _mm256_load_ps(c + 32), c21 = _mm256_load_ps(c + 40),
+	       c30 = _mm256_load_ps(c + 48), c31 = _mm256_load_ps(c + 56), c40 = _mm256_load_ps(c + 64),
+	       c41 = _mm256_load_ps(c + 72), c50 = _mm256_load_ps(c + 80), c51 = _mm256_load_ps(c + 88);
 	for (int k = 0; k < D; k++) {
 		__m256 b0 = _mm256_load_ps(bp + k * NR), b1 = _mm256_load_ps(bp + k * NR + 8);
 		const float *a = ap + k * MR;
@@ -57,15 +61,11 @@ static void micro(int D, const float *ap, const float *bp, float *c /* (MR, NR) 
 		x = _mm256_broadcast_ss(a + 4), c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
 		x = _mm256_broadcast_ss(a + 5), c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
 	}
-	_mm256_storeu_ps(c + 0 * NR, c00), _mm256_storeu_ps(c + 0 * NR + 8, c01);
-	_mm256_storeu_ps(c + 1 * NR, c10), _mm256_storeu_ps(c + 1 * NR + 8, c11);
-	_mm256_storeu_ps(c + 2 * NR, c20), _mm256_storeu_ps(c + 2 * NR + 8, c21);
-	_mm256_storeu_ps(c + 3 * NR, c30), _mm256_storeu_ps(c + 3 * NR + 8, c31);
-	_mm256_storeu_ps(c + 4 * NR, c40), _mm256_storeu_ps(c + 4 * NR + 8, c41);
-	_mm256_storeu_ps(c + 5 * NR, c50), _mm256_storeu_ps(c + 5 * NR + 8, c51);
+	_mm256_store_ps(c + 0, c00), _mm256_store_ps(c + 8, c01), _mm256_store_ps(c + 16, c10);
+	_mm256_store_ps(c + 24, c11), _mm256_store_ps(c + 32, c20), _mm256_store_ps(c + 40, c21);
+	_mm256_store_ps(c + 48, c30), _mm256_store_ps(c + 56, c31), _mm256_store_ps(c + 64, c40);
+	_mm256_store_ps(c + 72, c41), _mm256_store_ps(c + 80, c50), _mm256_store_ps(c + 88, c51);
 #else
-	for (int i = 0; i < MR * NR; i++)
-		c[i] = 0.0f;
 	for (int k = 0; k < D; k++)
 		for (int i = 0; i < MR; i++)
 			for (int j = 0; j < NR; j++)
@@ -78,19 +78,26 @@ void dot_tile(int R, const float *a, int64_t lda, int C, const float *b, int64_t
 {
 	if (R <= 0 || C <= 0)
 		return;
-	float *bp = scratch;                                 /* NR-aligned panels first: 32-byte aligned loads */
-	float *ap = scratch + (size_t)round_up(C, NR) * D;
+	int Rp = round_up(R, MR), Cp = round_up(C, NR);
+	float *bp = scratch; /* every block below starts at a multiple of 16 floats: aligned loads */
+	float *ap = bp + (size_t)Cp * D;
+	float *acc = ap + (size_t)Rp * D; /* micro-tile (i0, j0) at acc + (j0 / NR * Rp + i0) * NR */
 	pack(C, b, ldb, D, NR, bp);
 	pack(R, a, lda, D, MR, ap);
-	float c[MR * NR];
+	memset(acc, 0, (size_t)Rp * Cp * sizeof *acc);
+	/* k in chunks of KC so a b micro-panel (KC x NR) stays in L1 while the a panels of the chunk stream from L2. */
+	enum { KC = 128 };
+	for (int k0 = 0; k0 < D; k0 += KC) {
+		int kc = D - k0 < KC ? D - k0 : KC;
+		for (int j0 = 0; j0 < Cp; j0 += NR)
+			for (int i0 = 0; i0 < Rp; i0 += MR)
+				micro(kc, ap + (size_t)i0 * D + (size_t)k0 * MR, bp + (size_t)j0 * D + (size_t)k0 * NR,
+				      acc + ((size_t)(j0 / NR) * Rp + i0) * NR);
+	}
 	for (int j0 = 0; j0 < C; j0 += NR) {
 		int nc = C - j0 < NR ? C - j0 : NR;
-		for (int i0 = 0; i0 < R; i0 += MR) {
-			int nr = R - i0 < MR ? R - i0 : MR;
-			micro(D, ap + (size_t)i0 * D, bp + (size_t)j0 * D, c);
-			for (int i = 0; i < nr; i++)
-				memcpy(out + (i0 + i) * ldo + j0, c + i * NR, (size_t)nc * sizeof(float));
-		}
+		for (int i = 0; i < R; i++)
+			memcpy(out + i * ldo + j0, acc + ((size_t)(j0 / NR) * Rp + i) * NR, (size_t)nc * sizeof(float));
 	}
 }
 

@@ -262,7 +262,7 @@ static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_
 
 static inline void offer(topk *t, float d, int32_t idx)
 {
-	if (t->n < t->k || d <= t->d[0])
+	if (t->n < t->k || d <= topk_key_dist(t->key[0]))
 		topk_push(t, d, idx);
 }
 
@@ -342,15 +342,13 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	/* Result heaps: all rows in symmetric mode (the column side feeds later blocks), else one block. */
 	uint64_t nheap = sym ? qs->n : (uint64_t)T;
 	size_t kk = k ? k : 1;
-	float *hd = xmalloc_array(nheap * kk, sizeof *hd);
-	int32_t *hi = xmalloc_array(nheap * kk, sizeof *hi);
+	uint64_t *hk = xmalloc_array(nheap * kk, sizeof *hk);
 	topk *heap = xmalloc_array(nheap ? nheap : 1, sizeof *heap);
 	if (sym)
 		for (uint64_t i = 0; i < nheap; i++)
-			topk_init(&heap[i], k, hd + i * kk, hi + i * kk);
+			topk_init(&heap[i], k, hk + i * kk);
 	/* Per-thread row heaps for the current block. */
-	float *ld = xmalloc_array((size_t)nt * T * kk, sizeof *ld);
-	int32_t *li = xmalloc_array((size_t)nt * T * kk, sizeof *li);
+	uint64_t *lk = xmalloc_array((size_t)nt * T * kk, sizeof *lk);
 	topk *loc = xmalloc_array((size_t)nt * T, sizeof *loc);
 	worker *w = xcalloc((size_t)nt, sizeof *w);
 	for (int t = 0; t < nt; t++) {
@@ -366,7 +364,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 		uint64_t cstart = sym ? r0 : 0;
 		long ncb = ng > cstart ? (long)((ng - cstart + T - 1) / T) : 0;
 		for (size_t i = 0; i < (size_t)nt * T; i++)
-			topk_init(&loc[i], k, ld + i * kk, li + i * kk);
+			topk_init(&loc[i], k, lk + i * kk);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
 		for (long jb = 0; jb < ncb; jb++) {
 			int tid = omp_get_thread_num();
@@ -378,10 +376,18 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			for (int r = 0; r < R; r++) {
 				const float *row = tl + (size_t)r * C;
 				topk *t = &mine[r];
+				/* In symmetric mode the row's result heap already holds the earlier blocks' candidates (and
+				 * nobody writes it during this block): nothing beyond its bound can make the final cut. */
+				const topk *res = sym ? &heap[r0 + r] : NULL;
+				float gb = res ? topk_bound(res) : __builtin_inff(), lb = topk_bound(t);
+				float b = lb < gb ? lb : gb;
 				for (int c = 0; c < C; c++) {
-					if (same && c0 + c == r0 + r)
+					float d = row[c];
+					if (d > b || (same && c0 + c == r0 + r))
 						continue; /* self excluded by index */
-					offer(t, row[c], (int32_t)(c0 + c));
+					topk_push(t, d, (int32_t)(c0 + c));
+					lb = topk_bound(t);
+					b = lb < gb ? lb : gb;
 				}
 			}
 			if (sym && c0 != r0) /* column side: rows of block J, owned by this thread for this block */
@@ -395,15 +401,15 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			uint64_t qi = r0 + r;
 			topk *res = sym ? &heap[qi] : &heap[r];
 			if (!sym)
-				topk_init(res, k, hd + r * kk, hi + r * kk);
+				topk_init(res, k, hk + r * kk);
 			for (int t = 0; t < nt; t++)
 				topk_merge(res, &loc[(size_t)t * T + r]);
 			topk_sort(res);
 			for (uint32_t j = 0; j < res->n; j++) {
-				int32_t g = res->idx[j];
+				int32_t g = topk_key_index(res->key[j]);
 				nb[j].id = gs->id[g];
 				nb[j].label = gs->label[g];
-				nb[j].dist = res->d[j];
+				nb[j].dist = topk_key_dist(res->key[j]);
 			}
 			avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = res->n};
 			emit(ctx, qi, &q, nb);
@@ -419,11 +425,9 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	free(w);
 	free(nb);
 	free(loc);
-	free(ld);
-	free(li);
+	free(lk);
 	free(heap);
-	free(hd);
-	free(hi);
+	free(hk);
 	free(n_rel);
 	prep_free(&pq);
 	if (!same)

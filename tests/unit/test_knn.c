@@ -107,40 +107,57 @@ static int same_graph(const graph *a, const graph *b, uint64_t offset_b)
 
 TEST(topk_keeps_k_smallest_with_index_ties)
 {
-	float d[4];
-	int32_t ix[4];
+	uint64_t key[4];
 	topk t;
-	topk_init(&t, 4, d, ix);
-	float vals[] = {5, 1, 3, 1, 0.5f, 3, 7, 1};
-	for (int i = 0; i < 8; i++)
+	topk_init(&t, 4, key);
+	float vals[] = {5, 1, 3, 1, 0.5f, 3, 7, 1, -0.0f, NAN};
+	for (int i = 0; i < 10; i++)
 		topk_push(&t, vals[i], i);
 	topk_sort(&t);
 	CHECK(t.n == 4);
-	/* smallest: 0.5 (4), then the three 1s at indices 1, 3, 7 in ascending index order */
-	CHECK(ix[0] == 4 && ix[1] == 1 && ix[2] == 3 && ix[3] == 7);
-	CHECK(d[0] == 0.5f && d[3] == 1.0f);
+	/* smallest: -0 (8, as +0), 0.5 (4), then two of the three 1s: indices 1, 3 (ascending index order) */
+	CHECK(topk_key_index(key[0]) == 8 && topk_key_index(key[1]) == 4 && topk_key_index(key[2]) == 1 &&
+	      topk_key_index(key[3]) == 3);
+	CHECK(topk_key_dist(key[0]) == 0.0f && topk_key_dist(key[1]) == 0.5f && topk_key_dist(key[3]) == 1.0f);
+	/* keys order like the floats, negatives included */
+	float f[] = {-3.5f, -1e-30f, 0.0f, 1e-30f, 2.0f, INFINITY};
+	for (int i = 0; i < 6; i++) {
+		CHECK(topk_key_dist(topk_key(f[i], 0)) == f[i]);
+		if (i)
+			CHECK(topk_key(f[i - 1], 99) < topk_key(f[i], 0));
+	}
+	CHECK(topk_key(NAN, 0) == topk_key(INFINITY, 0));
 }
 
 TEST(topk_result_independent_of_offer_order)
 {
 	enum { N = 500, K = 37 };
-	float v[N], d1[K], d2[K];
-	int32_t i1[K], i2[K];
+	float v[N];
+	uint64_t k1[K], k2[K];
 	lcg_state = 7;
 	for (int i = 0; i < N; i++)
 		v[i] = (float)(int)(frand() * 20); /* many ties */
 	topk a, b;
-	topk_init(&a, K, d1, i1);
-	topk_init(&b, K, d2, i2);
+	topk_init(&a, K, k1);
+	topk_init(&b, K, k2);
 	for (int i = 0; i < N; i++)
 		topk_push(&a, v[i], i);
 	for (int i = N - 1; i >= 0; i--)
 		topk_push(&b, v[i], i);
 	topk_sort(&a);
 	topk_sort(&b);
-	CHECK(memcmp(i1, i2, sizeof i1) == 0 && memcmp(d1, d2, sizeof d1) == 0);
-	for (int j = 1; j < K; j++)
-		CHECK(d1[j - 1] < d1[j] || (d1[j - 1] == d1[j] && i1[j - 1] < i1[j]));
+	CHECK(memcmp(k1, k2, sizeof k1) == 0);
+	for (int j = 1; j < K; j++) {
+		float da = topk_key_dist(k1[j - 1]), db = topk_key_dist(k1[j]);
+		CHECK(da < db || (da == db && topk_key_index(k1[j - 1]) < topk_key_index(k1[j])));
+	}
+	/* the K kept are the K smallest: every value left out is >= the largest kept */
+	for (int i = 0; i < N; i++) {
+		int kept = 0;
+		for (int j = 0; j < K; j++)
+			kept |= topk_key_index(k1[j]) == i;
+		CHECK(kept || v[i] >= topk_key_dist(k1[K - 1]));
+	}
 }
 
 TEST(dot_tile_matches_naive_bit_for_bit)

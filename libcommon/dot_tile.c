@@ -21,8 +21,8 @@ static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 size_t dot_tile_scratch(int R, int C, int D)
 {
 	/* packed b, packed a, then the accumulator micro-tiles (MR x NR each) */
-	return (size_t)round_up(C, NR) * (size_t)D + (size_t)round_up(R, MR) * (size_t)D +
-	       (size_t)round_up(R, MR) * (size_t)round_up(C, NR) + 8;
+	return (size_t)round_up(C, NR) * (size_t)D + (size_t)round_up(round_up(R, MR) * D, 16) +
+	       (size_t)round_up(R, MR) * (size_t)round_up(C, NR) + 16;
 }
 
 static void pack(int n, const float *x, int64_t ld, int D, int w, float *p)
@@ -81,7 +81,7 @@ void dot_tile(int R, const float *a, int64_t lda, int C, const float *b, int64_t
 	int Rp = round_up(R, MR), Cp = round_up(C, NR);
 	float *bp = scratch; /* every block below starts at a multiple of 16 floats: aligned loads */
 	float *ap = bp + (size_t)Cp * D;
-	float *acc = ap + (size_t)Rp * D; /* micro-tile (i0, j0) at acc + (j0 / NR * Rp + i0) * NR */
+	float *acc = ap + (size_t)round_up(Rp * D, 16); /* micro-tile (i0, j0) at acc + (j0 / NR * Rp + i0) * NR */
 	pack(C, b, ldb, D, NR, bp);
 	pack(R, a, lda, D, MR, ap);
 	memset(acc, 0, (size_t)Rp * Cp * sizeof *acc);

@@ -385,6 +385,75 @@ TEST(default_k_and_relevant_counts)
 	CHECK(k == 100);
 }
 
+#if __has_include("avsl_head.h")
+/* The AVSL metric: the graph's top-k equals a brute-force sort of avsl_dist_tile_naive (the plain reference of the
+ * kernel), on a small random set with a random collector. */
+TEST(graph_avsl_matches_brute_force_over_naive_distance)
+{
+	enum { N = 45, L = 3, D = 16, K = 6 };
+	ave_set s;
+	make_set(&s, N, L, D, 5, 31);
+	s.h.has_cert = 1;
+	for (int l = 0; l < L; l++) {
+		s.cert[l] = xmalloc_array(N * D, sizeof(float));
+		for (int i = 0; i < N * D; i++)
+			s.cert[l][i] = 0.5f * (frand() + 1.0f);
+	}
+	float link[2][D * D], s_hat[2][D * D], alpha[L][D], beta[L][D];
+	for (int t = 0; t < 2; t++) {
+		for (int i = 0; i < D * D; i++)
+			link[t][i] = frand();
+		avsl_link_prepare(link[t], D, 4, s_hat[t]);
+	}
+	for (int l = 0; l < L; l++)
+		for (int n = 0; n < D; n++)
+			alpha[l][n] = 1.0f + 0.5f * frand(), beta[l][n] = 0.3f * frand();
+	avsl_collector_view v = {.levels = L, .dim = D, .gamma_p = 10.0f, .p = 2.0f};
+	for (int t = 0; t < 2; t++)
+		v.s_hat[t] = s_hat[t];
+	for (int l = 0; l < L; l++)
+		v.alpha[l] = alpha[l], v.beta[l] = beta[l];
+	/* brute force: normalised copies, the full matrix from the naive kernel */
+	float *x[L], *dm = xmalloc_array(N * N, sizeof(float));
+	for (int l = 0; l < L; l++) {
+		x[l] = xmalloc_array(N * D, sizeof(float));
+		memcpy(x[l], s.emb[l], N * D * sizeof(float));
+		avsl_normalize_rows(x[l], N, D, 2.0f);
+	}
+	avsl_dist_tile_naive(&v, N, (const float *const *)x, (const float *const *)s.cert, N, (const float *const *)x,
+			     (const float *const *)s.cert, dm, N);
+	knn_metric m = {.kind = KNN_AVSL, .avsl = &v};
+	int ok = 1;
+	int tiles[] = {5, 64}, threads[] = {2, 1};
+	for (int run = 0; run < 2 && ok; run++) {
+		graph g;
+		CHECK(run_graph(&s, &s, m, K, threads[run], tiles[run], 0, N, &g) == 0);
+		for (int q = 0; q < N && ok; q++) {
+			uint8_t used[N] = {0};
+			ok &= g.q[q].count == K;
+			for (int r = 0; r < K && ok; r++) {
+				int best = -1;
+				for (int j = 0; j < N; j++)
+					if (j != q && !used[j] && (best < 0 || dm[q * N + j] < dm[q * N + best]))
+						best = j;
+				int got = (int)(g.nb[q * K + r].id - 1000);
+				/* fast kernel vs naive: different summation order; tolerance for float32 sums of ~50 terms */
+				double tol = 1e-5 * (1 + fabs(dm[q * N + best]));
+				ok &= got != q && (got == best || fabs(dm[q * N + got] - dm[q * N + best]) <= tol);
+				ok &= fabs(g.nb[q * K + r].dist - dm[q * N + got]) <= tol;
+				used[got] = 1;
+			}
+		}
+		free_graph(&g);
+	}
+	for (int l = 0; l < L; l++)
+		free(x[l]), free(s.cert[l]);
+	free(dm);
+	free_set(&s);
+	CHECK(ok);
+}
+#endif
+
 int main(void)
 {
 	RUN(topk_keeps_k_smallest_with_index_ties);
@@ -397,5 +466,8 @@ int main(void)
 	RUN(graph_ties_by_ascending_gallery_index_and_self_excluded);
 	RUN(graph_rejects_mismatched_sets_and_bad_metric);
 	RUN(default_k_and_relevant_counts);
+#if __has_include("avsl_head.h")
+	RUN(graph_avsl_matches_brute_force_over_naive_distance);
+#endif
 	return harness_finish();
 }

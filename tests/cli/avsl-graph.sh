@@ -72,3 +72,41 @@ check dense_npy "avsl-graph -q --dense '$T/d.npy' -o /dev/null '$T/six.ave' && /
 import numpy as np; d = np.load('$T/d.npy'); assert d.shape == (6, 6) and d.dtype == np.float32
 assert np.array_equal(d, d.T) and np.all(np.diag(d) == 0) and d.min() >= 0 and d.max() <= 4
 assert abs(d[0, 3] - 2) < 1e-5 and abs(d[4, 5] - 1) < 1e-5\""
+
+# --metric avsl end to end against the PyTorch reference (tests/golden/avsl_dist.safetensors, written by the AVSL
+# head's reference script: a collector, 5 query and 7 gallery items with certainties, and their d_f). Runs once the
+# AVSL head (libcommon/avsl_head.h) and its golden are in the tree.
+if [ -f "$AVSL_ROOT/libcommon/avsl_head.h" ] && [ -f "$AVSL_ROOT/tests/golden/avsl_dist.safetensors" ]; then
+	/usr/bin/python3 - "$AVSL_ROOT/tests/golden/avsl_dist.safetensors" "$T" <<'PYEOF'
+import sys, json, struct, numpy as np
+path, out = sys.argv[1], sys.argv[2]
+with open(path, 'rb') as f:
+    n = struct.unpack('<Q', f.read(8))[0]
+    head = json.loads(f.read(n))
+    data = f.read()
+def get(name):
+    m = head[name]
+    b, e = m['data_offsets']
+    return np.frombuffer(data[b:e], dtype='<f4').reshape(m['shape'])
+for side, (e, u) in {'q': ('x', 'xu'), 'g': ('y', 'yu')}.items():
+    L = [get(f'{e}.{l}') for l in range(3)] + [get(f'{u}.{l}') for l in range(3)]
+    rows = np.concatenate(L, axis=1)
+    with open(f'{out}/avsl-{side}.txt', 'w') as f:
+        f.write('3 16 16 16 1\n')
+        for i, r in enumerate(rows):
+            f.write(f'{i} {i % 2} ' + ' '.join(repr(float(v)) for v in r) + '\n')
+np.save(f'{out}/avsl-df.npy', get('d_f'))
+PYEOF
+	"$T/mkave" <"$T/avsl-q.txt" >"$T/avsl-q.ave"
+	"$T/mkave" <"$T/avsl-g.txt" >"$T/avsl-g.ave"
+	G="$AVSL_ROOT/tests/golden/avsl_dist.safetensors"
+	expect avsl_default_metric_with_model 0 - empty -- avsl-graph -q -m "$G" -g "$T/avsl-g.ave" -k 7 -o "$T/avsl.avg" --dense "$T/avsl-d.npy" "$T/avsl-q.ave"
+	check avsl_header_metric "[ \"\$(dd if='$T/avsl.avg' bs=1 skip=24 count=4 2>/dev/null)\" = avsl ]"
+	# distances within 1e-5 relative of PyTorch's d_f (float32, different summation order)
+	check avsl_dense_vs_pytorch "/usr/bin/python3 -c \"
+import numpy as np; d = np.load('$T/avsl-d.npy'); r = np.load('$T/avsl-df.npy')
+assert d.shape == r.shape == (5, 7), d.shape
+assert np.allclose(d, r, rtol=1e-5, atol=1e-6), abs(d - r).max()\""
+	check avsl_graph_equals_dense "avsl-graph -q -m '$G' --metric avsl -g '$T/avsl-g.ave' -k 7 --tile 2 --threads 2 '$T/avsl-q.ave' | cmp - '$T/avsl.avg'"
+	expect avsl_without_certainties 1 empty 'metric avsl needs embeddings with certainties' -- avsl-graph -m "$G" --metric avsl "$T/six.ave"
+fi

@@ -25,6 +25,15 @@ void out_open(out_file *o, const char *path, int binary)
 		o->fp = stdout;
 		return;
 	}
+	/* A device or FIFO (-o /dev/null, -o /dev/stdout, a named pipe) is written in place: renaming a temporary file
+	 * over it would replace the device with a regular file (as root, /dev/null itself). */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		o->fp = fopen(path, "wb");
+		if (!o->fp)
+			die("%s: cannot open: %s", path, strerror(errno));
+		return;
+	}
 	o->tmp_path = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	o->fp = fopen(o->tmp_path, "wb");
 	if (!o->fp)
@@ -53,9 +62,12 @@ void out_commit(out_file *o)
 			die("%s: cannot rename into place: %s", o->path, strerror(e));
 		}
 	} else {
+		int e = errno;
+		if (o->fp != stdout && fclose(o->fp) != 0)
+			bad = 1, e = errno;
 		o->fp = NULL;
 		if (bad)
-			die("standard output: write failed: %s", strerror(errno));
+			die("%s: write failed: %s", strcmp(o->path, "-") ? o->path : "standard output", strerror(e));
 	}
 	free(o->tmp_path);
 	free(o->path);
@@ -67,7 +79,8 @@ void out_abort(out_file *o)
 	if (o->fp && o->tmp_path) {
 		fclose(o->fp);
 		unlink(o->tmp_path);
-	}
+	} else if (o->fp && o->fp != stdout)
+		fclose(o->fp);
 	o->fp = NULL;
 	free(o->tmp_path);
 	free(o->path);

@@ -48,6 +48,10 @@ expect to_stdout_equals_file 0 "$T/ref.avg" empty -- avsl-graph -q "$T/six.ave"
 check through_pipe "cat '$T/six.ave' | avsl-graph -q | cmp - '$T/ref.avg'"
 check counted_vs_streamed_input "avsl-graph -q '$T/six-stream.ave' | cmp - '$T/ref.avg'"
 check output_file_only "avsl-graph -q -o '$T/o.avg' '$T/six.ave' | cmp - /dev/null && cmp '$T/o.avg' '$T/ref.avg'"
+# -o onto a FIFO (or a device such as /dev/null) writes through it instead of renaming a file over it
+mkfifo "$T/fifo"
+(timeout 20 cat "$T/fifo" >"$T/fifo.out" &)
+check output_to_fifo "timeout 20 avsl-graph -q -o '$T/fifo' '$T/six.ave' && [ -p '$T/fifo' ] && sleep 0.2 && cmp '$T/fifo.out' '$T/ref.avg'"
 check progress_on_stderr "avsl-graph -o '$T/p.avg' '$T/six.ave' 2>&1 | grep -q 'graph done: 6 queries'"
 for m in l2 cosine levels level:1; do
 	avsl-graph -q --metric $m -o "$T/r-$m.avg" "$T/rand.ave"
@@ -68,7 +72,7 @@ check explicit_k "[ \$(avsl-graph -q -k 3 '$T/six.ave' | od -An -tu4 -j12 -N4) =
 check separate_gallery "avsl-graph -q -g '$T/six.ave' '$T/six.ave' | avsl-eval -q -k 1 --json | grep -q '\"recall@1\": 1.000000'"
 
 # --dense: the full matrix as .npy (symmetric, zero diagonal, squared distances in [0, 4])
-check dense_npy "avsl-graph -q --dense '$T/d.npy' -o /dev/null '$T/six.ave' && /usr/bin/python3 -c \"
+check dense_npy "avsl-graph -q --dense '$T/d.npy' -o '$T/dense-graph.avg' '$T/six.ave' && /usr/bin/python3 -c \"
 import numpy as np; d = np.load('$T/d.npy'); assert d.shape == (6, 6) and d.dtype == np.float32
 assert np.array_equal(d, d.T) and np.all(np.diag(d) == 0) and d.min() >= 0 and d.max() <= 4
 assert abs(d[0, 3] - 2) < 1e-5 and abs(d[4, 5] - 1) < 1e-5\""

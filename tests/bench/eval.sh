@@ -21,7 +21,7 @@ rng = np.random.default_rng(2022)
 lab = np.arange(N) % C
 rng.shuffle(lab)
 cent = rng.standard_normal((C, D), dtype=np.float32)
-x = cent[lab] + np.float32(4.0) * rng.standard_normal((N, D), dtype=np.float32)
+x = cent[lab] + np.float32(2.2) * rng.standard_normal((N, D), dtype=np.float32)
 x.astype('<f4').tofile(out + '.f32')
 lab.astype('<i4').tofile(out + '.i32')
 PYEOF

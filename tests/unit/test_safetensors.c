@@ -147,6 +147,16 @@ TEST(json_nesting_limit)
 	}
 }
 
+TEST(json_value_limit)
+{
+	char why[200];
+	json_value *v = json_parse_limited("[1,[2],3]", 9, 4, why, sizeof why);
+	CHECK(!v && strstr(why, "more than 4 values"));
+	v = json_parse_limited("[1,[2],3]", 9, 5, why, sizeof why);
+	CHECK(v && v->n == 3 && v->items[1].items[0].u == 2);
+	json_free(v);
+}
+
 TEST(golden_python_file_reads)
 {
 	st_file f;
@@ -461,6 +471,7 @@ int main(void)
 	RUN(json_accepts_valid);
 	RUN(json_rejects_invalid);
 	RUN(json_nesting_limit);
+	RUN(json_value_limit);
 	RUN(golden_python_file_reads);
 	RUN(golden_c_file_bytes);
 	RUN(roundtrip_file_mmap);

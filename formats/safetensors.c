@@ -451,6 +451,84 @@ const char *st_meta(const st_file *f, const char *key)
 	return NULL;
 }
 
+static int meta_get(const st_file *f, const char *key, const char **v, fmt_error *err)
+{
+	*v = st_meta(f, key);
+	if (!*v)
+		return fmt_fail(err, "%s: __metadata__: key '%s' missing", f->path, key);
+	return 0;
+}
+
+int st_meta_int(const st_file *f, const char *key, int64_t min, int64_t max, int64_t *out, fmt_error *err)
+{
+	const char *v;
+	if (meta_get(f, key, &v, err) < 0)
+		return -1;
+	int neg = *v == '-';
+	const char *p = v + neg;
+	uint64_t u = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	if (!*p)
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' is not a decimal integer", f->path, key, v);
+	for (; *p; p++) {
+		unsigned d = (unsigned char)*p - '0';
+		if (d > 9)
+			return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' is not a decimal integer", f->path, key, v);
+		if (u > (limit - d) / 10)
+			return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' out of range [%lld, %lld]", f->path, key,
+					v, (long long)min, (long long)max);
+		u = u * 10 + d;
+	}
+	int64_t x = !neg ? (int64_t)u : u == limit ? INT64_MIN : -(int64_t)u;
+	if (x < min || x > max)
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' out of range [%lld, %lld]", f->path, key, v,
+				(long long)min, (long long)max);
+	*out = x;
+	return 0;
+}
+
+int st_meta_double(const st_file *f, const char *key, double min, double max, double *out, fmt_error *err)
+{
+	const char *v;
+	if (meta_get(f, key, &v, err) < 0)
+		return -1;
+	/* plain decimal only: strtod alone would also take " 1", "inf", "nan" and hexadecimal */
+	int ok = *v != 0;
+	for (const char *p = v; ok && *p; p++)
+		ok = (*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E';
+	char *end = NULL;
+	double x = ok ? strtod(v, &end) : 0;
+	if (!ok || *end || !isfinite(x))
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' is not a decimal number", f->path, key, v);
+	if (x < min || x > max)
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' out of range [%g, %g]", f->path, key, v, min, max);
+	*out = x;
+	return 0;
+}
+
+int st_check_avsl_version(const st_file *f, fmt_error *err)
+{
+	const char *v = st_meta(f, "avsl.format_version");
+	if (!v)
+		return fmt_fail(err, "%s: __metadata__: key 'avsl.format_version' missing: not an avsl checkpoint", f->path);
+	/* MAJOR.MINOR, each 1 to 3 decimal digits, nothing else */
+	unsigned major = 0, minor = 0;
+	const char *p = v;
+	int nd = 0, ok = 1;
+	for (; *p >= '0' && *p <= '9' && nd < 4; p++, nd++)
+		major = major * 10 + (unsigned)(*p - '0');
+	ok = nd >= 1 && nd <= 3 && *p == '.';
+	nd = 0;
+	if (ok)
+		for (p++; *p >= '0' && *p <= '9' && nd < 4; p++, nd++)
+			minor = minor * 10 + (unsigned)(*p - '0');
+	if (!ok || nd < 1 || nd > 3 || *p)
+		return fmt_fail(err, "%s: __metadata__: key 'avsl.format_version': '%.40s', expected MAJOR.MINOR", f->path, v);
+	if (major != 1)
+		return fmt_fail(err, "%s: __metadata__: avsl.format_version %u.%u, this reader knows major version 1", f->path,
+				major, minor);
+	return 0;
+}
+
 /* IEEE binary16 -> binary32, exact (every half is a float). */
 static float half_to_float(uint16_t h)
 {

@@ -409,6 +409,11 @@ static int open_shard(shard_file *f, const char *path, fmt_error *err)
 	if (!S_ISREG(st.st_mode))
 		return fmt_fail(err, "%s: not a regular file, expected a shard (it is read by random access)", path);
 	f->file_size = (uint64_t)st.st_size;
+	unsigned char m[8];
+	/* the magic first: "not a shard" is a better message than "too short" for a small text file */
+	if (f->file_size >= 8 && read_at(f->fd, m, 8, 0) == 0 && memcmp(m, shard_magic, 8) != 0)
+		return fmt_fail(err, "%s: header: magic: found %02x %02x %02x %02x..., expected 89 41 56 53 (an .avs shard)",
+				path, m[0], m[1], m[2], m[3]);
 	if (f->file_size < HEADER_SIZE + FOOTER_SIZE)
 		return fmt_fail(err, "%s: file: %llu bytes, expected at least %d (truncated?)", path,
 				(unsigned long long)f->file_size, HEADER_SIZE + FOOTER_SIZE);

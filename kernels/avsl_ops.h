@@ -39,4 +39,12 @@ void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, 
 void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
 			  const float *const *y, const float *const *v, float *out, int64_t ldo);
 
+/* Per-level distance (--metric levels|level:N): out[r,c] = sum_n |x[r,n] - y[c,n]|^p of p-normalised embeddings.
+ * x: (R, D), y: (C, D), out: (R, C) with leading dimension ldo. */
+void avsl_level_dist_tile(int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo,
+			  int threads);
+
+/* ||x||_p of one D-vector (accumulated in double). */
+float avsl_pnorm(const float *x, int D, float p);
+
 #endif

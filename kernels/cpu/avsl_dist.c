@@ -13,6 +13,7 @@
  * u*v commutative, so d(x,y) == d(y,x) bitwise and d(x,x) == 0 exactly, whatever the tiling.
  */
 #include "avsl_ops.h"
+#include "avsl_csc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -139,13 +140,7 @@ void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *cons
 #endif
 enum { PB = AVSL_DIST_P };
 
-typedef struct {
-	int *ptr;   /* (D+1) column starts */
-	int *row;   /* (nnz) kept lower-level dims */
-	float *val; /* (nnz) S_hat values (exact zeros dropped) */
-} csc;
-
-static void csc_build(const float *S, int D, csc *o)
+void avsl_csc_build(const float *S, int D, csc *o)
 {
 	int nnz = 0;
 	for (size_t i = 0; i < (size_t)D * D; i++)
@@ -167,7 +162,7 @@ static void csc_build(const float *S, int D, csc *o)
 	o->ptr[D] = k;
 }
 
-static void csc_free(csc *o)
+void avsl_csc_free(csc *o)
 {
 	free(o->ptr);
 	free(o->row);
@@ -208,14 +203,17 @@ static inline void spmm_row(const csc *S, int n, const float *H, float *t)
 	int j0 = S->ptr[n], j1 = S->ptr[n + 1];
 #ifdef AVSL_HAVE_AVX2
 	__m256 acc[PB / 8];
+#pragma GCC unroll 16
 	for (int k = 0; k < PB / 8; k++)
 		acc[k] = _mm256_setzero_ps();
 	for (int j = j0; j < j1; j++) {
 		__m256 s = _mm256_set1_ps(S->val[j]);
 		const float *h = H + (size_t)S->row[j] * PB;
+#pragma GCC unroll 16
 		for (int k = 0; k < PB / 8; k++)
 			acc[k] = _mm256_fmadd_ps(s, _mm256_load_ps(h + 8 * k), acc[k]);
 	}
+#pragma GCC unroll 16
 	for (int k = 0; k < PB / 8; k++)
 		_mm256_store_ps(t + 8 * k, acc[k]);
 #else
@@ -317,7 +315,7 @@ void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, 
 
 	csc S[AVSL_MAX_LEVELS - 1];
 	for (int l = 0; l + 1 < L; l++)
-		csc_build(c->s_hat[l], D, &S[l]);
+		avsl_csc_build(c->s_hat[l], D, &S[l]);
 
 	/* Transposed, zero-padded column data: yT[l], vT[l] (D, Cpad). */
 	const int nb = (C + PB - 1) / PB;
@@ -376,7 +374,7 @@ void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, 
 		free(yT[l]);
 		free(vT[l]);
 		if (l + 1 < L)
-			csc_free(&S[l]);
+			avsl_csc_free(&S[l]);
 	}
 }
 

@@ -2,6 +2,7 @@
  * two training steps (link copy, then EMA), the K-above-threshold batch-classes path, the eval collector loaded
  * from a checkpoint-style file, and the embed path. */
 #include "avsl_head.h"
+#include "baseline_head.h"
 #include "harness.h"
 #include "safetensors.h"
 
@@ -294,6 +295,44 @@ TEST(collector_load_rejects_missing_metadata)
 	CHECK(ce.storage == NULL);
 }
 
+TEST(baseline_head_matches_torch)
+{
+	CHECK(golden_open("baseline_head.safetensors") == 0);
+	enum { N = 6, C = 16, H = 2, W = 2, D = 16, K = 4 };
+	baseline_head_config cfg = {.C = C, .D = D, .K = K, .delta = 0.1f, .alpha = 32.0f, .threads = 2};
+	paramset ps;
+	paramset_init(&ps);
+	baseline_head *h = baseline_head_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	baseline_head_init(h, &ps, 3);
+	for (int i = 0; i < ps.n; i++) {
+		size_t n;
+		float *g = gload(ps.info[i].name, &n);
+		CHECK(g && n == ps.info[i].numel);
+		memcpy(paramset_data(&ps, i), g, n * sizeof(float));
+		free(g);
+	}
+	baseline_head_plan(h, N, H, W);
+	float *feat = gload("feat", NULL), dfeat[N * C * H * W], emb[N * D];
+	size_t nl;
+	int32_t *lab = gload_i32("labels", &nl);
+	float loss = baseline_head_train_step(h, &ps, feat, lab, N, dfeat);
+	/* a = 32 amplifies float32 similarity rounding (~1e-7) by 32 inside exp: 1e-4 relative is ample */
+	CMP("loss", &loss, 1, 1e-5, 1e-4);
+	for (int i = 0; i < ps.n; i++) {
+		char nm[128];
+		snprintf(nm, sizeof nm, "grad.%s", ps.info[i].name);
+		CMP(nm, paramset_grad(&ps, i), ps.info[i].numel, 1e-6, 2e-3);
+	}
+	CMP("dfeat", dfeat, N * C * H * W, 1e-7, 2e-3);
+	baseline_head_embed(h, &ps, feat, N, emb);
+	CMP("emb", emb, N * D, 1e-6, 1e-5);
+	free(feat);
+	free(lab);
+	baseline_head_free(h);
+	paramset_free(&ps);
+}
+
 int main(void)
 {
 	RUN(head_two_steps_match_torch);
@@ -301,6 +340,7 @@ int main(void)
 	RUN(head_embed_matches_train_forward);
 	RUN(collector_load_and_eval_distance_match_torch);
 	RUN(collector_load_rejects_missing_metadata);
+	RUN(baseline_head_matches_torch);
 	if (gf_open)
 		st_close(&gf);
 	return harness_finish();

@@ -47,8 +47,8 @@ void avsl_level_dist_tile(int R, const float *x, int C, const float *y, int D, f
 /* ||x||_p of one D-vector (accumulated in double). */
 float avsl_pnorm(const float *x, int D, float p);
 /* Backward of avsl_normalize_rows: x (n, D) the UNnormalised input, dxh (n, D) = dL/dx_hat -> dx (n, D) = dL/dx
- * (overwritten; dx may alias x or dxh). p = 2: dx = (dxh - x_hat <x_hat, dxh>) / ||x||; general p: the p-norm Jacobian; rows with
- * ||x|| <= 1e-12 are divided by the constant 1e-12. */
+ * (overwritten; dx may alias x or dxh). p = 2: dx = (dxh - x_hat <x_hat, dxh>) / ||x||; general p: the p-norm
+ * Jacobian; rows with ||x|| <= 1e-12 are divided by the constant 1e-12. */
 void avsl_normalize_rows_bwd(const float *x, const float *dxh, int64_t n, int D, float p, float *dx);
 
 /* ---- training-time embedder (method §2) ------------------------------------------------------------------------

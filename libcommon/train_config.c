@@ -108,6 +108,7 @@ static const opt_def opts[] = {
 	{"log_every", T_INT, OFF(log_every), 0, 0, 0, 0, 100000000, 0},
 	{"patience", T_INT, OFF(patience), 0, 0, 0, 0, 1000000, 0},
 	{"clip_grad", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
+	{"baseline_loss", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
 	{"clip_norm", T_DBL, OFF(clip_norm), 0, 0, 0, 1e-12, BIG, 0},
 	{"num_workers", T_INT, OFF(threads), 0, 0, 0, 0, 4096, O_NOSAVE}, /* official name; alias of --threads */
 	{"quiet", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
@@ -433,6 +434,12 @@ static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int
 		if (m < 0)
 			return fail(e, "--clip-grad: '%s': expected first, every or never", words[0]);
 		c->clip_mode = m;
+		return 0;
+	}
+	if (strcmp(nm, "baseline_loss") == 0) {
+		if (strcmp(words[0], "cosine") && strcmp(words[0], "distance"))
+			return fail(e, "--baseline-loss: '%s': expected cosine or distance", words[0]);
+		c->baseline_distance = words[0][0] == 'd';
 		return 0;
 	}
 	if (strcmp(nm, "quiet") == 0)
@@ -795,6 +802,8 @@ char *train_config_to_json(const train_config *c)
 				fputc(']', fp);
 			} else if (strcmp(o->name, "clip_grad") == 0) {
 				json_str(fp, clip_mode_name((clip_mode)c->clip_mode));
+			} else if (strcmp(o->name, "baseline_loss") == 0) {
+				json_str(fp, c->baseline_distance ? "distance" : "cosine");
 			}
 			break;
 		}
@@ -1007,6 +1016,7 @@ void train_config_usage(FILE *fp)
 	      "  --final_pa_pos_margin (1.8) --final_pa_neg_margin (2.2) --final_pa_alpha (16)\n"
 	      "  --loss0_weight (0.5) --loss1_weight (1) --loss2_weight (0.5)\n"
 	      "  --proxyanchor_margin (0.1) --proxyanchor_alpha (32)   cosine Proxy-Anchor (baseline)\n"
+	      "  --baseline-loss cosine|distance (cosine)   baseline loss: cosine PA, or distance PA with --pa_*\n"
 	      "Optimisation:\n"
 	      "  --batch_size N (180)  --epochs N (61)  --wd X (1e-4)\n"
 	      "  --lr_trunk X (1e-5)  --lr_embedder X (5.5e-4)  --lr_collector X (1.1e-4)\n"

@@ -66,6 +66,7 @@ typedef struct {
 	char eval_exclude[TC_MAX_LIST][TC_WORD_LEN]; /* metric names skipped (NMI AMI f1_score) */
 	int n_eval_exclude;
 	double proxyanchor_margin, proxyanchor_alpha; /* 0.1 32: cosine Proxy-Anchor (gedml; §11-P1) */
+	int baseline_distance;    /* --baseline-loss: 0 cosine PA (§4.3, default), 1 the AVSL repo's distance PA */
 
 	/* ---- avsl's own ---- */
 	int epochs;               /* 61 */

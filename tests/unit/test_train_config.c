@@ -158,7 +158,12 @@ TEST(official_baseline_sop)
 	CHECK(c.not_freeze_bn && c.interval == 5 && c.k == 101 && c.n_k_list == 3 && c.k_list[2] == 100);
 	CHECK(c.n_eval_exclude == 3 && strcmp(c.eval_exclude[0], "NMI") == 0 && strcmp(c.eval_exclude[1], "AMI") == 0 &&
 	      strcmp(c.eval_exclude[2], "f1_score") == 0);
-	CHECK(c.splits_to_eval == SPLIT_TEST && c.lr_collector == 0.06);
+	CHECK(c.splits_to_eval == SPLIT_TEST && c.lr_collector == 0.06 && !c.baseline_distance);
+	train_config_free(&c);
+	char *v[] = {"t", "--data_path", "x", "--setting", "proxy_anchor", "--baseline-loss", "distance"};
+	train_config_init(&c);
+	CHECKF(train_config_parse(&c, 7, v, err, sizeof err) == TC_OK, "%s", err);
+	CHECK(c.baseline_distance == 1);
 	train_config_free(&c);
 }
 

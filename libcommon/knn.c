@@ -21,6 +21,9 @@
 
 #include <math.h>
 #include <omp.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +221,7 @@ static void prep_free(prep *p)
 typedef struct {
 	float *tile;    /* (tile, tile) */
 	float *scratch; /* dot_tile_scratch */
+	float *cb;      /* (tile) column-side heap bounds */
 } worker;
 
 /* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo. */
@@ -260,10 +264,63 @@ static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_
 	}
 }
 
-static inline void offer(topk *t, float d, int32_t idx)
+/* Offer row[0..C) (gallery indices base + c) to t, except index skip and anything above gb. Most candidates fail
+ * the bound test, so it is done 8 at a time and only the lanes that pass reach the heap. NaN never passes. */
+static void offer_row(topk *t, const float *row, int C, int64_t base, int64_t skip, float gb)
 {
-	if (t->n < t->k || d <= topk_key_dist(t->key[0]))
-		topk_push(t, d, idx);
+	float lb = topk_bound(t), b = lb < gb ? lb : gb;
+	int c = 0;
+#ifdef __AVX2__
+	for (; c + 8 <= C; c += 8) {
+		unsigned m = (unsigned)_mm256_movemask_ps(
+			_mm256_cmp_ps(_mm256_loadu_ps(row + c), _mm256_set1_ps(b), _CMP_LE_OQ));
+		while (m) {
+			int j = c + __builtin_ctz(m);
+			m &= m - 1;
+			if (!(row[j] <= b) || base + j == skip)
+				continue;
+			topk_push(t, row[j], (int32_t)(base + j));
+			lb = topk_bound(t);
+			b = lb < gb ? lb : gb;
+		}
+	}
+#endif
+	for (; c < C; c++) {
+		if (!(row[c] <= b) || base + c == skip)
+			continue;
+		topk_push(t, row[c], (int32_t)(base + c));
+		lb = topk_bound(t);
+		b = lb < gb ? lb : gb;
+	}
+}
+
+/* The column side of a symmetric tile: entry (r, c) goes to the heap of gallery row c as neighbour base_r + r.
+ * cb: (C) scratch for the heaps' bounds. */
+static void offer_columns(topk *heaps, const float *tl, int R, int C, int64_t base_r, float *cb)
+{
+	for (int c = 0; c < C; c++)
+		cb[c] = topk_bound(&heaps[c]);
+	for (int r = 0; r < R; r++) {
+		const float *row = tl + (size_t)r * C;
+		int c = 0;
+#ifdef __AVX2__
+		for (; c + 8 <= C; c += 8) {
+			unsigned m = (unsigned)_mm256_movemask_ps(
+				_mm256_cmp_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(cb + c), _CMP_LE_OQ));
+			while (m) {
+				int j = c + __builtin_ctz(m);
+				m &= m - 1;
+				topk_push(&heaps[j], row[j], (int32_t)(base_r + r));
+				cb[j] = topk_bound(&heaps[j]);
+			}
+		}
+#endif
+		for (; c < C; c++)
+			if (row[c] <= cb[c]) {
+				topk_push(&heaps[c], row[c], (int32_t)(base_r + r));
+				cb[c] = topk_bound(&heaps[c]);
+			}
+	}
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -354,6 +411,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	for (int t = 0; t < nt; t++) {
 		w[t].tile = alloc_aligned((size_t)T * T, sizeof(float));
 		w[t].scratch = alloc_aligned(dot_tile_scratch(T, T, pq.D ? pq.D : 1), sizeof(float));
+		w[t].cb = alloc_aligned((size_t)T, sizeof(float));
 	}
 	avg_neighbour *nb = xmalloc_array(kk, sizeof *nb);
 
@@ -379,23 +437,12 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 				/* In symmetric mode the row's result heap already holds the earlier blocks' candidates (and
 				 * nobody writes it during this block): nothing beyond its bound can make the final cut. */
 				const topk *res = sym ? &heap[r0 + r] : NULL;
-				float gb = res ? topk_bound(res) : __builtin_inff(), lb = topk_bound(t);
-				float b = lb < gb ? lb : gb;
-				for (int c = 0; c < C; c++) {
-					float d = row[c];
-					if (d > b || (same && c0 + c == r0 + r))
-						continue; /* self excluded by index */
-					topk_push(t, d, (int32_t)(c0 + c));
-					lb = topk_bound(t);
-					b = lb < gb ? lb : gb;
-				}
+				float gb = res ? topk_bound(res) : __builtin_inff();
+				/* the query's own index is excluded when the gallery is the query set */
+				offer_row(t, row, C, (int64_t)c0, same ? (int64_t)(r0 + r) : -1, gb);
 			}
 			if (sym && c0 != r0) /* column side: rows of block J, owned by this thread for this block */
-				for (int r = 0; r < R; r++) {
-					const float *row = tl + (size_t)r * C;
-					for (int c = 0; c < C; c++)
-						offer(&heap[c0 + c], row[c], (int32_t)(r0 + r));
-				}
+				offer_columns(&heap[c0], tl, R, C, (int64_t)r0, w[tid].cb);
 		}
 		for (int r = 0; r < R; r++) {
 			uint64_t qi = r0 + r;
@@ -421,6 +468,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	for (int t = 0; t < nt; t++) {
 		free(w[t].tile);
 		free(w[t].scratch);
+		free(w[t].cb);
 	}
 	free(w);
 	free(nb);

@@ -22,6 +22,7 @@
 . "$(dirname "$0")/lib.sh"
 D="$AVSL_ROOT/tests/cli/data"
 G="$GOLDEN"
+: >"$T/empty"
 cc -std=gnu11 -O1 -I"$AVSL_ROOT/formats" "$AVSL_ROOT/tests/cli/mkave.c" "$AVSL_BIN/../libavsl.a" -lm -o "$T/mkave" ||
 	{ echo "FAIL build_mkave"; exit 1; }
 "$T/mkave" <"$D/six.txt" >"$T/six.ave"
@@ -46,7 +47,7 @@ expect ties_json 0 "$G/eval-ties.json" empty -- avsl-eval -q -k 1,2,4 --json "$T
 check six_through_pipe "avsl-graph -q '$T/six.ave' | avsl-eval -q -k 1,2,4,8 -p | cmp - '$G/eval-six.txt'"
 check six_from_stdin_dash "avsl-eval -q -k 1,2,4,8 -p - <'$T/six.avg' | cmp - '$G/eval-six.txt'"
 expect six_emb 0 "$G/eval-six.txt" empty -- avsl-eval -q -k 1,2,4,8 -p --emb "$T/six.ave"
-check output_file "avsl-eval -q -k 1,2,4,8 -p -o '$T/o.txt' '$T/six.avg' | cmp - /dev/null && cmp '$T/o.txt' '$G/eval-six.txt'"
+check output_file "avsl-eval -q -k 1,2,4,8 -p -o '$T/o.txt' '$T/six.avg' | cmp - '$T/empty' && cmp '$T/o.txt' '$G/eval-six.txt'"
 check lone_warning "avsl-eval -k 1 '$T/six.avg' 2>&1 >/dev/null | grep -q '^avsl-eval: 1 of 6 queries have no other item of their class (lone)'"
 
 # shard parts read one after another equal the whole graph

@@ -4,6 +4,7 @@
 # the graph's content is checked through avsl-eval's hand-worked goldens (tests/cli/avsl-eval.sh).
 . "$(dirname "$0")/lib.sh"
 D="$AVSL_ROOT/tests/cli/data"
+: >"$T/empty"
 cc -std=gnu11 -O1 -I"$AVSL_ROOT/formats" "$AVSL_ROOT/tests/cli/mkave.c" "$AVSL_BIN/../libavsl.a" -lm -o "$T/mkave" ||
 	{ echo "FAIL build_mkave"; exit 1; }
 "$T/mkave" <"$D/six.txt" >"$T/six.ave"
@@ -34,7 +35,7 @@ expect wrong_magic 1 empty "^avsl-graph: $T/magic.ave: .*" -- avsl-graph "$T/mag
 head -c -6 "$T/six.ave" >"$T/trunc.ave"
 expect truncated 1 empty "^avsl-graph: $T/trunc.ave: .*" -- avsl-graph "$T/trunc.ave"
 check truncated_one_line "! avsl-graph '$T/trunc.ave' 2>&1 >/dev/null | sed -n 2p | grep -q ."
-expect empty_input 1 empty '^avsl-graph: ' -- avsl-graph /dev/null
+expect empty_input 1 empty '^avsl-graph: ' -- avsl-graph "$T/empty"
 expect missing_file 1 empty "^avsl-graph: $T/nope.ave: " -- avsl-graph "$T/nope.ave"
 expect level_out_of_range 1 empty 'level:3: the embeddings have 1 level' -- avsl-graph --metric level:3 "$T/six.ave"
 expect avsl_needs_model 1 empty 'metric avsl' -- avsl-graph --metric avsl "$T/six.ave"
@@ -47,7 +48,7 @@ avsl-graph -q -o "$T/ref.avg" "$T/six.ave"
 expect to_stdout_equals_file 0 "$T/ref.avg" empty -- avsl-graph -q "$T/six.ave"
 check through_pipe "cat '$T/six.ave' | avsl-graph -q | cmp - '$T/ref.avg'"
 check counted_vs_streamed_input "avsl-graph -q '$T/six-stream.ave' | cmp - '$T/ref.avg'"
-check output_file_only "avsl-graph -q -o '$T/o.avg' '$T/six.ave' | cmp - /dev/null && cmp '$T/o.avg' '$T/ref.avg'"
+check output_file_only "avsl-graph -q -o '$T/o.avg' '$T/six.ave' | cmp - '$T/empty' && cmp '$T/o.avg' '$T/ref.avg'"
 # -o onto a FIFO (or a device such as /dev/null) writes through it instead of renaming a file over it
 mkfifo "$T/fifo"
 (timeout 20 cat "$T/fifo" >"$T/fifo.out" &)

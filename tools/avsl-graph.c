@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"EMBEDDINGS is an .ave stream (default or \"-\": standard input); the gallery is the same set, the query\n"
 	"itself excluded, unless -g names another.\n"
 	"\n"
-	"  -m, --model FILE     checkpoint with the AVSL collector (needed by --metric avsl)\n"
+	"  -m, --model FILE     checkpoint with the AVSL collector (read by --metric avsl only)\n"
 	"  -g, --gallery FILE   gallery embeddings (default: the queries themselves)\n"
 	"  -k, --k N            neighbours per query (default: max(100, largest class size - 1), at most 1023)\n"
 	"      --metric M       avsl | levels | level:N | l2 | cosine (default: avsl with a model and certainties,\n"
@@ -119,22 +119,25 @@ int main(int argc, char **argv)
 		load(gallery, &gs_own);
 		gs = &gs_own;
 	}
+	/* The collector is read only for the avsl metric: a baseline checkpoint has none, and its embeddings have no
+	 * certainties, so `-m baseline.safetensors` falls back to l2 like a plain run. */
+	if (!metric_name)
+		metric.kind = model && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
 	const avsl_collector_view *view = NULL;
+	int use_model = model && metric.kind == KNN_AVSL;
 #ifdef GRAPH_HAVE_AVSL
 	st_file ck;
 	avsl_collector_eval col;
-	if (model) {
+	if (use_model) {
 		fmt_error err;
 		if (st_open(&ck, model, &err) != 0 || avsl_collector_load(&ck, &col, &err) != 0)
 			die("%s", err.msg);
 		view = &col.view;
 	}
 #else
-	if (model)
+	if (use_model)
 		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model);
 #endif
-	if (!metric_name)
-		metric.kind = view && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
 	metric.avsl = view;
 
 	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = (int)threads, .tile = (int)tile,
@@ -176,7 +179,7 @@ int main(int argc, char **argv)
 	}
 	out_commit(&out);
 #ifdef GRAPH_HAVE_AVSL
-	if (model) {
+	if (use_model) {
 		avsl_collector_free(&col);
 		st_close(&ck);
 	}

@@ -113,5 +113,6 @@ import numpy as np; d = np.load('$T/avsl-d.npy'); r = np.load('$T/avsl-df.npy')
 assert d.shape == r.shape == (5, 7), d.shape
 assert np.allclose(d, r, rtol=1e-5, atol=1e-6), abs(d - r).max()\""
 	check avsl_graph_equals_dense "avsl-graph -q -m '$G' --metric avsl -g '$T/avsl-g.ave' -k 7 --tile 2 --threads 2 '$T/avsl-q.ave' | cmp - '$T/avsl.avg'"
+	check baseline_model_means_l2 "avsl-graph -q -m '$AVSL_ROOT/tests/golden/baseline_head.safetensors' '$T/six.ave' | cmp - '$T/ref.avg'"
 	expect avsl_without_certainties 1 empty 'metric avsl needs embeddings with certainties' -- avsl-graph -m "$G" --metric avsl "$T/six.ave"
 fi

@@ -74,3 +74,27 @@ avsl-graph -q --metric cosine -o "$T/cos.avg" "$T/six.ave"
 expect mixed_metrics 1 empty 'metric cosine differs from the previous graph.s l2' -- avsl-eval -k 1 "$T/six.avg" "$T/cos.avg"
 printf '1 2 0\n1 5 1 0\n2 6 0 1\n' | "$T/mkave" >"$T/alllone.ave"
 expect all_lone 1 empty 'every query is lone' -- avsl-eval -q -k 1 --emb "$T/alllone.ave"
+
+# The whole pipeline on a tiny synthetic dataset: avsl-embed | avsl-graph -m | avsl-eval must give the figures the
+# trainer's own in-memory evaluation logged for the same model (two independent implementations of method §7.1).
+if [ -x "$AVSL_BIN/avsl-train" ] && [ -x "$AVSL_BIN/avsl-embed" ] && [ -x "$AVSL_BIN/avsl-prep" ] &&
+	[ -f "$AVSL_ROOT/pipelines/synth/mksynth.c" ]; then
+	cc -O1 "$AVSL_ROOT/pipelines/synth/mksynth.c" -lm -o "$T/mksynth" && mkdir -p "$T/syn" &&
+		"$T/mksynth" "$T/syn" 4 6 12 3 && avsl-prep -q -o "$T/s" --layout idx "$T/syn" &&
+		avsl-train -q --data_path "$T/s-train.avsm" --eval-data "$T/s-test.avsm" -o "$T/run" \
+			--model cifar_resnet18 --base-width 2 --feature_dim_list 4 8 16 --embeddings_dim 8 --topk_corr 3 \
+			--batch_size 12 --epochs 1 --input-size 12 --resize 0 --channels 1 --mean 0.5 --std 0.25 \
+			--test_batch_size 24 --warm_up 0 --device cpu --threads 2 >"$T/train.out" 2>&1
+	check pipeline_embed_graph_eval "set -o pipefail; avsl-embed -q -m '$T/run/model.safetensors' -d cpu '$T/s-test.avsm' |
+		avsl-graph -q -m '$T/run/model.safetensors' | avsl-eval -q -k 1,2,4,8 --json >'$T/pipe.json'"
+	check pipeline_metric_is_avsl "avsl-embed -q -m '$T/run/model.safetensors' -d cpu '$T/s-test.avsm' |
+		avsl-graph -q -m '$T/run/model.safetensors' | dd bs=1 skip=24 count=4 2>/dev/null | grep -qx avsl"
+	check pipeline_equals_trainer_eval "/usr/bin/python3 -c \"
+import json
+ours = json.load(open('$T/pipe.json'))['global']
+ev = [json.loads(l) for l in open('$T/run/train.jsonl') if '\\\"map_at_r\\\"' in l][-1]
+for k in ('1', '2', '4', '8'):
+    assert abs(ours['recall@' + k] - ev['recall'][k]) < 1e-6, (k, ours, ev)
+assert abs(ours['map_at_r'] - ev['map_at_r']) < 1e-6 and abs(ours['r_precision'] - ev['r_precision']) < 1e-6
+\""
+fi

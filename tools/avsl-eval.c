@@ -26,7 +26,7 @@ static const char usage_text[] =
 	"      --emb FILE       evaluate embeddings directly: build the graph in memory\n"
 	"      --metric M       with --emb: l2 | cosine | levels | level:N (default l2)\n"
 	"      --threads N      with --emb: worker threads (default: all CPUs)\n"
-	"      --tile R         with --emb: rows per tile (default 256)\n"
+	"      --tile R         with --emb: rows per tile (default 512)\n"
 	"  -o, --output FILE    write the table to FILE (default: standard output)\n"
 	"  -q, --quiet          no progress or warnings on stderr\n"
 	"  -v, --verbose        more detail on stderr\n"
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
-	long ks[METRICS_MAX_K] = {1, 2, 4, 8}, threads = avsl_cpu_count(), tile = 256, slices = 0;
+	long ks[METRICS_MAX_K] = {1, 2, 4, 8}, threads = avsl_cpu_count(), tile = 512, slices = 0;
 	int nk = 4, precision = 0, json = 0, verbosity = CLI_NORMAL, c;
 	const char *emb = NULL, *output = "-", *why;
 	knn_metric metric = {.kind = KNN_L2};

@@ -30,7 +30,7 @@ static const char usage_text[] =
 	"                       else l2)\n"
 	"      --dense FILE     also write the full query x gallery distance matrix (.npy float32; small sets)\n"
 	"      --threads N      worker threads (default: all CPUs)\n"
-	"      --tile R         queries (and gallery items) per tile (default 256)\n"
+	"      --tile R         queries (and gallery items) per tile (default 512)\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
 	"  -o, --output FILE    write the graph to FILE (default: standard output)\n"
 	"  -q, --quiet          no progress on stderr\n"
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	const char *model = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
-	long k = 0, threads = avsl_cpu_count(), tile = 256;
+	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
 	int verbosity = CLI_NORMAL, c;
 	knn_metric metric;

@@ -99,6 +99,14 @@ static void job_fail(loader *l, const char *msg)
 	pthread_mutex_unlock(&l->err_mu);
 }
 
+static int has_failed(loader *l)
+{
+	pthread_mutex_lock(&l->err_mu);
+	int f = l->failed;
+	pthread_mutex_unlock(&l->err_mu);
+	return f;
+}
+
 static void make_sample(void *vctx, long i, int worker)
 {
 	job_ctx *j = vctx;
@@ -343,7 +351,7 @@ void loader_start_epoch(loader *l, int epoch)
 	l->next_batch = 0;
 	l->cur_slot = 0;
 	l->started = 1;
-	if (!l->failed && l->nbatches > 0)
+	if (!has_failed(l) && l->nbatches > 0)
 		request(l, 0, 0);
 }
 
@@ -351,15 +359,11 @@ int loader_next_borrow(loader *l, const float **x, const int32_t **labels, const
 {
 	if (!l->started)
 		die("internal error: loader_next before loader_start_epoch");
-	if (l->failed) {
-		wait_idle(l);
-		return -1;
-	}
-	if (l->next_batch >= l->nbatches)
+	if (l->next_batch >= l->nbatches && !has_failed(l))
 		return 0;
 	wait_idle(l);
 	slot *s = &l->slots[l->cur_slot];
-	if (s->n < 0 || l->failed)
+	if (has_failed(l) || s->n < 0)
 		return -1;
 	int n = s->n;
 	*x = s->x;

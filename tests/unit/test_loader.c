@@ -276,6 +276,38 @@ TEST(open_errors)
 	CHECK(loader_open("/nonexistent/x.avs", &c, &err) == NULL && strstr(err.msg, "/nonexistent/x.avs"));
 }
 
+TEST(corrupt_record_is_reported)
+{
+	char bad[160];
+	snprintf(bad, sizeof bad, "%s/bad.avs", dir);
+	size_t len;
+	FILE *in = fopen(shard_path, "rb");
+	CHECK(in);
+	static unsigned char buf[1 << 20];
+	len = fread(buf, 1, sizeof buf, in);
+	fclose(in);
+	CHECK(len > 400 && len < sizeof buf);
+	buf[200] ^= 0x55; /* inside the first records (the index and class table sit at the end) */
+	FILE *out = fopen(bad, "wb");
+	CHECK(out && fwrite(buf, 1, len, out) == len);
+	fclose(out);
+	loader_config c;
+	small_config(&c, 0, 2, 1);
+	fmt_error err;
+	loader *l = loader_open(bad, &c, &err);
+	CHECKF(l, "%s", err.msg);
+	loader_start_epoch(l, 0);
+	static float x[8 * PER];
+	int32_t lab[8];
+	int n, batches = 0;
+	while ((n = loader_next(l, x, lab, NULL)) > 0)
+		batches++;
+	CHECKF(n == -1 && strstr(loader_error(l), "bad.avs"), "n %d, error '%s'", n, loader_error(l));
+	CHECK(loader_next(l, x, lab, NULL) == -1); /* stays failed */
+	loader_close(l);
+	unlink(bad);
+}
+
 int main(void)
 {
 	if (make_shard()) {
@@ -288,6 +320,7 @@ int main(void)
 	RUN(crop_boxes_in_range_and_flips_balanced);
 	RUN(gray_tiny_images_eval_and_three_channels);
 	RUN(open_errors);
+	RUN(corrupt_record_is_reported);
 	unlink(shard_path);
 	rmdir(dir);
 	return harness_finish();

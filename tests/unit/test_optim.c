@@ -117,8 +117,10 @@ TEST(adamw_matches_torch_three_optimisers)
 			memcpy(paramset_grad(&ps, i), src, n * 4);
 		}
 		snprintf(key, sizeof key, "lr%d", k);
-		const double *lrs = golden_get(&g, key, 8, &n);
-		CHECK(lrs && n == 3);
+		const void *lrs_raw = golden_get(&g, key, 8, &n);
+		CHECK(lrs_raw && n == 3);
+		double lrs[3]; /* copied: tensors in the data section are not 8-byte aligned */
+		memcpy(lrs, lrs_raw, sizeof lrs);
 		for (int grp = PG_TRUNK; grp < PG_COUNT; grp++) {
 			o.group[grp].lr = steplr_lr(lr0[grp], k, 2, 1, 0.5);
 			o.group[grp].wd = wd[grp];
@@ -194,12 +196,15 @@ TEST(steplr_matches_torch_tables)
 	golden g;
 	CHECKF(golden_open(&g, gpath()) == 0, "cannot read %s", gpath());
 	size_t n;
-	const double *sop = golden_get(&g, "steplr_sop", 8, &n);
-	CHECK(sop && n == 61);
+	double sop[61], cars[61]; /* copied: the data section gives no 8-byte alignment */
+	const void *raw = golden_get(&g, "steplr_sop", 8, &n);
+	CHECK(raw && n == 61);
+	memcpy(sop, raw, sizeof sop);
 	for (int e = 0; e < 61; e++)
 		CHECK_CLOSE(steplr_lr(0.06, e, 5, 15, 0.25), sop[e], 0, 1e-14);
-	const double *cars = golden_get(&g, "steplr_cars", 8, &n);
-	CHECK(cars && n == 61);
+	raw = golden_get(&g, "steplr_cars", 8, &n);
+	CHECK(raw && n == 61);
+	memcpy(cars, raw, sizeof cars);
 	for (int e = 0; e < 61; e++)
 		CHECK_CLOSE(steplr_lr(0.00025230934618157737, e, 5, 5, 0.5), cars[e], 0, 1e-14);
 	free(g.buf);

@@ -319,6 +319,60 @@ TEST(warm_up_and_lr_queries)
 	train_config_free(&c);
 }
 
+TEST(apply_epoch_sets_the_three_optimisers)
+{
+	train_config c;
+	char err[256] = "";
+	CHECKF(parse_cmd(&c, cmd_avsl_sop, err) == TC_OK, "%s", err);
+	paramset ps;
+	paramset_init(&ps);
+	int64_t s = 2;
+	paramset_add(&ps, "w", 1, &s, PG_TRUNK, 1);
+	paramset_finalize(&ps);
+	adamw o;
+	adamw_init(&o, &ps);
+	train_config_apply_epoch(&c, &o, 4);
+	CHECK(!o.group[PG_TRUNK].active && o.group[PG_EMBEDDER].active && o.group[PG_COLLECTOR].active);
+	CHECK(o.group[PG_COLLECTOR].lr == 0.06 && o.group[PG_TRUNK].wd == 0.0001);
+	train_config_apply_epoch(&c, &o, 20); /* (20 - 5) / 15 = 1 step of 0.25 */
+	CHECK(o.group[PG_TRUNK].active && o.group[PG_TRUNK].lr == 0.0006 * 0.25 && o.group[PG_COLLECTOR].lr == 0.06 * 0.25);
+	train_config_apply_epoch(&c, &o, 19);
+	CHECK(o.group[PG_EMBEDDER].lr == 0.0006);
+	adamw_free(&o);
+	paramset_free(&ps);
+	train_config_free(&c);
+}
+
+TEST(early_stop_patience_and_collapse)
+{
+	train_config c;
+	train_config_init(&c); /* interval 1, patience 15 */
+	early_stop s;
+	early_stop_init(&s);
+	int stop;
+	CHECK(early_stop_update(&s, &c, 0, 0.0, &stop) == 1 && !stop); /* the first evaluation is the best */
+	CHECK(early_stop_update(&s, &c, 1, 0.5, &stop) == 1 && !stop && s.best_epoch == 1);
+	CHECK(early_stop_update(&s, &c, 2, 0.5, &stop) == 0 && !stop); /* equal is not better */
+	for (int e = 3; e < 16; e++)
+		CHECK(early_stop_update(&s, &c, e, 0.45, &stop) == 0 && !stop);
+	CHECK(early_stop_update(&s, &c, 16, 0.45, &stop) == 0 && stop && s.bad == 15); /* 15 epochs without gain */
+	early_stop_init(&s);
+	c.interval = 5; /* SOP: 3 evaluations without gain */
+	CHECK(early_stop_update(&s, &c, 0, 0.5, &stop) == 1);
+	CHECK(early_stop_update(&s, &c, 5, 0.4, &stop) == 0 && !stop);
+	CHECK(early_stop_update(&s, &c, 10, 0.4, &stop) == 0 && !stop);
+	CHECK(early_stop_update(&s, &c, 15, 0.4, &stop) == 0 && stop);
+	early_stop_init(&s);
+	CHECK(early_stop_update(&s, &c, 0, 0.5, &stop) == 1);
+	CHECK(early_stop_update(&s, &c, 5, 0.3, &stop) == 0 && stop); /* 0.3 <= 0.6 * 0.5: collapsed */
+	c.patience = 0;
+	early_stop_init(&s);
+	CHECK(early_stop_update(&s, &c, 0, 0.5, &stop) == 1);
+	for (int e = 1; e < 100; e++)
+		CHECK(early_stop_update(&s, &c, e * 5, 0.49, &stop) == 0 && !stop);
+	train_config_free(&c);
+}
+
 int main(void)
 {
 	RUN(official_avsl_cub);
@@ -333,5 +387,7 @@ int main(void)
 	RUN(help_and_version);
 	RUN(json_round_trip);
 	RUN(warm_up_and_lr_queries);
+	RUN(apply_epoch_sets_the_three_optimisers);
+	RUN(early_stop_patience_and_collapse);
 	return harness_finish();
 }

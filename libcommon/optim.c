@@ -97,6 +97,40 @@ void adamw_step(adamw *o)
 	}
 }
 
+void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT])
+{
+	memset(groups, 0, PG_COUNT * sizeof *groups);
+	for (int g = 1; g < PG_COUNT; g++) {
+		adamw_group *gr = &o->group[g];
+		if (!gr->active)
+			continue;
+		gr->step++;
+		groups[g].lr = (float)gr->lr;
+		groups[g].wd = (float)gr->wd;
+		groups[g].beta1 = (float)o->beta1;
+		groups[g].beta2 = (float)o->beta2;
+		groups[g].eps = (float)o->eps;
+		groups[g].step = gr->step;
+		groups[g].active = 1;
+	}
+}
+
+int adamw_segments(const adamw *o, avsl_adamw_segment *seg)
+{
+	int n = 0;
+	for (int i = 0; i < o->ps->n; i++) {
+		const param_info *pi = &o->ps->info[i];
+		if (!in_group(pi, pi->group))
+			continue;
+		memset(&seg[n], 0, sizeof seg[n]);
+		seg[n].offset = pi->offset;
+		seg[n].numel = pi->numel;
+		seg[n].group = (int32_t)pi->group;
+		n++;
+	}
+	return n;
+}
+
 double steplr_lr(double lr0, int epoch, int warm_up, int step, double gamma)
 {
 	if (epoch < warm_up)

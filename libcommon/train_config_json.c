@@ -1,12 +1,12 @@
 /* train_config_json.c: the configuration as JSON (train_config_to_json) and back (train_config_from_json), for the
  * checkpoint's "avsl.config" metadata. */
 #define _GNU_SOURCE
+#include "json.h"
 #include "optim.h"
 #include "train_config.h"
 #include "train_config_impl.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,180 +138,83 @@ char *train_config_to_json(const train_config *c)
 	return buf;
 }
 
-/* A minimal reader for the flat objects written above: values are strings, numbers, true/false/null, or arrays of
- * strings and numbers. Each value becomes the argv words the flag would take. */
-typedef struct {
-	const char *p;
-	errbuf *e;
-} jreader;
-
-static void jws(jreader *r)
+/* A JSON scalar as the word its flag would take on the command line (malloc'd), or NULL for a nested value. */
+static char *scalar_word(const json_value *v)
 {
-	while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
-		r->p++;
-}
-
-static int jstring(jreader *r, char **out)
-{
-	if (*r->p != '"')
-		return tc_fail(r->e, "config JSON: expected a string at '%.20s'", r->p);
-	r->p++;
-	size_t cap = 32, n = 0;
-	char *s = xmalloc(cap);
-	while (*r->p != '"') {
-		unsigned ch = (unsigned char)*r->p;
-		if (!ch || ch < 0x20) {
-			free(s);
-			return tc_fail(r->e, "config JSON: unterminated string");
-		}
-		if (ch == '\\') {
-			r->p++;
-			switch (*r->p) {
-			case '"': ch = '"'; break;
-			case '\\': ch = '\\'; break;
-			case '/': ch = '/'; break;
-			case 'n': ch = '\n'; break;
-			case 't': ch = '\t'; break;
-			case 'r': ch = '\r'; break;
-			case 'b': ch = '\b'; break;
-			case 'f': ch = '\f'; break;
-			case 'u': {
-				unsigned v = 0;
-				for (int k = 1; k <= 4; k++) {
-					char h = r->p[k];
-					if (!isxdigit((unsigned char)h)) {
-						free(s);
-						return tc_fail(r->e, "config JSON: bad \\u escape");
-					}
-					v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
-				}
-				if (v >= 0x80) { /* the writer escapes only control characters */
-					free(s);
-					return tc_fail(r->e, "config JSON: unsupported \\u%04x", v);
-				}
-				ch = v;
-				r->p += 4;
-				break;
-			}
-			default: free(s); return tc_fail(r->e, "config JSON: bad escape");
-			}
-		}
-		if (n + 2 > cap)
-			s = xrealloc(s, cap *= 2);
-		s[n++] = (char)ch;
-		r->p++;
+	switch (v->type) {
+	case JSON_STRING: return xstrdup(v->str);
+	case JSON_NUMBER:
+		/* %.17g reproduces the double exactly; a plain integer keeps all 64 bits (the seed) */
+		return v->is_uint ? xasprintf("%llu", (unsigned long long)v->u) : xasprintf("%.17g", v->num);
+	case JSON_TRUE: return xstrdup("true");
+	case JSON_FALSE: return xstrdup("false");
+	case JSON_NULL: return xstrdup("null");
+	default: return NULL;
 	}
-	r->p++;
-	s[n] = 0;
-	*out = s;
-	return 0;
 }
 
-/* A scalar as a word: string contents, number text, "true"/"false"/"null". */
-static int jscalar(jreader *r, char **out)
+/* Apply one member of the object. */
+static int apply_member(errbuf *e, train_config *c, const json_value *m)
 {
-	if (*r->p == '"')
-		return jstring(r, out);
-	const char *start = r->p;
-	while (*r->p && (isalnum((unsigned char)*r->p) || strchr("+-.", *r->p)))
-		r->p++;
-	if (r->p == start)
-		return tc_fail(r->e, "config JSON: unexpected '%.20s'", start);
-	size_t len = (size_t)(r->p - start);
-	*out = xmalloc(len + 1);
-	memcpy(*out, start, len);
-	(*out)[len] = 0;
-	return 0;
+	const opt_def *o = tc_find_opt(m->key);
+	if (!o || (o->flags & O_NOSAVE) || strlen(m->key) != m->key_len)
+		return tc_fail(e, "config JSON: unknown key '%s'", m->key);
+	const json_value *v = m;
+	int st = 0;
+	if (o->type == T_FLAG) {
+		if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+			return tc_fail(e, "config JSON: \"%s\": expected true or false", o->name);
+		return tc_apply(e, c, o, NULL, 0, v->type == JSON_FALSE, &st);
+	}
+	if (v->type == JSON_NULL) {
+		if (o->type == T_STR || strcmp(o->name, "arch") == 0)
+			return 0; /* absent: the default */
+		return tc_fail(e, "config JSON: \"%s\": null", o->name);
+	}
+	if (v->type == JSON_ARRAY && v->n == 0) {
+		if (strcmp(o->name, "warm_up_list") == 0)
+			c->warm_up_groups = 0;
+		else if (strcmp(o->name, "eval_exclude") == 0)
+			c->n_eval_exclude = 0;
+		else
+			return tc_fail(e, "config JSON: \"%s\": empty list", o->name);
+		return 0;
+	}
+	size_t n = v->type == JSON_ARRAY ? v->n : 1;
+	if (n > TC_MAX_LIST)
+		return tc_fail(e, "config JSON: \"%s\": too many values", o->name);
+	char *words[TC_MAX_LIST];
+	int rc = 0;
+	size_t k = 0;
+	for (; k < n; k++) {
+		words[k] = scalar_word(v->type == JSON_ARRAY ? &v->items[k] : v);
+		if (!words[k] || (v->type == JSON_STRING && strlen(v->str) != v->str_len)) {
+			rc = tc_fail(e, "config JSON: \"%s\": unexpected value", o->name);
+			if (words[k])
+				k++;
+			break;
+		}
+	}
+	if (!rc)
+		rc = tc_apply(e, c, o, words, (int)n, 0, &st);
+	for (size_t j = 0; j < k; j++)
+		free(words[j]);
+	return rc;
 }
 
 int train_config_from_json(train_config *c, const char *json, char *err, size_t errlen)
 {
 	errbuf e = {err, errlen};
-	jreader r = {json, &e};
 	train_config_init(c);
-	jws(&r);
-	if (*r.p++ != '{')
-		return tc_fail(&e, "config JSON: expected an object");
-	jws(&r);
-	if (*r.p == '}')
-		return 0;
-	for (;;) {
-		jws(&r);
-		char *key;
-		if (jstring(&r, &key))
-			return -1;
-		const opt_def *o = tc_find_opt(key);
-		if (!o || (o->flags & O_NOSAVE)) {
-			tc_fail(&e, "config JSON: unknown key '%s'", key);
-			free(key);
-			return -1;
-		}
-		free(key);
-		jws(&r);
-		if (*r.p++ != ':')
-			return tc_fail(&e, "config JSON: expected ':' after \"%s\"", o->name);
-		jws(&r);
-		char *words[TC_MAX_LIST + 1];
-		int n = 0, array = *r.p == '[', rc = 0, st = 0;
-		if (array) {
-			r.p++;
-			jws(&r);
-			while (*r.p != ']') {
-				if (n == TC_MAX_LIST + 1 || jscalar(&r, &words[n])) {
-					rc = n == TC_MAX_LIST + 1 ? tc_fail(&e, "config JSON: \"%s\": too many values", o->name)
-								   : -1;
-					break;
-				}
-				n++;
-				jws(&r);
-				if (*r.p == ',') {
-					r.p++;
-					jws(&r);
-				} else if (*r.p != ']') {
-					rc = tc_fail(&e, "config JSON: \"%s\": expected ',' or ']'", o->name);
-					break;
-				}
-			}
-			if (!rc)
-				r.p++;
-		} else {
-			rc = jscalar(&r, &words[0]);
-			if (!rc)
-				n = 1;
-		}
-		if (!rc) {
-			if (!array && strcmp(words[0], "null") == 0 && o->type == T_STR)
-				; /* absent: keep the default */
-			else if (!array && o->type == T_FLAG && strcmp(words[0], "true") == 0)
-				rc = tc_apply(&e, c, o, NULL, 0, 0, &st);
-			else if (!array && o->type == T_FLAG && strcmp(words[0], "false") == 0)
-				rc = tc_apply(&e, c, o, NULL, 0, 1, &st);
-			else if (o->type == T_FLAG)
-				rc = tc_fail(&e, "config JSON: \"%s\": expected true or false", o->name);
-			else if (!array && strcmp(words[0], "null") == 0 && strcmp(o->name, "arch") == 0)
-				;
-			else if (array && n == 0 && strcmp(o->name, "warm_up_list") == 0)
-				c->warm_up_groups = 0;
-			else if (array && n == 0 && strcmp(o->name, "eval_exclude") == 0)
-				c->n_eval_exclude = 0;
-			else if (n == 0)
-				rc = tc_fail(&e, "config JSON: \"%s\": empty list", o->name);
-			else
-				rc = tc_apply(&e, c, o, words, n, 0, &st);
-		}
-		for (int j = 0; j < n; j++)
-			free(words[j]);
-		if (rc)
-			return -1;
-		jws(&r);
-		if (*r.p == ',') {
-			r.p++;
-			continue;
-		}
-		if (*r.p == '}')
-			break;
-		return tc_fail(&e, "config JSON: expected ',' or '}' after \"%s\"", o->name);
-	}
-	return 0;
+	char why[256];
+	json_value *root = json_parse(json, strlen(json), why, sizeof why);
+	if (!root)
+		return tc_fail(&e, "config JSON: %s", why);
+	int rc = 0;
+	if (root->type != JSON_OBJECT)
+		rc = tc_fail(&e, "config JSON: expected an object");
+	for (size_t i = 0; !rc && i < root->n; i++)
+		rc = apply_member(&e, c, &root->items[i]);
+	json_free(root);
+	return rc ? -1 : 0;
 }
-

@@ -279,6 +279,7 @@ static int set_device(errbuf *e, train_config *c, char **words, int n)
 		strcat(buf, w);
 	}
 	strcpy(c->device, buf);
+	c->device_given = 1;
 	return 0;
 }
 
@@ -603,6 +604,24 @@ int train_config_group_active(const train_config *c, param_group g, int epoch)
 int train_config_eval_due(const train_config *c, int epoch)
 {
 	return epoch % c->interval == 0 || epoch == c->epochs - 1;
+}
+
+void train_config_loader(const train_config *c, int train, loader_config *lc)
+{
+	loader_config_default(lc);
+	lc->train = train;
+	lc->batch = train ? c->batch_size : c->test_batch_size;
+	lc->out_h = lc->out_w = c->input_size;
+	lc->channels = c->channels;
+	lc->resize = c->resize;
+	lc->scale_lo = (float)c->crop_scale[0], lc->scale_hi = (float)c->crop_scale[1];
+	lc->ratio_lo = (float)c->crop_ratio[0], lc->ratio_hi = (float)c->crop_ratio[1];
+	lc->flip = 1;
+	memcpy(lc->mean, c->mean, sizeof lc->mean);
+	memcpy(lc->std, c->std, sizeof lc->std);
+	lc->seed = c->seed;
+	lc->threads = c->threads;
+	lc->prefetch = 1;
 }
 
 void train_config_apply_epoch(const train_config *c, adamw *o, int epoch)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loader.h"
 #include "optim.h"
 #include "params.h"
 
@@ -35,6 +36,7 @@ typedef struct {
 	int delete_old;           /* an existing run directory may be replaced */
 	char device[64];          /* as given, words joined by ',': "auto", "cpu", "cuda", "0", "0,1" */
 	train_device device_kind;
+	int device_given;         /* --device appeared (else $AVSL_DEVICE may decide: pass NULL to avsl_device_select) */
 	int gpu_ids[TC_MAX_GPUS], n_gpu_ids; /* from numeric --device words */
 	int batch_size;           /* 180 */
 	int test_batch_size;      /* 180 (eval batch; no effect on results) */
@@ -123,6 +125,11 @@ char *train_config_run_dir(const train_config *c);
  * DIR/train.avsm, DIR/train.avs (test: --eval-data, else DIR/test.avsm, DIR/test.avs) that exists. *test_path is
  * NULL when none is found. Returns 0, or -1 with err when no training data is found. */
 int train_config_data_paths(const train_config *c, char **train_path, char **test_path, char *err, size_t errlen);
+
+/* The loader configuration of the training (train = 1: --batch_size, RandomResizedCrop with --crop-scale and
+ * --crop-ratio, flips) or evaluation (train = 0: --test_batch_size, center crop) pipeline: --input-size, --resize,
+ * --mean, --std, --channels, --seed, --threads. */
+void train_config_loader(const train_config *c, int train, loader_config *lc);
 
 /* Set each optimiser group's lr (lr0 during warm-up, then StepLR: lr0 * gamma^floor((epoch - warm_up) / step)),
  * weight decay and active flag (warm-up) for epoch `epoch`. Call at the start of every epoch. */

@@ -345,6 +345,14 @@ TEST(rejects_bad_header_length)
 	CHECK(st_open_memory(&f, b, 16, "t.safetensors", &err) == -1 && strstr(err.msg, "does not start with '{'"));
 	CHECK(st_open(&f, "/nonexistent/x.safetensors", &err) == -1 && strstr(err.msg, "No such file"));
 	CHECK(st_open(&f, "-", &err) == -1);
+	/* an empty file cannot be mapped: the read fallback runs, then the size check */
+	char path[] = "/tmp/avsl_st_empty_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	int rc = st_open(&f, path, &err);
+	unlink(path);
+	CHECKF(rc == -1 && strstr(err.msg, "file is 0 bytes, expected at least 8"), "%s", err.msg);
 	CHECK(st_open(&f, "/tmp", &err) == -1 && strstr(err.msg, "not a regular file"));
 }
 

@@ -349,6 +349,45 @@ TEST(wrapper_exit_codes)
 	CHECK(exit_status_of(bad, 5) == 2 && exit_status_of(unknown, 2) == 2);
 }
 
+TEST(data_paths_from_a_folder_or_a_file)
+{
+	char dir[] = "/tmp/avsl-test-tc-XXXXXX";
+	CHECK(mkdtemp(dir));
+	char p1[128], p2[128], p3[128];
+	snprintf(p1, sizeof p1, "%s/train.avs", dir);
+	snprintf(p2, sizeof p2, "%s/test.avsm", dir);
+	snprintf(p3, sizeof p3, "%s/test.avs", dir);
+	FILE *f = fopen(p1, "w");
+	fclose(f);
+	f = fopen(p2, "w");
+	fclose(f);
+	f = fopen(p3, "w");
+	fclose(f);
+	train_config c;
+	train_config_init(&c);
+	c.data_path = xstrdup(dir);
+	char *tr, *te, err[256];
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == 0);
+	CHECK(strcmp(tr, p1) == 0 && te && strcmp(te, p2) == 0); /* the manifest wins over the shard */
+	free(tr), free(te);
+	c.eval_data = xstrdup("other.avs");
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == 0 && strcmp(te, "other.avs") == 0);
+	free(tr), free(te);
+	free(c.data_path);
+	c.data_path = xstrdup(p1); /* a file: used as is */
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == 0 && strcmp(tr, p1) == 0);
+	free(tr), free(te);
+	unlink(p1), unlink(p2), unlink(p3);
+	free(c.data_path);
+	c.data_path = xstrdup(dir); /* empty folder */
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == -1 && strstr(err, "no train.avsm"));
+	rmdir(dir);
+	char *rd = train_config_run_dir(&c);
+	CHECK(strcmp(rd, "run") == 0);
+	free(rd);
+	train_config_free(&c);
+}
+
 TEST(loader_config_from_flags)
 {
 	train_config c;
@@ -438,6 +477,7 @@ int main(void)
 	RUN(json_round_trip);
 	RUN(warm_up_and_lr_queries);
 	RUN(wrapper_exit_codes);
+	RUN(data_paths_from_a_folder_or_a_file);
 	RUN(loader_config_from_flags);
 	RUN(apply_epoch_sets_the_three_optimisers);
 	RUN(early_stop_patience_and_collapse);

@@ -119,6 +119,45 @@ TEST(train_identical_across_threads_prefetch_instances)
 	CHECK(read_all(&c, 1, xd, ld, id) == 32 && memcmp(id, ia, 32 * 8) != 0);
 }
 
+/* Two ranks with batch 4 see, together, exactly the batches of one process with batch 8, pixels included. */
+TEST(ranks_partition_the_global_batches)
+{
+	enum { CAP = 2 * NREC };
+	static float x1[CAP * PER], xr[2][CAP * PER];
+	static int32_t l1[CAP], lr[2][CAP];
+	static int64_t i1[CAP], ir[2][CAP];
+	loader_config c;
+	small_config(&c, 1, 2, 1);
+	int n1 = read_all(&c, 2, x1, l1, i1);
+	int nr[2];
+	for (int r = 0; r < 2; r++) {
+		small_config(&c, 1, 1 + r, r);
+		c.batch = 4;
+		c.rank = r;
+		c.world = 2;
+		nr[r] = read_all(&c, 2, xr[r], lr[r], ir[r]);
+	}
+	CHECK(n1 == 64 && nr[0] == 32 && nr[1] == 32);
+	for (int b = 0; b < 8; b++) /* global batch b = rank 0's batch b, then rank 1's */
+		for (int r = 0; r < 2; r++) {
+			CHECK(memcmp(i1 + b * 8 + r * 4, ir[r] + b * 4, 4 * 8) == 0);
+			CHECK(memcmp(x1 + (size_t)(b * 8 + r * 4) * PER, xr[r] + (size_t)b * 4 * PER, 4 * PER * 4) == 0);
+		}
+	/* eval: contiguous halves 0..17 and 18..36 */
+	for (int r = 0; r < 2; r++) {
+		small_config(&c, 0, 1, 1);
+		c.rank = r;
+		c.world = 2;
+		nr[r] = read_all(&c, 1, xr[r], lr[r], ir[r]);
+	}
+	CHECK(nr[0] == 18 && nr[1] == 19 && ir[0][0] == 0 && ir[0][17] == 17 && ir[1][0] == 18 && ir[1][18] == 36);
+	small_config(&c, 1, 1, 0);
+	c.world = 2;
+	c.rank = 2;
+	fmt_error err;
+	CHECK(loader_open(shard_path, &c, &err) == NULL && strstr(err.msg, "rank 2 of 2"));
+}
+
 TEST(eval_sequential_keeps_last_partial_batch)
 {
 	loader_config c;
@@ -315,6 +354,7 @@ int main(void)
 		return 1;
 	}
 	RUN(train_identical_across_threads_prefetch_instances);
+	RUN(ranks_partition_the_global_batches);
 	RUN(eval_sequential_keeps_last_partial_batch);
 	RUN(sample_equals_pipeline_by_hand);
 	RUN(crop_boxes_in_range_and_flips_balanced);

@@ -58,7 +58,7 @@ static void adamw_tensor(float *restrict p, const float *restrict g, float *rest
 			 float decay, float b1, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt,
 			 float eps, float neg_step_size, int threads)
 {
-#pragma omp parallel for schedule(static) num_threads(threads) if (n >= 65536)
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= 65536)
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i];
 		float pi = p[i] * decay;

@@ -341,7 +341,9 @@ int64_t loader_num_batches(const loader *l) { return l->nbatches; }
 int32_t loader_label(const loader *l, uint64_t i) { return shard_reader_label(l->rd, i); }
 const char *loader_error(const loader *l) { return l->err; }
 
-void loader_start_epoch(loader *l, int epoch)
+void loader_start_epoch(loader *l, int epoch) { loader_start_epoch_at(l, epoch, 0); }
+
+void loader_start_epoch_at(loader *l, int epoch, int64_t first_batch)
 {
 	wait_idle(l);
 	l->epoch = epoch;
@@ -362,11 +364,13 @@ void loader_start_epoch(loader *l, int epoch)
 			l->order[j] = t;
 		}
 	}
-	l->next_batch = 0;
+	if (first_batch < 0)
+		first_batch = 0;
+	l->next_batch = first_batch;
 	l->cur_slot = 0;
 	l->started = 1;
-	if (!has_failed(l) && l->nbatches > 0)
-		request(l, 0, 0);
+	if (!has_failed(l) && first_batch < l->nbatches)
+		request(l, first_batch, 0);
 }
 
 int loader_next_borrow(loader *l, const float **x, const int32_t **labels, const int64_t **ids)

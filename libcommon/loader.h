@@ -67,6 +67,9 @@ int32_t loader_label(const loader *l, uint64_t i);
 /* Start (or restart) an epoch: train mode draws the permutation of `epoch`; eval mode ignores it. Must be called
  * before the first loader_next. */
 void loader_start_epoch(loader *l, int epoch);
+/* Start an epoch at batch first_batch (resuming a run interrupted mid-epoch): the batches are those that
+ * loader_start_epoch(l, epoch) would give from that point on. */
+void loader_start_epoch_at(loader *l, int epoch, int64_t first_batch);
 /* Copy the next batch into x (batch, channels, out_h, out_w), labels (batch) and ids (batch; record indexes, may be
  * NULL). Returns the number of images (< batch only for the last eval batch), 0 at the end of the epoch, or -1 on a
  * read error (message in loader_error). */

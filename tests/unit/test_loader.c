@@ -158,6 +158,31 @@ TEST(ranks_partition_the_global_batches)
 	CHECK(loader_open(shard_path, &c, &err) == NULL && strstr(err.msg, "rank 2 of 2"));
 }
 
+TEST(resume_mid_epoch)
+{
+	loader_config c;
+	small_config(&c, 1, 2, 1);
+	loader *a = loader_open_or_die(shard_path, &c), *b = loader_open_or_die(shard_path, &c);
+	static float xa[8 * PER], xb[8 * PER];
+	int32_t la[8], lb[8];
+	int64_t ia[8], ib[8];
+	loader_start_epoch(a, 5);
+	for (int k = 0; k < 2; k++)
+		CHECK(loader_next(a, xa, la, ia) == 8);
+	loader_start_epoch_at(b, 5, 2);
+	int n = 0;
+	for (int k = 2; k < 4; k++) {
+		CHECK(loader_next(a, xa, la, ia) == 8 && loader_next(b, xb, lb, ib) == 8);
+		CHECK(memcmp(ia, ib, sizeof ia) == 0 && memcmp(xa, xb, sizeof xa) == 0);
+		n++;
+	}
+	CHECK(n == 2 && loader_next(b, xb, lb, ib) == 0 && loader_next(a, xa, la, ia) == 0);
+	loader_start_epoch_at(b, 5, 4); /* past the end: an empty epoch */
+	CHECK(loader_next(b, xb, lb, ib) == 0);
+	loader_close(a);
+	loader_close(b);
+}
+
 TEST(eval_sequential_keeps_last_partial_batch)
 {
 	loader_config c;
@@ -355,6 +380,7 @@ int main(void)
 	}
 	RUN(train_identical_across_threads_prefetch_instances);
 	RUN(ranks_partition_the_global_batches);
+	RUN(resume_mid_epoch);
 	RUN(eval_sequential_keeps_last_partial_batch);
 	RUN(sample_equals_pipeline_by_hand);
 	RUN(crop_boxes_in_range_and_flips_balanced);

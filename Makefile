@@ -81,11 +81,16 @@ config:
 	@echo "avsl: zstd=$(HAVE_ZSTD) oneDNN=$(HAVE_DNNL) OpenBLAS=$(HAVE_OPENBLAS) stb=$(HAVE_STB) zlib=$(HAVE_ZLIB) cuda=$(HAVE_CUDA) (CUDA=$(CUDA))"
 	@if [ -n "$(strip $(MISSING))" ]; then echo "avsl: missing: $(MISSING); run 'make deps' (as root) first" >&2; exit 1; fi
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: switching CUDA=0 / CUDA=auto or CFLAGS rebuilds them.
+FLAGS_LINE := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+FLAGS_STAMP := $(BUILD)/flags.stamp
+$(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_LINE)' ] || echo '$(FLAGS_LINE)' > $(FLAGS_STAMP))
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu
+$(BUILD)/obj/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) $(filter -D%,$(CPPFLAGS)) -MMD -MP -c $< -o $@
 

@@ -1,0 +1,11 @@
+build-cpu/obj/kernels/cpu/linear.o: kernels/cpu/linear.c \
+ libcommon/backend.h kernels/device_api.h kernels/avsl_ops.h \
+ kernels/cuda/cuda_ops.h kernels/avsl_ops.h kernels/cpu/cpu_internal.h \
+ kernels/ops.h
+libcommon/backend.h:
+kernels/device_api.h:
+kernels/avsl_ops.h:
+kernels/cuda/cuda_ops.h:
+kernels/avsl_ops.h:
+kernels/cpu/cpu_internal.h:
+kernels/ops.h:

@@ -1,0 +1,3 @@
+build-cpu/obj/kernels/cpu/naive_ops.o: kernels/cpu/naive_ops.c \
+ kernels/ops.h
+kernels/ops.h:

@@ -1,0 +1,2 @@
+build-cpu/obj/kernels/shapes.o: kernels/shapes.c kernels/ops.h
+kernels/ops.h:

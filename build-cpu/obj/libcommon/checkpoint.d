@@ -1,0 +1,21 @@
+build-cpu/obj/libcommon/checkpoint.o: libcommon/checkpoint.c \
+ libcommon/checkpoint.h libcommon/model.h libcommon/avsl_head.h \
+ kernels/avsl_ops.h libcommon/params.h formats/safetensors.h \
+ formats/fmt_error.h libcommon/baseline_head.h libcommon/resnet.h \
+ formats/fmt_error.h kernels/ops.h libcommon/train_config.h \
+ libcommon/optim.h libcommon/cli.h libcommon/util.h
+libcommon/checkpoint.h:
+libcommon/model.h:
+libcommon/avsl_head.h:
+kernels/avsl_ops.h:
+libcommon/params.h:
+formats/safetensors.h:
+formats/fmt_error.h:
+libcommon/baseline_head.h:
+libcommon/resnet.h:
+formats/fmt_error.h:
+kernels/ops.h:
+libcommon/train_config.h:
+libcommon/optim.h:
+libcommon/cli.h:
+libcommon/util.h:

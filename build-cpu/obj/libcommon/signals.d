@@ -1,0 +1,3 @@
+build-cpu/obj/libcommon/signals.o: libcommon/signals.c \
+ libcommon/signals.h
+libcommon/signals.h:

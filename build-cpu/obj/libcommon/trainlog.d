@@ -1,0 +1,3 @@
+build-cpu/obj/libcommon/trainlog.o: libcommon/trainlog.c \
+ libcommon/trainlog.h
+libcommon/trainlog.h:

@@ -1,0 +1,2 @@
+build-cpu/obj/libcommon/util.o: libcommon/util.c libcommon/util.h
+libcommon/util.h:

@@ -1,0 +1,103 @@
+/* evaluate.c: see evaluate.h. */
+#include "evaluate.h"
+#include "knn.h"
+#include "progress.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void evaluate_embed(model *m, loader *l, ave_set *s, int quiet)
+{
+	memset(s, 0, sizeof *s);
+	uint64_t n = loader_count(l);
+	int L = model_levels(m), cert = model_has_cert(m);
+	s->h.levels = (uint32_t)L;
+	s->h.has_cert = cert;
+	s->h.kind = cert ? AVE_KIND_AVSL : AVE_KIND_BASELINE;
+	s->h.count = n;
+	s->n = n;
+	s->id = xmalloc_array(n ? n : 1, sizeof *s->id);
+	s->label = xmalloc_array(n ? n : 1, sizeof *s->label);
+	for (int l2 = 0; l2 < L; l2++) {
+		s->h.dim[l2] = (uint32_t)m->D;
+		s->emb[l2] = xmalloc_array(n ? n : 1, (size_t)m->D * sizeof(float));
+		if (cert)
+			s->cert[l2] = xmalloc_array(n ? n : 1, (size_t)m->D * sizeof(float));
+	}
+	loader_start_epoch(l, 0);
+	progress pr = {0};
+	progress_start(&pr, "embed", "img", n, quiet);
+	const float *x;
+	const int32_t *labels;
+	const int64_t *ids;
+	uint64_t done = 0;
+	int b;
+	while ((b = loader_next_borrow(l, &x, &labels, &ids)) > 0) {
+		if (done + (uint64_t)b > n)
+			die("internal error: the loader returned more records than it holds");
+		float *emb[MODEL_LEVELS] = {0}, *cr[MODEL_LEVELS] = {0};
+		for (int l2 = 0; l2 < L; l2++) {
+			emb[l2] = s->emb[l2] + done * m->D;
+			cr[l2] = cert ? s->cert[l2] + done * m->D : NULL;
+		}
+		model_embed(m, x, b, emb, cr);
+		memcpy(s->label + done, labels, (size_t)b * sizeof *labels);
+		memcpy(s->id + done, ids, (size_t)b * sizeof *ids);
+		done += (uint64_t)b;
+		progress_add(&pr, (uint64_t)b);
+	}
+	if (b < 0)
+		die("%s", loader_error(l));
+	if (done != n)
+		die("internal error: embedded %llu of %llu records", (unsigned long long)done, (unsigned long long)n);
+	progress_end(&pr);
+}
+
+static void add_query(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
+{
+	(void)qi;
+	metrics_add(ctx, q, nb);
+}
+
+void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, uint32_t k, int threads,
+		      int slices, metrics_mean *global, metrics_mean *sliced, int quiet)
+{
+	avsl_collector_view view;
+	float *s_hat = NULL;
+	knn_opts o = {0};
+	o.query = o.gallery = s;
+	if (m->avsl) {
+		s_hat = xmalloc_array((size_t)(MODEL_LEVELS - 1) * m->D, (size_t)m->D * sizeof(float));
+		model_collector_view(m, &view, s_hat);
+		o.metric.kind = KNN_AVSL;
+		o.metric.avsl = &view;
+	} else {
+		o.metric.kind = KNN_L2;
+	}
+	o.k = k ? k : knn_default_k(s, s);
+	for (int i = 0; i < nk; i++)
+		if ((uint32_t)ks[i] > o.k)
+			o.k = (uint32_t)ks[i];
+	if (s->n > 0 && o.k > s->n - 1)
+		o.k = (uint32_t)(s->n - 1);
+	if (o.k < 1)
+		o.k = 1;
+	o.threads = threads > 0 ? threads : 1;
+	o.tile = 256;
+	o.q_begin = 0;
+	o.q_end = s->n;
+	o.quiet = quiet;
+	o.label = "graph";
+	metrics_acc acc;
+	metrics_init(&acc, ks, nk);
+	char err[512];
+	if (knn_check(&o, err, sizeof err) || knn_run(&o, add_query, &acc, err, sizeof err))
+		die("evaluation: %s", err);
+	metrics_global(&acc, global);
+	if (sliced && slices > 1 && metrics_sliced(&acc, (uint64_t)slices, sliced))
+		die("evaluation: --test_split_num %d: more slices than the %llu queries", slices,
+		    (unsigned long long)s->n);
+	metrics_free(&acc);
+	free(s_hat);
+}

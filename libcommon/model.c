@@ -1,0 +1,203 @@
+/* model.c: see model.h. The composition only: the mathematics lives in resnet.c, avsl_head.c, baseline_head.c. */
+#include "model.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void model_create(model *m, const train_config *c, int K)
+{
+	memset(m, 0, sizeof *m);
+	m->setting = c->setting;
+	m->in_channels = c->channels;
+	m->input_size = c->input_size;
+	m->D = c->embeddings_dim;
+	m->K = K;
+	paramset_init(&m->ps);
+	resnet_config rc = {
+		.arch = train_config_arch(c),
+		.in_channels = c->channels,
+		.base_width = c->base_width,
+		.freeze_bn = !c->not_freeze_bn,
+		.threads = c->threads,
+	};
+	m->trunk = resnet_create(&rc, &m->ps);
+	/* Channels of the three levels do not depend on the input size: plan a tiny batch to read them. */
+	resnet_plan(m->trunk, 1, c->input_size, c->input_size);
+	for (int l = 0; l < MODEL_LEVELS; l++)
+		resnet_feature_shape(m->trunk, l, &m->C[l], &m->H[l], &m->W[l]);
+	if (m->setting == SETTING_AVSL) {
+		avsl_head_config *a = &m->acfg;
+		a->levels = MODEL_LEVELS;
+		for (int l = 0; l < MODEL_LEVELS; l++) {
+			a->C[l] = m->C[l];
+			/* --feature_dim_list names the embedder inputs; the trunk decides them, so a mismatch is a mistake
+			 * in the command line (e.g. resnet50 channels with a resnet18 trunk). */
+			static const int official[MODEL_LEVELS] = {512, 1024, 2048};
+			int given = c->feature_dim_list[0] != official[0] || c->feature_dim_list[1] != official[1] ||
+				    c->feature_dim_list[2] != official[2];
+			if (given && c->feature_dim_list[l] != m->C[l])
+				warn("--feature_dim_list: level %d has %d channels in %s, not %d; using %d", l, m->C[l],
+				     rc.arch, c->feature_dim_list[l], m->C[l]);
+		}
+		a->D = c->embeddings_dim;
+		a->K = K;
+		a->avsl_m = (float)c->avsl_m;
+		a->topk = c->topk_corr;
+		a->prob_gamma = (float)c->prob_gamma;
+		a->index_p = (float)c->index_p;
+		a->pa_pos = (float)c->pa_pos_margin;
+		a->pa_neg = (float)c->pa_neg_margin;
+		a->pa_alpha = (float)c->pa_alpha;
+		a->final_pa_pos = (float)c->final_pa_pos_margin;
+		a->final_pa_neg = (float)c->final_pa_neg_margin;
+		a->final_pa_alpha = (float)c->final_pa_alpha;
+		for (int l = 0; l < MODEL_LEVELS; l++)
+			a->loss_w[l] = (float)c->loss_weight[l];
+		a->batch_classes_above = 1000;
+		a->threads = c->threads;
+		m->avsl = avsl_head_create(a, &m->ps);
+	} else {
+		if (c->baseline_distance)
+			die("--baseline-loss distance: the AVSL repository's distance Proxy-Anchor baseline is not "
+			    "implemented yet; use the cosine baseline (default)");
+		baseline_head_config *b = &m->bcfg;
+		b->C = m->C[MODEL_LEVELS - 1];
+		b->D = c->embeddings_dim;
+		b->K = K;
+		b->delta = (float)c->proxyanchor_margin;
+		b->alpha = (float)c->proxyanchor_alpha;
+		b->threads = c->threads;
+		m->base = baseline_head_create(b, &m->ps);
+	}
+	paramset_finalize(&m->ps);
+}
+
+void model_free(model *m)
+{
+	for (int l = 0; l < MODEL_LEVELS; l++)
+		free(m->dfeat[l]);
+	if (m->avsl)
+		avsl_head_free(m->avsl);
+	if (m->base)
+		baseline_head_free(m->base);
+	resnet_free(m->trunk);
+	paramset_free(&m->ps);
+	memset(m, 0, sizeof *m);
+}
+
+void model_init_random(model *m, uint64_t seed)
+{
+	/* Distinct streams per part so changing one part's initialisation never shifts another's. */
+	resnet_init(m->trunk, &m->ps, seed * 3 + 1);
+	if (m->avsl)
+		avsl_head_init(m->avsl, &m->ps, seed * 3 + 2);
+	else
+		baseline_head_init(m->base, &m->ps, seed * 3 + 2);
+}
+
+void model_load_trunk(model *m, const char *path)
+{
+	st_file f;
+	fmt_error err;
+	if (st_open(&f, path, &err))
+		die("%s", err.msg);
+	if (resnet_load_torchvision(m->trunk, &m->ps, &f, &err))
+		die("%s", err.msg);
+	st_close(&f);
+}
+
+void model_plan(model *m, int N)
+{
+	if (N <= m->planned_n)
+		return;
+	resnet_plan(m->trunk, N, m->input_size, m->input_size);
+	for (int l = 0; l < MODEL_LEVELS; l++) {
+		resnet_feature_shape(m->trunk, l, &m->C[l], &m->H[l], &m->W[l]);
+		free(m->dfeat[l]);
+		m->dfeat[l] = xmalloc_array((size_t)N * m->C[l], (size_t)m->H[l] * m->W[l] * sizeof(float));
+	}
+	if (m->avsl)
+		avsl_head_plan(m->avsl, N, m->H, m->W);
+	else
+		baseline_head_plan(m->base, N, m->H[MODEL_LEVELS - 1], m->W[MODEL_LEVELS - 1]);
+	m->planned_n = N;
+}
+
+int model_levels(const model *m) { return m->avsl ? MODEL_LEVELS : 1; }
+int model_has_cert(const model *m) { return m->avsl != NULL; }
+
+/* The trunk computes exactly the batch it was planned for (its BN statistics and backward cover every planned
+ * image), so a batch of another size (the eval batch, a last partial batch) re-plans it; the arena only grows. */
+static void trunk_batch(model *m, int N)
+{
+	if (N > m->planned_n)
+		die("internal error: batch of %d images, planned for %d", N, m->planned_n);
+	resnet_plan(m->trunk, N, m->input_size, m->input_size);
+}
+
+float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4])
+{
+	trunk_batch(m, N);
+	const float *feat[MODEL_LEVELS];
+	resnet_forward(m->trunk, &m->ps, x, 1, feat);
+	float loss;
+	const float *dfeat[MODEL_LEVELS] = {NULL, NULL, NULL};
+	if (m->avsl) {
+		loss = avsl_head_train_step(m->avsl, &m->ps, feat, labels, N, m->dfeat, loss_terms);
+		for (int l = 0; l < MODEL_LEVELS; l++)
+			dfeat[l] = m->dfeat[l];
+	} else {
+		/* The baseline reads only the last level (layer4). */
+		loss = baseline_head_train_step(m->base, &m->ps, feat[MODEL_LEVELS - 1], labels, N,
+						m->dfeat[MODEL_LEVELS - 1]);
+		loss_terms[0] = loss;
+		dfeat[MODEL_LEVELS - 1] = m->dfeat[MODEL_LEVELS - 1];
+	}
+	if (trunk_grads)
+		resnet_backward(m->trunk, &m->ps, dfeat, 1);
+	return loss;
+}
+
+void model_embed(model *m, const float *x, int N, float *const emb[], float *const cert[])
+{
+	trunk_batch(m, N);
+	const float *feat[MODEL_LEVELS];
+	resnet_forward(m->trunk, &m->ps, x, 0, feat);
+	if (m->avsl)
+		avsl_head_embed(m->avsl, &m->ps, feat, N, emb, cert);
+	else
+		baseline_head_embed(m->base, &m->ps, feat[MODEL_LEVELS - 1], N, emb[0]);
+}
+
+static const float *tensor(const model *m, const char *name)
+{
+	int i = paramset_find(&m->ps, name);
+	if (i < 0)
+		die("internal error: no tensor %s", name);
+	return paramset_data(&m->ps, i);
+}
+
+void model_collector_view(const model *m, avsl_collector_view *v, float *s_hat_storage)
+{
+	memset(v, 0, sizeof *v);
+	const avsl_head_config *a = &m->acfg;
+	v->levels = a->levels;
+	v->dim = a->D;
+	v->gamma_p = a->prob_gamma;
+	v->p = a->index_p;
+	char name[64];
+	size_t DD = (size_t)a->D * a->D;
+	for (int t = 0; t + 1 < a->levels; t++) {
+		snprintf(name, sizeof name, "collector.links.%d", t);
+		avsl_link_prepare(tensor(m, name), a->D, a->topk, s_hat_storage + t * DD);
+		v->s_hat[t] = s_hat_storage + t * DD;
+	}
+	for (int l = 0; l < a->levels; l++) {
+		snprintf(name, sizeof name, "collector.prob_coef.%d", l);
+		v->alpha[l] = tensor(m, name);
+		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
+		v->beta[l] = tensor(m, name);
+	}
+}

@@ -1,0 +1,63 @@
+/* model.h: the network avsl-train trains and avsl-embed runs: a ResNet trunk (resnet.h) and, on top of its three
+ * feature maps, either the AVSL head (setting avsl_proxyanchor, avsl_head.h) or the Proxy-Anchor baseline head
+ * (setting proxy_anchor, baseline_head.h). Every tensor of both lives in one paramset (params.h).
+ *
+ * Dimension legend: N batch, Cin input channels, S input size (square), C_l/H_l/W_l level-l feature maps, D
+ * embedding dim, K classes (proxies), L levels (3 for AVSL, 1 for the baseline's single embedding).
+ */
+#ifndef AVSL_MODEL_H
+#define AVSL_MODEL_H
+
+#include <stdint.h>
+
+#include "avsl_head.h"
+#include "baseline_head.h"
+#include "params.h"
+#include "resnet.h"
+#include "train_config.h"
+
+enum { MODEL_LEVELS = 3 };
+
+typedef struct {
+	train_setting setting;
+	paramset ps;
+	resnet *trunk;
+	avsl_head *avsl;           /* setting avsl_proxyanchor */
+	baseline_head *base;       /* setting proxy_anchor */
+	avsl_head_config acfg;
+	baseline_head_config bcfg;
+	int in_channels, input_size;
+	int D, K;
+	int planned_n;             /* batch size the buffers are planned for */
+	int C[MODEL_LEVELS], H[MODEL_LEVELS], W[MODEL_LEVELS];
+	float *dfeat[MODEL_LEVELS]; /* (N, C_l, H_l, W_l) dL/dF_l, written by the head, read by the trunk backward */
+} model;
+
+/* Build the architecture that c describes with K classes (registers and allocates every tensor, values zero). */
+void model_create(model *m, const train_config *c, int K);
+void model_free(model *m);
+/* The spec's initialisation of every tensor (trunk: torchvision's; heads: avsl-method.md §2-4). */
+void model_init_random(model *m, uint64_t seed);
+/* Load ImageNet trunk weights (safetensors, torchvision names) over the trunk; dies naming the file and tensor. */
+void model_load_trunk(model *m, const char *path);
+/* Size every buffer for batches of up to N images of (in_channels, input_size, input_size). */
+void model_plan(model *m, int N);
+
+/* Embedding levels the model writes (3 for AVSL, 1 for the baseline) and whether certainties come with them. */
+int model_levels(const model *m);
+int model_has_cert(const model *m);
+
+/* One training step: forward, loss, backward. Gradients are ACCUMULATED into m->ps.grad (zero them first).
+ * trunk_grads = 0 skips the trunk backward (warm-up: the trunk optimiser does not step; method §5 allows it).
+ * x: (N, Cin, S, S). loss_terms: AVSL (final, level0, level1, level2); baseline (loss). Returns the total loss. */
+float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4]);
+
+/* Eval-mode embeddings of x (N, Cin, S, S): AVSL emb[l], cert[l] (N, D) for l < 3 (embeddings not normalised);
+ * baseline emb[0] (N, D), L2-normalised, cert ignored. */
+void model_embed(model *m, const float *x, int N, float *const emb[], float *const cert[]);
+
+/* The eval collector built from the current parameters (AVSL only): s_hat is prepared into storage
+ * ((L - 1) * D * D floats, owned by the caller); the view borrows m's coef/bias. */
+void model_collector_view(const model *m, avsl_collector_view *v, float *s_hat_storage);
+
+#endif

@@ -1,0 +1,318 @@
+/* trainer.c: see trainer.h. */
+#include "trainer.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "evaluate.h"
+#include "loader.h"
+#include "model.h"
+#include "optim.h"
+#include "signals.h"
+#include "threadpool.h"
+#include "trainlog.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+	train_config *c;
+	char *dir, *last_path, *model_path, *log_path;
+	char *train_path, *test_path;
+	loader *train, *test;
+	model m;
+	adamw opt;
+	train_state st;
+	trainlog log;
+	int quiet;
+} trainer;
+
+static void make_dir(const char *dir)
+{
+	char *p = xstrdup(dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0777) != 0 && errno != EEXIST)
+			die("%s: cannot create: %s", p, strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(p, 0777) != 0 && errno != EEXIST)
+		die("%s: cannot create: %s", p, strerror(errno));
+	free(p);
+}
+
+static void loader_cfg(const train_config *c, int train, loader_config *lc)
+{
+	loader_config_default(lc);
+	lc->batch = train ? c->batch_size : c->test_batch_size;
+	lc->out_h = lc->out_w = c->input_size;
+	lc->channels = c->channels;
+	lc->train = train;
+	lc->resize = c->resize;
+	lc->scale_lo = (float)c->crop_scale[0], lc->scale_hi = (float)c->crop_scale[1];
+	lc->ratio_lo = (float)c->crop_ratio[0], lc->ratio_hi = (float)c->crop_ratio[1];
+	for (int i = 0; i < 3; i++)
+		lc->mean[i] = c->mean[i], lc->std[i] = c->std[i];
+	lc->seed = c->seed;
+	lc->threads = c->threads;
+}
+
+static void open_data(trainer *t)
+{
+	char err[512];
+	if (train_config_data_paths(t->c, &t->train_path, &t->test_path, err, sizeof err))
+		die("%s", err);
+	loader_config lc;
+	loader_cfg(t->c, 1, &lc);
+	t->train = loader_open_or_die(t->train_path, &lc);
+	if (loader_num_batches(t->train) < 1)
+		die("%s: %llu images, fewer than one batch of %d", t->train_path,
+		    (unsigned long long)loader_count(t->train), t->c->batch_size);
+	if (t->test_path && (t->c->splits_to_eval & SPLIT_TEST)) {
+		loader_cfg(t->c, 0, &lc);
+		t->test = loader_open_or_die(t->test_path, &lc);
+	}
+}
+
+static void build_model(trainer *t, int argc, char **argv)
+{
+	train_config *c = t->c;
+	if (c->resume) {
+		/* The stored configuration, then the command line again over it (so --epochs etc. can be raised). */
+		char *resume = xstrdup(c->resume);
+		checkpoint_read_config(resume, c);
+		char err[512];
+		if (train_config_parse(c, argc, argv, err, sizeof err) != TC_OK)
+			die_usage("%s", err);
+		open_data(t);
+		checkpoint_load(resume, c, &t->m, &t->opt, &t->st);
+		if (!t->quiet)
+			fprintf(stderr, "%s: resumed %s at epoch %d, step %lld\n", avsl_progname(), resume, t->st.epoch,
+				(long long)t->st.step);
+		free(resume);
+		return;
+	}
+	open_data(t);
+	int K = c->num_classes ? c->num_classes : loader_num_classes(t->train);
+	if (K < loader_num_classes(t->train))
+		die("%s: labels go up to %d but --num_classes is %d", t->train_path, loader_num_classes(t->train) - 1,
+		    K);
+	model_create(&t->m, c, K);
+	model_init_random(&t->m, c->seed);
+	if (c->init)
+		model_load_trunk(&t->m, c->init);
+	adamw_init(&t->opt, &t->m.ps);
+	t->st = (train_state){.best_recall1 = -1, .best_epoch = -1};
+}
+
+static void set_epoch_lr(trainer *t, int epoch)
+{
+	const train_config *c = t->c;
+	for (int g = PG_TRUNK; g < PG_COUNT; g++) {
+		adamw_group *grp = &t->opt.group[g];
+		grp->lr = steplr_lr(train_config_lr0(c, g), epoch, c->warm_up, c->step, c->gamma);
+		grp->wd = c->wd;
+		grp->active = train_config_group_active(c, g, epoch);
+	}
+}
+
+static void fill_entry(const trainer *t, trainlog_entry *e, int epoch, const double *loss_sum, int batches)
+{
+	memset(e, 0, sizeof *e);
+	static const char *const avsl_names[4] = {"final", "level0", "level1", "level2"};
+	e->epoch = epoch;
+	e->step = t->st.step;
+	e->n_losses = t->m.avsl ? 4 : 1;
+	for (int i = 0; i < e->n_losses; i++) {
+		e->loss_name[i] = t->m.avsl ? avsl_names[i] : "loss";
+		e->loss[i] = batches ? loss_sum[i] / batches : 0;
+	}
+	for (int g = PG_TRUNK; g < PG_COUNT; g++) {
+		e->lr[g - 1] = t->opt.group[g].lr;
+		e->active[g - 1] = t->opt.group[g].active;
+	}
+}
+
+static void save_last(trainer *t) { checkpoint_save(t->last_path, &t->m, &t->opt, t->c, &t->st); }
+
+/* Evaluate on the test split; returns Recall@1 and fills the entry's metrics. */
+static double evaluate(trainer *t, trainlog_entry *e)
+{
+	const train_config *c = t->c;
+	ave_set s;
+	evaluate_embed(&t->m, t->test, &s, t->quiet);
+	long ks[TC_MAX_LIST];
+	for (int i = 0; i < c->n_k_list; i++)
+		ks[i] = c->k_list[i];
+	metrics_mean g, sl;
+	int slices = c->test_split_num > 1 ? c->test_split_num : 0;
+	evaluate_metrics(&t->m, &s, ks, c->n_k_list, (uint32_t)c->k, c->threads > 0 ? c->threads : avsl_cpu_count(),
+			 slices, &g, slices ? &sl : NULL, t->quiet);
+	ave_free(&s);
+	/* With --test_split_num the official tester reports (and selects on) the slice mean (§7.3). */
+	const metrics_mean *sel = slices ? &sl : &g;
+	e->n_recall = c->n_k_list;
+	for (int i = 0; i < c->n_k_list; i++) {
+		e->recall_k[i] = c->k_list[i];
+		e->recall[i] = sel->recall[i];
+	}
+	e->n_metrics = 2;
+	e->metric_name[0] = "map_at_r";
+	e->metric[0] = sel->map_at_r;
+	e->metric_name[1] = "r_precision";
+	e->metric[1] = sel->r_precision;
+	if (slices) {
+		e->n_metrics = 3;
+		e->metric_name[2] = "global_recall1";
+		e->metric[2] = g.recall[0];
+	}
+	return sel->recall[0];
+}
+
+/* One epoch; returns 0, or the signal number when interrupted (a checkpoint has been saved). */
+static int run_epoch(trainer *t, int epoch, int skip_batches)
+{
+	const train_config *c = t->c;
+	set_epoch_lr(t, epoch);
+	loader_start_epoch(t->train, epoch);
+	int64_t nb = loader_num_batches(t->train);
+	const float *x;
+	const int32_t *labels;
+	const int64_t *ids;
+	double sum[4] = {0}, win[4] = {0};
+	int n_sum = 0, n_win = 0;
+	double t0 = avsl_now(), tw = t0;
+	int trunk_grads = t->opt.group[PG_TRUNK].active;
+	for (int64_t b = 0; b < nb; b++) {
+		int n = loader_next_borrow(t->train, &x, &labels, &ids);
+		if (n < 0)
+			die("%s", loader_error(t->train));
+		if (n == 0)
+			break;
+		if (b < skip_batches)
+			continue; /* resuming mid-epoch: the loader is deterministic, so skipping replays the order */
+		paramset_zero_grad(&t->m.ps);
+		float terms[4] = {0};
+		float loss = model_train_step(&t->m, x, labels, n, trunk_grads, terms);
+		if (!isfinite(loss))
+			die("epoch %d step %lld: the loss is %g; stopping (the last good checkpoint is %s)", epoch,
+			    (long long)t->st.step, (double)loss, t->last_path);
+		if (optim_clip_due((clip_mode)c->clip_mode, t->st.step))
+			for (int g = PG_TRUNK; g < PG_COUNT; g++)
+				grad_clip_group(&t->m.ps, (param_group)g, c->clip_norm);
+		adamw_step(&t->opt);
+		t->st.step++;
+		int nt = t->m.avsl ? 4 : 1;
+		for (int i = 0; i < nt; i++)
+			sum[i] += terms[i], win[i] += terms[i];
+		n_sum++, n_win++;
+		if (c->log_every > 0 && t->st.step % c->log_every == 0) {
+			trainlog_entry e;
+			fill_entry(t, &e, epoch, win, n_win);
+			double now = avsl_now();
+			e.seconds = now - tw;
+			e.img_s = e.seconds > 0 ? (double)n_win * c->batch_size / e.seconds : 0;
+			trainlog_step(&t->log, &e);
+			if (c->verbosity >= CLI_VERBOSE)
+				fprintf(stderr, "%s: epoch %d step %lld loss %.5f  %.1f img/s\n", avsl_progname(), epoch,
+					(long long)t->st.step, e.loss[0], e.img_s);
+			memset(win, 0, sizeof win);
+			n_win = 0;
+			tw = now;
+		}
+		if (signals_stop_requested()) {
+			t->st.epoch = epoch;
+			t->st.batch_in_epoch = (int)b + 1;
+			save_last(t);
+			fprintf(stderr, "%s: interrupted; saved %s (epoch %d, batch %d); continue with --resume %s\n",
+				avsl_progname(), t->last_path, epoch, t->st.batch_in_epoch, t->last_path);
+			return signals_received();
+		}
+	}
+	trainlog_entry e;
+	fill_entry(t, &e, epoch, sum, n_sum);
+	e.seconds = avsl_now() - t0;
+	e.img_s = e.seconds > 0 ? (double)n_sum * c->batch_size / e.seconds : 0;
+	t->st.epoch = epoch + 1;
+	t->st.batch_in_epoch = 0;
+	int stop = 0;
+	if (t->test && train_config_eval_due(c, epoch)) {
+		double r1 = evaluate(t, &e);
+		if (r1 > t->st.best_recall1) {
+			t->st.best_recall1 = r1;
+			t->st.best_epoch = epoch;
+			t->st.bad_epochs = 0;
+			e.best = 1;
+			checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
+		} else {
+			t->st.bad_epochs += c->interval;
+			/* Early stop as the official manager does: patience exhausted, or a collapse below 60 % of best. */
+			if (t->st.bad_epochs >= c->patience || r1 <= 0.6 * t->st.best_recall1)
+				stop = 1;
+		}
+	} else if (!t->test) {
+		checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
+	}
+	trainlog_epoch(&t->log, &e);
+	if (!t->quiet)
+		trainlog_print_summary(stderr, c->epochs, &e);
+	save_last(t);
+	if (stop && !t->quiet)
+		fprintf(stderr, "%s: early stop after epoch %d (best Recall@1 %.4f at epoch %d)\n", avsl_progname(),
+			epoch, t->st.best_recall1, t->st.best_epoch);
+	return stop ? -1 : 0;
+}
+
+int trainer_run(train_config *c, int argc, char **argv)
+{
+	trainer t = {.c = c};
+	t.quiet = c->verbosity == CLI_QUIET;
+	build_model(&t, argc, argv);
+	char err[512];
+	if (train_config_check(c, err, sizeof err))
+		die_usage("%s", err);
+	t.dir = train_config_run_dir(c);
+	make_dir(t.dir);
+	t.last_path = xasprintf("%s/last.safetensors", t.dir);
+	t.model_path = xasprintf("%s/model.safetensors", t.dir);
+	t.log_path = xasprintf("%s/train.jsonl", t.dir);
+	if (trainlog_open(&t.log, t.log_path))
+		die("%s: %s", t.log_path, strerror(errno));
+	model_plan(&t.m, c->batch_size > c->test_batch_size ? c->batch_size : c->test_batch_size);
+	if (!t.quiet)
+		fprintf(stderr,
+			"%s: %s %s, %d classes, %llu training images (%lld batches of %d), %zu trainable parameters, "
+			"%d threads -> %s\n",
+			avsl_progname(), c->setting == SETTING_AVSL ? "AVSL" : "Proxy-Anchor baseline",
+			train_config_arch(c), t.m.K, (unsigned long long)loader_count(t.train),
+			(long long)loader_num_batches(t.train), c->batch_size, paramset_trainable_count(&t.m.ps),
+			c->threads > 0 ? c->threads : avsl_cpu_count(), t.dir);
+	signals_install();
+	int status = 0;
+	for (int epoch = t.st.epoch; epoch < c->epochs; epoch++) {
+		int skip = epoch == t.st.epoch ? t.st.batch_in_epoch : 0;
+		int r = run_epoch(&t, epoch, skip);
+		if (r > 0) {
+			status = 128 + r;
+			break;
+		}
+		if (r < 0)
+			break;
+	}
+	if (!status && t.st.best_epoch < 0 && t.test == NULL && !t.quiet)
+		fprintf(stderr, "%s: no test split evaluated; %s is the last epoch\n", avsl_progname(), t.model_path);
+	trainlog_close(&t.log);
+	loader_close(t.train);
+	if (t.test)
+		loader_close(t.test);
+	adamw_free(&t.opt);
+	model_free(&t.m);
+	free(t.dir), free(t.last_path), free(t.model_path), free(t.log_path);
+	free(t.train_path), free(t.test_path);
+	return status;
+}

@@ -1,0 +1,228 @@
+/* avsl-embed: checkpoint + image shards -> embeddings stream (.ave) or numpy files.
+ *
+ *   avsl-embed -m run/model.safetensors data/test.avs | avsl-graph -m run/model.safetensors | avsl-eval
+ *
+ * Uses the evaluation transform stored in the checkpoint (resize the shorter side, center crop, normalise). AVSL
+ * models write three levels of embeddings with their certainties; baseline models one L2-normalised embedding.
+ */
+#include "checkpoint.h"
+#include "cli.h"
+#include "emb.h"
+#include "loader.h"
+#include "model.h"
+#include "npy.h"
+#include "progress.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: avsl-embed -m MODEL [options] SHARD\n"
+		"Embed every image of a shard or manifest with a trained model; write an embeddings stream (.ave).\n"
+		"\n"
+		"  -m, --model FILE       checkpoint written by avsl-train (model.safetensors or last.safetensors)\n"
+		"  -o, --output FILE      embeddings stream (default: standard output, '-')\n"
+		"      --npy DIR          also write DIR/emb{0,1,2}.npy, DIR/cert{0,1,2}.npy, labels.npy, ids.npy\n"
+		"  -b, --batch-size N     images per forward pass (default: the checkpoint's test_batch_size)\n"
+		"  -t, --threads N        CPU threads (default: all CPUs)\n"
+		"  -d, --device DEV       cpu, cuda or auto (default: AVSL_DEVICE, else auto)\n"
+		"  -q, --quiet            no progress\n"
+		"  -v, --verbose          more detail\n"
+		"  -h, --help             this help\n"
+		"  -V, --version          print the version\n");
+}
+
+typedef struct {
+	FILE *fp[2 * MODEL_LEVELS + 2];
+	char *path[2 * MODEL_LEVELS + 2];
+	char *tmp[2 * MODEL_LEVELS + 2];
+	int n;
+} npy_set;
+
+static FILE *npy_open(npy_set *s, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape)
+{
+	int i = s->n++;
+	s->path[i] = xasprintf("%s/%s", dir, name);
+	s->tmp[i] = xasprintf("%s.tmp.%ld", s->path[i], (long)getpid());
+	s->fp[i] = fopen(s->tmp[i], "wb");
+	if (!s->fp[i])
+		die("%s: cannot create: %s", s->tmp[i], strerror(errno));
+	fmt_error err;
+	if (npy_write_header(s->fp[i], s->path[i], dt, ndim, shape, &err))
+		die("%s", err.msg);
+	return s->fp[i];
+}
+
+static void npy_commit(npy_set *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		if (fflush(s->fp[i]) || ferror(s->fp[i]) || fclose(s->fp[i]))
+			die("%s: write failed: %s", s->path[i], strerror(errno));
+		if (rename(s->tmp[i], s->path[i]))
+			die("%s: cannot rename into place: %s", s->path[i], strerror(errno));
+		free(s->path[i]);
+		free(s->tmp[i]);
+	}
+}
+
+static void npy_put(FILE *fp, const char *name, npy_dtype dt, const void *data, uint64_t n)
+{
+	fmt_error err;
+	if (npy_write_data(fp, name, dt, data, n, &err))
+		die("%s", err.msg);
+}
+
+int main(int argc, char **argv)
+{
+	avsl_set_progname(argv[0]);
+	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE");
+	int batch = 0, threads = 0, verbosity = CLI_NORMAL;
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'},   {"output", required_argument, 0, 'o'},
+		{"npy", required_argument, 0, 'N'},     {"batch-size", required_argument, 0, 'b'},
+		{"threads", required_argument, 0, 't'}, {"device", required_argument, 0, 'd'},
+		{"quiet", no_argument, 0, 'q'},         {"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0},
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "m:o:b:t:d:qvhV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm': model_path = optarg; break;
+		case 'o': out_path = optarg; break;
+		case 'N': npy_dir = optarg; break;
+		case 'b': batch = (int)opt_long("--batch-size", optarg, 1, 1 << 16); break;
+		case 't': threads = (int)opt_long("--threads", optarg, 1, 1024); break;
+		case 'd': device = optarg; break;
+		case 'q': verbosity = CLI_QUIET; break;
+		case 'v': verbosity = CLI_VERBOSE; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': cli_print_version(); return 0;
+		default: usage(stderr); return AVSL_EXIT_USAGE;
+		}
+	}
+	if (!model_path)
+		die_usage("-m MODEL is required");
+	if (optind != argc - 1)
+		die_usage(optind == argc ? "a shard or manifest to embed is required" : "one shard or manifest at a time");
+	if (device && strcmp(device, "cpu") != 0 && strcmp(device, "auto") != 0) {
+		if (strcmp(device, "cuda") == 0)
+			die("-d cuda: the trunk's CUDA path is not wired into avsl-embed yet; use -d cpu");
+		die_usage("--device: '%s': expected cpu, cuda or auto", device);
+	}
+	const char *shard = argv[optind];
+
+	train_config c;
+	train_config_init(&c);
+	checkpoint_read_config(model_path, &c);
+	c.threads = threads;
+	model m;
+	checkpoint_load(model_path, &c, &m, NULL, NULL);
+	if (!batch)
+		batch = c.test_batch_size;
+
+	loader_config lc;
+	loader_config_default(&lc);
+	lc.batch = batch;
+	lc.out_h = lc.out_w = c.input_size;
+	lc.channels = c.channels;
+	lc.train = 0;
+	lc.resize = c.resize;
+	for (int i = 0; i < 3; i++)
+		lc.mean[i] = c.mean[i], lc.std[i] = c.std[i];
+	lc.threads = threads;
+	loader *ld = loader_open_or_die(shard, &lc);
+	uint64_t n = loader_count(ld);
+	model_plan(&m, batch);
+
+	int L = model_levels(&m), has_cert = model_has_cert(&m), D = m.D;
+	ave_header h = {.levels = (uint32_t)L, .has_cert = has_cert, .count = n,
+			.kind = has_cert ? AVE_KIND_AVSL : AVE_KIND_BASELINE};
+	for (int l = 0; l < L; l++)
+		h.dim[l] = (uint32_t)D;
+	out_file o;
+	out_open(&o, out_path, 1);
+	fmt_error err;
+	if (ave_write_header(o.fp, out_path, &h, &err))
+		die("%s", err.msg);
+
+	npy_set ns = {0};
+	FILE *f_emb[MODEL_LEVELS] = {0}, *f_cert[MODEL_LEVELS] = {0}, *f_lab = NULL, *f_id = NULL;
+	if (npy_dir) {
+		if (mkdir(npy_dir, 0777) && errno != EEXIST)
+			die("%s: cannot create: %s", npy_dir, strerror(errno));
+		int64_t shape[2] = {(int64_t)n, D};
+		char name[32];
+		for (int l = 0; l < L; l++) {
+			snprintf(name, sizeof name, "emb%d.npy", l);
+			f_emb[l] = npy_open(&ns, npy_dir, name, NPY_F32, 2, shape);
+			if (has_cert) {
+				snprintf(name, sizeof name, "cert%d.npy", l);
+				f_cert[l] = npy_open(&ns, npy_dir, name, NPY_F32, 2, shape);
+			}
+		}
+		f_lab = npy_open(&ns, npy_dir, "labels.npy", NPY_I32, 1, shape);
+		f_id = npy_open(&ns, npy_dir, "ids.npy", NPY_I64, 1, shape);
+	}
+
+	float *emb[MODEL_LEVELS], *cert[MODEL_LEVELS];
+	for (int l = 0; l < MODEL_LEVELS; l++) {
+		emb[l] = xmalloc_array((size_t)batch, (size_t)D * sizeof(float)); /* (batch, D) */
+		cert[l] = xmalloc_array((size_t)batch, (size_t)D * sizeof(float)); /* (batch, D) */
+	}
+	size_t rec_floats = (size_t)ave_record_floats(&h);
+	float *rec = xmalloc_array(rec_floats, sizeof(float)); /* one record: emb[0..L-1], cert[0..L-1] */
+	progress pr = {0};
+	progress_start(&pr, "embed", "img", n, verbosity == CLI_QUIET);
+	loader_start_epoch(ld, 0);
+	const float *x;
+	const int32_t *labels;
+	const int64_t *ids;
+	uint64_t done = 0;
+	int b;
+	while ((b = loader_next_borrow(ld, &x, &labels, &ids)) > 0) {
+		model_embed(&m, x, b, emb, has_cert ? cert : NULL);
+		for (int i = 0; i < b; i++) {
+			for (int l = 0; l < L; l++) {
+				memcpy(rec + (size_t)l * D, emb[l] + (size_t)i * D, D * sizeof(float));
+				if (has_cert)
+					memcpy(rec + (size_t)(L + l) * D, cert[l] + (size_t)i * D, D * sizeof(float));
+			}
+			if (ave_write_record(o.fp, out_path, &h, ids[i], labels[i], rec, &err))
+				die("%s", err.msg);
+		}
+		if (npy_dir) {
+			for (int l = 0; l < L; l++) {
+				npy_put(f_emb[l], npy_dir, NPY_F32, emb[l], (uint64_t)b * D);
+				if (has_cert)
+					npy_put(f_cert[l], npy_dir, NPY_F32, cert[l], (uint64_t)b * D);
+			}
+			npy_put(f_lab, npy_dir, NPY_I32, labels, (uint64_t)b);
+			npy_put(f_id, npy_dir, NPY_I64, ids, (uint64_t)b);
+		}
+		done += (uint64_t)b;
+		progress_add(&pr, (uint64_t)b);
+	}
+	if (b < 0)
+		die("%s", loader_error(ld));
+	if (done != n)
+		die("%s: embedded %llu of %llu records", shard, (unsigned long long)done, (unsigned long long)n);
+	progress_end(&pr);
+	out_commit(&o);
+	if (npy_dir)
+		npy_commit(&ns);
+	for (int l = 0; l < MODEL_LEVELS; l++)
+		free(emb[l]), free(cert[l]);
+	free(rec);
+	loader_close(ld);
+	model_free(&m);
+	train_config_free(&c);
+	return 0;
+}

@@ -1,5 +1,6 @@
 // trunk_ctx.cu: the CUDA op context of the trunk ops (twin of kernels/cpu/ctx.c): stream, cuDNN and cuBLAS
 // handles, workspace, error reporting.
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,13 @@ extern "C" int cuda_ctx_init(op_ctx *ctx, int threads)
 
 	int count = 0;
 	cudaError_t e = cudaGetDeviceCount(&count);
+	if (e == cudaErrorInsufficientDriver) {
+		// The runtime says the same when the driver is old and when there is none at all: tell them apart.
+		void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+		if (!h)
+			return trunk_fail(ctx, "CUDA: no usable device: no NVIDIA driver on this machine (libcuda.so.1 not found)");
+		dlclose(h);
+	}
 	if (e != cudaSuccess)
 		return trunk_fail(ctx, "CUDA: no usable device: %s", cudaGetErrorString(e));
 	if (count < 1)

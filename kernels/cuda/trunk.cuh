@@ -63,6 +63,9 @@ static inline unsigned trunk_grid(const trunk_backend *b, int64_t n, int t)
 	return g < 1 ? 1u : (unsigned)g;
 }
 
+// Whether a tensor of n elements can use 32-bit unsigned indexing in a grid-stride loop (i + stride never wraps).
+static inline int trunk_small(int64_t n) { return n < ((int64_t)1 << 31); }
+
 // Sum of v over the block (blockDim.x a multiple of 32, <= 1024); the result is valid in every thread.
 // sh: __shared__ float[32]. Ends with a barrier, so sh may be reused right away.
 __device__ __forceinline__ float trunk_block_sum(float v, float *sh)

@@ -21,30 +21,32 @@ int bn_splits(int64_t M)
 	return s < 1 ? 1 : s > 256 ? 256 : (int)s;
 }
 
-// Element j of channel c, j in [0, N*HW): offset in the (N,C,HW) tensor.
-__device__ __forceinline__ int64_t bn_off(int64_t j, int c, int C, int HW)
+// Element j of channel c, j in [0, N*HW): offset in the (N,C,HW) tensor. I is the index type: uint32_t when the
+// tensor has < 2^31 elements (32-bit division is several times cheaper than 64-bit on the GPU), else int64_t.
+template <typename I> __device__ __forceinline__ I bn_off(I j, int c, int C, int HW)
 {
-	const int64_t n = j / HW;
-	return (n * C + c) * HW + (j - n * HW);
+	const I n = j / (I)HW;
+	return (n * (I)C + (I)c) * (I)HW + (j - n * (I)HW);
 }
 
 // part[c*splits + s] = sum over slice s of channel c (blockIdx.x = c, blockIdx.y = s) of x, or of (x - mean[c])^2
 // when mean is not NULL.
-__global__ void bn_stat_kernel(const float *x, int C, int HW, int64_t M, const float *mean, float *part)
+template <typename I>
+__global__ void bn_stat_kernel(const float *x, int C, int HW, I M, const float *mean, float *part)
 {
 	__shared__ float sh[32];
 	const int c = blockIdx.x, splits = gridDim.y;
-	const int64_t chunk = (M + splits - 1) / splits, j0 = chunk * blockIdx.y;
-	const int64_t j1 = j0 + chunk < M ? j0 + chunk : M;
+	const I chunk = (M + splits - 1) / splits, j0 = chunk * blockIdx.y;
+	const I j1 = j0 + chunk < M ? j0 + chunk : M;
 	float acc = 0;
 	if (mean) {
 		const float mu = mean[c];
-		for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+		for (I j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
 			float d = x[bn_off(j, c, C, HW)] - mu;
 			acc += d * d;
 		}
 	} else {
-		for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x)
+		for (I j = j0 + threadIdx.x; j < j1; j += blockDim.x)
 			acc += x[bn_off(j, c, C, HW)];
 	}
 	acc = trunk_block_sum(acc, sh);
@@ -84,11 +86,12 @@ __global__ void bn_var_kernel(const float *part, int C, int splits, double M, co
 }
 
 // y = act(x * scale[c] + shift[c] [+ res]) over (N,C,HW); y may equal x.
+template <typename I>
 __global__ void affine_act_kernel(const float *x, const float *scale, const float *shift, const float *res, float *y,
-				  int C, int HW, int64_t nel, int relu)
+				  int C, int HW, I nel, int relu)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
-		const int c = (int)((i / HW) % C);
+	for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (I)gridDim.x * blockDim.x) {
+		const int c = (int)((i / (I)HW) % (I)C);
 		float v = x[i] * scale[c] + shift[c];
 		if (res)
 			v += res[i];
@@ -96,24 +99,25 @@ __global__ void affine_act_kernel(const float *x, const float *scale, const floa
 	}
 }
 
-__device__ __forceinline__ float bn_masked(const float *dy, const float *relu_y, int64_t o)
+template <typename I> __device__ __forceinline__ float bn_masked(const float *dy, const float *relu_y, I o)
 {
 	return relu_y ? (relu_y[o] > 0 ? dy[o] : 0.0f) : dy[o];
 }
 
 // Per slice of a channel: part[2*(c*splits+s)] = sum g, part[2*(c*splits+s)+1] = sum g (x - mean[c]) (0 if x is
 // NULL), g the ReLU-masked gradient; also stores g into dres when not NULL (dres may equal dy).
+template <typename I>
 __global__ void bn_bwd_sum_kernel(const float *x, const float *dy, const float *relu_y, const float *mean, int C,
-				  int HW, int64_t M, float *dres, float *part)
+				  int HW, I M, float *dres, float *part)
 {
 	__shared__ float sh[32];
 	const int c = blockIdx.x, splits = gridDim.y;
-	const int64_t chunk = (M + splits - 1) / splits, j0 = chunk * blockIdx.y;
-	const int64_t j1 = j0 + chunk < M ? j0 + chunk : M;
+	const I chunk = (M + splits - 1) / splits, j0 = chunk * blockIdx.y;
+	const I j1 = j0 + chunk < M ? j0 + chunk : M;
 	const float mu = x ? mean[c] : 0.0f;
 	float a = 0, b = 0;
-	for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
-		const int64_t o = bn_off(j, c, C, HW);
+	for (I j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+		const I o = bn_off(j, c, C, HW);
 		const float g = bn_masked(dy, relu_y, o);
 		if (dres)
 			dres[o] = g;
@@ -151,12 +155,12 @@ __global__ void bn_bwd_fin_kernel(const float *part, int C, int splits, float in
 
 // dx = gamma*invstd * (g - mean(g) - xhat * mean(g xhat)) with batch statistics (coef not NULL), else
 // gamma*invstd * g. dx may equal dy or dres.
+template <typename I>
 __global__ void bn_bwd_dx_kernel(const float *x, const float *dy, const float *relu_y, const float *gamma,
-				 const float *mean, const float *invstd, const float *coef, int C, int HW, int64_t nel,
-				 float *dx)
+				 const float *mean, const float *invstd, const float *coef, int C, int HW, I nel, float *dx)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
-		const int c = (int)((i / HW) % C);
+	for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (I)gridDim.x * blockDim.x) {
+		const int c = (int)((i / (I)HW) % (I)C);
 		const float is = invstd[c], k = (gamma ? gamma[c] : 1.0f) * is;
 		const float g = bn_masked(dy, relu_y, i);
 		if (coef) {
@@ -209,8 +213,12 @@ extern "C" int cuda_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *
 	const int64_t nel = (int64_t)s->N * s->C * s->HW;
 	if (nel == 0)
 		return 0;
-	affine_act_kernel<<<trunk_grid(b, nel, 256), 256, 0, b->stream>>>(x, scale, shift, res, y, s->C, s->HW, nel,
-									 (flags & OP_RELU) != 0);
+	const unsigned g = trunk_grid(b, nel, 256);
+	const int relu = (flags & OP_RELU) != 0;
+	if (trunk_small(nel))
+		affine_act_kernel<uint32_t><<<g, 256, 0, b->stream>>>(x, scale, shift, res, y, s->C, s->HW, (uint32_t)nel, relu);
+	else
+		affine_act_kernel<int64_t><<<g, 256, 0, b->stream>>>(x, scale, shift, res, y, s->C, s->HW, nel, relu);
 	return trunk_launched(ctx, "affine_act_fwd");
 }
 
@@ -232,9 +240,16 @@ extern "C" int cuda_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x,
 		return -1;
 	const dim3 grid(C, splits);
 	const unsigned cg = trunk_grid(b, C, 128);
-	bn_stat_kernel<<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
+	const int small = trunk_small(M * C);
+	if (small)
+		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, NULL, part);
+	else
+		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
 	bn_mean_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, mean);
-	bn_stat_kernel<<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
+	if (small)
+		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, mean, part);
+	else
+		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
 	bn_var_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, gamma, beta, eps, momentum, mean,
 						 running_mean, running_var, invstd, scale, shift);
 	if (trunk_launched(ctx, "bn_train_fwd: statistics"))
@@ -262,8 +277,12 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 		float *part = (float *)trunk_workspace(ctx, ((size_t)2 * C * splits + 2 * (size_t)C) * sizeof(float));
 		if (!part)
 			return -1;
-		bn_bwd_sum_kernel<<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(x, dy, relu_y, mean, C, HW, M, dres,
-										  part);
+		if (trunk_small(nel))
+			bn_bwd_sum_kernel<uint32_t><<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(x, dy, relu_y, mean, C, HW,
+												   (uint32_t)M, dres, part);
+		else
+			bn_bwd_sum_kernel<int64_t><<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(x, dy, relu_y, mean, C, HW,
+												  M, dres, part);
 		if (need_sums) {
 			float *cf = part + (size_t)2 * C * splits;
 			bn_bwd_fin_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(
@@ -276,7 +295,12 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 	}
 	if (!dx || nel == 0)
 		return 0;
-	bn_bwd_dx_kernel<<<trunk_grid(b, nel, 256), 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C,
-									HW, nel, dx);
+	const unsigned g = trunk_grid(b, nel, 256);
+	if (trunk_small(nel))
+		bn_bwd_dx_kernel<uint32_t><<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW,
+								     (uint32_t)nel, dx);
+	else
+		bn_bwd_dx_kernel<int64_t><<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel,
+								    dx);
 	return trunk_launched(ctx, "bn_bwd: dx");
 }

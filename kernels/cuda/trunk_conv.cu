@@ -166,12 +166,12 @@ fail:
 namespace {
 
 // y (N,K,PQ) = act(y + bias[k]); bias may be NULL.
-__global__ void bias_act_kernel(float *y, const float *bias, int K, int64_t PQ, int64_t nel, int relu)
+template <typename I> __global__ void bias_act_kernel(float *y, const float *bias, int K, I PQ, I nel, int relu)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
+	for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (I)gridDim.x * blockDim.x) {
 		float v = y[i];
 		if (bias)
-			v += bias[(i / PQ) % K];
+			v += bias[(i / PQ) % (I)K];
 		y[i] = relu ? (v > 0 ? v : 0) : v;
 	}
 }
@@ -195,8 +195,12 @@ extern "C" int cuda_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x,
 		return -1;
 	if (bias || (flags & OP_RELU)) {
 		const int64_t PQ = (int64_t)s->P * s->Q, nel = (int64_t)s->N * s->K * PQ;
-		bias_act_kernel<<<trunk_grid(b, nel, 256), 256, 0, b->stream>>>(y, bias, s->K, PQ, nel,
-									       (flags & OP_RELU) != 0);
+		const unsigned g = trunk_grid(b, nel, 256);
+		const int relu = (flags & OP_RELU) != 0;
+		if (trunk_small(nel))
+			bias_act_kernel<uint32_t><<<g, 256, 0, b->stream>>>(y, bias, s->K, (uint32_t)PQ, (uint32_t)nel, relu);
+		else
+			bias_act_kernel<int64_t><<<g, 256, 0, b->stream>>>(y, bias, s->K, PQ, nel, relu);
 		return trunk_launched(ctx, "conv2d_fwd: bias/relu kernel");
 	}
 	return 0;

@@ -28,15 +28,15 @@ extern "C" {
 struct trunk_conv; // one cached cuDNN convolution setup (trunk_conv.cu)
 
 struct trunk_backend {
-	int device;            // CUDA device index current at op_ctx_init
-	int sms;               // its multiprocessor count (grid sizing)
-	int tf32;              // AVSL_TF32=1: TF32 tensor cores allowed
-	cudaStream_t stream;   // owned
-	cudnnHandle_t dnn;     // bound to stream
-	cublasHandle_t blas;   // bound to stream
-	void *ws;              // device workspace, ws_bytes; grows, never shrinks
+	int device;          // CUDA device index current at op_ctx_init
+	int sms;             // its multiprocessor count (grid sizing)
+	int tf32;            // AVSL_TF32=1: TF32 tensor cores allowed
+	cudaStream_t stream; // owned
+	cudnnHandle_t dnn;   // bound to stream
+	cublasHandle_t blas; // bound to stream
+	void *ws;            // device workspace, ws_bytes; grows, never shrinks
 	size_t ws_bytes;
-	trunk_conv *convs;     // descriptor/algorithm cache keyed by (kind, shape)
+	trunk_conv *convs; // descriptor/algorithm cache keyed by (kind, shape)
 };
 
 static inline trunk_backend *trunk_of(op_ctx *ctx) { return (trunk_backend *)ctx->backend; }
@@ -48,7 +48,10 @@ int trunk_cuda_check(op_ctx *ctx, cudaError_t e, const char *what);
 int trunk_dnn_check(op_ctx *ctx, cudnnStatus_t st, const char *what);
 int trunk_blas_check(op_ctx *ctx, cublasStatus_t st, const char *what);
 // The error of the last kernel launch, as trunk_cuda_check.
-static inline int trunk_launched(op_ctx *ctx, const char *what) { return trunk_cuda_check(ctx, cudaGetLastError(), what); }
+static inline int trunk_launched(op_ctx *ctx, const char *what)
+{
+	return trunk_cuda_check(ctx, cudaGetLastError(), what);
+}
 // The context workspace grown to at least bytes (synchronises the stream when it grows); NULL with ctx->err.
 void *trunk_workspace(op_ctx *ctx, size_t bytes);
 // Free the convolution cache (trunk_conv.cu).

@@ -31,8 +31,7 @@ template <typename I> __device__ __forceinline__ I bn_off(I j, int c, int C, int
 
 // part[c*splits + s] = sum over slice s of channel c (blockIdx.x = c, blockIdx.y = s) of x, or of (x - mean[c])^2
 // when mean is not NULL.
-template <typename I>
-__global__ void bn_stat_kernel(const float *x, int C, int HW, I M, const float *mean, float *part)
+template <typename I> __global__ void bn_stat_kernel(const float *x, int C, int HW, I M, const float *mean, float *part)
 {
 	__shared__ float sh[32];
 	const int c = blockIdx.x, splits = gridDim.y;
@@ -81,7 +80,8 @@ __global__ void bn_var_kernel(const float *part, int C, int splits, double M, co
 		if (running_mean)
 			running_mean[c] = (1 - momentum) * running_mean[c] + momentum * muf;
 		if (running_var)
-			running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * (M > 1 ? sq / (M - 1) : var));
+			running_var[c] =
+				(float)((1 - momentum) * running_var[c] + momentum * (M > 1 ? sq / (M - 1) : var));
 	}
 }
 
@@ -134,8 +134,8 @@ __global__ void bn_bwd_sum_kernel(const float *x, const float *dy, const float *
 }
 
 // Per channel: accumulate dgamma/dbeta and leave coef[2c] = mean of g, coef[2c+1] = mean of g * xhat.
-__global__ void bn_bwd_fin_kernel(const float *part, int C, int splits, float invM, const float *invstd,
-				  float *dgamma, float *dbeta, float *coef)
+__global__ void bn_bwd_fin_kernel(const float *part, int C, int splits, float invM, const float *invstd, float *dgamma,
+				  float *dbeta, float *coef)
 {
 	for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
 		double sg = 0, sgx = 0;
@@ -157,7 +157,8 @@ __global__ void bn_bwd_fin_kernel(const float *part, int C, int splits, float in
 // gamma*invstd * g. dx may equal dy or dres.
 template <typename I>
 __global__ void bn_bwd_dx_kernel(const float *x, const float *dy, const float *relu_y, const float *gamma,
-				 const float *mean, const float *invstd, const float *coef, int C, int HW, I nel, float *dx)
+				 const float *mean, const float *invstd, const float *coef, int C, int HW, I nel,
+				 float *dx)
 {
 	for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (I)gridDim.x * blockDim.x) {
 		const int c = (int)((i / (I)HW) % (I)C);
@@ -200,7 +201,7 @@ extern "C" int cuda_bn_fold(op_ctx *ctx, int C, const float *gamma, const float 
 	if (C <= 0)
 		return C < 0 ? trunk_fail(ctx, "bn_fold: C=%d", C) : 0;
 	bn_fold_kernel<<<trunk_grid(b, C, 256), 256, 0, b->stream>>>(C, gamma, beta, mean, var, eps, scale, shift,
-								       invstd_out);
+								     invstd_out);
 	return trunk_launched(ctx, "bn_fold");
 }
 
@@ -216,16 +217,16 @@ extern "C" int cuda_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *
 	const unsigned g = trunk_grid(b, nel, 256);
 	const int relu = (flags & OP_RELU) != 0;
 	if (trunk_small(nel))
-		affine_act_kernel<uint32_t><<<g, 256, 0, b->stream>>>(x, scale, shift, res, y, s->C, s->HW, (uint32_t)nel, relu);
+		affine_act_kernel<uint32_t>
+			<<<g, 256, 0, b->stream>>>(x, scale, shift, res, y, s->C, s->HW, (uint32_t)nel, relu);
 	else
 		affine_act_kernel<int64_t><<<g, 256, 0, b->stream>>>(x, scale, shift, res, y, s->C, s->HW, nel, relu);
 	return trunk_launched(ctx, "affine_act_fwd");
 }
 
-extern "C" int cuda_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *gamma,
-				 const float *beta, float eps, float momentum, float *running_mean, float *running_var,
-				 float *mean, float *invstd, float *scale, float *shift, const float *res, float *y,
-				 int flags)
+extern "C" int cuda_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *gamma, const float *beta,
+				 float eps, float momentum, float *running_mean, float *running_var, float *mean,
+				 float *invstd, float *scale, float *shift, const float *res, float *y, int flags)
 {
 	trunk_backend *b = trunk_of(ctx);
 	if (check_bn_shape(ctx, s))
@@ -278,11 +279,11 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 		if (!part)
 			return -1;
 		if (trunk_small(nel))
-			bn_bwd_sum_kernel<uint32_t><<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(x, dy, relu_y, mean, C, HW,
-												   (uint32_t)M, dres, part);
+			bn_bwd_sum_kernel<uint32_t><<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(
+				x, dy, relu_y, mean, C, HW, (uint32_t)M, dres, part);
 		else
-			bn_bwd_sum_kernel<int64_t><<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(x, dy, relu_y, mean, C, HW,
-												  M, dres, part);
+			bn_bwd_sum_kernel<int64_t><<<dim3(C, splits), BN_THREADS, 0, b->stream>>>(x, dy, relu_y, mean,
+												  C, HW, M, dres, part);
 		if (need_sums) {
 			float *cf = part + (size_t)2 * C * splits;
 			bn_bwd_fin_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(
@@ -297,10 +298,10 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 		return 0;
 	const unsigned g = trunk_grid(b, nel, 256);
 	if (trunk_small(nel))
-		bn_bwd_dx_kernel<uint32_t><<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW,
-								     (uint32_t)nel, dx);
+		bn_bwd_dx_kernel<uint32_t>
+			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, (uint32_t)nel, dx);
 	else
-		bn_bwd_dx_kernel<int64_t><<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel,
-								    dx);
+		bn_bwd_dx_kernel<int64_t>
+			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
 	return trunk_launched(ctx, "bn_bwd: dx");
 }

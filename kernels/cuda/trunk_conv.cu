@@ -18,11 +18,11 @@ enum { K_FWD = 0, K_BWD_DATA = 1, K_BWD_WEIGHT = 2 };
 struct trunk_conv {
 	int kind;
 	conv_shape s;
-	cudnnTensorDescriptor_t x, y;    // (N,C,H,W), (N,K,P,Q)
-	cudnnFilterDescriptor_t w;       // (K,C,R,S)
+	cudnnTensorDescriptor_t x, y; // (N,C,H,W), (N,K,P,Q)
+	cudnnFilterDescriptor_t w;    // (K,C,R,S)
 	cudnnConvolutionDescriptor_t cd;
-	int algo;                        // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t of kind
-	size_t ws_bytes;                 // workspace the algorithm needs
+	int algo;        // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t of kind
+	size_t ws_bytes; // workspace the algorithm needs
 	trunk_conv *next;
 };
 
@@ -51,7 +51,8 @@ void trunk_conv_cache_free(trunk_backend *b)
 // Whether a perf result may be used: it ran, and it does not use TF32 tensor cores unless the context allows it.
 static int usable(cudnnStatus_t st, cudnnMathType_t m, int tf32)
 {
-	return st == CUDNN_STATUS_SUCCESS && (tf32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
+	return st == CUDNN_STATUS_SUCCESS &&
+	       (tf32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
 }
 
 // Pick the algorithm of kind for c: the fastest usable one that cudnnFind* timed, else the first usable heuristic.
@@ -76,19 +77,21 @@ static int choose_algo(op_ctx *ctx, trunk_conv *c)
 	if (c->kind == K_FWD) {
 		cudnnConvolutionFwdAlgoPerf_t perf[NA];
 		if (cudnnFindConvolutionForwardAlgorithm(b->dnn, c->x, c->w, c->cd, c->y, NA, &n, perf) ==
-			    CUDNN_STATUS_SUCCESS)
+		    CUDNN_STATUS_SUCCESS)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
-		if (rc && trunk_dnn_check(ctx, cudnnGetConvolutionForwardAlgorithm_v7(b->dnn, c->x, c->w, c->cd, c->y, NA,
-										       &n, perf),
-					  "cudnnGetConvolutionForwardAlgorithm_v7") == 0)
+		if (rc &&
+		    trunk_dnn_check(
+			    ctx, cudnnGetConvolutionForwardAlgorithm_v7(b->dnn, c->x, c->w, c->cd, c->y, NA, &n, perf),
+			    "cudnnGetConvolutionForwardAlgorithm_v7") == 0)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
 	} else if (c->kind == K_BWD_DATA) {
 		cudnnConvolutionBwdDataAlgoPerf_t perf[NA];
 		if (cudnnFindConvolutionBackwardDataAlgorithm(b->dnn, c->w, c->y, c->cd, c->x, NA, &n, perf) ==
 		    CUDNN_STATUS_SUCCESS)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
-		if (rc && trunk_dnn_check(ctx, cudnnGetConvolutionBackwardDataAlgorithm_v7(b->dnn, c->w, c->y, c->cd, c->x,
-											    NA, &n, perf),
+		if (rc && trunk_dnn_check(ctx,
+					  cudnnGetConvolutionBackwardDataAlgorithm_v7(b->dnn, c->w, c->y, c->cd, c->x,
+										      NA, &n, perf),
 					  "cudnnGetConvolutionBackwardDataAlgorithm_v7") == 0)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
 	} else {
@@ -96,14 +99,17 @@ static int choose_algo(op_ctx *ctx, trunk_conv *c)
 		if (cudnnFindConvolutionBackwardFilterAlgorithm(b->dnn, c->x, c->y, c->cd, c->w, NA, &n, perf) ==
 		    CUDNN_STATUS_SUCCESS)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
-		if (rc && trunk_dnn_check(ctx, cudnnGetConvolutionBackwardFilterAlgorithm_v7(b->dnn, c->x, c->y, c->cd,
-											      c->w, NA, &n, perf),
+		if (rc && trunk_dnn_check(ctx,
+					  cudnnGetConvolutionBackwardFilterAlgorithm_v7(b->dnn, c->x, c->y, c->cd, c->w,
+											NA, &n, perf),
 					  "cudnnGetConvolutionBackwardFilterAlgorithm_v7") == 0)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
 	}
 	if (rc)
 		return trunk_fail(ctx, "cuDNN: no usable %s algorithm for this shape%s",
-				  c->kind == K_FWD ? "forward" : c->kind == K_BWD_DATA ? "backward-data" : "backward-filter",
+				  c->kind == K_FWD        ? "forward"
+				  : c->kind == K_BWD_DATA ? "backward-data"
+							  : "backward-filter",
 				  b->tf32 ? "" : " in FP32 (AVSL_TF32=1 allows TF32)");
 	// Run with the math type the algorithm was timed with; FP32-only contexts never get a tensor-op type here.
 	return trunk_dnn_check(ctx, cudnnSetConvolutionMathType(c->cd, b->tf32 ? m : CUDNN_FMA_MATH),
@@ -135,14 +141,18 @@ static trunk_conv *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s)
 	    trunk_dnn_check(ctx, cudnnCreateTensorDescriptor(&c->y), "cudnnCreateTensorDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnCreateFilterDescriptor(&c->w), "cudnnCreateFilterDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnCreateConvolutionDescriptor(&c->cd), "cudnnCreateConvolutionDescriptor") ||
-	    trunk_dnn_check(ctx, cudnnSetTensor4dDescriptor(c->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H, s->W),
-			    "cudnnSetTensor4dDescriptor(x)") ||
-	    trunk_dnn_check(ctx, cudnnSetTensor4dDescriptor(c->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->P, s->Q),
-			    "cudnnSetTensor4dDescriptor(y)") ||
-	    trunk_dnn_check(ctx, cudnnSetFilter4dDescriptor(c->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C, s->R, s->S),
-			    "cudnnSetFilter4dDescriptor") ||
-	    trunk_dnn_check(ctx, cudnnSetConvolution2dDescriptor(c->cd, s->pad, s->pad, s->stride, s->stride, 1, 1,
-								 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+	    trunk_dnn_check(
+		    ctx, cudnnSetTensor4dDescriptor(c->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H, s->W),
+		    "cudnnSetTensor4dDescriptor(x)") ||
+	    trunk_dnn_check(
+		    ctx, cudnnSetTensor4dDescriptor(c->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->P, s->Q),
+		    "cudnnSetTensor4dDescriptor(y)") ||
+	    trunk_dnn_check(
+		    ctx, cudnnSetFilter4dDescriptor(c->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C, s->R, s->S),
+		    "cudnnSetFilter4dDescriptor") ||
+	    trunk_dnn_check(ctx,
+			    cudnnSetConvolution2dDescriptor(c->cd, s->pad, s->pad, s->stride, s->stride, 1, 1,
+							    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
 			    "cudnnSetConvolution2dDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnSetConvolutionMathType(c->cd, b->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
 			    "cudnnSetConvolutionMathType") ||
@@ -189,8 +199,10 @@ extern "C" int cuda_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x,
 	if (!ws && c->ws_bytes)
 		return -1;
 	const float one = 1.0f, beta = (flags & OP_ACCUM) ? 1.0f : 0.0f;
-	if (trunk_dnn_check(ctx, cudnnConvolutionForward(b->dnn, &one, c->x, x, c->w, w, c->cd,
-							 (cudnnConvolutionFwdAlgo_t)c->algo, ws, c->ws_bytes, &beta, c->y, y),
+	if (trunk_dnn_check(ctx,
+			    cudnnConvolutionForward(b->dnn, &one, c->x, x, c->w, w, c->cd,
+						    (cudnnConvolutionFwdAlgo_t)c->algo, ws, c->ws_bytes, &beta, c->y,
+						    y),
 			    "cudnnConvolutionForward"))
 		return -1;
 	if (bias || (flags & OP_RELU)) {
@@ -198,7 +210,8 @@ extern "C" int cuda_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x,
 		const unsigned g = trunk_grid(b, nel, 256);
 		const int relu = (flags & OP_RELU) != 0;
 		if (trunk_small(nel))
-			bias_act_kernel<uint32_t><<<g, 256, 0, b->stream>>>(y, bias, s->K, (uint32_t)PQ, (uint32_t)nel, relu);
+			bias_act_kernel<uint32_t>
+				<<<g, 256, 0, b->stream>>>(y, bias, s->K, (uint32_t)PQ, (uint32_t)nel, relu);
 		else
 			bias_act_kernel<int64_t><<<g, 256, 0, b->stream>>>(y, bias, s->K, PQ, nel, relu);
 		return trunk_launched(ctx, "conv2d_fwd: bias/relu kernel");
@@ -217,9 +230,10 @@ extern "C" int cuda_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const floa
 	if (!ws && c->ws_bytes)
 		return -1;
 	const float one = 1.0f, beta = (flags & OP_ACCUM) ? 1.0f : 0.0f;
-	return trunk_dnn_check(ctx, cudnnConvolutionBackwardData(b->dnn, &one, c->w, w, c->y, dy, c->cd,
-								 (cudnnConvolutionBwdDataAlgo_t)c->algo, ws, c->ws_bytes,
-								 &beta, c->x, dx),
+	return trunk_dnn_check(ctx,
+			       cudnnConvolutionBackwardData(b->dnn, &one, c->w, w, c->y, dy, c->cd,
+							    (cudnnConvolutionBwdDataAlgo_t)c->algo, ws, c->ws_bytes,
+							    &beta, c->x, dx),
 			       "cudnnConvolutionBackwardData");
 }
 
@@ -234,8 +248,9 @@ extern "C" int cuda_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const fl
 	if (!ws && c->ws_bytes)
 		return -1;
 	const float one = 1.0f, beta = (flags & OP_ACCUM) ? 1.0f : 0.0f;
-	return trunk_dnn_check(ctx, cudnnConvolutionBackwardFilter(b->dnn, &one, c->x, x, c->y, dy, c->cd,
-								   (cudnnConvolutionBwdFilterAlgo_t)c->algo, ws,
-								   c->ws_bytes, &beta, c->w, dw),
+	return trunk_dnn_check(ctx,
+			       cudnnConvolutionBackwardFilter(b->dnn, &one, c->x, x, c->y, dy, c->cd,
+							      (cudnnConvolutionBwdFilterAlgo_t)c->algo, ws, c->ws_bytes,
+							      &beta, c->w, dw),
 			       "cudnnConvolutionBackwardFilter");
 }

@@ -91,7 +91,9 @@ extern "C" int cuda_ctx_init(op_ctx *ctx, int threads)
 		// The runtime says the same when the driver is old and when there is none at all: tell them apart.
 		void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
 		if (!h)
-			return trunk_fail(ctx, "CUDA: no usable device: no NVIDIA driver on this machine (libcuda.so.1 not found)");
+			return trunk_fail(
+				ctx,
+				"CUDA: no usable device: no NVIDIA driver on this machine (libcuda.so.1 not found)");
 		dlclose(h);
 	}
 	if (e != cudaSuccess)
@@ -120,7 +122,8 @@ extern "C" int cuda_ctx_init(op_ctx *ctx, int threads)
 		goto fail;
 	}
 	if (trunk_blas_check(ctx, cublasSetStream(b->blas, b->stream), "cublasSetStream") ||
-	    trunk_blas_check(ctx, cublasSetMathMode(b->blas, b->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+	    trunk_blas_check(ctx,
+			     cublasSetMathMode(b->blas, b->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
 			     "cublasSetMathMode"))
 		goto fail;
 	if (b->sms < 1)

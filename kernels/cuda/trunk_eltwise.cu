@@ -13,7 +13,8 @@ __global__ void relu_fwd_kernel(int64_t nel, const float *x, float *y)
 
 __global__ void relu_bwd_kernel(int64_t nel, const float *y, const float *dy, float *dx, int accum)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel;
+	     i += (int64_t)gridDim.x * blockDim.x) {
 		const float g = y[i] > 0 ? dy[i] : 0;
 		dx[i] = accum ? dx[i] + g : g;
 	}
@@ -21,7 +22,8 @@ __global__ void relu_bwd_kernel(int64_t nel, const float *y, const float *dy, fl
 
 __global__ void add_kernel(int64_t nel, const float *a, const float *b, float *y, int relu)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel;
+	     i += (int64_t)gridDim.x * blockDim.x) {
 		const float v = a[i] + b[i];
 		y[i] = relu ? (v > 0 ? v : 0) : v;
 	}

@@ -91,7 +91,8 @@ extern "C" int cuda_linear_fwd(op_ctx *ctx, int M, int F, int O, const float *x,
 	const float one = 1.0f, beta = (flags & OP_ACCUM) ? 1.0f : 0.0f;
 	const int ldf = F > 0 ? F : 1;
 	// y^T (O,M) = w (O,F) x^T (F,M); w row-major is w^T column-major: transpose it back.
-	if (trunk_blas_check(ctx, cublasSgemm(b->blas, CUBLAS_OP_T, CUBLAS_OP_N, O, M, F, &one, w, ldf, x, ldf, &beta, y, O),
+	if (trunk_blas_check(ctx,
+			     cublasSgemm(b->blas, CUBLAS_OP_T, CUBLAS_OP_N, O, M, F, &one, w, ldf, x, ldf, &beta, y, O),
 			     "linear_fwd: cublasSgemm"))
 		return -1;
 	if (!bias)
@@ -111,15 +112,15 @@ extern "C" int cuda_linear_bwd(op_ctx *ctx, int M, int F, int O, const float *x,
 	const int ldf = F > 0 ? F : 1, ldo = O > 0 ? O : 1;
 	// dx^T (F,M) = w^T (F,O) dy^T (O,M): both are the column-major views as stored.
 	if (dx && M > 0 && F > 0 &&
-	    trunk_blas_check(ctx, cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_N, F, M, O, &one, w, ldf, dy, ldo, &zero, dx,
-					      F),
-			     "linear_bwd: cublasSgemm (dx)"))
+	    trunk_blas_check(
+		    ctx, cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_N, F, M, O, &one, w, ldf, dy, ldo, &zero, dx, F),
+		    "linear_bwd: cublasSgemm (dx)"))
 		return -1;
 	// dw^T (F,O) += x^T (F,M) dy (M,O): dy's column-major view is dy^T, transpose it.
 	if (dw && F > 0 && O > 0 && M > 0 &&
-	    trunk_blas_check(ctx, cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_T, F, O, M, &one, x, ldf, dy, ldo, &one, dw,
-					      F),
-			     "linear_bwd: cublasSgemm (dw)"))
+	    trunk_blas_check(
+		    ctx, cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_T, F, O, M, &one, x, ldf, dy, ldo, &one, dw, F),
+		    "linear_bwd: cublasSgemm (dw)"))
 		return -1;
 	if (db && O > 0 && M > 0) {
 		colsum_kernel<<<trunk_grid(b, O, 128), 128, 0, b->stream>>>(dy, M, O, db);
@@ -139,8 +140,8 @@ extern "C" int cuda_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float 
 	return trunk_launched(ctx, "l2norm_fwd");
 }
 
-extern "C" int cuda_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy,
-			       float eps, float *dx, int flags)
+extern "C" int cuda_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
+			       float *dx, int flags)
 {
 	trunk_backend *b = trunk_of(ctx);
 	if (M < 0 || D < 0)

@@ -16,7 +16,8 @@ namespace {
 __global__ void maxpool_fwd_kernel(const float *x, int H, int W, int P, int Q, int R, int S, int stride, int pad,
 				   int64_t nout, float *y, int32_t *idx)
 {
-	for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < nout; o += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < nout;
+	     o += (int64_t)gridDim.x * blockDim.x) {
 		const int64_t pl = o / ((int64_t)P * Q);
 		const int pq = (int)(o - pl * P * Q), p = pq / Q, q = pq - p * Q;
 		int h0 = p * stride - pad, h1 = h0 + R, w0 = q * stride - pad, w1 = w0 + S;
@@ -64,7 +65,8 @@ __global__ void gavgpool_fwd_kernel(const float *x, int64_t planes, int HW, floa
 
 __global__ void gavgpool_bwd_kernel(const float *dy, int HW, float inv, int64_t nel, float *dx, int accum)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel;
+	     i += (int64_t)gridDim.x * blockDim.x) {
 		const float g = dy[i / HW] * inv;
 		dx[i] = accum ? dx[i] + g : g;
 	}
@@ -109,7 +111,8 @@ __global__ void gmaxpool_fwd_kernel(const float *x, int64_t planes, int HW, floa
 
 __global__ void gmaxpool_bwd_kernel(const float *dy, const int32_t *idx, int HW, int64_t nel, float *dx, int accum)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel;
+	     i += (int64_t)gridDim.x * blockDim.x) {
 		const int64_t pl = i / HW;
 		const float g = (int)(i - pl * HW) == idx[pl] ? dy[pl] : 0.0f;
 		dx[i] = accum ? dx[i] + g : g;
@@ -122,7 +125,8 @@ __device__ __forceinline__ int ad_hi(int i, int L, int O) { return (int)(((long 
 
 __global__ void adavgpool_fwd_kernel(const float *x, int H, int W, int P, int Q, int64_t nout, float *y)
 {
-	for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < nout; o += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < nout;
+	     o += (int64_t)gridDim.x * blockDim.x) {
 		const int64_t pl = o / ((int64_t)P * Q);
 		const int pq = (int)(o - pl * P * Q), p = pq / Q, q = pq - p * Q;
 		const int h0 = ad_lo(p, H, P), h1 = ad_hi(p, H, P), w0 = ad_lo(q, W, Q), w1 = ad_hi(q, W, Q);
@@ -139,7 +143,8 @@ __global__ void adavgpool_fwd_kernel(const float *x, int H, int W, int P, int Q,
 // holds row h iff ad_lo(p) <= h < ad_hi(p), which only p in [floor(h*P/H) - 1, floor((h+1)*P/H)] can satisfy.
 __global__ void adavgpool_bwd_kernel(const float *dy, int H, int W, int P, int Q, int64_t nel, float *dx, int accum)
 {
-	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel; i += (int64_t)gridDim.x * blockDim.x) {
+	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < nel;
+	     i += (int64_t)gridDim.x * blockDim.x) {
 		const int64_t pl = i / ((int64_t)H * W);
 		const int hw = (int)(i - pl * H * W), h = hw / W, w = hw - h * W;
 		int p0 = (int)(((long long)h * P) / H) - 1, p1 = (int)(((long long)(h + 1) * P) / H);
@@ -187,7 +192,7 @@ extern "C" int cuda_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x
 	if (nout == 0)
 		return 0;
 	maxpool_fwd_kernel<<<trunk_grid(b, nout, 256), 256, 0, b->stream>>>(x, s->H, s->W, s->P, s->Q, s->R, s->S,
-									   s->stride, s->pad, nout, y, idx);
+									    s->stride, s->pad, nout, y, idx);
 	return trunk_launched(ctx, "maxpool_fwd");
 }
 

@@ -114,12 +114,12 @@ static void dfree(void *d)
 #define CPU_OK(call) CHECKF((call) == 0, "CPU: %s", CPU.err)
 #define GPU_OK(call) CHECKF((call) == 0, "CUDA: %s", GPU.err)
 /* Download n floats of device d into host h (allocated here) and check the guard. */
-#define GET(h, d, n)                                                                                               \
-	do {                                                                                                       \
-		h = malloc(F(n) + sizeof(float));                                                                  \
-		int g_ = dget(h, d, F(n));                                                                         \
-		CHECKF(g_ >= 0, "download of %s failed: %s", #d, GPU.err);                                         \
-		CHECKF(g_ == 1, "guard bytes after %s overwritten", #d);                                           \
+#define GET(h, d, n)                                                                                                   \
+	do {                                                                                                           \
+		h = malloc(F(n) + sizeof(float));                                                                      \
+		int g_ = dget(h, d, F(n));                                                                             \
+		CHECKF(g_ >= 0, "download of %s failed: %s", #d, GPU.err);                                             \
+		CHECKF(g_ == 1, "guard bytes after %s overwritten", #d);                                               \
 	} while (0)
 
 /* a[i] == b[i] for every i (harness_max_violation divides by the tolerance, so it cannot express "exact"). */
@@ -133,11 +133,11 @@ static int same_f32(const float *a, const float *b, size_t n, size_t *at)
 	return 1;
 }
 
-#define CHECK_EXACT(a, b, n)                                                                                       \
-	do {                                                                                                       \
-		size_t at_ = 0;                                                                                    \
-		CHECKF(same_f32((a), (b), (n), &at_), "element %zu: %.9g vs CPU %.9g", at_, (double)(a)[at_],      \
-		       (double)(b)[at_]);                                                                          \
+#define CHECK_EXACT(a, b, n)                                                                                           \
+	do {                                                                                                           \
+		size_t at_ = 0;                                                                                        \
+		CHECKF(same_f32((a), (b), (n), &at_), "element %zu: %.9g vs CPU %.9g", at_, (double)(a)[at_],          \
+		       (double)(b)[at_]);                                                                              \
 	} while (0)
 
 static int same_i32(const int32_t *a, const int32_t *b, size_t n, size_t *at)
@@ -154,8 +154,8 @@ static int same_i32(const int32_t *a, const int32_t *b, size_t n, size_t *at)
 
 static const int conv_cases[][9] = {
 	/* N  C   H   W   K  R  S  stride pad */
-	{2, 3, 9, 11, 5, 3, 3, 1, 1}, {1, 4, 13, 13, 8, 7, 7, 2, 3}, {2, 8, 7, 7, 16, 1, 1, 2, 0},
-	{3, 16, 6, 6, 8, 3, 3, 2, 1}, {2, 32, 10, 10, 64, 1, 1, 1, 0}, {2, 24, 9, 9, 24, 3, 3, 1, 1},
+	{2, 3, 9, 11, 5, 3, 3, 1, 1},    {1, 4, 13, 13, 8, 7, 7, 2, 3},   {2, 8, 7, 7, 16, 1, 1, 2, 0},
+	{3, 16, 6, 6, 8, 3, 3, 2, 1},    {2, 32, 10, 10, 64, 1, 1, 1, 0}, {2, 24, 9, 9, 24, 3, 3, 1, 1},
 	{4, 64, 14, 14, 64, 3, 3, 1, 1},
 };
 
@@ -164,7 +164,8 @@ static void conv_case(int ci, int flags, int with_bias, char *why, size_t n_why)
 {
 	const int *c = conv_cases[ci];
 	conv_shape s = conv_shape_make(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
-	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * s.R * s.S, ny = (size_t)s.N * s.K * s.P * s.Q;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * s.R * s.S,
+	       ny = (size_t)s.N * s.K * s.P * s.Q;
 	float *x = hbuf(nx), *w = hbuf(nw), *b = hbuf(s.K), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx),
 	      *dw = hbuf(nw);
 	float *y0 = hcopy(y, F(ny)), *dx0 = hcopy(dx, F(nx)), *dw0 = hcopy(dw, F(nw));
@@ -307,14 +308,14 @@ TEST(cuda_bn_train_fwd_vs_cpu)
 			float *mu = hbuf(C), *is = hbuf(C), *sc = hbuf(C), *sh = hbuf(C), *y = hbuf(n);
 			float *rm0 = hcopy(rm, F(C)), *rv0 = hcopy(rv, F(C));
 			float *gx = dput(x, F(n)), *gga = dput(ga, F(C)), *gbe = dput(be, F(C)), *grm = dput(rm, F(C)),
-			      *grv = dput(rv, F(C)), *gres = dput(res, F(n)), *gmu = dput(mu, F(C)), *gis = dput(is, F(C)),
-			      *gsc = dput(sc, F(C)), *gsh = dput(sh, F(C)), *gy = dput(y, F(n));
+			      *grv = dput(rv, F(C)), *gres = dput(res, F(n)), *gmu = dput(mu, F(C)),
+			      *gis = dput(is, F(C)), *gsc = dput(sc, F(C)), *gsh = dput(sh, F(C)), *gy = dput(y, F(n));
 			CHECK(gx && gga && gbe && grm && grv && gres && gmu && gis && gsc && gsh && gy);
 			if (v == 0) {
-				CPU_OK(op_bn_train_fwd(&CPU, &s, x, ga, be, 1e-5f, 0.1f, rm0, rv0, mu, is, sc, sh, res, y,
-						       OP_RELU));
-				GPU_OK(op_bn_train_fwd(&GPU, &s, gx, gga, gbe, 1e-5f, 0.1f, grm, grv, gmu, gis, gsc, gsh,
-						       gres, gy, OP_RELU));
+				CPU_OK(op_bn_train_fwd(&CPU, &s, x, ga, be, 1e-5f, 0.1f, rm0, rv0, mu, is, sc, sh, res,
+						       y, OP_RELU));
+				GPU_OK(op_bn_train_fwd(&GPU, &s, gx, gga, gbe, 1e-5f, 0.1f, grm, grv, gmu, gis, gsc,
+						       gsh, gres, gy, OP_RELU));
 			} else { /* no affine, no running stats, no residual, in place */
 				memcpy(y, x, F(n));
 				CPU_OK(op_bn_train_fwd(&CPU, &s, y, NULL, NULL, 1e-3f, 0.1f, NULL, NULL, mu, is, sc, sh,
@@ -347,7 +348,8 @@ TEST(cuda_bn_train_fwd_vs_cpu)
 			GET(h, grv, C);
 			CHECK_ALLCLOSE(h, rv0, C, 1e-6, 1e-5);
 			free(h);
-			free(x), free(ga), free(be), free(rm), free(rv), free(res), free(mu), free(is), free(sc), free(sh);
+			free(x), free(ga), free(be), free(rm), free(rv), free(res), free(mu), free(is), free(sc),
+				free(sh);
 			free(y), free(rm0), free(rv0);
 			dfree(gx), dfree(gga), dfree(gbe), dfree(grm), dfree(grv), dfree(gres), dfree(gmu), dfree(gis);
 			dfree(gsc), dfree(gsh), dfree(gy);
@@ -368,17 +370,18 @@ TEST(cuda_bn_bwd_vs_cpu)
 				is[c] = 0.5f + fabsf(is[c]);
 			float *dx = hbuf(n), *dres = hbuf(n), *dg = hbuf(C), *db = hbuf(C);
 			float *gx = dput(x, F(n)), *gdy = dput(dy, F(n)), *gry = dput(ry, F(n)), *gga = dput(ga, F(C)),
-			      *gmu = dput(mu, F(C)), *gis = dput(is, F(C)), *gdx = dput(dx, F(n)), *gdres = dput(dres, F(n)),
-			      *gdg = dput(dg, F(C)), *gdb = dput(db, F(C));
+			      *gmu = dput(mu, F(C)), *gis = dput(is, F(C)), *gdx = dput(dx, F(n)),
+			      *gdres = dput(dres, F(n)), *gdg = dput(dg, F(C)), *gdb = dput(db, F(C));
 			CHECK(gx && gdy && gry && gga && gmu && gis && gdx && gdres && gdg && gdb);
 			float *cdx = inplace ? dy : dx, *gcdx = inplace ? gdy : gdx;
-			CPU_OK(op_bn_bwd(&CPU, &s, x, dy, relu ? ry : NULL, ga, mu, is, bs, cdx, with_dres ? dres : NULL, dg,
-					 db));
+			CPU_OK(op_bn_bwd(&CPU, &s, x, dy, relu ? ry : NULL, ga, mu, is, bs, cdx,
+					 with_dres ? dres : NULL, dg, db));
 			GPU_OK(op_bn_bwd(&GPU, &s, gx, gdy, relu ? gry : NULL, gga, gmu, gis, bs, gcdx,
 					 with_dres ? gdres : NULL, gdg, gdb));
 			float *h;
 			GET(h, gcdx, n);
-			CHECKF(harness_max_violation(h, cdx, n, 1e-5, 1e-4, NULL) <= 1, "case %d variant %d: dx", ci, v);
+			CHECKF(harness_max_violation(h, cdx, n, 1e-5, 1e-4, NULL) <= 1, "case %d variant %d: dx", ci,
+			       v);
 			free(h);
 			if (with_dres) {
 				GET(h, gdres, n);
@@ -386,12 +389,15 @@ TEST(cuda_bn_bwd_vs_cpu)
 				free(h);
 			}
 			GET(h, gdg, C);
-			CHECKF(harness_max_violation(h, dg, C, 1e-4, 1e-4, NULL) <= 1, "case %d variant %d: dgamma", ci, v);
+			CHECKF(harness_max_violation(h, dg, C, 1e-4, 1e-4, NULL) <= 1, "case %d variant %d: dgamma", ci,
+			       v);
 			free(h);
 			GET(h, gdb, C);
-			CHECKF(harness_max_violation(h, db, C, 1e-4, 1e-4, NULL) <= 1, "case %d variant %d: dbeta", ci, v);
+			CHECKF(harness_max_violation(h, db, C, 1e-4, 1e-4, NULL) <= 1, "case %d variant %d: dbeta", ci,
+			       v);
 			free(h);
-			free(x), free(dy), free(ry), free(ga), free(mu), free(is), free(dx), free(dres), free(dg), free(db);
+			free(x), free(dy), free(ry), free(ga), free(mu), free(is), free(dx), free(dres), free(dg),
+				free(db);
 			dfree(gx), dfree(gdy), dfree(gry), dfree(gga), dfree(gmu), dfree(gis), dfree(gdx), dfree(gdres);
 			dfree(gdg), dfree(gdb);
 		}
@@ -471,8 +477,8 @@ TEST(cuda_relu_add_vs_cpu)
 
 static const int pool_cases[][8] = {
 	/* N C  H   W  R  S stride pad */
-	{2, 3, 9, 11, 3, 3, 2, 1}, {1, 4, 8, 8, 2, 2, 2, 0}, {3, 2, 7, 5, 3, 3, 1, 1}, {1, 1, 3, 3, 3, 3, 1, 1},
-	{4, 16, 56, 56, 3, 3, 2, 1},
+	{2, 3, 9, 11, 3, 3, 2, 1}, {1, 4, 8, 8, 2, 2, 2, 0},    {3, 2, 7, 5, 3, 3, 1, 1},
+	{1, 1, 3, 3, 3, 3, 1, 1},  {4, 16, 56, 56, 3, 3, 2, 1},
 };
 
 TEST(cuda_maxpool_vs_cpu)
@@ -484,7 +490,8 @@ TEST(cuda_maxpool_vs_cpu)
 			size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.C * s.P * s.Q;
 			float *x = hbuf_ties(nx), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx);
 			int32_t *idx = calloc(ny, sizeof *idx), *hidx = calloc(ny, sizeof *hidx);
-			float *gx = dput(x, F(nx)), *gy = dput(y, F(ny)), *gdy = dput(dy, F(ny)), *gdx = dput(dx, F(nx));
+			float *gx = dput(x, F(nx)), *gy = dput(y, F(ny)), *gdy = dput(dy, F(ny)),
+			      *gdx = dput(dx, F(nx));
 			int32_t *gidx = dput(idx, ny * sizeof *idx);
 			CHECK(gx && gy && gdy && gdx && gidx);
 			CPU_OK(op_maxpool_fwd(&CPU, &s, x, y, idx));
@@ -496,7 +503,8 @@ TEST(cuda_maxpool_vs_cpu)
 			int g = dget(hidx, gidx, ny * sizeof *hidx);
 			CHECK(g == 1);
 			size_t at = 0;
-			CHECKF(same_i32(hidx, idx, ny, &at), "case %d: idx[%zu] %d vs CPU %d", ci, at, hidx[at], idx[at]);
+			CHECKF(same_i32(hidx, idx, ny, &at), "case %d: idx[%zu] %d vs CPU %d", ci, at, hidx[at],
+			       idx[at]);
 			CPU_OK(op_maxpool_bwd(&CPU, &s, dy, idx, dx, flags));
 			GPU_OK(op_maxpool_bwd(&GPU, &s, gdy, gidx, gdx, flags));
 			GET(h, gdx, nx);
@@ -516,7 +524,8 @@ TEST(cuda_global_pools_vs_cpu)
 			size_t nx = (size_t)N * C * HW, ny = (size_t)N * C;
 			float *x = hbuf_ties(nx), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx);
 			int32_t *idx = calloc(ny, sizeof *idx), *hidx = calloc(ny, sizeof *hidx);
-			float *gx = dput(x, F(nx)), *gy = dput(y, F(ny)), *gdy = dput(dy, F(ny)), *gdx = dput(dx, F(nx));
+			float *gx = dput(x, F(nx)), *gy = dput(y, F(ny)), *gdy = dput(dy, F(ny)),
+			      *gdx = dput(dx, F(nx));
 			int32_t *gidx = dput(idx, ny * sizeof *idx);
 			CHECK(gx && gy && gdy && gdx && gidx);
 			float *h;
@@ -537,7 +546,8 @@ TEST(cuda_global_pools_vs_cpu)
 			free(h);
 			CHECK(dget(hidx, gidx, ny * sizeof *hidx) == 1);
 			size_t at = 0;
-			CHECKF(same_i32(hidx, idx, ny, &at), "case %d: idx[%zu] %d vs CPU %d", ci, at, hidx[at], idx[at]);
+			CHECKF(same_i32(hidx, idx, ny, &at), "case %d: idx[%zu] %d vs CPU %d", ci, at, hidx[at],
+			       idx[at]);
 			CPU_OK(op_gmaxpool_bwd(&CPU, N, C, HW, dy, idx, dx, flags));
 			GPU_OK(op_gmaxpool_bwd(&GPU, N, C, HW, gdy, gidx, gdx, flags));
 			GET(h, gdx, nx);
@@ -551,14 +561,16 @@ TEST(cuda_global_pools_vs_cpu)
 TEST(cuda_adavgpool_vs_cpu)
 {
 	/* N C H W P Q: divisible, overlapping windows (H % P != 0), upsampling (P > H) */
-	static const int cases[][6] = {{2, 3, 14, 14, 7, 7}, {1, 4, 10, 7, 3, 4}, {2, 2, 3, 5, 5, 7}, {1, 8, 7, 7, 1, 1}};
+	static const int cases[][6] = {
+		{2, 3, 14, 14, 7, 7}, {1, 4, 10, 7, 3, 4}, {2, 2, 3, 5, 5, 7}, {1, 8, 7, 7, 1, 1}};
 	for (int ci = 0; ci < 4; ci++)
 		for (int flags = 0; flags <= OP_ACCUM; flags += OP_ACCUM) {
 			const int *c = cases[ci];
 			pool_shape s = {c[0], c[1], c[2], c[3], 0, 0, 0, 0, c[4], c[5]};
 			size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.C * s.P * s.Q;
 			float *x = hbuf(nx), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx);
-			float *gx = dput(x, F(nx)), *gy = dput(y, F(ny)), *gdy = dput(dy, F(ny)), *gdx = dput(dx, F(nx));
+			float *gx = dput(x, F(nx)), *gy = dput(y, F(ny)), *gdy = dput(dy, F(ny)),
+			      *gdx = dput(dx, F(nx));
 			CHECK(gx && gy && gdy && gdx);
 			float *h;
 			CPU_OK(op_adavgpool_fwd(&CPU, &s, x, y));
@@ -589,7 +601,8 @@ TEST(cuda_linear_vs_cpu)
 			float *x = hbuf(nx), *w = hbuf(nw), *b = hbuf(O), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx),
 			      *dw = hbuf(nw), *db = hbuf(O);
 			float *gx = dput(x, F(nx)), *gw = dput(w, F(nw)), *gb = dput(b, F(O)), *gy = dput(y, F(ny)),
-			      *gdy = dput(dy, F(ny)), *gdx = dput(dx, F(nx)), *gdw = dput(dw, F(nw)), *gdb = dput(db, F(O));
+			      *gdy = dput(dy, F(ny)), *gdx = dput(dx, F(nx)), *gdw = dput(dw, F(nw)),
+			      *gdb = dput(db, F(O));
 			CHECK(gx && gw && gb && gy && gdy && gdx && gdw && gdb);
 			float *h;
 			CPU_OK(op_linear_fwd(&CPU, M, Fd, O, x, w, with_b ? b : NULL, y, flags));
@@ -687,7 +700,8 @@ TEST(cuda_trunk_context_refused_without_device)
 	if (!avsl_cuda_api)
 		CHECKF(strcmp(c.err, "this build has no CUDA backend for the trunk ops") == 0, "%s", c.err);
 	else
-		CHECKF(strncmp(c.err, "CUDA: no usable device: ", 24) == 0 || strcmp(c.err, "CUDA: no device found") == 0,
+		CHECKF(strncmp(c.err, "CUDA: no usable device: ", 24) == 0 ||
+			       strcmp(c.err, "CUDA: no device found") == 0,
 		       "%s", c.err);
 	snprintf(unavailable, sizeof unavailable, "%s", c.err);
 	/* the CPU context still works */

@@ -105,6 +105,9 @@ static int choose_algo(op_ctx *ctx, trunk_conv *c)
 					  "cudnnGetConvolutionBackwardFilterAlgorithm_v7") == 0)
 			rc = pick(perf, n, b->tf32, &c->algo, &c->ws_bytes, &m);
 	}
+	// cudnnFind* allocates trial buffers itself; a failed cudaMalloc there must not be reported by the next
+	// kernel launch check of an unrelated op.
+	(void)cudaGetLastError();
 	if (rc)
 		return trunk_fail(ctx, "cuDNN: no usable %s algorithm for this shape%s",
 				  c->kind == K_FWD        ? "forward"

@@ -52,7 +52,7 @@ CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels -Ilibcommon -Iformats
 ifeq ($(HAVE_CUDA),yes)
-CPPFLAGS += -DAVSL_HAVE_CUDA=1
+CPPFLAGS += -DAVSL_HAVE_CUDA=1 -DAVSL_HAVE_CUDA_TRUNK=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
 endif
 

@@ -25,6 +25,17 @@ void out_open(out_file *o, const char *path, int binary)
 		o->fp = stdout;
 		return;
 	}
+	/* A device or FIFO (/dev/null, a named pipe) is written in place: renaming a temporary over it would replace
+	 * the device node with a regular file (as root, for everyone on the machine). */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		o->fp = fopen(path, "wb");
+		if (!o->fp)
+			die("%s: cannot open: %s", path, strerror(errno));
+		if (binary && isatty(fileno(o->fp)))
+			die("%s: refusing to write binary data to a terminal", path);
+		return;
+	}
 	o->tmp_path = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	o->fp = fopen(o->tmp_path, "wb");
 	if (!o->fp)
@@ -53,9 +64,12 @@ void out_commit(out_file *o)
 			die("%s: cannot rename into place: %s", o->path, strerror(e));
 		}
 	} else {
+		int is_stdout = o->fp == stdout;
+		if (!is_stdout && fclose(o->fp) != 0)
+			bad = 1;
 		o->fp = NULL;
 		if (bad)
-			die("standard output: write failed: %s", strerror(errno));
+			die("%s: write failed: %s", is_stdout ? "standard output" : o->path, strerror(errno));
 	}
 	free(o->tmp_path);
 	free(o->path);
@@ -67,6 +81,8 @@ void out_abort(out_file *o)
 	if (o->fp && o->tmp_path) {
 		fclose(o->fp);
 		unlink(o->tmp_path);
+	} else if (o->fp && o->fp != stdout) {
+		fclose(o->fp); /* a device or FIFO written in place */
 	}
 	o->fp = NULL;
 	free(o->tmp_path);

@@ -13,6 +13,7 @@ typedef struct {
 	char *why;
 	size_t why_len;
 	int failed;
+	size_t values, max_values;
 } parser;
 
 static int fail(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -351,6 +352,8 @@ static int literal(parser *p, const char *word, json_type t, json_value *v)
 
 static int parse_value(parser *p, json_value *v, int depth)
 {
+	if (++p->values > p->max_values)
+		return fail(p, "more than %zu values", p->max_values);
 	skip_ws(p);
 	if (p->pos >= p->len)
 		return fail(p, "unexpected end, expected a value");
@@ -393,7 +396,12 @@ void json_free(json_value *v)
 
 json_value *json_parse(const char *text, size_t len, char *why, size_t why_len)
 {
-	parser p = {(const unsigned char *)text, len, 0, why, why_len, 0};
+	return json_parse_limited(text, len, SIZE_MAX, why, why_len);
+}
+
+json_value *json_parse_limited(const char *text, size_t len, size_t max_values, char *why, size_t why_len)
+{
+	parser p = {(const unsigned char *)text, len, 0, why, why_len, 0, 0, max_values};
 	json_value *v = calloc(1, sizeof *v);
 	if (!v) {
 		fail(&p, "out of memory");

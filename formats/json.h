@@ -32,6 +32,9 @@ struct json_value {
 /* Parse text[len]. Returns the root (free with json_free) or NULL with a one-line reason in why (e.g.
  * "byte 17: expected ':' after object key"). */
 json_value *json_parse(const char *text, size_t len, char *why, size_t why_len);
+/* Same, failing once the document holds more than max_values values (each value costs about 90 bytes of memory,
+ * so an input can be held to a memory budget whatever its shape). */
+json_value *json_parse_limited(const char *text, size_t len, size_t max_values, char *why, size_t why_len);
 void json_free(json_value *v);
 
 /* Member of an object by name (first match), or NULL. */

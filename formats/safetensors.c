@@ -13,6 +13,9 @@
 #include "json.h"
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* the reference implementation's limit */
+/* JSON values in a header: about 8 per tensor, so 2^21 allows 250,000 tensors and bounds the parser's memory to
+ * about 200 MB whatever a hostile header holds. */
+#define ST_MAX_JSON_VALUES ((size_t)1 << 21)
 
 static const char *const dtype_names[ST_DTYPE_COUNT] = {"F32", "F16", "BF16", "F64", "I64",
 							 "I32", "I16", "I8",   "U8",  "BOOL"};
@@ -97,6 +100,11 @@ static int cmp_offset(const void *a, const void *b)
 	if (x->end != y->end)
 		return x->end < y->end ? -1 : 1;
 	return strcmp(x->name, y->name);
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int parse_dtype(const json_value *v, st_dtype *out)
@@ -206,15 +214,25 @@ static int parse_metadata(const char *fn, const json_value *m, st_file *f, fmt_e
 			return fmt_fail(err, "%s: __metadata__: key '%.64s': value is not a string", fn, e->key);
 		if (strlen(e->str) != e->str_len)
 			return fmt_fail(err, "%s: __metadata__: key '%.64s': value contains a NUL character", fn, e->key);
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(m->items[j].key, e->key) == 0)
-				return fmt_fail(err, "%s: __metadata__: key '%.64s' given twice", fn, e->key);
 		f->meta_key[i] = strdup(e->key);
 		f->meta_val[i] = strdup(e->str);
 		f->n_meta = (int)i + 1;
 		if (!f->meta_key[i] || !f->meta_val[i])
 			return fmt_fail(err, "%s: __metadata__: out of memory", fn);
 	}
+	/* duplicates: sort a copy of the key pointers (a quadratic scan would let a big header stall the reader) */
+	char **keys = malloc(m->n * sizeof *keys);
+	if (!keys)
+		return fmt_fail(err, "%s: __metadata__: out of memory", fn);
+	memcpy(keys, f->meta_key, m->n * sizeof *keys);
+	qsort(keys, m->n, sizeof *keys, cmp_str_ptr);
+	for (size_t i = 1; i < m->n; i++)
+		if (strcmp(keys[i - 1], keys[i]) == 0) {
+			fmt_fail(err, "%s: __metadata__: key '%.64s' given twice", fn, keys[i]);
+			free(keys);
+			return -1;
+		}
+	free(keys);
 	return 0;
 }
 
@@ -238,7 +256,7 @@ static int parse_file(st_file *f, fmt_error *err)
 	if (bad >= 0)
 		return fmt_fail(err, "%s: header: invalid UTF-8 at header byte %ld", fn, bad);
 	char why[200];
-	json_value *root = json_parse((const char *)b + 8, n, why, sizeof why);
+	json_value *root = json_parse_limited((const char *)b + 8, n, ST_MAX_JSON_VALUES, why, sizeof why);
 	if (!root)
 		return fmt_fail(err, "%s: header: bad JSON: %s", fn, why);
 	int rc = -1;
@@ -358,10 +376,14 @@ int st_open(st_file *f, const char *path, fmt_error *err)
 	if (fd < 0)
 		return fmt_fail(err, "%s: %s", path, strerror(errno));
 	struct stat sb;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, &sb) < 0) {
 		int e = errno;
 		close(fd);
-		return fmt_fail(err, "%s: %s", path, S_ISREG(sb.st_mode) ? strerror(e) : "not a regular file");
+		return fmt_fail(err, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return fmt_fail(err, "%s: not a regular file", path);
 	}
 	if ((uint64_t)sb.st_size > SIZE_MAX) {
 		close(fd);
@@ -427,6 +449,84 @@ const char *st_meta(const st_file *f, const char *key)
 		if (strcmp(f->meta_key[i], key) == 0)
 			return f->meta_val[i];
 	return NULL;
+}
+
+static int meta_get(const st_file *f, const char *key, const char **v, fmt_error *err)
+{
+	*v = st_meta(f, key);
+	if (!*v)
+		return fmt_fail(err, "%s: __metadata__: key '%s' missing", f->path, key);
+	return 0;
+}
+
+int st_meta_int(const st_file *f, const char *key, int64_t min, int64_t max, int64_t *out, fmt_error *err)
+{
+	const char *v;
+	if (meta_get(f, key, &v, err) < 0)
+		return -1;
+	int neg = *v == '-';
+	const char *p = v + neg;
+	uint64_t u = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	if (!*p)
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' is not a decimal integer", f->path, key, v);
+	for (; *p; p++) {
+		unsigned d = (unsigned char)*p - '0';
+		if (d > 9)
+			return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' is not a decimal integer", f->path, key, v);
+		if (u > (limit - d) / 10)
+			return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' out of range [%lld, %lld]", f->path, key,
+					v, (long long)min, (long long)max);
+		u = u * 10 + d;
+	}
+	int64_t x = !neg ? (int64_t)u : u == limit ? INT64_MIN : -(int64_t)u;
+	if (x < min || x > max)
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' out of range [%lld, %lld]", f->path, key, v,
+				(long long)min, (long long)max);
+	*out = x;
+	return 0;
+}
+
+int st_meta_double(const st_file *f, const char *key, double min, double max, double *out, fmt_error *err)
+{
+	const char *v;
+	if (meta_get(f, key, &v, err) < 0)
+		return -1;
+	/* plain decimal only: strtod alone would also take " 1", "inf", "nan" and hexadecimal */
+	int ok = *v != 0;
+	for (const char *p = v; ok && *p; p++)
+		ok = (*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E';
+	char *end = NULL;
+	double x = ok ? strtod(v, &end) : 0;
+	if (!ok || *end || !isfinite(x))
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' is not a decimal number", f->path, key, v);
+	if (x < min || x > max)
+		return fmt_fail(err, "%s: __metadata__: key '%s': '%.40s' out of range [%g, %g]", f->path, key, v, min, max);
+	*out = x;
+	return 0;
+}
+
+int st_check_avsl_version(const st_file *f, fmt_error *err)
+{
+	const char *v = st_meta(f, "avsl.format_version");
+	if (!v)
+		return fmt_fail(err, "%s: __metadata__: key 'avsl.format_version' missing: not an avsl checkpoint", f->path);
+	/* MAJOR.MINOR, each 1 to 3 decimal digits, nothing else */
+	unsigned major = 0, minor = 0;
+	const char *p = v;
+	int nd = 0, ok = 1;
+	for (; *p >= '0' && *p <= '9' && nd < 4; p++, nd++)
+		major = major * 10 + (unsigned)(*p - '0');
+	ok = nd >= 1 && nd <= 3 && *p == '.';
+	nd = 0;
+	if (ok)
+		for (p++; *p >= '0' && *p <= '9' && nd < 4; p++, nd++)
+			minor = minor * 10 + (unsigned)(*p - '0');
+	if (!ok || nd < 1 || nd > 3 || *p)
+		return fmt_fail(err, "%s: __metadata__: key 'avsl.format_version': '%.40s', expected MAJOR.MINOR", f->path, v);
+	if (major != 1)
+		return fmt_fail(err, "%s: __metadata__: avsl.format_version %u.%u, this reader knows major version 1", f->path,
+				major, minor);
+	return 0;
 }
 
 /* IEEE binary16 -> binary32, exact (every half is a float). */

@@ -147,6 +147,16 @@ TEST(json_nesting_limit)
 	}
 }
 
+TEST(json_value_limit)
+{
+	char why[200];
+	json_value *v = json_parse_limited("[1,[2],3]", 9, 4, why, sizeof why);
+	CHECK(!v && strstr(why, "more than 4 values"));
+	v = json_parse_limited("[1,[2],3]", 9, 5, why, sizeof why);
+	CHECK(v && v->n == 3 && v->items[1].items[0].u == 2);
+	json_free(v);
+}
+
 TEST(golden_python_file_reads)
 {
 	st_file f;
@@ -335,6 +345,14 @@ TEST(rejects_bad_header_length)
 	CHECK(st_open_memory(&f, b, 16, "t.safetensors", &err) == -1 && strstr(err.msg, "does not start with '{'"));
 	CHECK(st_open(&f, "/nonexistent/x.safetensors", &err) == -1 && strstr(err.msg, "No such file"));
 	CHECK(st_open(&f, "-", &err) == -1);
+	/* an empty file cannot be mapped: the read fallback runs, then the size check */
+	char path[] = "/tmp/avsl_st_empty_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	int rc = st_open(&f, path, &err);
+	unlink(path);
+	CHECKF(rc == -1 && strstr(err.msg, "file is 0 bytes, expected at least 8"), "%s", err.msg);
 	CHECK(st_open(&f, "/tmp", &err) == -1 && strstr(err.msg, "not a regular file"));
 }
 
@@ -456,11 +474,60 @@ TEST(writer_reports_bad_input)
 	}
 }
 
+TEST(typed_metadata_and_version)
+{
+	st_writer *w = st_writer_new();
+	const char *kv[][2] = {{"avsl.format_version", "1.3"}, {"avsl.levels", "3"}, {"neg", "-9223372036854775808"},
+			       {"big", "9223372036854775808"}, {"junk", "3x"}, {"space", " 3"}, {"gamma", "0.5"},
+			       {"inf", "inf"}, {"hex", "0x10"}, {"empty", ""}};
+	for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+		st_writer_meta(w, kv[i][0], kv[i][1]);
+	size_t len;
+	fmt_error err;
+	unsigned char *b = write_to_mem(w, &len, &err);
+	st_writer_free(w);
+	CHECK(b);
+	st_file f;
+	int rc = st_open_memory(&f, b, len, "c.st", &err);
+	free(b);
+	CHECKF(rc == 0, "%s", err.msg);
+	int64_t i;
+	double d;
+	int ok = st_check_avsl_version(&f, &err) == 0;
+	ok = ok && st_meta_int(&f, "avsl.levels", 1, 8, &i, &err) == 0 && i == 3;
+	ok = ok && st_meta_int(&f, "avsl.levels", 4, 8, &i, &err) == -1 &&
+	     !strcmp(err.msg, "c.st: __metadata__: key 'avsl.levels': '3' out of range [4, 8]");
+	ok = ok && st_meta_int(&f, "neg", INT64_MIN, 0, &i, &err) == 0 && i == INT64_MIN;
+	ok = ok && st_meta_int(&f, "big", INT64_MIN, INT64_MAX, &i, &err) == -1 && strstr(err.msg, "out of range");
+	ok = ok && st_meta_int(&f, "junk", 0, 9, &i, &err) == -1 && strstr(err.msg, "'3x' is not a decimal integer");
+	ok = ok && st_meta_int(&f, "space", 0, 9, &i, &err) == -1 && st_meta_int(&f, "empty", 0, 9, &i, &err) == -1;
+	ok = ok && st_meta_int(&f, "nope", 0, 9, &i, &err) == -1 &&
+	     !strcmp(err.msg, "c.st: __metadata__: key 'nope' missing");
+	ok = ok && st_meta_double(&f, "gamma", 0, 1, &d, &err) == 0 && d == 0.5;
+	ok = ok && st_meta_double(&f, "inf", -1e300, 1e300, &d, &err) == -1 &&
+	     st_meta_double(&f, "hex", 0, 100, &d, &err) == -1 && st_meta_double(&f, "space", 0, 9, &d, &err) == -1;
+	st_close(&f);
+	CHECKF(ok, "%s", err.msg);
+	const char *bad[] = {"2.0", "1", "1.x", "a.1", "1.0 ", "01234.0"};
+	for (int c = 0; c < 6; c++) {
+		w = st_writer_new();
+		st_writer_meta(w, "avsl.format_version", bad[c]);
+		b = write_to_mem(w, &len, &err);
+		st_writer_free(w);
+		CHECK(st_open_memory(&f, b, len, "c.st", &err) == 0);
+		free(b);
+		rc = st_check_avsl_version(&f, &err);
+		st_close(&f);
+		CHECKF(rc == -1 && strstr(err.msg, "avsl.format_version"), "'%s' accepted", bad[c]);
+	}
+}
+
 int main(void)
 {
 	RUN(json_accepts_valid);
 	RUN(json_rejects_invalid);
 	RUN(json_nesting_limit);
+	RUN(json_value_limit);
 	RUN(golden_python_file_reads);
 	RUN(golden_c_file_bytes);
 	RUN(roundtrip_file_mmap);
@@ -473,5 +540,6 @@ int main(void)
 	RUN(rejects_bad_metadata);
 	RUN(accepts_empty_and_zero_size);
 	RUN(writer_reports_bad_input);
+	RUN(typed_metadata_and_version);
 	return harness_finish();
 }

@@ -1,0 +1,167 @@
+/* ops.h: the op contract of the trunk (ResNet) and of the small dense ops around it.
+ *
+ * Dimension legend
+ *   N batch          C input channels      H, W input height/width
+ *   K output channels (conv), R, S filter height/width, P, Q output height/width
+ *   M rows of a matrix (batch of vectors), F input features, O output features, D vector length (l2norm)
+ *   HW = H*W, PQ = P*Q, nel = number of elements of an element-wise op
+ *
+ * Conventions
+ *   - Tensors are float32, NCHW, row-major, contiguous; conv weights (K, C, R, S); linear weights (O, F).
+ *   - Every pointer is a device pointer of the backend that ctx selects (host memory for the CPU backend).
+ *   - Ops return 0, or -1 with a one-line reason in ctx->err (never exit).
+ *   - flags: OP_ACCUM adds the result into the output instead of overwriting it; OP_RELU applies max(., 0) last.
+ *   - Each op has a `_naive` twin (kernels/cpu/naive_*.c): plain loops, double accumulation, no threads, used as
+ *     the test reference only.
+ *
+ * Backends. op_ctx carries the backend: the thread count, an opaque handle (CPU: oneDNN engine/stream and the
+ * primitive cache keyed by shape; CUDA: cuDNN/cuBLAS handles and a stream), and scratch memory owned by the
+ * context. There is no global mutable state: two contexts never share a cache. The op_* functions dispatch on
+ * ctx->device to the cpu_* (kernels/cpu) or cuda_* (kernels/cuda) implementation of the same name and arguments.
+ * A context is used by one thread at a time.
+ */
+#ifndef AVSL_OPS_H
+#define AVSL_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { OP_DEVICE_CPU = 0, OP_DEVICE_CUDA = 1 };
+enum { OP_ACCUM = 1, OP_RELU = 2 };
+
+typedef struct op_ctx {
+	int device;    /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
+	int threads;   /* CPU threads the ops may use */
+	void *backend; /* opaque: primitive cache, handles, stream, scratch (owned by the context) */
+	char err[256]; /* reason of the last failure */
+} op_ctx;
+
+/* Create a context for device with `threads` CPU threads (<= 0: all online CPUs). Returns 0 or -1 (ctx->err). */
+int op_ctx_init(op_ctx *ctx, int device, int threads);
+void op_ctx_free(op_ctx *ctx);
+/* Block until all work queued on ctx is done (no-op on the CPU). */
+int op_ctx_sync(op_ctx *ctx);
+
+/* ---- convolution (no bias needed by ResNet; optional bias for folded BN) ----------------------------------- */
+typedef struct {
+	int N, C, H, W; /* input */
+	int K, R, S;    /* filters */
+	int stride, pad;
+	int P, Q;       /* output: P = (H + 2 pad - R) / stride + 1 */
+} conv_shape;
+
+conv_shape conv_shape_make(int N, int C, int H, int W, int K, int R, int S, int stride, int pad);
+
+/* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) [+ bias (K)] [+ y if OP_ACCUM] [relu if OP_RELU] */
+int op_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x, const float *w, const float *bias, float *y,
+		  int flags);
+/* dx (N,C,H,W) = conv_transpose(dy (N,K,P,Q), w (K,C,R,S)); OP_ACCUM adds into dx */
+int op_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const float *dy, const float *w, float *dx, int flags);
+/* dw (K,C,R,S) = sum_n x (N,C,H,W) (*) dy (N,K,P,Q); OP_ACCUM adds into dw */
+int op_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const float *x, const float *dy, float *dw, int flags);
+
+/* ---- batch norm and the element-wise ops around it ---------------------------------------------------------- */
+typedef struct {
+	int N, C, HW;
+} bn_shape;
+
+/* Per-channel affine from statistics: scale = gamma * invstd, shift = beta - mean * scale, with
+ * invstd = 1 / sqrt(var + eps). gamma/beta may be NULL (1/0). invstd_out (C) may be NULL. All (C). */
+int op_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const float *mean, const float *var,
+	       float eps, float *scale, float *shift, float *invstd_out);
+/* y (N,C,HW) = act(x * scale[c] + shift[c] [+ res]); res may be NULL; y may equal x (in place). */
+int op_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale, const float *shift,
+		      const float *res, float *y, int flags);
+/* Training-mode batch statistics over (N, HW) per channel: mean (C), biased variance for normalising -> invstd (C);
+ * running_mean/var (C) updated in place with momentum (torch: r = (1-m) r + m stat, unbiased variance) when not
+ * NULL. Then y as in op_affine_act_fwd with scale = gamma*invstd, shift = beta - mean*scale (scale/shift (C) are
+ * written too, they are scratch for the caller). */
+int op_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *gamma, const float *beta,
+		    float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd,
+		    float *scale, float *shift, const float *res, float *y, int flags);
+/* Backward of y = act(bn(x) + res).
+ *   dy (N,C,HW): gradient w.r.t. y. relu_y: the forward output y when act was ReLU (gradient masked by y > 0),
+ *   else NULL. dres (N,C,HW): receives the masked gradient (the residual branch's gradient), or NULL.
+ *   batch_stats = 1: mean/invstd are the batch statistics of x (training-mode BN, full backward);
+ *   batch_stats = 0: they are the running statistics (frozen/eval BN: dx = g * gamma * invstd).
+ *   dx (N,C,HW) may equal dy or dres (in place). dgamma/dbeta (C) are accumulated when not NULL (they need x).
+ *   gamma may be NULL (1). */
+int op_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+	      const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres,
+	      float *dgamma, float *dbeta);
+
+/* y (nel) = max(x, 0); in place allowed. */
+int op_relu_fwd(op_ctx *ctx, size_t nel, const float *x, float *y);
+/* dx (nel) = dy * (y > 0) [+ dx if OP_ACCUM]; in place allowed. */
+int op_relu_bwd(op_ctx *ctx, size_t nel, const float *y, const float *dy, float *dx, int flags);
+/* y (nel) = a + b (residual add); in place allowed. With OP_RELU: max(a + b, 0). */
+int op_add(op_ctx *ctx, size_t nel, const float *a, const float *b, float *y, int flags);
+
+/* ---- pooling ------------------------------------------------------------------------------------------------ */
+typedef struct {
+	int N, C, H, W;
+	int R, S, stride, pad; /* window (max-pool); padding never wins */
+	int P, Q;              /* output */
+} pool_shape;
+
+pool_shape pool_shape_make(int N, int C, int H, int W, int R, int S, int stride, int pad);
+
+/* y (N,C,P,Q) = max over windows of x (N,C,H,W); idx (N,C,P,Q) the winning offset h*W+w in the plane (first
+ * maximum in row-major order, as PyTorch). */
+int op_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y, int32_t *idx);
+/* dx (N,C,H,W) = scatter-add of dy (N,C,P,Q) at idx; OP_ACCUM adds into dx, else dx is overwritten. */
+int op_maxpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, const int32_t *idx, float *dx, int flags);
+
+/* Global pooling over HW: x (N,C,HW) -> y (N,C). Max-pool also writes idx (N,C) (first maximum). */
+int op_gavgpool_fwd(op_ctx *ctx, int N, int C, int HW, const float *x, float *y);
+int op_gavgpool_bwd(op_ctx *ctx, int N, int C, int HW, const float *dy, float *dx, int flags);
+int op_gmaxpool_fwd(op_ctx *ctx, int N, int C, int HW, const float *x, float *y, int32_t *idx);
+int op_gmaxpool_bwd(op_ctx *ctx, int N, int C, int HW, const float *dy, const int32_t *idx, float *dx, int flags);
+
+/* Adaptive average pooling (torch semantics: window [floor(i*H/P), ceil((i+1)*H/P))):
+ * x (N,C,H,W) -> y (N,C,P,Q). Only N, C, H, W, P, Q of s are used. */
+int op_adavgpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y);
+int op_adavgpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, float *dx, int flags);
+
+/* ---- dense ---------------------------------------------------------------------------------------------------- */
+/* y (M,O) = x (M,F) w^T (w (O,F)) [+ b (O)] [+ y if OP_ACCUM] */
+int op_linear_fwd(op_ctx *ctx, int M, int F, int O, const float *x, const float *w, const float *b, float *y,
+		  int flags);
+/* dx (M,F) = dy w (overwritten; skipped if NULL); dw (O,F) += dy^T x, db (O) += sum_m dy (each if not NULL). */
+int op_linear_bwd(op_ctx *ctx, int M, int F, int O, const float *x, const float *w, const float *dy, float *dx,
+		  float *dw, float *db);
+
+/* y (M,D) = x / max(||x||_2, eps) per row; norm (M) keeps max(||x||, eps) for the backward. */
+int op_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm);
+/* dx (M,D) = (dy - y (y . dy)) / norm  (rows where ||x|| < eps: dx = dy / eps). OP_ACCUM adds into dx. */
+int op_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
+		  float *dx, int flags);
+
+/* ---- naive references (kernels/cpu/naive_*.c): same arguments, no ctx ----------------------------------------- */
+void conv2d_fwd_naive(const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags);
+void conv2d_bwd_data_naive(const conv_shape *s, const float *dy, const float *w, float *dx, int flags);
+void conv2d_bwd_weight_naive(const conv_shape *s, const float *x, const float *dy, float *dw, int flags);
+void affine_act_fwd_naive(const bn_shape *s, const float *x, const float *scale, const float *shift,
+			  const float *res, float *y, int flags);
+void bn_train_fwd_naive(const bn_shape *s, const float *x, const float *gamma, const float *beta, float eps,
+			float momentum, float *running_mean, float *running_var, float *mean, float *invstd,
+			const float *res, float *y, int flags);
+void bn_bwd_naive(const bn_shape *s, const float *x, const float *dy, const float *relu_y, const float *gamma,
+		  const float *mean, const float *invstd, int batch_stats, float *dx, float *dres, float *dgamma,
+		  float *dbeta);
+void maxpool_fwd_naive(const pool_shape *s, const float *x, float *y, int32_t *idx);
+void maxpool_bwd_naive(const pool_shape *s, const float *dy, const int32_t *idx, float *dx, int flags);
+void gavgpool_fwd_naive(int N, int C, int HW, const float *x, float *y);
+void gavgpool_bwd_naive(int N, int C, int HW, const float *dy, float *dx, int flags);
+void gmaxpool_fwd_naive(int N, int C, int HW, const float *x, float *y, int32_t *idx);
+void gmaxpool_bwd_naive(int N, int C, int HW, const float *dy, const int32_t *idx, float *dx, int flags);
+void adavgpool_fwd_naive(const pool_shape *s, const float *x, float *y);
+void adavgpool_bwd_naive(const pool_shape *s, const float *dy, float *dx, int flags);
+void linear_fwd_naive(int M, int F, int O, const float *x, const float *w, const float *b, float *y, int flags);
+void linear_bwd_naive(int M, int F, int O, const float *x, const float *w, const float *dy, float *dx, float *dw,
+		      float *db);
+void l2norm_fwd_naive(int M, int D, const float *x, float eps, float *y, float *norm);
+void l2norm_bwd_naive(int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx,
+		      int flags);
+
+#endif

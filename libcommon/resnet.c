@@ -1,0 +1,449 @@
+/* resnet.c: ResNet trunks on the op contract; see resnet.h.
+ *
+ * Activations (planned once per input shape, sliced from one arena):
+ *   per conv+BN: conv_out (N,K,P,Q); bn_out (N,K,P,Q) = conv_out (BN applied in place) when BN is frozen, a
+ *   separate buffer otherwise (training-mode BN backward needs the pre-BN values); the last BN of a block writes
+ *   relu(bn + shortcut) straight into the block output. Backward uses four gradient buffers of the largest
+ *   activation size, rotated per block (A: grad of the block output, B: ping-pong with A inside the block,
+ *   C: downsample branch, D: grad of the block input).
+ */
+#include "resnet.h"
+#include "arena.h"
+#include "rng.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f
+
+typedef struct {
+	int k, r, stride, pad, cin;    /* filters, size, stride, padding, input channels */
+	int w, g, b, rm, rv;           /* paramset indices: conv weight, BN weight/bias/running mean/var */
+	conv_shape cs;                 /* planned */
+	float *conv_out, *bn_out;      /* (N,K,P,Q) */
+	float *mean, *invstd, *scale, *shift; /* (K) batch mean / invstd of the last forward, folded affine */
+	const float *mean_used;        /* the mean the last forward normalised with (batch or running) */
+} convbn;
+
+typedef struct {
+	convbn c[3], ds;
+	int nconv, has_ds;
+	int level;       /* feature level this block ends, or -1 */
+	const float *in; /* (N,Cin,H,W) block input (planned) */
+	float *out;      /* (N,K,P,Q) block output */
+} block;
+
+struct resnet {
+	resnet_config cfg;
+	char arch[32];
+	int cifar, bottleneck, layers[4], width;
+	int first_param, last_param; /* [first, last) indices in ps */
+	convbn stem;
+	int has_pool;
+	pool_shape mp;
+	int32_t *mp_idx;
+	float *mp_out;
+	block *blk;
+	int nblk;
+	int level_blk[3]; /* block index ending each feature level */
+	int N, H, W, planned;
+	arena ar;
+	op_ctx ctx;
+	float *gbuf[4];
+	size_t gmax;
+	const float *x;
+	int batch_stats;  /* last forward used batch statistics */
+	int forwarded;
+};
+
+static void check(resnet *r, int rc)
+{
+	if (rc)
+		die("resnet: %s", r->ctx.err);
+}
+
+static void add_convbn(resnet *r, paramset *ps, convbn *cb, const char *conv_name, const char *bn_name, int cin,
+		       int k, int ks, int stride, int pad)
+{
+	char name[96];
+	cb->k = k, cb->r = ks, cb->stride = stride, cb->pad = pad, cb->cin = cin;
+	int64_t ws[4] = {k, cin, ks, ks}, vs[1] = {k};
+	snprintf(name, sizeof name, "%s.weight", conv_name);
+	cb->w = paramset_add(ps, name, 4, ws, PG_TRUNK, 1);
+	int tr = !r->cfg.freeze_bn;
+	snprintf(name, sizeof name, "%s.weight", bn_name);
+	cb->g = paramset_add(ps, name, 1, vs, PG_TRUNK, tr);
+	snprintf(name, sizeof name, "%s.bias", bn_name);
+	cb->b = paramset_add(ps, name, 1, vs, PG_TRUNK, tr);
+	snprintf(name, sizeof name, "%s.running_mean", bn_name);
+	cb->rm = paramset_add(ps, name, 1, vs, PG_NONE, 0);
+	snprintf(name, sizeof name, "%s.running_var", bn_name);
+	cb->rv = paramset_add(ps, name, 1, vs, PG_NONE, 0);
+}
+
+resnet *resnet_create(const resnet_config *cfg, paramset *ps)
+{
+	resnet *r = xcalloc(1, sizeof *r);
+	r->cfg = *cfg;
+	const char *a = cfg->arch ? cfg->arch : "resnet50";
+	snprintf(r->arch, sizeof r->arch, "%s", a);
+	r->cfg.arch = r->arch;
+	if (!strncmp(a, "cifar_", 6)) {
+		r->cifar = 1;
+		a += 6;
+	}
+	static const int l18[4] = {2, 2, 2, 2}, l34[4] = {3, 4, 6, 3};
+	if (!strcmp(a, "resnet18"))
+		memcpy(r->layers, l18, sizeof l18);
+	else if (!strcmp(a, "resnet34") || !strcmp(a, "resnet50"))
+		memcpy(r->layers, l34, sizeof l34);
+	else
+		die("unknown trunk architecture '%s' (resnet18, resnet34, resnet50, cifar_resnet18, ...)", cfg->arch);
+	r->bottleneck = !strcmp(a, "resnet50");
+	r->width = cfg->base_width > 0 ? cfg->base_width : 64;
+	if (cfg->in_channels < 1)
+		die("resnet: in_channels must be >= 1");
+	if (op_ctx_init(&r->ctx, OP_DEVICE_CPU, cfg->threads))
+		die("resnet: %s", r->ctx.err);
+	r->first_param = ps->n;
+	const int w0 = r->width, exp = r->bottleneck ? 4 : 1;
+	if (r->cifar)
+		add_convbn(r, ps, &r->stem, "conv1", "bn1", cfg->in_channels, w0, 3, 1, 1);
+	else
+		add_convbn(r, ps, &r->stem, "conv1", "bn1", cfg->in_channels, w0, 7, 2, 3);
+	r->has_pool = !r->cifar;
+	for (int l = 0; l < 4; l++)
+		r->nblk += r->layers[l];
+	r->blk = xcalloc((size_t)r->nblk, sizeof *r->blk);
+	int inpl = w0, bi = 0;
+	for (int l = 0; l < 4; l++) {
+		int planes = w0 << l;
+		for (int j = 0; j < r->layers[l]; j++, bi++) {
+			block *b = &r->blk[bi];
+			int stride = (j == 0 && l > 0) ? 2 : 1;
+			char cn[64], bn[64], p[32];
+			snprintf(p, sizeof p, "layer%d.%d", l + 1, j);
+			b->level = -1;
+			if (r->bottleneck) {
+				b->nconv = 3;
+				snprintf(cn, sizeof cn, "%s.conv1", p), snprintf(bn, sizeof bn, "%s.bn1", p);
+				add_convbn(r, ps, &b->c[0], cn, bn, inpl, planes, 1, 1, 0);
+				snprintf(cn, sizeof cn, "%s.conv2", p), snprintf(bn, sizeof bn, "%s.bn2", p);
+				add_convbn(r, ps, &b->c[1], cn, bn, planes, planes, 3, stride, 1);
+				snprintf(cn, sizeof cn, "%s.conv3", p), snprintf(bn, sizeof bn, "%s.bn3", p);
+				add_convbn(r, ps, &b->c[2], cn, bn, planes, planes * exp, 1, 1, 0);
+			} else {
+				b->nconv = 2;
+				snprintf(cn, sizeof cn, "%s.conv1", p), snprintf(bn, sizeof bn, "%s.bn1", p);
+				add_convbn(r, ps, &b->c[0], cn, bn, inpl, planes, 3, stride, 1);
+				snprintf(cn, sizeof cn, "%s.conv2", p), snprintf(bn, sizeof bn, "%s.bn2", p);
+				add_convbn(r, ps, &b->c[1], cn, bn, planes, planes, 3, 1, 1);
+			}
+			if (stride != 1 || inpl != planes * exp) {
+				b->has_ds = 1;
+				snprintf(cn, sizeof cn, "%s.downsample.0", p), snprintf(bn, sizeof bn, "%s.downsample.1", p);
+				add_convbn(r, ps, &b->ds, cn, bn, inpl, planes * exp, 1, stride, 0);
+			}
+			inpl = planes * exp;
+		}
+		if (l >= 1) {
+			r->level_blk[l - 1] = bi - 1;
+			r->blk[bi - 1].level = l - 1;
+		}
+	}
+	r->last_param = ps->n;
+	return r;
+}
+
+static void init_convbn(paramset *ps, convbn *cb, uint64_t seed)
+{
+	rng g;
+	rng_init(&g, seed, (uint64_t)cb->w);
+	const param_info *pi = &ps->info[cb->w];
+	/* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (K R S)) */
+	double std = sqrt(2.0 / (double)(pi->shape[0] * pi->shape[2] * pi->shape[3]));
+	float *w = paramset_data(ps, cb->w);
+	for (size_t i = 0; i < pi->numel; i++)
+		w[i] = (float)(std * rng_normal(&g));
+	for (int c = 0; c < cb->k; c++) {
+		paramset_data(ps, cb->g)[c] = 1;
+		paramset_data(ps, cb->b)[c] = 0;
+		paramset_data(ps, cb->rm)[c] = 0;
+		paramset_data(ps, cb->rv)[c] = 1;
+	}
+}
+
+void resnet_init(resnet *r, paramset *ps, uint64_t seed)
+{
+	init_convbn(ps, &r->stem, seed);
+	for (int i = 0; i < r->nblk; i++) {
+		for (int j = 0; j < r->blk[i].nconv; j++)
+			init_convbn(ps, &r->blk[i].c[j], seed);
+		if (r->blk[i].has_ds)
+			init_convbn(ps, &r->blk[i].ds, seed);
+	}
+}
+
+int resnet_load_torchvision(resnet *r, paramset *ps, const st_file *f, fmt_error *err)
+{
+	for (int i = r->first_param; i < r->last_param; i++) {
+		const param_info *pi = &ps->info[i];
+		if (st_load_f32(f, pi->name, pi->ndim, pi->shape, paramset_data(ps, i), err))
+			return -1;
+	}
+	return 0;
+}
+
+/* Plan one conv+BN on input (N,cin,h,w); returns its output (bn_out). dst: where the BN writes (NULL: own). */
+static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
+{
+	arena *a = &r->ar;
+	cb->cs = conv_shape_make(r->N, cb->cin, h, w, cb->k, cb->r, cb->r, cb->stride, cb->pad);
+	size_t n = (size_t)r->N * cb->k * cb->cs.P * cb->cs.Q;
+	if (n > r->gmax)
+		r->gmax = n;
+	cb->conv_out = arena_floats(a, n);
+	if (dst)
+		cb->bn_out = dst;
+	else if (r->cfg.freeze_bn)
+		cb->bn_out = cb->conv_out;
+	else
+		cb->bn_out = arena_floats(a, n);
+	cb->mean = arena_floats(a, cb->k);
+	cb->invstd = arena_floats(a, cb->k);
+	cb->scale = arena_floats(a, cb->k);
+	cb->shift = arena_floats(a, cb->k);
+}
+
+static void plan_pass(resnet *r)
+{
+	arena *a = &r->ar;
+	arena_begin(a);
+	r->gmax = 0;
+	plan_convbn(r, &r->stem, r->H, r->W, NULL);
+	int C = r->stem.k, h = r->stem.cs.P, w = r->stem.cs.Q;
+	const float *cur = r->stem.bn_out;
+	if (r->has_pool) {
+		r->mp = pool_shape_make(r->N, C, h, w, 3, 3, 2, 1);
+		size_t n = (size_t)r->N * C * r->mp.P * r->mp.Q;
+		r->mp_out = arena_floats(a, n);
+		r->mp_idx = (int32_t *)arena_floats(a, n);
+		h = r->mp.P, w = r->mp.Q;
+		cur = r->mp_out;
+	}
+	for (int i = 0; i < r->nblk; i++) {
+		block *b = &r->blk[i];
+		b->in = cur;
+		convbn *last = &b->c[b->nconv - 1];
+		int hh = h, ww = w;
+		/* block output first so the last BN can write into it */
+		conv_shape os = conv_shape_make(r->N, 1, h, w, 1, 1, 1, b->has_ds ? b->ds.stride : 1, 0);
+		b->out = arena_floats(a, (size_t)r->N * last->k * os.P * os.Q);
+		for (int j = 0; j < b->nconv; j++) {
+			convbn *cb = &b->c[j];
+			plan_convbn(r, cb, hh, ww, j == b->nconv - 1 ? b->out : NULL);
+			hh = cb->cs.P, ww = cb->cs.Q;
+		}
+		if (hh != os.P || ww != os.Q)
+			die("internal error: resnet block %d output %dx%d, shortcut %dx%d", i, hh, ww, os.P, os.Q);
+		if (b->has_ds)
+			plan_convbn(r, &b->ds, h, w, NULL);
+		cur = b->out;
+		C = last->k, h = hh, w = ww;
+	}
+	for (int k = 0; k < 4; k++)
+		r->gbuf[k] = arena_floats(a, r->gmax);
+}
+
+void resnet_plan(resnet *r, int N, int H, int W)
+{
+	if (r->planned && r->N == N && r->H == H && r->W == W)
+		return;
+	if (N < 1 || H < 1 || W < 1)
+		die("resnet: bad input shape %dx%dx%d", N, H, W);
+	r->N = N, r->H = H, r->W = W;
+	char *old = r->ar.base;
+	r->ar.base = NULL; /* measure */
+	plan_pass(r);
+	r->ar.base = old;
+	arena_commit(&r->ar);
+	plan_pass(r);
+	r->planned = 1;
+	r->forwarded = 0;
+}
+
+void resnet_feature_shape(const resnet *r, int level, int *C, int *H, int *W)
+{
+	const block *b = &r->blk[r->level_blk[level]];
+	const convbn *last = &b->c[b->nconv - 1];
+	*C = last->k;
+	*H = last->cs.P;
+	*W = last->cs.Q;
+}
+
+/* conv, then BN (batch or running statistics) [+ res] [relu] into cb->bn_out. */
+static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, const float *res, int relu)
+{
+	op_ctx *c = &r->ctx;
+	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_data(ps, cb->w), NULL, cb->conv_out, 0));
+	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q};
+	int flags = relu ? OP_RELU : 0;
+	float *g = paramset_data(ps, cb->g), *b = paramset_data(ps, cb->b);
+	float *rm = paramset_data(ps, cb->rm), *rv = paramset_data(ps, cb->rv);
+	if (r->batch_stats) {
+		check(r, op_bn_train_fwd(c, &s, cb->conv_out, g, b, BN_EPS, BN_MOMENTUM, rm, rv, cb->mean, cb->invstd,
+					 cb->scale, cb->shift, res, cb->bn_out, flags));
+		cb->mean_used = cb->mean;
+	} else {
+		check(r, op_bn_fold(c, cb->k, g, b, rm, rv, BN_EPS, cb->scale, cb->shift, cb->invstd));
+		check(r, op_affine_act_fwd(c, &s, cb->conv_out, cb->scale, cb->shift, res, cb->bn_out, flags));
+		cb->mean_used = rm;
+	}
+}
+
+void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const float *feat[3])
+{
+	if (!r->planned)
+		die("internal error: resnet_forward before resnet_plan");
+	r->x = x;
+	r->batch_stats = train && !r->cfg.freeze_bn;
+	fwd_convbn(r, ps, &r->stem, x, NULL, 1);
+	if (r->has_pool)
+		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
+	for (int i = 0; i < r->nblk; i++) {
+		block *b = &r->blk[i];
+		const float *cur = b->in;
+		const float *shortcut = b->in;
+		if (b->has_ds) {
+			fwd_convbn(r, ps, &b->ds, b->in, NULL, 0);
+			shortcut = b->ds.bn_out;
+		}
+		for (int j = 0; j < b->nconv; j++) {
+			int last = j == b->nconv - 1;
+			fwd_convbn(r, ps, &b->c[j], cur, last ? shortcut : NULL, 1);
+			cur = b->c[j].bn_out;
+		}
+	}
+	for (int l = 0; l < 3; l++)
+		if (feat)
+			feat[l] = r->blk[r->level_blk[l]].out;
+	r->forwarded = 1;
+}
+
+/* BN backward of cb: dy -> dx (and dres), masked by relu_y when the BN fed a ReLU. */
+static void bwd_bn(resnet *r, paramset *ps, convbn *cb, const float *dy, const float *relu_y, float *dx, float *dres,
+		   int want)
+{
+	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q};
+	int tr = want && !r->cfg.freeze_bn;
+	/* with frozen BN the pre-BN values may have been overwritten in place; they are only needed for dgamma or
+	 * batch statistics, neither of which exists then */
+	const float *x = r->cfg.freeze_bn ? NULL : cb->conv_out;
+	check(r, op_bn_bwd(&r->ctx, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used, cb->invstd,
+			   r->batch_stats, dx, dres, tr ? paramset_grad(ps, cb->g) : NULL,
+			   tr ? paramset_grad(ps, cb->b) : NULL));
+}
+
+/* conv backward: weight grad (accumulated) and, when dx != NULL, data grad (flags: OP_ACCUM or 0). */
+static void bwd_conv(resnet *r, paramset *ps, convbn *cb, const float *in, const float *dy, float *dx, int flags,
+		     int want)
+{
+	if (want)
+		check(r, op_conv2d_bwd_weight(&r->ctx, &cb->cs, in, dy, paramset_grad(ps, cb->w), OP_ACCUM));
+	if (dx)
+		check(r, op_conv2d_bwd_data(&r->ctx, &cb->cs, dy, paramset_data(ps, cb->w), dx, flags));
+}
+
+void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int want)
+{
+	if (!r->forwarded)
+		die("internal error: resnet_backward without a forward");
+	int top = -1;
+	for (int l = 2; l >= 0; l--)
+		if (dfeat && dfeat[l]) {
+			top = l;
+			break;
+		}
+	if (top < 0)
+		return;
+	float *A = r->gbuf[0], *B = r->gbuf[1], *C = r->gbuf[2], *D = r->gbuf[3];
+	op_ctx *c = &r->ctx;
+	int started = 0;
+	for (int i = r->level_blk[top]; i >= 0; i--) {
+		block *b = &r->blk[i];
+		convbn *last = &b->c[b->nconv - 1];
+		size_t nout = (size_t)r->N * last->k * last->cs.P * last->cs.Q;
+		if (b->level >= 0 && dfeat[b->level]) {
+			if (!started)
+				memcpy(A, dfeat[b->level], nout * sizeof *A);
+			else
+				check(r, op_add(c, nout, A, dfeat[b->level], A, 0));
+		}
+		started = 1;
+		/* A: grad of b->out. Last BN: relu mask of the block output; residual grad to C (downsample) or D. */
+		float *short_g = b->has_ds ? C : D;
+		bwd_bn(r, ps, last, A, b->out, B, short_g, want);
+		if (b->has_ds) {
+			bwd_bn(r, ps, &b->ds, C, NULL, C, NULL, want);
+			bwd_conv(r, ps, &b->ds, b->in, C, D, 0, want);
+		}
+		float *cur = B, *other = A;
+		for (int j = b->nconv - 1; j >= 0; j--) {
+			convbn *cb = &b->c[j];
+			if (j < b->nconv - 1)
+				bwd_bn(r, ps, cb, cur, cb->bn_out, cur, NULL, want);
+			const float *in = j ? b->c[j - 1].bn_out : b->in;
+			if (j > 0) {
+				bwd_conv(r, ps, cb, in, cur, other, 0, want);
+				float *t = cur;
+				cur = other, other = t;
+			} else {
+				bwd_conv(r, ps, cb, in, cur, D, OP_ACCUM, want);
+			}
+		}
+		/* D is now the grad of b->in = the previous block's output */
+		float *t = A;
+		A = D, D = t;
+	}
+	/* stem: A is the grad of the max-pool output (or of the stem output without a pool) */
+	convbn *st = &r->stem;
+	float *g = A;
+	if (r->has_pool) {
+		check(r, op_maxpool_bwd(c, &r->mp, A, r->mp_idx, B, 0));
+		g = B;
+	}
+	bwd_bn(r, ps, st, g, st->bn_out, g, NULL, want);
+	bwd_conv(r, ps, st, r->x, g, NULL, 0, want);
+}
+
+double resnet_flops_per_image(const resnet *r)
+{
+	double f = 0;
+	const convbn *all[1] = {&r->stem};
+	(void)all;
+#define CONV_FLOPS(cb) (2.0 * (cb)->cs.K * (cb)->cs.P * (cb)->cs.Q * (double)(cb)->cs.C * (cb)->cs.R * (cb)->cs.S)
+	f += CONV_FLOPS(&r->stem);
+	for (int i = 0; i < r->nblk; i++) {
+		for (int j = 0; j < r->blk[i].nconv; j++)
+			f += CONV_FLOPS(&r->blk[i].c[j]);
+		if (r->blk[i].has_ds)
+			f += CONV_FLOPS(&r->blk[i].ds);
+	}
+	return f;
+}
+
+op_ctx *resnet_ctx(resnet *r) { return &r->ctx; }
+
+void resnet_free(resnet *r)
+{
+	if (!r)
+		return;
+	arena_free(&r->ar);
+	op_ctx_free(&r->ctx);
+	free(r->blk);
+	free(r);
+}

@@ -1,0 +1,515 @@
+/* test_ops.c: every op's fast path (op_*, CPU backend) against its naive reference on random inputs, and every
+ * backward against central finite differences of the forward.
+ *
+ * Tolerances (why):
+ *   fast vs naive: the naive references accumulate in double; the fast paths accumulate in float in a different
+ *   order (oneDNN blocking, OpenBLAS, SIMD reductions). With inputs in [-1, 1] and <= ~600 terms per output the
+ *   float error stays below ~1e-5 absolute; we allow atol 2e-4, rtol 1e-4.
+ *   finite differences: central differences (step 1e-2) of a float forward, the loss summed in double. Linear
+ *   ops (conv, pooling, linear) have no truncation error, only float rounding of the outputs, ~1e-7*|y|*n/step;
+ *   for the nonlinear ones (BN, l2norm) the O(step^2) truncation adds ~1e-4. We allow atol 3e-3, rtol 3e-2: a
+ *   missing or wrong term of the backward is off by O(0.1..1).
+ * Outputs carry guard floats after their end to catch overruns (ggml's test-backend-ops does the same).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops.h"
+#include "rng.h"
+
+static op_ctx CTX;
+static rng RNG;
+
+enum { GUARD = 16 };
+static const float GUARD_VAL = 12345.678f;
+
+static float *buf(size_t n)
+{
+	float *p = malloc((n + GUARD) * sizeof *p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = 2 * rng_uniform(&RNG) - 1;
+	for (int i = 0; i < GUARD; i++)
+		p[n + i] = GUARD_VAL;
+	return p;
+}
+static float *copy(const float *a, size_t n)
+{
+	float *p = buf(n);
+	memcpy(p, a, n * sizeof *p);
+	return p;
+}
+static int guard_ok(const float *p, size_t n)
+{
+	for (int i = 0; i < GUARD; i++)
+		if (p[n + i] != GUARD_VAL)
+			return 0;
+	return 1;
+}
+static double dot(const float *a, const float *b, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+#define FAST_ATOL 2e-4
+#define FAST_RTOL 1e-4
+#define FD_ATOL 3e-3
+#define FD_RTOL 3e-2
+#define FD_STEP 1e-2f
+#define FD_SAMPLES 12
+
+/* ---- convolution ---------------------------------------------------------------------------------------------- */
+static const int conv_cases[][9] = {
+	/* N  C   H   W   K  R  S  stride pad */
+	{2, 3, 9, 11, 5, 3, 3, 1, 1},  {1, 4, 13, 13, 8, 7, 7, 2, 3}, {2, 8, 7, 7, 16, 1, 1, 2, 0},
+	{3, 16, 6, 6, 8, 3, 3, 2, 1},  {1, 6, 5, 5, 4, 1, 1, 1, 0},   {2, 32, 10, 10, 64, 1, 1, 1, 0},
+	{1, 3, 15, 17, 16, 7, 7, 2, 3}, {2, 24, 9, 9, 24, 3, 3, 1, 1},
+};
+
+static void conv_case(int ci, int flags, int with_bias, char *why, size_t whylen, int *ok)
+{
+	const int *c = conv_cases[ci];
+	conv_shape s = conv_shape_make(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * s.R * s.S, ny = (size_t)s.N * s.K * s.P * s.Q;
+	float *x = buf(nx), *w = buf(nw), *b = buf(s.K), *y0 = buf(ny), *y1 = copy(y0, ny), *y2 = copy(y0, ny);
+	float *dy = buf(ny), *dx0 = buf(nx), *dx1 = copy(dx0, nx), *dw0 = buf(nw), *dw1 = copy(dw0, nw);
+	*ok = 0;
+	if (op_conv2d_fwd(&CTX, &s, x, w, with_bias ? b : NULL, y1, flags)) {
+		snprintf(why, whylen, "fwd: %s", CTX.err);
+		goto out;
+	}
+	conv2d_fwd_naive(&s, x, w, with_bias ? b : NULL, y0, flags);
+	size_t worst;
+	double v = harness_max_violation(y1, y0, ny, FAST_ATOL, FAST_RTOL, &worst);
+	if (v > 1 || !guard_ok(y1, ny)) {
+		snprintf(why, whylen, "case %d fwd flags %d: element %zu %g vs %g", ci, flags, worst, y1[worst], y0[worst]);
+		goto out;
+	}
+	/* second call hits the cached primitive */
+	memcpy(y2, y0, 0);
+	int bflags = flags & OP_ACCUM;
+	if (op_conv2d_bwd_data(&CTX, &s, dy, w, dx1, bflags) || op_conv2d_bwd_weight(&CTX, &s, x, dy, dw1, bflags)) {
+		snprintf(why, whylen, "bwd: %s", CTX.err);
+		goto out;
+	}
+	conv2d_bwd_data_naive(&s, dy, w, dx0, bflags);
+	conv2d_bwd_weight_naive(&s, x, dy, dw0, bflags);
+	v = harness_max_violation(dx1, dx0, nx, FAST_ATOL, FAST_RTOL, &worst);
+	if (v > 1 || !guard_ok(dx1, nx)) {
+		snprintf(why, whylen, "case %d bwd_data: element %zu %g vs %g", ci, worst, dx1[worst], dx0[worst]);
+		goto out;
+	}
+	/* dw sums N*P*Q terms */
+	v = harness_max_violation(dw1, dw0, nw, 1e-3, FAST_RTOL, &worst);
+	if (v > 1 || !guard_ok(dw1, nw)) {
+		snprintf(why, whylen, "case %d bwd_weight: element %zu %g vs %g", ci, worst, dw1[worst], dw0[worst]);
+		goto out;
+	}
+	*ok = 1;
+out:
+	free(x), free(w), free(b), free(y0), free(y1), free(y2), free(dy), free(dx0), free(dx1), free(dw0), free(dw1);
+}
+
+TEST(conv2d_fast_vs_naive)
+{
+	char why[300];
+	int ok;
+	for (int ci = 0; ci < (int)(sizeof conv_cases / sizeof conv_cases[0]); ci++) {
+		conv_case(ci, 0, 0, why, sizeof why, &ok);
+		CHECKF(ok, "%s", why);
+	}
+}
+
+TEST(conv2d_fused_bias_relu_accum)
+{
+	char why[300];
+	int ok;
+	for (int ci = 0; ci < 4; ci++) {
+		conv_case(ci, OP_RELU, 1, why, sizeof why, &ok);
+		CHECKF(ok, "%s", why);
+		conv_case(ci, OP_ACCUM, 0, why, sizeof why, &ok);
+		CHECKF(ok, "%s", why);
+		conv_case(ci, OP_ACCUM | OP_RELU, 1, why, sizeof why, &ok);
+		CHECKF(ok, "%s", why);
+	}
+}
+
+/* Central differences of L = sum(g * f(...)) with respect to element i of `p`; f writes `out` (n_out floats). */
+typedef void (*fwd_fn)(void *st, float *out);
+static double fd(fwd_fn f, void *st, float *p, size_t i, float *out, const float *g, size_t n_out)
+{
+	float save = p[i];
+	p[i] = save + FD_STEP;
+	f(st, out);
+	double lp = dot(out, g, n_out);
+	p[i] = save - FD_STEP;
+	f(st, out);
+	double lm = dot(out, g, n_out);
+	p[i] = save;
+	return (lp - lm) / (2.0 * FD_STEP);
+}
+
+/* Compare analytic gradient `grad` of parameter p (np floats) with finite differences at FD_SAMPLES points. */
+static int fd_check(fwd_fn f, void *st, float *p, size_t np, const float *grad, float *out, const float *g,
+		    size_t n_out, char *why, size_t whylen)
+{
+	for (int k = 0; k < FD_SAMPLES; k++) {
+		size_t i = rng_below(&RNG, (uint32_t)np);
+		double num = fd(f, st, p, i, out, g, n_out);
+		if (!(fabs(num - grad[i]) <= FD_ATOL + FD_RTOL * fabs(num))) {
+			snprintf(why, whylen, "element %zu: analytic %.6g, finite differences %.6g", i, grad[i], num);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+typedef struct {
+	conv_shape s;
+	float *x, *w;
+} conv_st;
+static void conv_f(void *v, float *out)
+{
+	conv_st *c = v;
+	op_conv2d_fwd(&CTX, &c->s, c->x, c->w, NULL, out, 0);
+}
+
+TEST(conv2d_grad_finite_differences)
+{
+	char why[300];
+	for (int ci = 0; ci < 4; ci++) {
+		const int *c = conv_cases[ci];
+		conv_st st = {conv_shape_make(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]), NULL, NULL};
+		conv_shape *s = &st.s;
+		size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->S;
+		size_t ny = (size_t)s->N * s->K * s->P * s->Q;
+		st.x = buf(nx), st.w = buf(nw);
+		float *g = buf(ny), *y = buf(ny), *dx = buf(nx), *dw = buf(nw);
+		CHECK(op_conv2d_bwd_data(&CTX, s, g, st.w, dx, 0) == 0);
+		CHECK(op_conv2d_bwd_weight(&CTX, s, st.x, g, dw, 0) == 0);
+		int ok = fd_check(conv_f, &st, st.x, nx, dx, y, g, ny, why, sizeof why) &&
+			 fd_check(conv_f, &st, st.w, nw, dw, y, g, ny, why, sizeof why);
+		free(st.x), free(st.w), free(g), free(y), free(dx), free(dw);
+		CHECKF(ok, "case %d: %s", ci, why);
+	}
+}
+
+/* ---- batch norm ------------------------------------------------------------------------------------------------- */
+static const int bn_cases[][3] = {{2, 3, 25}, {1, 5, 49}, {4, 16, 7}, {3, 8, 1 * 1 + 3}};
+
+TEST(bn_fast_vs_naive)
+{
+	for (int ci = 0; ci < 4; ci++) {
+		bn_shape s = {bn_cases[ci][0], bn_cases[ci][1], bn_cases[ci][2]};
+		size_t n = (size_t)s.N * s.C * s.HW;
+		float *x = buf(n), *res = buf(n), *ga = buf(s.C), *be = buf(s.C), *y0 = buf(n), *y1 = buf(n);
+		float *rm0 = buf(s.C), *rv0 = buf(s.C), *m0 = buf(s.C), *is0 = buf(s.C);
+		float *m1 = buf(s.C), *is1 = buf(s.C), *sc = buf(s.C), *sh = buf(s.C);
+		for (size_t i = 0; i < n; i++)
+			x[i] = 3 * x[i] + 0.5f; /* non-zero mean */
+		for (int c = 0; c < s.C; c++)
+			rv0[c] = 1 + rv0[c] * rv0[c];
+		float *rm1 = copy(rm0, s.C), *rv1 = copy(rv0, s.C);
+		for (int fl = 0; fl < 4; fl++) {
+			const float *r = (fl & 1) ? res : NULL;
+			int flags = (fl & 2) ? OP_RELU : 0;
+			bn_train_fwd_naive(&s, x, ga, be, 1e-5f, 0.1f, rm0, rv0, m0, is0, r, y0, flags);
+			CHECK(op_bn_train_fwd(&CTX, &s, x, ga, be, 1e-5f, 0.1f, rm1, rv1, m1, is1, sc, sh, r, y1, flags) == 0);
+			CHECK_ALLCLOSE(y1, y0, n, FAST_ATOL, FAST_RTOL);
+			CHECK(guard_ok(y1, n));
+			CHECK_ALLCLOSE(m1, m0, s.C, 1e-6, 1e-5);
+			CHECK_ALLCLOSE(is1, is0, s.C, 1e-6, 1e-5);
+			CHECK_ALLCLOSE(rm1, rm0, s.C, 1e-6, 1e-5);
+			CHECK_ALLCLOSE(rv1, rv0, s.C, 1e-6, 1e-5);
+			/* frozen: affine from running stats */
+			CHECK(op_bn_fold(&CTX, s.C, ga, be, rm0, rv0, 1e-5f, sc, sh, NULL) == 0);
+			affine_act_fwd_naive(&s, x, sc, sh, r, y0, flags);
+			CHECK(op_affine_act_fwd(&CTX, &s, x, sc, sh, r, y1, flags) == 0);
+			CHECK_ALLCLOSE(y1, y0, n, FAST_ATOL, FAST_RTOL);
+		}
+		/* backward, both modes, with and without the ReLU mask and residual output */
+		float *dy = buf(n), *dx0 = buf(n), *dx1 = buf(n), *dr0 = buf(n), *dr1 = buf(n);
+		float *dg0 = buf(s.C), *db0 = buf(s.C);
+		float *dg1 = copy(dg0, s.C), *db1 = copy(db0, s.C);
+		for (int mode = 0; mode < 4; mode++) {
+			int bs = mode & 1;
+			const float *ry = (mode & 2) ? y0 : NULL;
+			bn_bwd_naive(&s, x, dy, ry, ga, m0, is0, bs, dx0, dr0, dg0, db0);
+			CHECK(op_bn_bwd(&CTX, &s, x, dy, ry, ga, m0, is0, bs, dx1, dr1, dg1, db1) == 0);
+			CHECK_ALLCLOSE(dx1, dx0, n, FAST_ATOL, FAST_RTOL);
+			CHECK(!memcmp(dr1, dr0, n * sizeof *dr1)); /* a copy of the masked dy: exact */
+			CHECK_ALLCLOSE(dg1, dg0, s.C, FAST_ATOL, FAST_RTOL);
+			CHECK_ALLCLOSE(db1, db0, s.C, FAST_ATOL, FAST_RTOL);
+			CHECK(guard_ok(dx1, n) && guard_ok(dg1, s.C));
+		}
+		free(x), free(res), free(ga), free(be), free(y0), free(y1), free(rm0), free(rv0), free(m0), free(is0);
+		free(m1), free(is1), free(sc), free(sh), free(rm1), free(rv1), free(dy), free(dx0), free(dx1);
+		free(dr0), free(dr1), free(dg0), free(db0), free(dg1), free(db1);
+	}
+}
+
+typedef struct {
+	bn_shape s;
+	float *x, *ga, *be, *res, *rm, *rv;
+	float m[64], is[64], sc[64], sh[64];
+	int train, flags;
+} bn_st;
+static void bn_f(void *v, float *out)
+{
+	bn_st *b = v;
+	if (b->train) {
+		op_bn_train_fwd(&CTX, &b->s, b->x, b->ga, b->be, 1e-5f, 0.1f, NULL, NULL, b->m, b->is, b->sc, b->sh,
+				b->res, out, b->flags);
+	} else {
+		op_bn_fold(&CTX, b->s.C, b->ga, b->be, b->rm, b->rv, 1e-5f, b->sc, b->sh, b->is);
+		op_affine_act_fwd(&CTX, &b->s, b->x, b->sc, b->sh, b->res, out, b->flags);
+	}
+}
+
+TEST(bn_grad_finite_differences)
+{
+	char why[300];
+	for (int ci = 0; ci < 3; ci++)
+		for (int train = 0; train < 2; train++) {
+			bn_st b = {.s = {bn_cases[ci][0], bn_cases[ci][1], bn_cases[ci][2]}, .train = train};
+			/* no ReLU here: its kink makes central differences of gamma/beta unreliable; the masked path is
+			 * covered against the naive reference in bn_fast_vs_naive */
+			size_t n = (size_t)b.s.N * b.s.C * b.s.HW;
+			b.x = buf(n), b.ga = buf(b.s.C), b.be = buf(b.s.C), b.res = buf(n);
+			b.rm = buf(b.s.C), b.rv = buf(b.s.C);
+			for (int c = 0; c < b.s.C; c++)
+				b.rv[c] = 0.5f + b.rv[c] * b.rv[c];
+			float *y = buf(n), *g = buf(n), *dx = buf(n), *dr = buf(n), *out = buf(n);
+			float dg[64] = {0}, db[64] = {0};
+			bn_f(&b, y);
+			const float *mean = train ? b.m : b.rm;
+			CHECK(op_bn_bwd(&CTX, &b.s, b.x, g, NULL, b.ga, mean, b.is, train, dx, dr, dg, db) == 0);
+			int ok = fd_check(bn_f, &b, b.x, n, dx, out, g, n, why, sizeof why) &&
+				 fd_check(bn_f, &b, b.res, n, dr, out, g, n, why, sizeof why) &&
+				 fd_check(bn_f, &b, b.ga, b.s.C, dg, out, g, n, why, sizeof why) &&
+				 fd_check(bn_f, &b, b.be, b.s.C, db, out, g, n, why, sizeof why);
+			free(b.x), free(b.ga), free(b.be), free(b.res), free(b.rm), free(b.rv);
+			free(y), free(g), free(dx), free(dr), free(out);
+			CHECKF(ok, "case %d train %d: %s", ci, train, why);
+		}
+}
+
+TEST(relu_add_fast_vs_naive)
+{
+	size_t n = 1037;
+	float *a = buf(n), *b = buf(n), *y = buf(n), *dx = buf(n), *dy = buf(n);
+	CHECK(op_relu_fwd(&CTX, n, a, y) == 0);
+	for (size_t i = 0; i < n; i++)
+		CHECK(y[i] == (a[i] > 0 ? a[i] : 0));
+	CHECK(op_relu_bwd(&CTX, n, y, dy, dx, 0) == 0);
+	for (size_t i = 0; i < n; i++)
+		CHECK(dx[i] == (y[i] > 0 ? dy[i] : 0));
+	CHECK(op_add(&CTX, n, a, b, y, OP_RELU) == 0);
+	for (size_t i = 0; i < n; i++)
+		CHECK(y[i] == (a[i] + b[i] > 0 ? a[i] + b[i] : 0));
+	CHECK(guard_ok(y, n) && guard_ok(dx, n));
+	free(a), free(b), free(y), free(dx), free(dy);
+}
+
+/* ---- pooling ------------------------------------------------------------------------------------------------ */
+static const int pool_cases[][4] = {{2, 3, 9, 11}, {1, 4, 8, 8}, {3, 2, 7, 5}, {1, 1, 3, 3}};
+
+typedef struct {
+	pool_shape s;
+	float *x;
+	int32_t *idx;
+	int kind; /* 0 maxpool, 1 gavg, 2 gmax, 3 adaptive avg */
+} pool_st;
+static void pool_f(void *v, float *out)
+{
+	pool_st *p = v;
+	const pool_shape *s = &p->s;
+	switch (p->kind) {
+	case 0: op_maxpool_fwd(&CTX, s, p->x, out, p->idx); break;
+	case 1: op_gavgpool_fwd(&CTX, s->N, s->C, s->H * s->W, p->x, out); break;
+	case 2: op_gmaxpool_fwd(&CTX, s->N, s->C, s->H * s->W, p->x, out, p->idx); break;
+	default: op_adavgpool_fwd(&CTX, s, p->x, out); break;
+	}
+}
+static void pool_naive(pool_st *p, float *out, int32_t *idx)
+{
+	const pool_shape *s = &p->s;
+	switch (p->kind) {
+	case 0: maxpool_fwd_naive(s, p->x, out, idx); break;
+	case 1: gavgpool_fwd_naive(s->N, s->C, s->H * s->W, p->x, out); break;
+	case 2: gmaxpool_fwd_naive(s->N, s->C, s->H * s->W, p->x, out, idx); break;
+	default: adavgpool_fwd_naive(s, p->x, out); break;
+	}
+}
+static int pool_bwd(pool_st *p, const float *dy, float *dx, int flags, int naive)
+{
+	const pool_shape *s = &p->s;
+	int HW = s->H * s->W;
+	if (naive) {
+		switch (p->kind) {
+		case 0: maxpool_bwd_naive(s, dy, p->idx, dx, flags); break;
+		case 1: gavgpool_bwd_naive(s->N, s->C, HW, dy, dx, flags); break;
+		case 2: gmaxpool_bwd_naive(s->N, s->C, HW, dy, p->idx, dx, flags); break;
+		default: adavgpool_bwd_naive(s, dy, dx, flags); break;
+		}
+		return 0;
+	}
+	switch (p->kind) {
+	case 0: return op_maxpool_bwd(&CTX, s, dy, p->idx, dx, flags);
+	case 1: return op_gavgpool_bwd(&CTX, s->N, s->C, HW, dy, dx, flags);
+	case 2: return op_gmaxpool_bwd(&CTX, s->N, s->C, HW, dy, p->idx, dx, flags);
+	default: return op_adavgpool_bwd(&CTX, s, dy, dx, flags);
+	}
+}
+
+TEST(pool_fast_vs_naive_and_finite_differences)
+{
+	char why[300];
+	for (int kind = 0; kind < 4; kind++)
+		for (int ci = 0; ci < 4; ci++) {
+			const int *c = pool_cases[ci];
+			pool_st p = {.kind = kind};
+			if (kind == 0)
+				p.s = pool_shape_make(c[0], c[1], c[2], c[3], 3, 3, 2, 1);
+			else if (kind == 3)
+				p.s = (pool_shape){c[0], c[1], c[2], c[3], 0, 0, 0, 0, (c[2] + 1) / 2 + 1, c[3] / 3 + 1};
+			else
+				p.s = (pool_shape){c[0], c[1], c[2], c[3], 0, 0, 0, 0, 1, 1};
+			size_t nx = (size_t)p.s.N * p.s.C * p.s.H * p.s.W, ny = (size_t)p.s.N * p.s.C * p.s.P * p.s.Q;
+			p.x = buf(nx);
+			p.idx = malloc(ny * sizeof *p.idx);
+			int32_t *idx0 = malloc(ny * sizeof *idx0);
+			float *y0 = buf(ny), *y1 = buf(ny), *dy = buf(ny), *dx0 = buf(nx), *dx1 = copy(dx0, nx);
+			pool_naive(&p, y0, idx0);
+			pool_f(&p, y1);
+			CHECKF(harness_max_violation(y1, y0, ny, FAST_ATOL, FAST_RTOL, NULL) <= 1 && guard_ok(y1, ny),
+			       "kind %d case %d forward", kind, ci);
+			if (kind == 0 || kind == 2)
+				CHECKF(!memcmp(idx0, p.idx, ny * sizeof *idx0), "kind %d case %d argmax", kind, ci);
+			for (int flags = 0; flags <= OP_ACCUM; flags += OP_ACCUM) {
+				CHECK(pool_bwd(&p, dy, dx1, flags, 0) == 0);
+				pool_bwd(&p, dy, dx0, flags, 1);
+				CHECKF(harness_max_violation(dx1, dx0, nx, FAST_ATOL, FAST_RTOL, NULL) <= 1 &&
+					       guard_ok(dx1, nx),
+				       "kind %d case %d backward flags %d", kind, ci, flags);
+			}
+			CHECK(pool_bwd(&p, dy, dx1, 0, 0) == 0);
+			/* max is piecewise linear: FD is exact away from ties (uniform random inputs: no ties within the step
+			 * with high probability, but keep the step well inside by testing the average pools fully and the
+			 * max pools at their argmax points) */
+			int ok = fd_check(pool_f, &p, p.x, nx, dx1, y1, dy, ny, why, sizeof why);
+			free(p.x), free(p.idx), free(idx0), free(y0), free(y1), free(dy), free(dx0), free(dx1);
+			if (kind == 1 || kind == 3)
+				CHECKF(ok, "kind %d case %d: %s", kind, ci, why);
+		}
+}
+
+/* ---- linear and l2norm --------------------------------------------------------------------------------------- */
+typedef struct {
+	int M, F, O;
+	float *x, *w, *b;
+} lin_st;
+static void lin_f(void *v, float *out)
+{
+	lin_st *l = v;
+	op_linear_fwd(&CTX, l->M, l->F, l->O, l->x, l->w, l->b, out, 0);
+}
+
+TEST(linear_fast_vs_naive_and_finite_differences)
+{
+	static const int cases[][3] = {{1, 7, 3}, {5, 33, 17}, {16, 64, 10}};
+	char why[300];
+	for (int ci = 0; ci < 3; ci++) {
+		lin_st l = {cases[ci][0], cases[ci][1], cases[ci][2], NULL, NULL, NULL};
+		size_t nx = (size_t)l.M * l.F, nw = (size_t)l.O * l.F, ny = (size_t)l.M * l.O;
+		l.x = buf(nx), l.w = buf(nw), l.b = buf(l.O);
+		float *y0 = buf(ny), *y1 = copy(y0, ny), *dy = buf(ny), *dx0 = buf(nx), *dx1 = buf(nx);
+		float *dw0 = buf(nw), *dw1 = copy(dw0, nw), *db0 = buf(l.O), *db1 = copy(db0, l.O);
+		linear_fwd_naive(l.M, l.F, l.O, l.x, l.w, l.b, y0, OP_ACCUM);
+		CHECK(op_linear_fwd(&CTX, l.M, l.F, l.O, l.x, l.w, l.b, y1, OP_ACCUM) == 0);
+		CHECK_ALLCLOSE(y1, y0, ny, FAST_ATOL, FAST_RTOL);
+		linear_bwd_naive(l.M, l.F, l.O, l.x, l.w, dy, dx0, dw0, db0);
+		CHECK(op_linear_bwd(&CTX, l.M, l.F, l.O, l.x, l.w, dy, dx1, dw1, db1) == 0);
+		CHECK_ALLCLOSE(dx1, dx0, nx, FAST_ATOL, FAST_RTOL);
+		CHECK_ALLCLOSE(dw1, dw0, nw, FAST_ATOL, FAST_RTOL);
+		CHECK_ALLCLOSE(db1, db0, l.O, FAST_ATOL, FAST_RTOL);
+		CHECK(guard_ok(y1, ny) && guard_ok(dx1, nx) && guard_ok(dw1, nw) && guard_ok(db1, l.O));
+		memset(dw1, 0, nw * sizeof *dw1);
+		memset(db1, 0, l.O * sizeof *db1);
+		CHECK(op_linear_bwd(&CTX, l.M, l.F, l.O, l.x, l.w, dy, dx1, dw1, db1) == 0);
+		int ok = fd_check(lin_f, &l, l.x, nx, dx1, y1, dy, ny, why, sizeof why) &&
+			 fd_check(lin_f, &l, l.w, nw, dw1, y1, dy, ny, why, sizeof why) &&
+			 fd_check(lin_f, &l, l.b, l.O, db1, y1, dy, ny, why, sizeof why);
+		free(l.x), free(l.w), free(l.b), free(y0), free(y1), free(dy), free(dx0), free(dx1);
+		free(dw0), free(dw1), free(db0), free(db1);
+		CHECKF(ok, "case %d: %s", ci, why);
+	}
+}
+
+typedef struct {
+	int M, D;
+	float *x, norm[16];
+} l2_st;
+static void l2_f(void *v, float *out)
+{
+	l2_st *l = v;
+	op_l2norm_fwd(&CTX, l->M, l->D, l->x, 1e-12f, out, l->norm);
+}
+
+TEST(l2norm_fast_vs_naive_and_finite_differences)
+{
+	static const int cases[][2] = {{1, 5}, {7, 33}, {16, 128}};
+	char why[300];
+	for (int ci = 0; ci < 3; ci++) {
+		l2_st l = {cases[ci][0], cases[ci][1], NULL, {0}};
+		size_t n = (size_t)l.M * l.D;
+		l.x = buf(n);
+		float *y0 = buf(n), *y1 = buf(n), *n0 = buf(l.M), *dy = buf(n), *dx0 = buf(n), *dx1 = copy(dx0, n);
+		l2norm_fwd_naive(l.M, l.D, l.x, 1e-12f, y0, n0);
+		CHECK(op_l2norm_fwd(&CTX, l.M, l.D, l.x, 1e-12f, y1, l.norm) == 0);
+		CHECK_ALLCLOSE(y1, y0, n, 1e-6, 1e-5);
+		CHECK_ALLCLOSE(l.norm, n0, l.M, 1e-6, 1e-5);
+		l2norm_bwd_naive(l.M, l.D, y0, n0, dy, 1e-12f, dx0, OP_ACCUM);
+		CHECK(op_l2norm_bwd(&CTX, l.M, l.D, y1, l.norm, dy, 1e-12f, dx1, OP_ACCUM) == 0);
+		CHECK_ALLCLOSE(dx1, dx0, n, 1e-5, 1e-4);
+		CHECK(op_l2norm_bwd(&CTX, l.M, l.D, y1, l.norm, dy, 1e-12f, dx1, 0) == 0);
+		int ok = fd_check(l2_f, &l, l.x, n, dx1, y0, dy, n, why, sizeof why);
+		free(l.x), free(y0), free(y1), free(n0), free(dy), free(dx0), free(dx1);
+		CHECKF(ok, "case %d: %s", ci, why);
+	}
+}
+
+TEST(cuda_context_refused_without_cuda)
+{
+#ifndef AVSL_HAVE_CUDA
+	op_ctx c;
+	CHECK(op_ctx_init(&c, OP_DEVICE_CUDA, 1) == -1);
+	CHECK(strstr(c.err, "CUDA") != NULL);
+#endif
+}
+
+int main(void)
+{
+	rng_init(&RNG, 1234, 1);
+	if (op_ctx_init(&CTX, OP_DEVICE_CPU, 2)) {
+		printf("FAIL op_ctx_init: %s\n", CTX.err);
+		return 1;
+	}
+	RUN(conv2d_fast_vs_naive);
+	RUN(conv2d_fused_bias_relu_accum);
+	RUN(conv2d_grad_finite_differences);
+	RUN(bn_fast_vs_naive);
+	RUN(bn_grad_finite_differences);
+	RUN(relu_add_fast_vs_naive);
+	RUN(pool_fast_vs_naive_and_finite_differences);
+	RUN(linear_fast_vs_naive_and_finite_differences);
+	RUN(l2norm_fast_vs_naive_and_finite_differences);
+	RUN(cuda_context_refused_without_cuda);
+	op_ctx_free(&CTX);
+	return harness_finish();
+}

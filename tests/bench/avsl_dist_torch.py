@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The AVSL eval distance computed the way the official code does it (method §3.3): per row slice, dense per-pair
 difference tensors (slice, C, D), a dense matmul with the top-k masked, column-normalised links, sigmoid gates.
-Same sizes as bench_avsl_dist (D = 512, 3 levels, top-k 128, p = 2). Prints "torch SLICE PAIRS_PER_WALL_S PAIRS_PER_CPU_S".
+Same sizes as bench_avsl_dist (D = 512, 3 levels, top-k 128, p = 2).
+Prints "torch SLICE PAIRS_PER_WALL_S PAIRS_PER_CPU_S".
 Usage: avsl_dist_torch.py N THREADS [SLICE ...]"""
 import sys
 import time

@@ -29,6 +29,7 @@ extern "C" {
 enum {
 	AVSL_CUDA_EINVAL = -1,        /* an argument out of range (negative size, k too large, NULL, ...) */
 	AVSL_CUDA_ENOWORKSPACE = -2,  /* the context's workspace cannot hold even one unit of work */
+	AVSL_CUDA_ENODRIVER = -3,     /* no NVIDIA driver (libcuda.so.1) on this machine */
 	AVSL_CUDA_CUBLAS_BASE = 100000
 };
 
@@ -37,7 +38,8 @@ const char *avsl_cuda_error_string(int code);
 
 /* ---- devices, memory, streams (kernels/cuda/device.cu) ------------------------------------------------------- */
 
-/* Number of visible devices. On failure (no driver, no device) returns the CUDA error and sets *count = 0. */
+/* Number of visible devices. On failure sets *count = 0 and returns AVSL_CUDA_ENODRIVER when there is no driver at
+ * all, else the CUDA error (cudaErrorNoDevice, cudaErrorInsufficientDriver for an old driver, ...). */
 int avsl_cuda_device_count(int *count);
 int avsl_cuda_set_device(int index);
 /* "NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB" into buf. */

@@ -202,7 +202,8 @@ extern "C" int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view
 			if (t + 2 < L)
 				launch_pairs<true, false>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, T, NULL, 0, s);
 			else
-				launch_pairs<true, true>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, NULL, out, ldo, s);
+				launch_pairs<true, true>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, NULL, out, ldo,
+							 s);
 			rc = avsl_cuda_launch_status();
 			if (rc)
 				return rc;

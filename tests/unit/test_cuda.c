@@ -687,8 +687,8 @@ TEST(cuda_avsl_dist_tile_large_sampled)
 	CK(dev_download(got, out, (size_t)R * C * 4));
 	CHECK(guard_intact(out, (size_t)R * C * 4));
 	fprintf(stderr,
-		"test_cuda: avsl_dist_tile %dx%d D=%d (first call, incl. cuBLAS warm-up): %.1f ms, %.2f Mpairs/s\n", R, C, D,
-		(t1 - t0) * 1e3, R * (double)C / (t1 - t0) / 1e6);
+		"test_cuda: avsl_dist_tile %dx%d D=%d (first call, incl. cuBLAS warm-up): %.1f ms, %.2f Mpairs/s\n",
+		R, C, D, (t1 - t0) * 1e3, R * (double)C / (t1 - t0) / 1e6);
 	rng r;
 	rng_init(&r, 32, 0);
 	float *xs[L], *us[L], *ys[L], *vs[L];

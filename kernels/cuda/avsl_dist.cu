@@ -108,10 +108,12 @@ template <int PM> __global__ void normalize_kernel(float *x, int64_t n, int D, f
 }
 
 // One block per column n of L (D, D): R = max(L, 0), tau = k-th largest of R[., n], keep R >= tau - 1e-8,
-// divide the kept entries by their sum + 1e-8. The column lives in shared memory (D floats).
+// divide the kept entries by their sum + 1e-8. The column lives in shared memory (D <= LINK_MAX_D floats).
+enum { LINK_MAX_D = 4096 }; // the column in shared memory: 16 KiB
+
 __global__ void link_prepare_kernel(const float *__restrict__ L, int D, int k, float *__restrict__ s_hat)
 {
-	extern __shared__ float col[];
+	__shared__ float col[LINK_MAX_D];
 	__shared__ float tau_s;
 	__shared__ float part[32];
 	const int n = blockIdx.x;
@@ -217,10 +219,10 @@ extern "C" int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view
 
 extern "C" int avsl_link_prepare_cuda(const float *L, int D, int topk, float *s_hat, void *stream)
 {
-	if (!L || !s_hat || D < 1 || (size_t)D * sizeof(float) > 40 * 1024)
+	if (!L || !s_hat || D < 1 || D > LINK_MAX_D)
 		return AVSL_CUDA_EINVAL;
 	int k = topk < 1 ? 1 : topk > D ? D : topk;
-	link_prepare_kernel<<<D, 256, (size_t)D * sizeof(float), avsl_stream(stream)>>>(L, D, k, s_hat);
+	link_prepare_kernel<<<D, 256, 0, avsl_stream(stream)>>>(L, D, k, s_hat);
 	return avsl_cuda_launch_status();
 }
 

@@ -78,7 +78,7 @@ int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view *c, int R,
 			const float *const *u, int C, const float *const *y, const float *const *v, float *out,
 			int64_t ldo);
 /* Same as avsl_link_prepare (device L and s_hat, (D, D)): kept[m,n] = R[m,n] >= tau_n - 1e-8f (float arithmetic),
- * tau_n the k-th largest of column n counting multiplicity; k is clamped to [1, D]. */
+ * tau_n the k-th largest of column n counting multiplicity; k is clamped to [1, D]. D <= 4096. */
 int avsl_link_prepare_cuda(const float *L, int D, int topk, float *s_hat, void *stream);
 /* Same as avsl_normalize_rows, in place on device x (n, D). */
 int avsl_normalize_rows_cuda(float *x, int64_t n, int D, float p, void *stream);

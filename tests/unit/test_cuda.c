@@ -847,6 +847,7 @@ static const char *topk_case(int R, int K, int C, int ntiles, int64_t self0, int
 		tiles[i] = quantise ? floorf(d * 4) / 4 : d; /* quantised: many ties, order by index */
 	}
 	tiles[5] = NAN;
+	tiles[ldt + 3] = tiles[ldt + 7] = INFINITY; /* row 1: +inf is a distance like any other, kept before empty slots */
 	float *dt = dev_alloc((size_t)R * ldt * 4), *dd = dev_alloc((size_t)R * K * 4);
 	int64_t *di = dev_alloc((size_t)R * K * 8);
 	const char *fail = NULL;

@@ -157,10 +157,6 @@ template <class... P> struct emu_launcher {
 	void (*k)(P...);
 	template <class... A> void operator()(A... a)
 	{
-		struct pack {
-			void (*k)(P...);
-			void (*call)(void *);
-		};
 		auto args = [&]() { k(P(a)...); };
 		using F = decltype(args);
 		emu_run(c, [](void *f) { (*(F *)f)(); }, &args);

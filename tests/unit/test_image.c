@@ -70,6 +70,49 @@ TEST(resize_matches_pil_goldens)
 	CHECKF(ncases >= 9, "only %d golden cases read", ncases);
 }
 
+/* JPEG decoding against PIL's pixels: identical with libjpeg(-turbo) (PIL's own decoder), close with stb_image
+ * (a different IDCT and chroma upsampling). */
+TEST(jpeg_decode_matches_pil)
+{
+	FILE *fp = fopen(GOLDEN_DIR "/decode_cases.txt", "r");
+	CHECKF(fp, "cannot open " GOLDEN_DIR "/decode_cases.txt");
+	char jn[128], pn[128];
+	int ncases = 0;
+	while (fscanf(fp, "%127s %127s", jn, pn) == 2) {
+		char p1[400], p2[400];
+		snprintf(p1, sizeof p1, "%s/%s", GOLDEN_DIR, jn);
+		snprintf(p2, sizeof p2, "%s/%s", GOLDEN_DIR, pn);
+		FILE *jf = fopen(p1, "rb");
+		CHECK(jf);
+		unsigned char buf[1 << 16];
+		size_t len = fread(buf, 1, sizeof buf, jf);
+		fclose(jf);
+		image_u8 want, got;
+		char why[128];
+		CHECK(read_pnm(p2, &want) == 0);
+		CHECKF(image_decode(buf, len, 0, &got, why, sizeof why) == 0, "%s: %s", jn, why);
+		CHECK(got.h == want.h && got.w == want.w && got.c == want.c);
+		size_t n = (size_t)got.h * got.w * got.c;
+		double sum = 0;
+		int maxd = 0;
+		for (size_t i = 0; i < n; i++) {
+			int d = abs((int)got.px[i] - (int)want.px[i]);
+			sum += d;
+			maxd = d > maxd ? d : maxd;
+		}
+#ifdef AVSL_HAVE_JPEG
+		CHECKF(maxd == 0, "%s: max |diff| %d against PIL (same libjpeg: expected identical)", jn, maxd);
+#else
+		CHECKF(sum / n < 3, "%s: mean |diff| %.2f against PIL", jn, sum / n);
+#endif
+		image_free(&want);
+		image_free(&got);
+		ncases++;
+	}
+	fclose(fp);
+	CHECK(ncases == 2);
+}
+
 TEST(resize_shorter_uses_torchvision_sizes)
 {
 	image_u8 in = {375, 500, 3, xcalloc(375 * 500, 3)}, out;
@@ -273,6 +316,7 @@ TEST(decode_jpeg_close_to_source)
 int main(void)
 {
 	RUN(resize_matches_pil_goldens);
+	RUN(jpeg_decode_matches_pil);
 	RUN(resize_shorter_uses_torchvision_sizes);
 	RUN(resize_constant_image_stays_constant);
 	RUN(center_crop_rounds_half_to_even);

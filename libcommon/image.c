@@ -30,13 +30,18 @@
 #include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
+/* A decompression bomb is refused, not allowed to exhaust memory: 2^28 pixels (PIL warns at 89M, errors at 179M). */
+#define IMAGE_MAX_PIXELS (1ull << 28)
+
 #ifdef AVSL_HAVE_JPEG
 #include <jpeglib.h>
+#include <jerror.h>
 #include <setjmp.h>
 
 struct jerr {
 	struct jpeg_error_mgr pub;
 	jmp_buf jb;
+	int truncated;
 	char msg[JMSG_LENGTH_MAX];
 };
 
@@ -47,7 +52,14 @@ static void jerr_exit(j_common_ptr cinfo)
 	longjmp(e->jb, 1);
 }
 
-static void jerr_silent(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
+/* Warnings (extraneous bytes, ...) are ignored, as PIL ignores them, except a premature end of data: PIL refuses
+ * a truncated file ("image file is truncated") and so do we, rather than keep an image half grey. */
+static void jerr_message(j_common_ptr cinfo, int level)
+{
+	struct jerr *e = (struct jerr *)cinfo->err;
+	if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+		e->truncated = 1;
+}
 
 /* libjpeg(-turbo) with PIL's settings (ISLOW DCT, fancy upsampling: the library defaults), so the pixels are the
  * ones PIL's Image.open().convert("RGB") gives on a system whose PIL uses the same libjpeg. Returns 1 when the
@@ -59,7 +71,8 @@ static int decode_jpeg(const void *buf, size_t len, image_u8 *out, char *why, si
 	uint8_t *volatile px = NULL;
 	ci.err = jpeg_std_error(&je.pub);
 	je.pub.error_exit = jerr_exit;
-	je.pub.emit_message = jerr_silent; /* warnings (e.g. premature end) are not errors, as in PIL */
+	je.pub.emit_message = jerr_message;
+	je.truncated = 0;
 	if (setjmp(je.jb)) {
 		snprintf(why, why_len, "%s", je.msg);
 		jpeg_destroy_decompress(&ci);
@@ -73,6 +86,12 @@ static int decode_jpeg(const void *buf, size_t len, image_u8 *out, char *why, si
 		jpeg_destroy_decompress(&ci);
 		return 1;
 	}
+	if ((uint64_t)ci.image_width * ci.image_height > IMAGE_MAX_PIXELS) {
+		snprintf(why, why_len, "%ux%u pixels, more than the %llu allowed", ci.image_width, ci.image_height,
+			 (unsigned long long)IMAGE_MAX_PIXELS);
+		jpeg_destroy_decompress(&ci);
+		return -1;
+	}
 	int c = ci.num_components == 1 ? 1 : 3;
 	ci.out_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
 	jpeg_start_decompress(&ci);
@@ -81,6 +100,12 @@ static int decode_jpeg(const void *buf, size_t len, image_u8 *out, char *why, si
 	while (ci.output_scanline < ci.output_height) {
 		JSAMPROW row = px + (size_t)ci.output_scanline * stride;
 		jpeg_read_scanlines(&ci, &row, 1);
+	}
+	if (je.truncated) {
+		snprintf(why, why_len, "premature end of JPEG data (truncated file)");
+		jpeg_destroy_decompress(&ci);
+		free(px);
+		return -1;
 	}
 	jpeg_finish_decompress(&ci);
 	out->h = (int)ci.output_height;
@@ -141,6 +166,12 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 	unsigned char *px = stbi_load_from_memory(buf, (int)len, &w, &h, &n, 0);
 	if (!px) {
 		snprintf(why, why_len, "%s", stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error");
+		return -1;
+	}
+	if ((uint64_t)w * h > IMAGE_MAX_PIXELS) {
+		stbi_image_free(px);
+		snprintf(why, why_len, "%dx%d pixels, more than the %llu allowed", w, h,
+			 (unsigned long long)IMAGE_MAX_PIXELS);
 		return -1;
 	}
 	int gray_in = n <= 2;

@@ -26,6 +26,7 @@ printf 'this is not a JPEG' >"$IF/train/b_dog/broken.jpg"
 echo notes >"$IF/train/b_dog/notes.txt"
 $MK img "$IF/test/c_bird/1.png" 16 16 3 6
 $MK img "$IF/test/d_fish/1.png" 17 33 3 7
+head -c 2000 "$IF/train/b_dog/big.jpg" >"$IF/test/d_fish/truncated.jpg"
 
 expect if_train 0 empty 'broken.jpg: .*skipped' -- avsl-prep -q --threads 2 -o "$T/if-train.avs" --split train "$IF"
 check if_train_no_temporaries "! ls '$T'/*.tmp.* 2>/dev/null"
@@ -43,6 +44,7 @@ check if_strict_leaves_nothing "test ! -e '$T/strict.avs' && ! ls '$T'/strict.av
 mkdir -p "$T/p1" "$T/p2"
 expect if_prefix 0 empty 'broken.jpg' -- avsl-prep -q --threads 2 --shard-size 2 --layout imagefolder -o "$T/p2/if" "$IF"
 avsl-prep -q --threads 1 --shard-size 2 -o "$T/p1/if" "$IF" 2>/dev/null
+check if_prefix_warns_truncated "grep -q 'truncated.jpg: .*skipped' '$T/err'"
 check if_prefix_files "test -f '$T/p2/if-train.avsm' && test -f '$T/p2/if-train-00002.avs' && test ! -e '$T/p2/if-train-00003.avs' && test -f '$T/p2/if-test-00000.avs'"
 check if_prefix_manifest "printf 'AVSM 1.0\n2 if-train-00000.avs\n2 if-train-00001.avs\n1 if-train-00002.avs\n' | cmp - '$T/p2/if-train.avsm'"
 check if_prefix_threads_identical "diff -r '$T/p1' '$T/p2'"

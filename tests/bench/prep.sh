@@ -42,7 +42,7 @@ jpeg_bytes=$(find "$T/data" -name '*.jpg' -printf '%s\n' | awk '{s += $1} END {p
 
 # PIL peer: a process pool of TH workers over the same files (a Python thread pool would serialise on the GIL)
 cat >"$T/peer.py" <<'EOF'
-import os, sys, time
+import os, resource, sys, time
 from multiprocessing import Pool
 from PIL import Image
 src, dst, mode, th = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -59,46 +59,56 @@ def one(i):
         with open(out + ".raw", "wb") as f:
             f.write(im.tobytes())
 os.makedirs(dst, exist_ok=True)
-t0 = time.perf_counter()
+# the pool is started before the clock (generous to the peer: no process start-up in its time)
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+s0 = resource.getrusage(resource.RUSAGE_SELF)
 with Pool(th) as p:
+    p.map(abs, range(th))
+    t0 = time.perf_counter()
     p.map(one, range(len(files)), chunksize=8)
-dt = time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+s1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) + (s1.ru_utime + s1.ru_stime - s0.ru_utime - s0.ru_stime)
 size = sum(os.path.getsize(os.path.join(dst, f)) for f in os.listdir(dst))
-print("%.6f %d" % (dt, size))
+print("%.6f %.6f %d" % (dt, cpu, size))
 EOF
 
-now() { date +%s.%N; }
-run_prep() { # LEVEL -> "seconds bytes"
-	local t0 t1
+run_prep() { # LEVEL -> "wall_seconds cpu_seconds bytes"
 	rm -f "$T/out.avs"
-	t0=$(now)
-	"$AVSL_BIN/avsl-prep" -q --threads "$TH" --level "$1" --split train -o "$T/out.avs" "$T/data" || exit 1
-	t1=$(now)
-	echo "$(echo "$t1 - $t0" | bc -l) $(stat -c %s "$T/out.avs")"
+	/usr/bin/time -f '%e %U %S' -o "$T/time" \
+		"$AVSL_BIN/avsl-prep" -q --threads "$TH" --level "$1" --split train -o "$T/out.avs" "$T/data" || exit 1
+	read -r e u s <"$T/time"
+	echo "$e $(echo "$u + $s" | bc -l) $(stat -c %s "$T/out.avs")"
 }
-
-# warm the page cache, then best of 2 for every contender
-cat "$T"/data/train/*/*.jpg >/dev/null
-best() { # command... -> best "seconds bytes" of two runs
+# the machine may be shared: wall time measures throughput, CPU time (user + system, all threads and worker
+# processes) measures the work per image and is what a busy machine distorts least; best of 2 runs each
+best() {
 	local a b
 	a=$("$@")
 	b=$("$@")
 	if (($(echo "${a%% *} < ${b%% *}" | bc -l))); then echo "$a"; else echo "$b"; fi
 }
-read -r prep_s prep_b < <(best run_prep 1)
-read -r png_s png_b < <(best "$PY" "$T/peer.py" "$T/data" "$T/png" png "$TH")
-read -r raw_s raw_b < <(best "$PY" "$T/peer.py" "$T/data" "$T/raw" raw "$TH")
+cat "$T"/data/train/*/*.jpg >/dev/null
+read -r prep_w prep_c prep_b < <(best run_prep 1)
+read -r png_w png_c png_b < <(best "$PY" "$T/peer.py" "$T/data" "$T/png" png "$TH")
+read -r raw_w raw_c raw_b < <(best "$PY" "$T/peer.py" "$T/data" "$T/raw" raw "$TH")
 
-echo "prep benchmark: $N JPEGs (~500x375, q90), $jpeg_bytes bytes; resize shorter side 256; $TH thread(s)"
-printf '%-28s %10s %12s %14s\n' contender images/s "out bytes" "avsl-prep x"
-rate() { echo "$N / $1" | bc -l; }
-pr=$(rate "$prep_s")
-printf '%-28s %10.1f %12d %14s\n' "avsl-prep (zstd 1)" "$pr" "$prep_b" "1.00"
-printf '%-28s %10.1f %12d %14.2f\n' "PIL resize + PNG" "$(rate "$png_s")" "$png_b" "$(echo "$pr / $(rate "$png_s")" | bc -l)"
-printf '%-28s %10.1f %12d %14.2f\n' "PIL resize + raw" "$(rate "$raw_s")" "$raw_b" "$(echo "$pr / $(rate "$raw_s")" | bc -l)"
+r() { echo "$N / $1" | bc -l; }
+echo "prep benchmark: $N JPEGs (~500x375, q90), $jpeg_bytes bytes; resize shorter side 256; $TH thread(s); load $(cut -d' ' -f1 /proc/loadavg)"
+printf '%-22s %10s %9s %12s %12s %9s\n' contender "images/s" "x (wall)" "img/cpu-s" "x (cpu)" "out MB"
+line() { # name wall cpu bytes
+	printf '%-22s %10.1f %9.2f %12.1f %12.2f %9.2f\n' "$1" "$(r "$2")" "$(echo "$2 / $prep_w" | bc -l)" \
+		"$(r "$3")" "$(echo "$3 / $prep_c" | bc -l)" "$(echo "$4 / 1048576" | bc -l)"
+}
+line "avsl-prep (zstd 1)" "$prep_w" "$prep_c" "$prep_b"
+line "PIL resize + PNG" "$png_w" "$png_c" "$png_b"
+line "PIL resize + raw" "$raw_w" "$raw_c" "$raw_b"
+echo "(x = how many times faster avsl-prep is than that row)"
 echo
-printf '%-28s %10s %12s %14s\n' "shard size by zstd level" images/s "shard bytes" "/ JPEG bytes"
+printf '%-22s %10s %12s %14s\n' "zstd level" "images/s" "shard bytes" "/ JPEG bytes"
 for lv in 1 3 9; do
-	read -r s b < <(run_prep "$lv")
-	printf '%-28s %10.1f %12d %14.2f\n' "avsl-prep --level $lv" "$(rate "$s")" "$b" "$(echo "$b / $jpeg_bytes" | bc -l)"
+	read -r w c b < <(run_prep "$lv")
+	printf '%-22s %10.1f %12d %14.2f\n' "avsl-prep --level $lv" "$(r "$w")" "$b" "$(echo "$b / $jpeg_bytes" | bc -l)"
 done
+printf '%-22s %10s %12d %14.2f\n' "PIL PNG (for scale)" "" "$png_b" "$(echo "$png_b / $jpeg_bytes" | bc -l)"

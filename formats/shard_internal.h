@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define HEADER_SIZE 32
 #define FOOTER_SIZE 64
@@ -78,7 +81,21 @@ static inline void filter_forward(const uint8_t *p, uint8_t *o, uint32_t h, uint
 		uint8_t *d = o + y * row;
 		for (uint32_t k = 0; k < c; k++) /* first column: pred = up */
 			d[k] = (uint8_t)(a[k] - u[k]);
-		for (size_t i = c; i < row; i++)
+		size_t i = c;
+#ifdef __SSE2__
+		/* 16 samples at a time: widen to 16 bits, L + U - UL, packus clamps to 0..255 exactly as clamp255 */
+		const __m128i z = _mm_setzero_si128();
+		for (; i + 16 <= row; i += 16) {
+			__m128i l = _mm_loadu_si128((const __m128i *)(a + i - c)), up = _mm_loadu_si128((const __m128i *)(u + i));
+			__m128i ul = _mm_loadu_si128((const __m128i *)(u + i - c)), x = _mm_loadu_si128((const __m128i *)(a + i));
+			__m128i lo = _mm_sub_epi16(_mm_add_epi16(_mm_unpacklo_epi8(l, z), _mm_unpacklo_epi8(up, z)),
+						   _mm_unpacklo_epi8(ul, z));
+			__m128i hi = _mm_sub_epi16(_mm_add_epi16(_mm_unpackhi_epi8(l, z), _mm_unpackhi_epi8(up, z)),
+						   _mm_unpackhi_epi8(ul, z));
+			_mm_storeu_si128((__m128i *)(d + i), _mm_sub_epi8(x, _mm_packus_epi16(lo, hi)));
+		}
+#endif
+		for (; i < row; i++)
 			d[i] = (uint8_t)(a[i] - clamp255(a[i - c] + u[i] - u[i - c]));
 	}
 }

@@ -308,7 +308,39 @@ static void resample_h(const image_u8 *in, int y0, int nrows, int left, const co
 	for (int y = 0; y < nrows; y++) {
 		const uint8_t *row = in->px + ((size_t)(y0 + y) * in->w + left) * ch;
 		uint8_t *o = dst + (size_t)y * ow * ch;
-		for (int xx = 0; xx < ow; xx++) {
+		int xx = 0;
+#ifdef __AVX2__
+		/* two output pixels per 256-bit vector (one per 128-bit half, RGB + a discarded byte), both over the
+		 * longer of their two tap lists: the extra taps have weight 0 (precompute pads each list to ksize) */
+		if (ch == 3) {
+			size_t total = (size_t)in->h * in->w * 3;
+			for (; xx + 1 < ow; xx += 2) {
+				int x0 = c->bounds[2 * xx], n0 = c->bounds[2 * xx + 1];
+				int x1 = c->bounds[2 * xx + 2], n1 = c->bounds[2 * xx + 3];
+				int n = n0 > n1 ? n0 : n1;
+				const uint8_t *s0 = row + (size_t)x0 * 3, *s1 = row + (size_t)x1 * 3;
+				if ((size_t)(s1 - in->px) + 3 * (size_t)n + 1 > total || (size_t)(s0 - in->px) + 3 * (size_t)n + 1 > total)
+					break; /* the end of the image: the paths below never read past it */
+				const int32_t *k0 = c->k + (size_t)xx * c->ksize, *k1 = k0 + c->ksize;
+				__m256i acc = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+				for (int x = 0; x < n; x++) {
+					uint32_t v0, v1;
+					memcpy(&v0, s0 + 3 * x, 4);
+					memcpy(&v1, s1 + 3 * x, 4);
+					__m256i px = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)v1 << 32 | v0)));
+					__m256i w = _mm256_setr_epi32(k0[x], k0[x], k0[x], k0[x], k1[x], k1[x], k1[x], k1[x]);
+					acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
+				}
+				__m256i q = _mm256_srai_epi32(acc, PRECISION_BITS);
+				q = _mm256_packus_epi16(_mm256_packs_epi32(q, q), q); /* per 128-bit half: clip8 of 4 lanes */
+				uint32_t r0 = (uint32_t)_mm256_extract_epi32(q, 0), r1 = (uint32_t)_mm256_extract_epi32(q, 4);
+				uint8_t *d = o + 3 * (size_t)xx;
+				d[0] = (uint8_t)r0, d[1] = (uint8_t)(r0 >> 8), d[2] = (uint8_t)(r0 >> 16);
+				d[3] = (uint8_t)r1, d[4] = (uint8_t)(r1 >> 8), d[5] = (uint8_t)(r1 >> 16);
+			}
+		}
+#endif
+		for (; xx < ow; xx++) {
 			int xmin = c->bounds[2 * xx], n = c->bounds[2 * xx + 1];
 			const int32_t *k = c->k + (size_t)xx * c->ksize;
 			const uint8_t *s = row + (size_t)xmin * ch;

@@ -22,7 +22,7 @@ static void usage(void)
 	       "      --split S          train, test or both (default: both)\n"
 	       "      --classes LIST     keep only these labels, e.g. 0-4 or 0,2,5-7\n"
 	       "      --shard-size N     records per shard, or bytes with a K/M/G suffix (default: one shard)\n"
-	       "      --level N          zstd level 1..19 (default 3)\n"
+	       "      --level N          zstd level 1..19 (default 1)\n"
 	       "      --resize N         shorter side in pixels, PIL antialiased bilinear (default 256; idx: none)\n"
 	       "      --no-resize        keep the decoded size\n"
 	       "      --threads N        worker threads (default: all CPUs); output is identical for any N\n"
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 		{0, 0, 0, 0}};
 	const char *out = NULL, *split = "both", *classes = NULL, *list = NULL, *verify = NULL, *shard_size = NULL;
 	int layout = DS_AUTO, resize = -1;
-	prep_opts o = {.level = 3, .threads = avsl_cpu_count(), .verbosity = CLI_NORMAL};
+	prep_opts o = {.level = 1, .threads = avsl_cpu_count(), .verbosity = CLI_NORMAL};
 	int c;
 	while ((c = getopt_long(argc, argv, "o:qvhV", opts, NULL)) != -1) {
 		switch (c) {

@@ -146,3 +146,8 @@ expect help 0 - empty -- avsl-prep --help
 check help_mentions_options "grep -q -- '--shard-size' '$T/out' && grep -q -- '--verify' '$T/out'"
 expect version 0 - empty -- avsl-prep -V
 check version_line "grep -Eq '^avsl-prep [0-9]+\.[0-9]+\.[0-9]+$' '$T/out'"
+
+# --per-class keeps the first N images of every class, in dataset order.
+expect per_class_subset 0 empty '' -- avsl-prep -q --layout idx --split train --classes 0-4 --per-class 3 -o "$T/pc.avs" "$IDX"
+check per_class_counts "[ \$(avsl-prep --list $T/pc.avs | wc -l) -eq \$(avsl-prep --list $T/pc.avs | awk '{print \$2}' | sort | uniq -c | awk '{s+=\$1; if (\$1 > 3) bad=1} END{print (bad ? -1 : s)}') ]"
+expect per_class_bad 2 empty 'per-class' -- avsl-prep --per-class 0 -o "$T/x.avs" "$IDX"

@@ -35,6 +35,13 @@ HAVE_DNNL    := $(call probe_lib,oneapi/dnnl/dnnl.h,-ldnnl)
 HAVE_OPENBLAS:= $(call probe_lib,cblas.h,-lopenblas)
 HAVE_STB     := $(shell test -f /usr/include/stb/stb_image.h && echo yes || echo no)
 HAVE_ZLIB    := $(call probe_lib,zlib.h,-lz)
+# optional: libjpeg(-turbo) decodes JPEGs as PIL does (same library); without it stb_image decodes them
+HAVE_JPEG    := $(shell printf '#include <stdio.h>\n#include <jpeglib.h>\nint main(void){return 0;}\n' | \
+	$(CC) -x c - -o /dev/null -ljpeg 2>/dev/null && echo yes || echo no)
+ifeq ($(HAVE_JPEG),yes)
+CPPFLAGS += -DAVSL_HAVE_JPEG=1
+LDLIBS   += -ljpeg
+endif
 
 ifeq ($(CUDA),0)
 HAVE_CUDA := no
@@ -52,7 +59,7 @@ CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels -Ilibcommon -Iformats
 ifeq ($(HAVE_CUDA),yes)
-CPPFLAGS += -DAVSL_HAVE_CUDA=1
+CPPFLAGS += -DAVSL_HAVE_CUDA=1 -DAVSL_HAVE_CUDA_TRUNK=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
@@ -137,7 +144,7 @@ lint:
 	@mandoc -Tlint -Wwarning $(MAN_SRC) && echo "lint: $(words $(MAN_SRC)) man pages clean"
 
 # ---- dependencies ---------------------------------------------------------------------------------------------
-DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev mandoc
+DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc
 DEB_DEMO  := dataset-fashion-mnist
 DEB_BENCH := python3-torch python3-torchvision python3-faiss python3-numpy python3-pil
 define apt_install

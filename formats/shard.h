@@ -62,6 +62,10 @@ typedef struct {
 /* Compress rec (its index field is ignored) at zstd level `level` (1..19) with zctx, a ZSTD_CCtx* created on first
  * use and kept by the caller per thread (free with shard_zctx_free). */
 int shard_record_encode(const shard_record *rec, int level, void **zctx, shard_encoded *enc, fmt_error *err);
+/* The same with an explicit pixel filter (shard.md): SHARD_FILTER_GRADIENT is what shard_record_encode uses. */
+enum { SHARD_FILTER_NONE = 0, SHARD_FILTER_GRADIENT = 1 };
+int shard_record_encode_ex(const shard_record *rec, int level, int filter, void **zctx, shard_encoded *enc,
+			   fmt_error *err);
 void shard_encoded_free(shard_encoded *enc);
 void shard_zctx_free(void *zctx);
 

@@ -60,7 +60,8 @@ typedef struct avsl_device_api {
 			  int64_t *idx, int K, void *stream);
 	size_t (*proxy_anchor_workspace_size)(int C);
 	int (*proxy_anchor)(const float *d, int R, int C, int64_t ldd, const int32_t *ylab, const int32_t *zlab,
-			    float mpos, float mneg, float a, float scale, float *loss, float *dd, void *ws, void *stream);
+			    float mpos, float mneg, float a, float scale, float *loss, float *dd, void *ws,
+			    void *stream);
 } avsl_device_api;
 
 /* The CUDA backend, or NULL when avsl was built without CUDA (kernels/cuda_backend.c). */

@@ -30,7 +30,7 @@ struct avsl_head {
 	float *dxh[AVSL_MAX_LEVELS], *dyh[AVSL_MAX_LEVELS]; /* (N, D), (K, D) */
 	float *tmpK;                    /* (K, D) */
 	float *de, *dg;                 /* (N, D), (N, max C) */
-	int32_t *cols;                  /* (K) */
+	int32_t *cols;                  /* (max(K, N)) */
 	int ncols;
 };
 
@@ -162,7 +162,7 @@ void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 	h->tmpK = xmalloc_array((size_t)K * D, sizeof(float));
 	h->de = xmalloc_array((size_t)N * D, sizeof(float));
 	h->dg = xmalloc_array((size_t)N * cmax, sizeof(float));
-	h->cols = xmalloc_array((size_t)K, sizeof(int32_t));
+	h->cols = xmalloc_array((size_t)(K > N ? K : N), sizeof(int32_t)); /* batch labels are sorted in place */
 }
 
 static int cmp_i32(const void *a, const void *b)

@@ -25,13 +25,15 @@ void out_open(out_file *o, const char *path, int binary)
 		o->fp = stdout;
 		return;
 	}
-	/* A device or FIFO (-o /dev/null, -o /dev/stdout, a named pipe) is written in place: renaming a temporary file
-	 * over it would replace the device with a regular file (as root, /dev/null itself). */
+	/* A device or FIFO (/dev/null, a named pipe) is written in place: renaming a temporary over it would replace
+	 * the device node with a regular file (as root, for everyone on the machine). */
 	struct stat st;
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
 		o->fp = fopen(path, "wb");
 		if (!o->fp)
 			die("%s: cannot open: %s", path, strerror(errno));
+		if (binary && isatty(fileno(o->fp)))
+			die("%s: refusing to write binary data to a terminal", path);
 		return;
 	}
 	o->tmp_path = xasprintf("%s.tmp.%ld", path, (long)getpid());
@@ -62,12 +64,12 @@ void out_commit(out_file *o)
 			die("%s: cannot rename into place: %s", o->path, strerror(e));
 		}
 	} else {
-		int e = errno;
-		if (o->fp != stdout && fclose(o->fp) != 0)
-			bad = 1, e = errno;
+		int is_stdout = o->fp == stdout;
+		if (!is_stdout && fclose(o->fp) != 0)
+			bad = 1;
 		o->fp = NULL;
 		if (bad)
-			die("%s: write failed: %s", strcmp(o->path, "-") ? o->path : "standard output", strerror(e));
+			die("%s: write failed: %s", is_stdout ? "standard output" : o->path, strerror(errno));
 	}
 	free(o->tmp_path);
 	free(o->path);
@@ -79,8 +81,9 @@ void out_abort(out_file *o)
 	if (o->fp && o->tmp_path) {
 		fclose(o->fp);
 		unlink(o->tmp_path);
-	} else if (o->fp && o->fp != stdout)
-		fclose(o->fp);
+	} else if (o->fp && o->fp != stdout) {
+		fclose(o->fp); /* a device or FIFO written in place */
+	}
 	o->fp = NULL;
 	free(o->tmp_path);
 	free(o->path);

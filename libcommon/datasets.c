@@ -529,3 +529,29 @@ void ds_filter_free(ds_filter *f)
 	f->keep = NULL;
 	f->n = 0;
 }
+
+void ds_split_limit_per_class(ds_split *s, size_t per_class)
+{
+	/* Count per label in dataset order; labels are small non-negative integers, so a growable table suffices. */
+	size_t cap = 0, *seen = NULL, kept = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		ds_item *it = &s->items[i];
+		size_t lab = it->label < 0 ? 0 : (size_t)it->label;
+		if (lab >= cap) {
+			size_t ncap = cap ? cap : 64;
+			while (ncap <= lab)
+				ncap *= 2;
+			seen = xrealloc_array(seen, ncap, sizeof *seen);
+			memset(seen + cap, 0, (ncap - cap) * sizeof *seen);
+			cap = ncap;
+		}
+		if (seen[lab]++ < per_class) {
+			s->items[kept++] = *it;
+		} else {
+			free(it->file);
+			free(it->rel);
+		}
+	}
+	s->n = kept;
+	free(seen);
+}

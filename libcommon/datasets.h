@@ -47,6 +47,8 @@ void ds_split_free(ds_split *s);
 /* Parse a class list "0-4" or "0,2,5-7" (labels 0..max) into a filter; returns -1 with a reason on error. */
 int ds_filter_parse(const char *s, int32_t max, ds_filter *f, const char **why);
 void ds_filter_free(ds_filter *f);
+/* Keep only the first per_class items of every label (dataset order), e.g. a quick subset for a demo. */
+void ds_split_limit_per_class(ds_split *s, size_t per_class);
 /* Number of distinct labels among the items. */
 size_t ds_split_classes(const ds_split *s);
 

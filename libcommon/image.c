@@ -10,6 +10,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE4_1__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 /* stb is a library here: its own warnings are not ours to fix */
 #pragma GCC diagnostic push
@@ -26,6 +29,93 @@
 #define STBI_WRITE_NO_STDIO
 #include "stb_image_write.h"
 #pragma GCC diagnostic pop
+
+/* A decompression bomb is refused, not allowed to exhaust memory: 2^28 pixels (PIL warns at 89M, errors at 179M). */
+#define IMAGE_MAX_PIXELS (1ull << 28)
+
+#ifdef AVSL_HAVE_JPEG
+#include <jpeglib.h>
+#include <jerror.h>
+#include <setjmp.h>
+
+struct jerr {
+	struct jpeg_error_mgr pub;
+	jmp_buf jb;
+	int truncated;
+	char msg[JMSG_LENGTH_MAX];
+};
+
+static void jerr_exit(j_common_ptr cinfo)
+{
+	struct jerr *e = (struct jerr *)cinfo->err;
+	(*cinfo->err->format_message)(cinfo, e->msg);
+	longjmp(e->jb, 1);
+}
+
+/* Warnings (extraneous bytes, ...) are ignored, as PIL ignores them, except a premature end of data: PIL refuses
+ * a truncated file ("image file is truncated") and so do we, rather than keep an image half grey. */
+static void jerr_message(j_common_ptr cinfo, int level)
+{
+	struct jerr *e = (struct jerr *)cinfo->err;
+	if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+		e->truncated = 1;
+}
+
+/* libjpeg(-turbo) with PIL's settings (ISLOW DCT, fancy upsampling: the library defaults), so the pixels are the
+ * ones PIL's Image.open().convert("RGB") gives on a system whose PIL uses the same libjpeg. Returns 1 when the
+ * JPEG is of a kind left to stb_image (CMYK/YCCK). */
+static int decode_jpeg(const void *buf, size_t len, image_u8 *out, char *why, size_t why_len)
+{
+	struct jpeg_decompress_struct ci;
+	struct jerr je;
+	uint8_t *volatile px = NULL;
+	ci.err = jpeg_std_error(&je.pub);
+	je.pub.error_exit = jerr_exit;
+	je.pub.emit_message = jerr_message;
+	je.truncated = 0;
+	if (setjmp(je.jb)) {
+		snprintf(why, why_len, "%s", je.msg);
+		jpeg_destroy_decompress(&ci);
+		free(px);
+		return -1;
+	}
+	jpeg_create_decompress(&ci);
+	jpeg_mem_src(&ci, (const unsigned char *)buf, (unsigned long)len);
+	jpeg_read_header(&ci, TRUE);
+	if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
+		jpeg_destroy_decompress(&ci);
+		return 1;
+	}
+	if ((uint64_t)ci.image_width * ci.image_height > IMAGE_MAX_PIXELS) {
+		snprintf(why, why_len, "%ux%u pixels, more than the %llu allowed", ci.image_width, ci.image_height,
+			 (unsigned long long)IMAGE_MAX_PIXELS);
+		jpeg_destroy_decompress(&ci);
+		return -1;
+	}
+	int c = ci.num_components == 1 ? 1 : 3;
+	ci.out_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+	jpeg_start_decompress(&ci);
+	size_t stride = (size_t)ci.output_width * c;
+	px = xmalloc_array((size_t)ci.output_height, stride);
+	while (ci.output_scanline < ci.output_height) {
+		JSAMPROW row = px + (size_t)ci.output_scanline * stride;
+		jpeg_read_scanlines(&ci, &row, 1);
+	}
+	if (je.truncated) {
+		snprintf(why, why_len, "premature end of JPEG data (truncated file)");
+		jpeg_destroy_decompress(&ci);
+		free(px);
+		return -1;
+	}
+	jpeg_finish_decompress(&ci);
+	out->h = (int)ci.output_height;
+	out->w = (int)ci.output_width;
+	out->c = c;
+	out->px = px;
+	jpeg_destroy_decompress(&ci);
+	return 0;
+}
+#endif
 
 void image_free(image_u8 *im)
 {
@@ -44,10 +134,44 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 		snprintf(why, why_len, "file too large to decode");
 		return -1;
 	}
+#ifdef AVSL_HAVE_JPEG
+	const unsigned char *b = buf;
+	if (len >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) {
+		image_u8 j;
+		int rc = decode_jpeg(buf, len, &j, why, why_len);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			int c = want_c ? want_c : j.c;
+			if (c == j.c) {
+				*out = j;
+				return 0;
+			}
+			out->h = j.h;
+			out->w = j.w;
+			out->c = c;
+			out->px = xmalloc_array((size_t)j.h * j.w, (size_t)c);
+			for (size_t i = 0; i < (size_t)j.h * j.w; i++) {
+				if (c == 1)
+					out->px[i] = luma(j.px + 3 * i);
+				else
+					out->px[3 * i] = out->px[3 * i + 1] = out->px[3 * i + 2] = j.px[i];
+			}
+			image_free(&j);
+			return 0;
+		}
+	}
+#endif
 	int w, h, n;
 	unsigned char *px = stbi_load_from_memory(buf, (int)len, &w, &h, &n, 0);
 	if (!px) {
 		snprintf(why, why_len, "%s", stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error");
+		return -1;
+	}
+	if ((uint64_t)w * h > IMAGE_MAX_PIXELS) {
+		stbi_image_free(px);
+		snprintf(why, why_len, "%dx%d pixels, more than the %llu allowed", w, h,
+			 (unsigned long long)IMAGE_MAX_PIXELS);
 		return -1;
 	}
 	int gray_in = n <= 2;
@@ -184,10 +308,63 @@ static void resample_h(const image_u8 *in, int y0, int nrows, int left, const co
 	for (int y = 0; y < nrows; y++) {
 		const uint8_t *row = in->px + ((size_t)(y0 + y) * in->w + left) * ch;
 		uint8_t *o = dst + (size_t)y * ow * ch;
-		for (int xx = 0; xx < ow; xx++) {
+		int xx = 0;
+#ifdef __AVX2__
+		/* two output pixels per 256-bit vector (one per 128-bit half, RGB + a discarded byte), both over the
+		 * longer of their two tap lists: the extra taps have weight 0 (precompute pads each list to ksize) */
+		if (ch == 3) {
+			size_t total = (size_t)in->h * in->w * 3;
+			for (; xx + 1 < ow; xx += 2) {
+				int x0 = c->bounds[2 * xx], n0 = c->bounds[2 * xx + 1];
+				int x1 = c->bounds[2 * xx + 2], n1 = c->bounds[2 * xx + 3];
+				int n = n0 > n1 ? n0 : n1;
+				const uint8_t *s0 = row + (size_t)x0 * 3, *s1 = row + (size_t)x1 * 3;
+				if ((size_t)(s1 - in->px) + 3 * (size_t)n + 1 > total || (size_t)(s0 - in->px) + 3 * (size_t)n + 1 > total)
+					break; /* the end of the image: the paths below never read past it */
+				const int32_t *k0 = c->k + (size_t)xx * c->ksize, *k1 = k0 + c->ksize;
+				__m256i acc = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+				for (int x = 0; x < n; x++) {
+					uint32_t v0, v1;
+					memcpy(&v0, s0 + 3 * x, 4);
+					memcpy(&v1, s1 + 3 * x, 4);
+					__m256i px = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)v1 << 32 | v0)));
+					__m256i w = _mm256_setr_epi32(k0[x], k0[x], k0[x], k0[x], k1[x], k1[x], k1[x], k1[x]);
+					acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
+				}
+				__m256i q = _mm256_srai_epi32(acc, PRECISION_BITS);
+				q = _mm256_packus_epi16(_mm256_packs_epi32(q, q), q); /* per 128-bit half: clip8 of 4 lanes */
+				uint32_t r0 = (uint32_t)_mm256_extract_epi32(q, 0), r1 = (uint32_t)_mm256_extract_epi32(q, 4);
+				uint8_t *d = o + 3 * (size_t)xx;
+				d[0] = (uint8_t)r0, d[1] = (uint8_t)(r0 >> 8), d[2] = (uint8_t)(r0 >> 16);
+				d[3] = (uint8_t)r1, d[4] = (uint8_t)(r1 >> 8), d[5] = (uint8_t)(r1 >> 16);
+			}
+		}
+#endif
+		for (; xx < ow; xx++) {
 			int xmin = c->bounds[2 * xx], n = c->bounds[2 * xx + 1];
 			const int32_t *k = c->k + (size_t)xx * c->ksize;
 			const uint8_t *s = row + (size_t)xmin * ch;
+#ifdef __SSE4_1__
+			/* the three channels of a tap in one vector (the fourth lane reads the next pixel's first byte and
+			 * is discarded); the last pixel of the image would read past the buffer, so it stays scalar */
+			if (ch == 3 && (size_t)(s - in->px) + 3 * (size_t)n + 1 <= (size_t)in->h * in->w * 3) {
+				__m128i acc = _mm_set1_epi32(1 << (PRECISION_BITS - 1));
+				for (int x = 0; x < n; x++) {
+					int32_t v;
+					memcpy(&v, s + 3 * x, 4);
+					__m128i px4 = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(v));
+					acc = _mm_add_epi32(acc, _mm_mullo_epi32(px4, _mm_set1_epi32(k[x])));
+				}
+				/* >> 22 then saturate to 0..255: clip8 for every lane */
+				__m128i q = _mm_srai_epi32(acc, PRECISION_BITS);
+				q = _mm_packus_epi16(_mm_packs_epi32(q, q), q);
+				int32_t r = _mm_cvtsi128_si32(q);
+				o[3 * xx] = (uint8_t)r;
+				o[3 * xx + 1] = (uint8_t)(r >> 8);
+				o[3 * xx + 2] = (uint8_t)(r >> 16);
+				continue;
+			}
+#endif
 			if (ch == 3) {
 				int32_t a = 1 << (PRECISION_BITS - 1), b = a, d = a;
 				for (int x = 0; x < n; x++) {
@@ -215,16 +392,31 @@ static void resample_v(const uint8_t *src, size_t stride, size_t rowlen, const c
 	for (int yy = 0; yy < oh; yy++) {
 		int ymin = c->bounds[2 * yy], n = c->bounds[2 * yy + 1];
 		const int32_t *k = c->k + (size_t)yy * c->ksize;
-		for (size_t i = 0; i < rowlen; i++)
+		uint8_t *o = dst + (size_t)yy * rowlen;
+		size_t i0 = 0;
+#ifdef __AVX2__
+		/* 8 columns at a time, the taps accumulated in a register; same integer arithmetic as below */
+		for (; i0 + 8 <= rowlen; i0 += 8) {
+			__m256i a = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+			for (int y = 0; y < n; y++) {
+				__m128i b = _mm_loadl_epi64((const __m128i *)(src + (size_t)(ymin + y) * stride + i0));
+				a = _mm256_add_epi32(a, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(b), _mm256_set1_epi32(k[y])));
+			}
+			a = _mm256_srai_epi32(a, PRECISION_BITS);
+			__m128i lo = _mm256_castsi256_si128(a), hi = _mm256_extracti128_si256(a, 1);
+			__m128i w16 = _mm_packs_epi32(lo, hi);
+			_mm_storel_epi64((__m128i *)(o + i0), _mm_packus_epi16(w16, w16));
+		}
+#endif
+		for (size_t i = i0; i < rowlen; i++)
 			acc[i] = 1 << (PRECISION_BITS - 1);
 		for (int y = 0; y < n; y++) {
 			const uint8_t *s = src + (size_t)(ymin + y) * stride;
 			int32_t kv = k[y];
-			for (size_t i = 0; i < rowlen; i++)
+			for (size_t i = i0; i < rowlen; i++)
 				acc[i] += s[i] * kv;
 		}
-		uint8_t *o = dst + (size_t)yy * rowlen;
-		for (size_t i = 0; i < rowlen; i++)
+		for (size_t i = i0; i < rowlen; i++)
 			o[i] = clip8(acc[i]);
 	}
 	free(acc);

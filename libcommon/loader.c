@@ -38,6 +38,7 @@ struct loader {
 	uint64_t *order;    /* (count) record order of the current epoch */
 	int epoch;
 	int64_t nbatches;
+	uint64_t lo, hi;    /* eval: this rank's records [lo, hi) */
 	int64_t next_batch; /* batch the caller gets next */
 	int started;
 	slot slots[2];
@@ -69,6 +70,8 @@ void loader_config_default(loader_config *c)
 	c->mean[0] = 0.485f, c->mean[1] = 0.456f, c->mean[2] = 0.406f;
 	c->std[0] = 0.229f, c->std[1] = 0.224f, c->std[2] = 0.225f;
 	c->prefetch = 1;
+	c->rank = 0;
+	c->world = 1;
 }
 
 void loader_train_params(const loader_config *c, int epoch, uint64_t idx, int H, int W, crop_box *box, int *flip)
@@ -97,6 +100,14 @@ static void job_fail(loader *l, const char *msg)
 		snprintf(l->err, sizeof l->err, "%s", msg);
 	}
 	pthread_mutex_unlock(&l->err_mu);
+}
+
+static int has_failed(loader *l)
+{
+	pthread_mutex_lock(&l->err_mu);
+	int f = l->failed;
+	pthread_mutex_unlock(&l->err_mu);
+	return f;
 }
 
 static void make_sample(void *vctx, long i, int worker)
@@ -145,9 +156,16 @@ static void make_sample(void *vctx, long i, int worker)
 static void run_job(loader *l, int64_t batch, int si)
 {
 	slot *s = &l->slots[si];
-	uint64_t first = (uint64_t)batch * (uint64_t)l->cfg.batch;
-	uint64_t left = l->count - first;
-	int n = left < (uint64_t)l->cfg.batch ? (int)left : l->cfg.batch;
+	const uint64_t B = (uint64_t)l->cfg.batch;
+	uint64_t first, end;
+	if (l->cfg.train) { /* this rank's slice of global batch `batch` */
+		first = (uint64_t)batch * B * (uint64_t)l->cfg.world + (uint64_t)l->cfg.rank * B;
+		end = first + B;
+	} else {
+		first = l->lo + (uint64_t)batch * B;
+		end = first + B < l->hi ? first + B : l->hi;
+	}
+	int n = (int)(end - first);
 	job_ctx j = {l, s, batch, first};
 	pool_for(l->pool, n, make_sample, &j);
 	pthread_mutex_lock(&l->err_mu);
@@ -214,6 +232,8 @@ static int check_config(const loader_config *c, const char *path, fmt_error *err
 		return fmt_fail(err, "%s: loader: output size %dx%d out of range", path, c->out_h, c->out_w);
 	if (c->channels != 1 && c->channels != 3)
 		return fmt_fail(err, "%s: loader: channels %d must be 1 or 3", path, c->channels);
+	if (c->world < 1 || c->rank < 0 || c->rank >= c->world)
+		return fmt_fail(err, "%s: loader: rank %d of %d out of range", path, c->rank, c->world);
 	if (c->resize < 0)
 		return fmt_fail(err, "%s: loader: resize %d is negative", path, c->resize);
 	if (c->train && !(c->scale_lo > 0 && c->scale_lo <= c->scale_hi && c->scale_hi <= 1))
@@ -236,9 +256,9 @@ loader *loader_open(const char *path, const loader_config *cfg, fmt_error *err)
 	if (shard_reader_open(&rd, path, err))
 		return NULL;
 	uint64_t count = shard_reader_count(rd);
-	if (count == 0 || (cfg->train && count < (uint64_t)cfg->batch)) {
-		fmt_fail(err, "%s: %llu records, fewer than one training batch of %d", path, (unsigned long long)count,
-			 cfg->batch);
+	if (count == 0 || (cfg->train && count < (uint64_t)cfg->batch * (uint64_t)cfg->world)) {
+		fmt_fail(err, "%s: %llu records, fewer than one training batch of %llu", path, (unsigned long long)count,
+			 (unsigned long long)cfg->batch * (unsigned long long)cfg->world);
 		if (count == 0 && !cfg->train)
 			fmt_fail(err, "%s: no records", path);
 		shard_reader_close(rd);
@@ -253,8 +273,10 @@ loader *loader_open(const char *path, const loader_config *cfg, fmt_error *err)
 	l->pool = pool_create(cfg->threads);
 	l->nbufs = pool_size(l->pool);
 	l->bufs = xcalloc((size_t)l->nbufs, sizeof *l->bufs);
-	l->nbatches = cfg->train ? (int64_t)(count / (uint64_t)cfg->batch)
-				 : (int64_t)((count + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch);
+	l->lo = count * (uint64_t)cfg->rank / (uint64_t)cfg->world;
+	l->hi = count * ((uint64_t)cfg->rank + 1) / (uint64_t)cfg->world;
+	l->nbatches = cfg->train ? (int64_t)(count / ((uint64_t)cfg->batch * (uint64_t)cfg->world))
+				 : (int64_t)((l->hi - l->lo + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch);
 	if (cfg->train)
 		l->order = xmalloc_array(count, sizeof *l->order);
 	size_t per = (size_t)cfg->channels * cfg->out_h * cfg->out_w;
@@ -319,7 +341,9 @@ int64_t loader_num_batches(const loader *l) { return l->nbatches; }
 int32_t loader_label(const loader *l, uint64_t i) { return shard_reader_label(l->rd, i); }
 const char *loader_error(const loader *l) { return l->err; }
 
-void loader_start_epoch(loader *l, int epoch)
+void loader_start_epoch(loader *l, int epoch) { loader_start_epoch_at(l, epoch, 0); }
+
+void loader_start_epoch_at(loader *l, int epoch, int64_t first_batch)
 {
 	wait_idle(l);
 	l->epoch = epoch;
@@ -340,26 +364,24 @@ void loader_start_epoch(loader *l, int epoch)
 			l->order[j] = t;
 		}
 	}
-	l->next_batch = 0;
+	if (first_batch < 0)
+		first_batch = 0;
+	l->next_batch = first_batch;
 	l->cur_slot = 0;
 	l->started = 1;
-	if (!l->failed && l->nbatches > 0)
-		request(l, 0, 0);
+	if (!has_failed(l) && first_batch < l->nbatches)
+		request(l, first_batch, 0);
 }
 
 int loader_next_borrow(loader *l, const float **x, const int32_t **labels, const int64_t **ids)
 {
 	if (!l->started)
 		die("internal error: loader_next before loader_start_epoch");
-	if (l->failed) {
-		wait_idle(l);
-		return -1;
-	}
-	if (l->next_batch >= l->nbatches)
+	if (l->next_batch >= l->nbatches && !has_failed(l))
 		return 0;
 	wait_idle(l);
 	slot *s = &l->slots[l->cur_slot];
-	if (s->n < 0 || l->failed)
+	if (has_failed(l) || s->n < 0)
 		return -1;
 	int n = s->n;
 	*x = s->x;

@@ -37,15 +37,22 @@ typedef struct {
 	uint64_t seed;
 	int threads;                  /* decoding threads; <= 0: all CPUs */
 	int prefetch;                 /* 1: prepare the next batch in a background thread (default) */
+	int rank, world;              /* data parallel: this process's part (0 and 1 = everything; see below) */
 } loader_config;
+
+/* Data parallel (rank r of w): train mode uses one global permutation with global batches of batch * w records;
+ * rank r gets positions [r * batch, (r + 1) * batch) of each, so the ranks together see exactly the batches of a
+ * single process with batch * w (and identical pixels: augmentation depends on the record, not the rank). Eval mode
+ * gives rank r the contiguous records [count * r / w, count * (r + 1) / w). */
 
 typedef struct loader loader;
 
-/* ImageNet defaults: batch 180, 224 x 224 x 3, resize 256, scale (0.16, 1), ratio (0.75, 1.33), flip, train. */
+/* ImageNet defaults: batch 180, 224 x 224 x 3, resize 256, scale (0.16, 1), ratio (0.75, 1.33), flip, train,
+ * prefetch, rank 0 of 1. */
 void loader_config_default(loader_config *c);
 
 /* Open a shard (.avs) or manifest. Returns NULL with err filled ("PATH: what") on a bad file or a bad config (e.g.
- * train mode with fewer records than one batch). */
+ * train mode with fewer records than one global batch). */
 loader *loader_open(const char *path, const loader_config *cfg, fmt_error *err);
 /* Same, dying with the message (exit 1). */
 loader *loader_open_or_die(const char *path, const loader_config *cfg);
@@ -53,13 +60,16 @@ void loader_close(loader *l);
 
 uint64_t loader_count(const loader *l);        /* records */
 int32_t loader_num_classes(const loader *l);   /* highest label + 1 */
-int64_t loader_num_batches(const loader *l);   /* batches per epoch (train: floor(count / batch)) */
+int64_t loader_num_batches(const loader *l);   /* batches per epoch (train: floor(count / (batch * world))) */
 /* Label of record i without decoding it. */
 int32_t loader_label(const loader *l, uint64_t i);
 
 /* Start (or restart) an epoch: train mode draws the permutation of `epoch`; eval mode ignores it. Must be called
  * before the first loader_next. */
 void loader_start_epoch(loader *l, int epoch);
+/* Start an epoch at batch first_batch (resuming a run interrupted mid-epoch): the batches are those that
+ * loader_start_epoch(l, epoch) would give from that point on. */
+void loader_start_epoch_at(loader *l, int epoch, int64_t first_batch);
 /* Copy the next batch into x (batch, channels, out_h, out_w), labels (batch) and ids (batch; record indexes, may be
  * NULL). Returns the number of images (< batch only for the last eval batch), 0 at the end of the epoch, or -1 on a
  * read error (message in loader_error). */

@@ -58,7 +58,7 @@ static void adamw_tensor(float *restrict p, const float *restrict g, float *rest
 			 float decay, float b1, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt,
 			 float eps, float neg_step_size, int threads)
 {
-#pragma omp parallel for schedule(static) num_threads(threads) if (n >= 65536)
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= 65536)
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i];
 		float pi = p[i] * decay;
@@ -95,6 +95,40 @@ void adamw_step(adamw *o)
 				     bc2_sqrt, (float)o->eps, neg_step_size, threads);
 		}
 	}
+}
+
+void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT])
+{
+	memset(groups, 0, PG_COUNT * sizeof *groups);
+	for (int g = 1; g < PG_COUNT; g++) {
+		adamw_group *gr = &o->group[g];
+		if (!gr->active)
+			continue;
+		gr->step++;
+		groups[g].lr = (float)gr->lr;
+		groups[g].wd = (float)gr->wd;
+		groups[g].beta1 = (float)o->beta1;
+		groups[g].beta2 = (float)o->beta2;
+		groups[g].eps = (float)o->eps;
+		groups[g].step = gr->step;
+		groups[g].active = 1;
+	}
+}
+
+int adamw_segments(const adamw *o, avsl_adamw_segment *seg)
+{
+	int n = 0;
+	for (int i = 0; i < o->ps->n; i++) {
+		const param_info *pi = &o->ps->info[i];
+		if (!in_group(pi, pi->group))
+			continue;
+		memset(&seg[n], 0, sizeof seg[n]);
+		seg[n].offset = pi->offset;
+		seg[n].numel = pi->numel;
+		seg[n].group = (int32_t)pi->group;
+		n++;
+	}
+	return n;
 }
 
 double steplr_lr(double lr0, int epoch, int warm_up, int step, double gamma)

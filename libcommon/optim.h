@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "cuda/cuda_ops.h" /* avsl_adamw_group, avsl_adamw_segment: plain C, no CUDA types */
 #include "params.h"
 
 typedef struct {
@@ -42,6 +43,13 @@ void adamw_free(adamw *o);
 /* One torch.optim.AdamW step (PyTorch 1.13 single-tensor arithmetic, float32) for every active group, reading
  * ps->grad; each active group's step count advances by one. */
 void adamw_step(adamw *o);
+/* For a device step (kernels/cuda/adamw.cu through avsl_cuda_api->adamw_step): advance each active group's step
+ * count, as adamw_step does, and fill groups[PG_COUNT] (indexed by param_group; PG_NONE inactive) with the values
+ * of this step. Call once per step, then launch with ngroups = PG_COUNT. */
+void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT]);
+/* The trainable tensors as device segments (one per tensor, group = its param_group), in offset order; seg must
+ * hold ps->n entries. Returns the count. Plan them with adamw_plan_blocks and upload them once per run. */
+int adamw_segments(const adamw *o, avsl_adamw_segment *seg);
 /* Number of floats of group g that adamw_step updates (trainable tensors only). */
 size_t adamw_group_numel(const adamw *o, param_group g);
 

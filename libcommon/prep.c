@@ -1,6 +1,8 @@
-/* prep.c: see prep.h. Work is done in batches: the pool decodes, resizes and compresses a batch (any worker, any
- * order), then this thread appends the results in item order, reports skipped files in item order and decides
- * where shards end, so output and diagnostics are the same for every thread count.
+/* prep.c: see prep.h. Worker threads claim items in order from a shared counter, decode, resize and compress
+ * them into a ring of result slots; this thread (the writer) takes the results strictly in item order, reports
+ * skipped files, decides where shards end and appends the records. Workers run at most a ring's length ahead of
+ * the writer and never wait for each other, so a slow image delays nobody but the writer, and the output and the
+ * diagnostics are the same for every thread count.
  */
 #define _GNU_SOURCE
 #include "prep.h"
@@ -8,10 +10,10 @@
 #include "image.h"
 #include "progress.h"
 #include "shard.h"
-#include "threadpool.h"
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,10 +27,20 @@ typedef struct {
 typedef struct {
 	const ds_split *s;
 	const prep_opts *o;
-	size_t first;
-	result *res;
-	void **zctx; /* per worker */
-} batch;
+	result *ring;         /* ring_n slots; item i uses slot i % ring_n */
+	unsigned char *done;  /* per slot: the worker finished it */
+	size_t ring_n;
+	size_t next;          /* next item to claim */
+	size_t written;       /* items the writer has taken */
+	pthread_mutex_t mu;
+	pthread_cond_t can_claim, finished;
+} pipeline;
+
+typedef struct {
+	pipeline *p;
+	void *zctx;
+	pthread_t th;
+} worker;
 
 /* Read a whole file without dying: a missing or unreadable image is a skipped item, like a corrupt one. */
 static unsigned char *slurp(const char *path, size_t *len, char *why, size_t why_len)
@@ -59,11 +71,9 @@ static unsigned char *slurp(const char *path, size_t *len, char *why, size_t why
 	return b;
 }
 
-static void work(void *ctx, long k, int worker)
+/* Process item `it` into r with the worker's compression context. */
+static void work(const ds_item *it, const prep_opts *o, void **zctx, result *r)
 {
-	batch *b = ctx;
-	const ds_item *it = &b->s->items[b->first + (size_t)k];
-	result *r = &b->res[k];
 	image_u8 im = {0}, small = {0};
 	if (it->px) {
 		im.h = it->h;
@@ -85,8 +95,8 @@ static void work(void *ctx, long k, int worker)
 			return;
 	}
 	const image_u8 *use = &im;
-	if (b->o->resize > 0) {
-		image_resize_shorter(&im, b->o->resize, &small);
+	if (o->resize > 0) {
+		image_resize_shorter(&im, o->resize, &small);
 		use = &small;
 	}
 	shard_record rec = {0};
@@ -99,12 +109,35 @@ static void work(void *ctx, long k, int worker)
 	rec.channels = (uint32_t)use->c;
 	rec.pixels = use->px;
 	fmt_error err;
-	if (shard_record_encode(&rec, b->o->level, &b->zctx[worker], &r->enc, &err))
+	if (shard_record_encode(&rec, o->level, zctx, &r->enc, &err))
 		snprintf(r->why, sizeof r->why, "%s", err.msg);
 	else
 		r->ok = 1;
 	image_free(&im);
 	image_free(&small);
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	pipeline *p = w->p;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->next < p->s->n && p->next >= p->written + p->ring_n)
+			pthread_cond_wait(&p->can_claim, &p->mu);
+		if (p->next >= p->s->n)
+			break;
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		result *r = &p->ring[i % p->ring_n]; /* ours alone: the writer is done with item i - ring_n */
+		memset(r, 0, sizeof *r);
+		work(&p->s->items[i], p->o, &w->zctx, r);
+		pthread_mutex_lock(&p->mu);
+		p->done[i % p->ring_n] = 1;
+		pthread_cond_broadcast(&p->finished);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
 }
 
 typedef struct {
@@ -155,35 +188,42 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 {
 	memset(st, 0, sizeof *st);
 	double t0 = avsl_now();
-	threadpool *pool = pool_create(o->threads);
-	int nw = pool_size(pool);
-	void **zctx = xcalloc((size_t)nw, sizeof *zctx);
-	size_t bsize = (size_t)nw * 32;
-	result *res = xcalloc(bsize, sizeof *res);
+	int nw = o->threads > 0 ? o->threads : 1;
+	pipeline p = {.s = s, .o = o, .ring_n = (size_t)nw * 16};
+	p.ring = xcalloc(p.ring_n, sizeof *p.ring);
+	p.done = xcalloc(p.ring_n, 1);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.can_claim, NULL);
+	pthread_cond_init(&p.finished, NULL);
+	worker *ws = xcalloc((size_t)nw, sizeof *ws);
+	for (int i = 0; i < nw; i++) {
+		ws[i].p = &p;
+		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0)
+			die("cannot start worker thread %d: %s", i, strerror(errno));
+	}
 	sink k = {out, multi, o->level};
 	sink_open(&k);
 	progress pr;
 	char label[64];
 	snprintf(label, sizeof label, "prep %s", s->name);
 	progress_start(&pr, label, "img", s->n, o->verbosity == CLI_QUIET);
-	for (size_t first = 0; first < s->n; first += bsize) {
-		size_t n = s->n - first < bsize ? s->n - first : bsize;
-		memset(res, 0, n * sizeof *res);
-		batch b = {s, o, first, res, zctx};
-		pool_for(pool, (long)n, work, &b);
-		for (size_t i = 0; i < n; i++) {
-			result *r = &res[i];
-			const ds_item *it = &s->items[first + i];
-			st->bytes_in += r->bytes_in;
-			if (!r->ok) {
-				if (o->strict) {
-					out_abort(&k.f);
-					die("%s: %s (--strict)", it->file ? it->file : it->rel, r->why);
-				}
-				warn("%s: %s; skipped", it->file ? it->file : it->rel, r->why);
-				st->skipped++;
-				continue;
+	for (size_t i = 0; i < s->n; i++) {
+		size_t slot = i % p.ring_n;
+		pthread_mutex_lock(&p.mu);
+		while (!p.done[slot])
+			pthread_cond_wait(&p.finished, &p.mu);
+		pthread_mutex_unlock(&p.mu);
+		result *r = &p.ring[slot];
+		const ds_item *it = &s->items[i];
+		st->bytes_in += r->bytes_in;
+		if (!r->ok) {
+			if (o->strict) {
+				out_abort(&k.f);
+				die("%s: %s (--strict)", it->file ? it->file : it->rel, r->why);
 			}
+			warn("%s: %s; skipped", it->file ? it->file : it->rel, r->why);
+			st->skipped++;
+		} else {
 			uint64_t cnt = shard_writer_count(k.w);
 			if (multi && cnt > 0 &&
 			    ((o->shard_records && cnt >= o->shard_records) ||
@@ -199,8 +239,15 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 			st->images++;
 			shard_encoded_free(&r->enc);
 		}
-		progress_add(&pr, n);
+		pthread_mutex_lock(&p.mu);
+		p.done[slot] = 0;
+		p.written = i + 1;
+		pthread_cond_broadcast(&p.can_claim);
+		pthread_mutex_unlock(&p.mu);
+		progress_add(&pr, 1);
 	}
+	for (int i = 0; i < nw; i++)
+		pthread_join(ws[i].th, NULL);
 	progress_end(&pr);
 	sink_close(&k);
 	if (multi) {
@@ -220,10 +267,13 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 	free(k.names);
 	free(k.counts);
 	for (int i = 0; i < nw; i++)
-		shard_zctx_free(zctx[i]);
-	free(zctx);
-	free(res);
-	pool_destroy(pool);
+		shard_zctx_free(ws[i].zctx);
+	free(ws);
+	free(p.ring);
+	free(p.done);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.can_claim);
+	pthread_cond_destroy(&p.finished);
 	st->bytes_out = k.bytes_out;
 	st->shards = (uint64_t)k.n;
 	st->classes = ds_split_classes(s);

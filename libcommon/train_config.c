@@ -1,6 +1,8 @@
-/* train_config.c: see train_config.h. One table drives the parser, the JSON writer and the JSON reader. */
+/* train_config.c: see train_config.h. One table (tc_opts) drives the parser here and the JSON writer and reader
+ * in train_config_json.c. */
 #define _GNU_SOURCE
 #include "train_config.h"
+#include "train_config_impl.h"
 #include "cli.h"
 #include "optim.h"
 #include "util.h"
@@ -14,35 +16,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef enum {
-	T_STR,    /* char *, one word */
-	T_INT,    /* int, range checked */
-	T_U64,    /* uint64_t */
-	T_DBL,    /* double, range checked */
-	T_FLAG,   /* int set to 1 ("--no-NAME" sets 0) */
-	T_INTS,   /* int[], nargs='+', count in cnt_off */
-	T_DBLS,   /* double[], nargs='+' */
-	T_FLTS,   /* float[], nargs='+' */
-	T_SPECIAL /* handled by name in apply_special */
-} opt_type;
-
-enum { O_NOSAVE = 1, O_NOARG = 2 };
-
-typedef struct {
-	const char *name;  /* canonical, underscores */
-	opt_type type;
-	size_t off;
-	size_t cnt_off;    /* T_INTS/T_DBLS/T_FLTS: int count field, or (size_t)-1 for a fixed count */
-	int min_n, max_n;  /* list lengths */
-	double lo, hi;     /* value range */
-	int flags;
-} opt_def;
-
 #define OFF(f) offsetof(train_config, f)
-#define NOCNT ((size_t)-1)
 #define BIG 1e9
 
-static const opt_def opts[] = {
+const opt_def tc_opts[] = {
 	/* official */
 	{"data_path", T_STR, OFF(data_path), 0, 0, 0, 0, 0, 0},
 	{"save_path", T_STR, OFF(save_path), 0, 0, 0, 0, 0, 0},
@@ -116,10 +93,11 @@ static const opt_def opts[] = {
 	{"help", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 	{"version", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 };
-enum { NOPTS = sizeof opts / sizeof opts[0] };
+const int tc_nopts = sizeof tc_opts / sizeof tc_opts[0];
 
 static const char *const arch_names[] = {"resnet50", "resnet18", "resnet34", "cifar_resnet18"};
-static const char *const group_names[PG_COUNT] = {"none", "trunk", "embedder", "collector"};
+const char *const tc_group_names[PG_COUNT] = {"none", "trunk", "embedder", "collector"};
+const char *const tc_split_names[2] = {"test", "train"}; /* bits SPLIT_TEST, SPLIT_TRAIN */
 
 static char *dupstr(const char *s) { return s ? xstrdup(s) : NULL; }
 
@@ -172,9 +150,9 @@ void train_config_init(train_config *c)
 
 void train_config_free(train_config *c)
 {
-	for (int i = 0; i < NOPTS; i++)
-		if (opts[i].type == T_STR) {
-			char **p = (char **)((char *)c + opts[i].off);
+	for (int i = 0; i < tc_nopts; i++)
+		if (tc_opts[i].type == T_STR) {
+			char **p = (char **)((char *)c + tc_opts[i].off);
 			free(*p);
 			*p = NULL;
 		}
@@ -185,13 +163,8 @@ void train_config_free(train_config *c)
 
 /* ---- errors ---- */
 
-typedef struct {
-	char *buf;
-	size_t len;
-} errbuf;
-
-static int fail(errbuf *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(errbuf *e, const char *fmt, ...)
+int tc_fail(errbuf *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tc_fail(errbuf *e, const char *fmt, ...)
 {
 	if (e->buf && e->len) {
 		va_list ap;
@@ -204,11 +177,11 @@ static int fail(errbuf *e, const char *fmt, ...)
 
 /* ---- applying one option to its values ---- */
 
-static const opt_def *find_opt(const char *name)
+const opt_def *tc_find_opt(const char *name)
 {
-	for (int i = 0; i < NOPTS; i++)
-		if (strcmp(opts[i].name, name) == 0)
-			return &opts[i];
+	for (int i = 0; i < tc_nopts; i++)
+		if (strcmp(tc_opts[i].name, name) == 0)
+			return &tc_opts[i];
 	return NULL;
 }
 
@@ -216,7 +189,7 @@ static int parse_num(errbuf *e, const opt_def *o, const char *w, double *out)
 {
 	const char *why;
 	if (parse_double(w, o->lo, o->hi, out, &why))
-		return fail(e, "--%s: '%s': %s", o->name, w, why);
+		return tc_fail(e, "--%s: '%s': %s", o->name, w, why);
 	return 0;
 }
 
@@ -224,7 +197,7 @@ static int parse_int(errbuf *e, const opt_def *o, const char *w, long *out)
 {
 	const char *why;
 	if (parse_long(w, (long)o->lo, (long)o->hi, out, &why))
-		return fail(e, "--%s: '%s': %s", o->name, w, why);
+		return tc_fail(e, "--%s: '%s': %s", o->name, w, why);
 	return 0;
 }
 
@@ -249,8 +222,8 @@ static int split_numbers(errbuf *e, const opt_def *o, char **words, int n, char 
 			free(res[i]);
 		free(res);
 		if (o->min_n == o->max_n)
-			return fail(e, "--%s: expected %d values, got %d", o->name, o->min_n, cnt);
-		return fail(e, "--%s: expected %d to %d values, got %d", o->name, o->min_n, o->max_n, cnt);
+			return tc_fail(e, "--%s: expected %d values, got %d", o->name, o->min_n, cnt);
+		return tc_fail(e, "--%s: expected %d to %d values, got %d", o->name, o->min_n, o->max_n, cnt);
 	}
 	*out = res;
 	return cnt;
@@ -273,7 +246,7 @@ static int word_list(errbuf *e, const opt_def *o, char **words, int n, const cha
 			if (allowed[j] && strcmp(words[i], allowed[j]) == 0)
 				found = j;
 		if (found < 0)
-			return fail(e, "--%s: unknown value '%s'", o->name, words[i]);
+			return tc_fail(e, "--%s: unknown value '%s'", o->name, words[i]);
 		m |= 1u << found;
 	}
 	*mask = m;
@@ -291,31 +264,32 @@ static int set_device(errbuf *e, train_config *c, char **words, int n)
 		const char *why;
 		if (strcmp(w, "cpu") == 0 || strcmp(w, "cuda") == 0 || strcmp(w, "auto") == 0) {
 			if (n != 1)
-				return fail(e, "--device: '%s' must be the only value", w);
+				return tc_fail(e, "--device: '%s' must be the only value", w);
 			c->device_kind = w[0] == 'c' ? (w[1] == 'p' ? DEVICE_CPU : DEVICE_CUDA) : DEVICE_AUTO;
 		} else if (parse_long(w, 0, 1023, &id, &why) == 0) {
 			c->gpu_ids[c->n_gpu_ids++] = (int)id;
 			c->device_kind = DEVICE_CUDA;
 		} else {
-			return fail(e, "--device: '%s': expected cpu, cuda, auto or GPU ids", w);
+			return tc_fail(e, "--device: '%s': expected cpu, cuda, auto or GPU ids", w);
 		}
 		if (strlen(buf) + strlen(w) + 2 > sizeof buf)
-			return fail(e, "--device: too long");
+			return tc_fail(e, "--device: too long");
 		if (i)
 			strcat(buf, ",");
 		strcat(buf, w);
 	}
 	strcpy(c->device, buf);
+	c->device_given = 1;
 	return 0;
 }
 
 /* Apply option o with its n value words; status gets TC_HELP/TC_VERSION for those flags. */
-static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int n, int negate, int *status)
+int tc_apply(errbuf *e, train_config *c, const opt_def *o, char **words, int n, int negate, int *status)
 {
 	char *base = (char *)c;
 	if (negate) {
 		if (o->type != T_FLAG)
-			return fail(e, "--no-%s: not a yes/no flag", o->name);
+			return tc_fail(e, "--no-%s: not a yes/no flag", o->name);
 		*(int *)(base + o->off) = 0;
 		return 0;
 	}
@@ -339,7 +313,7 @@ static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int
 		errno = 0;
 		unsigned long long v = strtoull(w, &end, 10);
 		if (!isdigit((unsigned char)w[0]) || *end || errno)
-			return fail(e, "--%s: '%s': not a non-negative integer", o->name, w);
+			return tc_fail(e, "--%s: '%s': not a non-negative integer", o->name, w);
 		*(uint64_t *)(base + o->off) = v;
 		return 0;
 	}
@@ -374,7 +348,7 @@ static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int
 		free_words(nums, cnt);
 		int fill = o->cnt_off == NOCNT ? o->max_n : cnt; /* fixed-size lists: one value is broadcast */
 		if (o->cnt_off == NOCNT && cnt != o->max_n && cnt != 1)
-			return fail(e, "--%s: expected 1 or %d values, got %d", o->name, o->max_n, cnt);
+			return tc_fail(e, "--%s: expected 1 or %d values, got %d", o->name, o->max_n, cnt);
 		for (int i = 0; i < fill; i++) {
 			double v = vals[cnt == 1 ? 0 : i];
 			if (o->type == T_INTS)
@@ -400,7 +374,7 @@ static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int
 		else if (strcmp(words[0], "proxy_anchor") == 0)
 			c->setting = SETTING_PROXY_ANCHOR;
 		else
-			return fail(e, "--setting: '%s': expected avsl_proxyanchor or proxy_anchor", words[0]);
+			return tc_fail(e, "--setting: '%s': expected avsl_proxyanchor or proxy_anchor", words[0]);
 		return 0;
 	}
 	if (strcmp(nm, "model") == 0 || strcmp(nm, "arch") == 0) {
@@ -411,20 +385,19 @@ static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int
 				*p = xstrdup(words[0]);
 				return 0;
 			}
-		return fail(e, "--%s: '%s': expected resnet50, resnet18, resnet34 or cifar_resnet18", nm, words[0]);
+		return tc_fail(e, "--%s: '%s': expected resnet50, resnet18, resnet34 or cifar_resnet18", nm, words[0]);
 	}
 	if (strcmp(nm, "warm_up_list") == 0)
-		return word_list(e, o, words, n, group_names, PG_COUNT, &c->warm_up_groups) ||
-		       ((c->warm_up_groups & 1u) ? fail(e, "--warm_up_list: unknown value 'none'") : 0);
+		return word_list(e, o, words, n, tc_group_names, PG_COUNT, &c->warm_up_groups) ||
+		       ((c->warm_up_groups & 1u) ? tc_fail(e, "--warm_up_list: unknown value 'none'") : 0);
 	if (strcmp(nm, "splits_to_eval") == 0) {
-		static const char *const splits[] = {"test", "train"}; /* SPLIT_TEST, SPLIT_TRAIN */
-		return word_list(e, o, words, n, splits, 2, &c->splits_to_eval);
+		return word_list(e, o, words, n, tc_split_names, 2, &c->splits_to_eval);
 	}
 	if (strcmp(nm, "eval_exclude") == 0) {
 		c->n_eval_exclude = 0;
 		for (int i = 0; i < n; i++) {
 			if (strlen(words[i]) >= TC_WORD_LEN)
-				return fail(e, "--eval_exclude: '%s': too long", words[i]);
+				return tc_fail(e, "--eval_exclude: '%s': too long", words[i]);
 			strcpy(c->eval_exclude[c->n_eval_exclude++], words[i]);
 		}
 		return 0;
@@ -432,13 +405,13 @@ static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int
 	if (strcmp(nm, "clip_grad") == 0) {
 		int m = clip_mode_parse(words[0]);
 		if (m < 0)
-			return fail(e, "--clip-grad: '%s': expected first, every or never", words[0]);
+			return tc_fail(e, "--clip-grad: '%s': expected first, every or never", words[0]);
 		c->clip_mode = m;
 		return 0;
 	}
 	if (strcmp(nm, "baseline_loss") == 0) {
 		if (strcmp(words[0], "cosine") && strcmp(words[0], "distance"))
-			return fail(e, "--baseline-loss: '%s': expected cosine or distance", words[0]);
+			return tc_fail(e, "--baseline-loss: '%s': expected cosine or distance", words[0]);
 		c->baseline_distance = words[0][0] == 'd';
 		return 0;
 	}
@@ -503,34 +476,34 @@ static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
 			} shorts[] = {{'o', "out"}, {'q', "quiet"}, {'v', "verbose"}, {'h', "help"}, {'V', "version"}};
 			for (size_t j = 0; j < sizeof shorts / sizeof *shorts; j++)
 				if (arg[1] == shorts[j].c)
-					o = find_opt(shorts[j].name);
+					o = tc_find_opt(shorts[j].name);
 			if (!o)
-				return fail(e, "unknown option '%s'", arg);
+				return tc_fail(e, "unknown option '%s'", arg);
 			if (arg[2]) {
 				if (o->flags & O_NOARG)
-					return fail(e, "unknown option '%s'", arg);
+					return tc_fail(e, "unknown option '%s'", arg);
 				value = arg + 2;
 			}
 			shortbuf[0] = arg[1];
 		} else if (arg[0] == '-' && arg[1] == '-' && arg[2]) {
 			char *name = normalise(arg + 2, &value);
-			o = find_opt(name);
-			if (!o && strncmp(name, "no_", 3) == 0 && (o = find_opt(name + 3)) != NULL) {
+			o = tc_find_opt(name);
+			if (!o && strncmp(name, "no_", 3) == 0 && (o = tc_find_opt(name + 3)) != NULL) {
 				if (o->type != T_FLAG)
 					o = NULL;
 				negate = 1;
 			}
 			free(name);
 			if (!o)
-				return fail(e, "unknown option '%s'", arg);
+				return tc_fail(e, "unknown option '%s'", arg);
 		} else {
-			return fail(e, "unexpected argument '%s' (avsl-train takes options only)", arg);
+			return tc_fail(e, "unexpected argument '%s' (avsl-train takes options only)", arg);
 		}
 		int noarg = o->type == T_FLAG || (o->flags & O_NOARG) || negate;
 		if (noarg) {
 			if (value)
-				return fail(e, "--%s takes no value", o->name);
-			if (apply(e, c, o, NULL, 0, negate, &status))
+				return tc_fail(e, "--%s takes no value", o->name);
+			if (tc_apply(e, c, o, NULL, 0, negate, &status))
 				return -1;
 			continue;
 		}
@@ -549,15 +522,15 @@ static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
 			i += n;
 		} else {
 			if (i + 1 >= argc)
-				return shortbuf[0] ? fail(e, "-%c needs a value", shortbuf[0])
-						   : fail(e, "--%s needs a value", o->name);
+				return shortbuf[0] ? tc_fail(e, "-%c needs a value", shortbuf[0])
+						   : tc_fail(e, "--%s needs a value", o->name);
 			words = argv + ++i;
 			n = 1;
 		}
 		if (n < 1 || (o->max_n && o->type == T_SPECIAL && n > o->max_n && o->max_n > 1))
-			return n < 1 ? fail(e, "--%s needs at least one value", o->name)
-				     : fail(e, "--%s: at most %d values", o->name, o->max_n);
-		if (apply(e, c, o, words, n, 0, &status))
+			return n < 1 ? tc_fail(e, "--%s needs at least one value", o->name)
+				     : tc_fail(e, "--%s: at most %d values", o->name, o->max_n);
+		if (tc_apply(e, c, o, words, n, 0, &status))
 			return -1;
 	}
 	return status;
@@ -567,22 +540,22 @@ int train_config_check(const train_config *c, char *err, size_t errlen)
 {
 	errbuf e = {err, errlen};
 	if (!c->data_path && !c->resume)
-		return fail(&e, "--data_path is required (a shard, a manifest or a folder of them)");
+		return tc_fail(&e, "--data_path is required (a shard, a manifest or a folder of them)");
 	if (c->crop_scale[0] > c->crop_scale[1])
-		return fail(&e, "--crop-scale: lower bound %g above upper bound %g", c->crop_scale[0], c->crop_scale[1]);
+		return tc_fail(&e, "--crop-scale: lower bound %g above upper bound %g", c->crop_scale[0], c->crop_scale[1]);
 	if (c->crop_ratio[0] > c->crop_ratio[1])
-		return fail(&e, "--crop-ratio: lower bound %g above upper bound %g", c->crop_ratio[0], c->crop_ratio[1]);
+		return tc_fail(&e, "--crop-ratio: lower bound %g above upper bound %g", c->crop_ratio[0], c->crop_ratio[1]);
 	if (c->topk_corr > c->embeddings_dim)
-		return fail(&e, "--topk_corr %d exceeds --embeddings_dim %d", c->topk_corr, c->embeddings_dim);
+		return tc_fail(&e, "--topk_corr %d exceeds --embeddings_dim %d", c->topk_corr, c->embeddings_dim);
 	int kmax = 0;
 	for (int i = 0; i < c->n_k_list; i++)
 		kmax = c->k_list[i] > kmax ? c->k_list[i] : kmax;
 	if (c->k && c->k < kmax)
-		return fail(&e, "--k %d is smaller than the largest --k_list value %d", c->k, kmax);
+		return tc_fail(&e, "--k %d is smaller than the largest --k_list value %d", c->k, kmax);
 	if (c->resize && c->resize < c->input_size)
-		return fail(&e, "--resize %d is smaller than --input-size %d", c->resize, c->input_size);
+		return tc_fail(&e, "--resize %d is smaller than --input-size %d", c->resize, c->input_size);
 	if (!c->splits_to_eval)
-		return fail(&e, "--splits_to_eval: no split given");
+		return tc_fail(&e, "--splits_to_eval: no split given");
 	return 0;
 }
 
@@ -633,6 +606,57 @@ int train_config_eval_due(const train_config *c, int epoch)
 	return epoch % c->interval == 0 || epoch == c->epochs - 1;
 }
 
+void train_config_loader(const train_config *c, int train, loader_config *lc)
+{
+	loader_config_default(lc);
+	lc->train = train;
+	lc->batch = train ? c->batch_size : c->test_batch_size;
+	lc->out_h = lc->out_w = c->input_size;
+	lc->channels = c->channels;
+	lc->resize = c->resize;
+	lc->scale_lo = (float)c->crop_scale[0], lc->scale_hi = (float)c->crop_scale[1];
+	lc->ratio_lo = (float)c->crop_ratio[0], lc->ratio_hi = (float)c->crop_ratio[1];
+	lc->flip = 1;
+	memcpy(lc->mean, c->mean, sizeof lc->mean);
+	memcpy(lc->std, c->std, sizeof lc->std);
+	lc->seed = c->seed;
+	lc->threads = c->threads;
+	lc->prefetch = 1;
+}
+
+void train_config_apply_epoch(const train_config *c, adamw *o, int epoch)
+{
+	for (int g = PG_TRUNK; g < PG_COUNT; g++) {
+		o->group[g].lr = steplr_lr(train_config_lr0(c, (param_group)g), epoch, c->warm_up, c->step, c->gamma);
+		o->group[g].wd = c->wd;
+		o->group[g].active = train_config_group_active(c, (param_group)g, epoch);
+	}
+}
+
+void early_stop_init(early_stop *s)
+{
+	s->best = 0;
+	s->best_epoch = -1;
+	s->bad = 0;
+}
+
+int early_stop_update(early_stop *s, const train_config *c, int epoch, double r1, int *stop)
+{
+	*stop = 0;
+	if (s->best_epoch < 0 || r1 > s->best) {
+		s->best = r1;
+		s->best_epoch = epoch;
+		s->bad = 0;
+		return 1;
+	}
+	s->bad += c->interval;
+	if (c->patience > 0 && s->bad >= c->patience)
+		*stop = 1;
+	if (s->best > 0 && r1 <= 0.6 * s->best)
+		*stop = 1;
+	return 0;
+}
+
 char *train_config_run_dir(const train_config *c)
 {
 	if (c->out)
@@ -672,321 +696,15 @@ int train_config_data_paths(const train_config *c, char **train_path, char **tes
 	errbuf e = {err, errlen};
 	*train_path = *test_path = NULL;
 	if (!c->data_path)
-		return fail(&e, "no --data_path");
+		return tc_fail(&e, "no --data_path");
 	if (is_dir(c->data_path)) {
 		*train_path = first_existing(c->data_path, "train");
 		if (!*train_path)
-			return fail(&e, "%s: no train.avsm or train.avs in this folder", c->data_path);
+			return tc_fail(&e, "%s: no train.avsm or train.avs in this folder", c->data_path);
 		*test_path = c->eval_data ? xstrdup(c->eval_data) : first_existing(c->data_path, "test");
 	} else {
 		*train_path = xstrdup(c->data_path);
 		*test_path = dupstr(c->eval_data);
-	}
-	return 0;
-}
-
-/* ---- JSON ---- */
-
-static void json_str(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(fp, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", fp);
-		else if (ch == '\t')
-			fputs("\\t", fp);
-		else if (ch < 0x20)
-			fprintf(fp, "\\u%04x", ch);
-		else
-			fputc(ch, fp);
-	}
-	fputc('"', fp);
-}
-
-static void json_words(FILE *fp, const char *const *allowed, int n_allowed, unsigned mask)
-{
-	fputc('[', fp);
-	int first = 1;
-	for (int j = 0; j < n_allowed; j++)
-		if (allowed[j] && (mask >> j & 1u)) {
-			fprintf(fp, first ? "" : ",");
-			json_str(fp, allowed[j]);
-			first = 0;
-		}
-	fputc(']', fp);
-}
-
-char *train_config_to_json(const train_config *c)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&buf, &len);
-	if (!fp)
-		die("out of memory");
-	const char *base = (const char *)c;
-	fputc('{', fp);
-	int first = 1;
-	for (int i = 0; i < NOPTS; i++) {
-		const opt_def *o = &opts[i];
-		if (o->flags & O_NOSAVE)
-			continue;
-		fprintf(fp, "%s\"%s\":", first ? "" : ",", o->name);
-		first = 0;
-		switch (o->type) {
-		case T_STR: {
-			const char *s = *(char *const *)(base + o->off);
-			if (s)
-				json_str(fp, s);
-			else
-				fputs("null", fp);
-			break;
-		}
-		case T_INT: fprintf(fp, "%d", *(const int *)(base + o->off)); break;
-		case T_U64: fprintf(fp, "%llu", (unsigned long long)*(const uint64_t *)(base + o->off)); break;
-		case T_DBL: fprintf(fp, "%.17g", *(const double *)(base + o->off)); break;
-		case T_FLAG: fputs(*(const int *)(base + o->off) ? "true" : "false", fp); break;
-		case T_INTS:
-		case T_DBLS:
-		case T_FLTS: {
-			int n = o->cnt_off == NOCNT ? o->max_n : *(const int *)(base + o->cnt_off);
-			fputc('[', fp);
-			for (int j = 0; j < n; j++) {
-				if (j)
-					fputc(',', fp);
-				if (o->type == T_INTS)
-					fprintf(fp, "%d", ((const int *)(base + o->off))[j]);
-				else if (o->type == T_DBLS)
-					fprintf(fp, "%.17g", ((const double *)(base + o->off))[j]);
-				else
-					fprintf(fp, "%.9g", (double)((const float *)(base + o->off))[j]);
-			}
-			fputc(']', fp);
-			break;
-		}
-		case T_SPECIAL:
-			if (strcmp(o->name, "device") == 0) {
-				char tmp[sizeof c->device], *save = NULL;
-				strcpy(tmp, c->device);
-				fputc('[', fp);
-				int f2 = 1;
-				for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save), f2 = 0) {
-					if (!f2)
-						fputc(',', fp);
-					json_str(fp, t);
-				}
-				fputc(']', fp);
-			} else if (strcmp(o->name, "setting") == 0) {
-				json_str(fp, c->setting == SETTING_AVSL ? "avsl_proxyanchor" : "proxy_anchor");
-			} else if (strcmp(o->name, "model") == 0) {
-				json_str(fp, c->model);
-			} else if (strcmp(o->name, "arch") == 0) {
-				if (c->arch)
-					json_str(fp, c->arch);
-				else
-					fputs("null", fp);
-			} else if (strcmp(o->name, "warm_up_list") == 0) {
-				json_words(fp, group_names, PG_COUNT, c->warm_up_groups);
-			} else if (strcmp(o->name, "splits_to_eval") == 0) {
-				static const char *const splits[] = {"test", "train"};
-				json_words(fp, splits, 2, c->splits_to_eval);
-			} else if (strcmp(o->name, "eval_exclude") == 0) {
-				fputc('[', fp);
-				for (int j = 0; j < c->n_eval_exclude; j++) {
-					if (j)
-						fputc(',', fp);
-					json_str(fp, c->eval_exclude[j]);
-				}
-				fputc(']', fp);
-			} else if (strcmp(o->name, "clip_grad") == 0) {
-				json_str(fp, clip_mode_name((clip_mode)c->clip_mode));
-			} else if (strcmp(o->name, "baseline_loss") == 0) {
-				json_str(fp, c->baseline_distance ? "distance" : "cosine");
-			}
-			break;
-		}
-	}
-	fputc('}', fp);
-	if (fclose(fp))
-		die("out of memory");
-	return buf;
-}
-
-/* A minimal reader for the flat objects written above: values are strings, numbers, true/false/null, or arrays of
- * strings and numbers. Each value becomes the argv words the flag would take. */
-typedef struct {
-	const char *p;
-	errbuf *e;
-} jreader;
-
-static void jws(jreader *r)
-{
-	while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
-		r->p++;
-}
-
-static int jstring(jreader *r, char **out)
-{
-	if (*r->p != '"')
-		return fail(r->e, "config JSON: expected a string at '%.20s'", r->p);
-	r->p++;
-	size_t cap = 32, n = 0;
-	char *s = xmalloc(cap);
-	while (*r->p != '"') {
-		unsigned ch = (unsigned char)*r->p;
-		if (!ch || ch < 0x20) {
-			free(s);
-			return fail(r->e, "config JSON: unterminated string");
-		}
-		if (ch == '\\') {
-			r->p++;
-			switch (*r->p) {
-			case '"': ch = '"'; break;
-			case '\\': ch = '\\'; break;
-			case '/': ch = '/'; break;
-			case 'n': ch = '\n'; break;
-			case 't': ch = '\t'; break;
-			case 'r': ch = '\r'; break;
-			case 'b': ch = '\b'; break;
-			case 'f': ch = '\f'; break;
-			case 'u': {
-				unsigned v = 0;
-				for (int k = 1; k <= 4; k++) {
-					char h = r->p[k];
-					if (!isxdigit((unsigned char)h)) {
-						free(s);
-						return fail(r->e, "config JSON: bad \\u escape");
-					}
-					v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
-				}
-				if (v >= 0x80) { /* the writer escapes only control characters */
-					free(s);
-					return fail(r->e, "config JSON: unsupported \\u%04x", v);
-				}
-				ch = v;
-				r->p += 4;
-				break;
-			}
-			default: free(s); return fail(r->e, "config JSON: bad escape");
-			}
-		}
-		if (n + 2 > cap)
-			s = xrealloc(s, cap *= 2);
-		s[n++] = (char)ch;
-		r->p++;
-	}
-	r->p++;
-	s[n] = 0;
-	*out = s;
-	return 0;
-}
-
-/* A scalar as a word: string contents, number text, "true"/"false"/"null". */
-static int jscalar(jreader *r, char **out)
-{
-	if (*r->p == '"')
-		return jstring(r, out);
-	const char *start = r->p;
-	while (*r->p && (isalnum((unsigned char)*r->p) || strchr("+-.", *r->p)))
-		r->p++;
-	if (r->p == start)
-		return fail(r->e, "config JSON: unexpected '%.20s'", start);
-	size_t len = (size_t)(r->p - start);
-	*out = xmalloc(len + 1);
-	memcpy(*out, start, len);
-	(*out)[len] = 0;
-	return 0;
-}
-
-int train_config_from_json(train_config *c, const char *json, char *err, size_t errlen)
-{
-	errbuf e = {err, errlen};
-	jreader r = {json, &e};
-	train_config_init(c);
-	jws(&r);
-	if (*r.p++ != '{')
-		return fail(&e, "config JSON: expected an object");
-	jws(&r);
-	if (*r.p == '}')
-		return 0;
-	for (;;) {
-		jws(&r);
-		char *key;
-		if (jstring(&r, &key))
-			return -1;
-		const opt_def *o = find_opt(key);
-		if (!o || (o->flags & O_NOSAVE)) {
-			fail(&e, "config JSON: unknown key '%s'", key);
-			free(key);
-			return -1;
-		}
-		free(key);
-		jws(&r);
-		if (*r.p++ != ':')
-			return fail(&e, "config JSON: expected ':' after \"%s\"", o->name);
-		jws(&r);
-		char *words[TC_MAX_LIST + 1];
-		int n = 0, array = *r.p == '[', rc = 0, st = 0;
-		if (array) {
-			r.p++;
-			jws(&r);
-			while (*r.p != ']') {
-				if (n == TC_MAX_LIST + 1 || jscalar(&r, &words[n])) {
-					rc = n == TC_MAX_LIST + 1 ? fail(&e, "config JSON: \"%s\": too many values", o->name)
-								   : -1;
-					break;
-				}
-				n++;
-				jws(&r);
-				if (*r.p == ',') {
-					r.p++;
-					jws(&r);
-				} else if (*r.p != ']') {
-					rc = fail(&e, "config JSON: \"%s\": expected ',' or ']'", o->name);
-					break;
-				}
-			}
-			if (!rc)
-				r.p++;
-		} else {
-			rc = jscalar(&r, &words[0]);
-			if (!rc)
-				n = 1;
-		}
-		if (!rc) {
-			if (!array && strcmp(words[0], "null") == 0 && o->type == T_STR)
-				; /* absent: keep the default */
-			else if (!array && o->type == T_FLAG && strcmp(words[0], "true") == 0)
-				rc = apply(&e, c, o, NULL, 0, 0, &st);
-			else if (!array && o->type == T_FLAG && strcmp(words[0], "false") == 0)
-				rc = apply(&e, c, o, NULL, 0, 1, &st);
-			else if (o->type == T_FLAG)
-				rc = fail(&e, "config JSON: \"%s\": expected true or false", o->name);
-			else if (!array && strcmp(words[0], "null") == 0 && strcmp(o->name, "arch") == 0)
-				;
-			else if (array && n == 0 && strcmp(o->name, "warm_up_list") == 0)
-				c->warm_up_groups = 0;
-			else if (array && n == 0 && strcmp(o->name, "eval_exclude") == 0)
-				c->n_eval_exclude = 0;
-			else if (n == 0)
-				rc = fail(&e, "config JSON: \"%s\": empty list", o->name);
-			else
-				rc = apply(&e, c, o, words, n, 0, &st);
-		}
-		for (int j = 0; j < n; j++)
-			free(words[j]);
-		if (rc)
-			return -1;
-		jws(&r);
-		if (*r.p == ',') {
-			r.p++;
-			continue;
-		}
-		if (*r.p == '}')
-			break;
-		return fail(&e, "config JSON: expected ',' or '}' after \"%s\"", o->name);
 	}
 	return 0;
 }

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loader.h"
+#include "optim.h"
 #include "params.h"
 
 enum { TC_MAX_LIST = 16, TC_WORD_LEN = 32, TC_MAX_GPUS = 16 };
@@ -34,6 +36,7 @@ typedef struct {
 	int delete_old;           /* an existing run directory may be replaced */
 	char device[64];          /* as given, words joined by ',': "auto", "cpu", "cuda", "0", "0,1" */
 	train_device device_kind;
+	int device_given;         /* --device appeared (else $AVSL_DEVICE may decide: pass NULL to avsl_device_select) */
 	int gpu_ids[TC_MAX_GPUS], n_gpu_ids; /* from numeric --device words */
 	int batch_size;           /* 180 */
 	int test_batch_size;      /* 180 (eval batch; no effect on results) */
@@ -122,6 +125,29 @@ char *train_config_run_dir(const train_config *c);
  * DIR/train.avsm, DIR/train.avs (test: --eval-data, else DIR/test.avsm, DIR/test.avs) that exists. *test_path is
  * NULL when none is found. Returns 0, or -1 with err when no training data is found. */
 int train_config_data_paths(const train_config *c, char **train_path, char **test_path, char *err, size_t errlen);
+
+/* The loader configuration of the training (train = 1: --batch_size, RandomResizedCrop with --crop-scale and
+ * --crop-ratio, flips) or evaluation (train = 0: --test_batch_size, center crop) pipeline: --input-size, --resize,
+ * --mean, --std, --channels, --seed, --threads. */
+void train_config_loader(const train_config *c, int train, loader_config *lc);
+
+/* Set each optimiser group's lr (lr0 during warm-up, then StepLR: lr0 * gamma^floor((epoch - warm_up) / step)),
+ * weight decay and active flag (warm-up) for epoch `epoch`. Call at the start of every epoch. */
+void train_config_apply_epoch(const train_config *c, adamw *o, int epoch);
+
+/* Early stopping and model selection on test Recall@1 (avsl-method.md §5): strict improvement is a new best;
+ * otherwise a counter grows by `interval`; stop when it reaches `patience` (patience 0: never), or when R@1 falls to
+ * 0.6 x best or below (only once a best above 0 exists). The first evaluation is always a new best. */
+typedef struct {
+	double best;     /* best R@1 so far */
+	int best_epoch;  /* -1 before the first evaluation */
+	int bad;         /* epochs since the best, counted in steps of interval */
+} early_stop;
+
+void early_stop_init(early_stop *s);
+/* Feed the R@1 of the evaluation after `epoch`. Returns 1 when it is a new best; *stop becomes 1 when training should
+ * end after this epoch. */
+int early_stop_update(early_stop *s, const train_config *c, int epoch, double r1, int *stop);
 
 /* The configuration as one JSON object (malloc'd), keys = canonical flag names (underscores). */
 char *train_config_to_json(const train_config *c);

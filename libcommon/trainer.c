@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	train_config *c;
@@ -46,35 +47,19 @@ static void make_dir(const char *dir)
 	free(p);
 }
 
-static void loader_cfg(const train_config *c, int train, loader_config *lc)
-{
-	loader_config_default(lc);
-	lc->batch = train ? c->batch_size : c->test_batch_size;
-	lc->out_h = lc->out_w = c->input_size;
-	lc->channels = c->channels;
-	lc->train = train;
-	lc->resize = c->resize;
-	lc->scale_lo = (float)c->crop_scale[0], lc->scale_hi = (float)c->crop_scale[1];
-	lc->ratio_lo = (float)c->crop_ratio[0], lc->ratio_hi = (float)c->crop_ratio[1];
-	for (int i = 0; i < 3; i++)
-		lc->mean[i] = c->mean[i], lc->std[i] = c->std[i];
-	lc->seed = c->seed;
-	lc->threads = c->threads;
-}
-
 static void open_data(trainer *t)
 {
 	char err[512];
 	if (train_config_data_paths(t->c, &t->train_path, &t->test_path, err, sizeof err))
 		die("%s", err);
 	loader_config lc;
-	loader_cfg(t->c, 1, &lc);
+	train_config_loader(t->c, 1, &lc);
 	t->train = loader_open_or_die(t->train_path, &lc);
 	if (loader_num_batches(t->train) < 1)
 		die("%s: %llu images, fewer than one batch of %d", t->train_path,
 		    (unsigned long long)loader_count(t->train), t->c->batch_size);
 	if (t->test_path && (t->c->splits_to_eval & SPLIT_TEST)) {
-		loader_cfg(t->c, 0, &lc);
+		train_config_loader(t->c, 0, &lc);
 		t->test = loader_open_or_die(t->test_path, &lc);
 	}
 }
@@ -108,17 +93,6 @@ static void build_model(trainer *t, int argc, char **argv)
 		model_load_trunk(&t->m, c->init);
 	adamw_init(&t->opt, &t->m.ps);
 	t->st = (train_state){.best_recall1 = -1, .best_epoch = -1};
-}
-
-static void set_epoch_lr(trainer *t, int epoch)
-{
-	const train_config *c = t->c;
-	for (int g = PG_TRUNK; g < PG_COUNT; g++) {
-		adamw_group *grp = &t->opt.group[g];
-		grp->lr = steplr_lr(train_config_lr0(c, g), epoch, c->warm_up, c->step, c->gamma);
-		grp->wd = c->wd;
-		grp->active = train_config_group_active(c, g, epoch);
-	}
 }
 
 static void fill_entry(const trainer *t, trainlog_entry *e, int epoch, const double *loss_sum, int batches)
@@ -178,8 +152,9 @@ static double evaluate(trainer *t, trainlog_entry *e)
 static int run_epoch(trainer *t, int epoch, int skip_batches)
 {
 	const train_config *c = t->c;
-	set_epoch_lr(t, epoch);
-	loader_start_epoch(t->train, epoch);
+	train_config_apply_epoch(c, &t->opt, epoch);
+	/* Resuming mid-epoch: the loader is deterministic, so starting at the saved batch replays the same order. */
+	loader_start_epoch_at(t->train, epoch, skip_batches);
 	int64_t nb = loader_num_batches(t->train);
 	const float *x;
 	const int32_t *labels;
@@ -188,14 +163,12 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	int n_sum = 0, n_win = 0;
 	double t0 = avsl_now(), tw = t0;
 	int trunk_grads = t->opt.group[PG_TRUNK].active;
-	for (int64_t b = 0; b < nb; b++) {
+	for (int64_t b = skip_batches; b < nb; b++) {
 		int n = loader_next_borrow(t->train, &x, &labels, &ids);
 		if (n < 0)
 			die("%s", loader_error(t->train));
 		if (n == 0)
 			break;
-		if (b < skip_batches)
-			continue; /* resuming mid-epoch: the loader is deterministic, so skipping replays the order */
 		paramset_zero_grad(&t->m.ps);
 		float terms[4] = {0};
 		float loss = model_train_step(&t->m, x, labels, n, trunk_grads, terms);
@@ -243,18 +216,14 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	int stop = 0;
 	if (t->test && train_config_eval_due(c, epoch)) {
 		double r1 = evaluate(t, &e);
-		if (r1 > t->st.best_recall1) {
-			t->st.best_recall1 = r1;
-			t->st.best_epoch = epoch;
-			t->st.bad_epochs = 0;
-			e.best = 1;
+		/* Model selection and early stop on test Recall@1, as the official manager does (§5, §11-P11). */
+		early_stop es = {.best = t->st.best_recall1, .best_epoch = t->st.best_epoch, .bad = t->st.bad_epochs};
+		e.best = early_stop_update(&es, c, epoch, r1, &stop);
+		t->st.best_recall1 = es.best;
+		t->st.best_epoch = es.best_epoch;
+		t->st.bad_epochs = es.bad;
+		if (e.best)
 			checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
-		} else {
-			t->st.bad_epochs += c->interval;
-			/* Early stop as the official manager does: patience exhausted, or a collapse below 60 % of best. */
-			if (t->st.bad_epochs >= c->patience || r1 <= 0.6 * t->st.best_recall1)
-				stop = 1;
-		}
 	} else if (!t->test) {
 		checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
 	}
@@ -272,6 +241,9 @@ int trainer_run(train_config *c, int argc, char **argv)
 {
 	trainer t = {.c = c};
 	t.quiet = c->verbosity == CLI_QUIET;
+	const char *dev = c->device_given ? NULL : getenv("AVSL_DEVICE");
+	if (c->device_kind == DEVICE_CUDA || (dev && strcmp(dev, "cuda") == 0))
+		die("--device cuda: the CUDA ops are built, but the trainer does not drive them yet; use --device cpu");
 	build_model(&t, argc, argv);
 	char err[512];
 	if (train_config_check(c, err, sizeof err))
@@ -279,8 +251,14 @@ int trainer_run(train_config *c, int argc, char **argv)
 	t.dir = train_config_run_dir(c);
 	make_dir(t.dir);
 	t.last_path = xasprintf("%s/last.safetensors", t.dir);
+	struct stat sb;
+	if (!c->resume && !c->delete_old && stat(t.last_path, &sb) == 0)
+		die("%s: a previous run is there; continue it with --resume %s, or replace it with --delete_old", t.dir,
+		    t.last_path);
 	t.model_path = xasprintf("%s/model.safetensors", t.dir);
 	t.log_path = xasprintf("%s/train.jsonl", t.dir);
+	if (!c->resume)
+		unlink(t.log_path); /* a new run (possibly --delete_old) starts a new log; a resumed one appends */
 	if (trainlog_open(&t.log, t.log_path))
 		die("%s: %s", t.log_path, strerror(errno));
 	model_plan(&t.m, c->batch_size > c->test_batch_size ? c->batch_size : c->test_batch_size);

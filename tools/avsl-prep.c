@@ -21,8 +21,9 @@ static void usage(void)
 	       "      --layout L         imagefolder, cub, sop, cars, idx (default: detected)\n"
 	       "      --split S          train, test or both (default: both)\n"
 	       "      --classes LIST     keep only these labels, e.g. 0-4 or 0,2,5-7\n"
+	       "      --per-class N      keep only the first N images of every class (default: all)\n"
 	       "      --shard-size N     records per shard, or bytes with a K/M/G suffix (default: one shard)\n"
-	       "      --level N          zstd level 1..19 (default 3)\n"
+	       "      --level N          zstd level 1..19 (default 1)\n"
 	       "      --resize N         shorter side in pixels, PIL antialiased bilinear (default 256; idx: none)\n"
 	       "      --no-resize        keep the decoded size\n"
 	       "      --threads N        worker threads (default: all CPUs); output is identical for any N\n"
@@ -77,11 +78,12 @@ static int ends_with(const char *s, const char *suffix)
 int main(int argc, char **argv)
 {
 	avsl_set_progname(argv[0]);
-	enum { O_LAYOUT = 256, O_SPLIT, O_CLASSES, O_SHARD_SIZE, O_LEVEL, O_RESIZE, O_NO_RESIZE, O_THREADS, O_STRICT,
+	enum { O_LAYOUT = 256, O_SPLIT, O_CLASSES, O_PER_CLASS, O_SHARD_SIZE, O_LEVEL, O_RESIZE, O_NO_RESIZE, O_THREADS, O_STRICT,
 	       O_LIST, O_VERIFY };
 	static const struct option opts[] = {
 		{"output", required_argument, 0, 'o'},      {"layout", required_argument, 0, O_LAYOUT},
 		{"split", required_argument, 0, O_SPLIT},   {"classes", required_argument, 0, O_CLASSES},
+		{"per-class", required_argument, 0, O_PER_CLASS},
 		{"shard-size", required_argument, 0, O_SHARD_SIZE}, {"level", required_argument, 0, O_LEVEL},
 		{"resize", required_argument, 0, O_RESIZE}, {"no-resize", no_argument, 0, O_NO_RESIZE},
 		{"threads", required_argument, 0, O_THREADS}, {"strict", no_argument, 0, O_STRICT},
@@ -89,9 +91,10 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, 0, 'q'},             {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0}};
+	size_t per_class = 0;
 	const char *out = NULL, *split = "both", *classes = NULL, *list = NULL, *verify = NULL, *shard_size = NULL;
 	int layout = DS_AUTO, resize = -1;
-	prep_opts o = {.level = 3, .threads = avsl_cpu_count(), .verbosity = CLI_NORMAL};
+	prep_opts o = {.level = 1, .threads = avsl_cpu_count(), .verbosity = CLI_NORMAL};
 	int c;
 	while ((c = getopt_long(argc, argv, "o:qvhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -106,6 +109,7 @@ int main(int argc, char **argv)
 			split = optarg;
 			break;
 		case O_CLASSES: classes = optarg; break;
+		case O_PER_CLASS: per_class = (size_t)opt_long("--per-class", optarg, 1, 1L << 40); break;
 		case O_SHARD_SIZE: shard_size = optarg; break;
 		case O_LEVEL: o.level = (int)opt_long("--level", optarg, 1, 19); break;
 		case O_RESIZE: resize = (int)opt_long("--resize", optarg, 1, 65535); break;
@@ -160,6 +164,8 @@ int main(int argc, char **argv)
 			continue;
 		ds_split s;
 		ds_load(root, layout, splits[k], classes ? &filter : NULL, &s);
+		if (per_class)
+			ds_split_limit_per_class(&s, per_class);
 		if (s.n == 0)
 			die("%s: no images in the %s split%s", root, splits[k], classes ? " (after --classes)" : "");
 		if (o.verbosity == CLI_VERBOSE)

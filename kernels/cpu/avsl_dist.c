@@ -7,7 +7,7 @@
  * is a sparse(CSC) x dense product whose inner loop is a scaled add of a contiguous P-float row (8-wide FMAs with
  * P/8 accumulators held in registers), i.e. the k=128 sparsity of S_hat is exploited at near-GEMM efficiency.
  * The gate, blend and final sum run on the same rows right after they are produced, so T is never stored.
- * Column embeddings/certainties are transposed once per call (D, Cpad) so each H0 row is a contiguous read.
+ * Column embeddings/certainties are transposed once per call into blocks (nb, D, PB): contiguous, cache-resident.
  *
  * Exactness: per pair every sum runs in a fixed order and the gate argument is gamma*fma(u*v, alpha, beta) with
  * u*v commutative, so d(x,y) == d(y,x) bitwise and d(x,x) == 0 exactly, whatever the tiling.
@@ -136,7 +136,7 @@ void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *cons
 /* ---- fast path ------------------------------------------------------------------------------------------------ */
 
 #ifndef AVSL_DIST_P
-#define AVSL_DIST_P 32 /* pairs per work item; H blocks are D*P floats (64 KiB at D=512): L2-resident */
+#define AVSL_DIST_P 16 /* pairs per work item; H blocks are D*P floats (32 KiB at D=512) */
 #endif
 enum { PB = AVSL_DIST_P };
 
@@ -194,37 +194,123 @@ static inline __m256 exp8(__m256 x)
 /* Per-thread scratch. */
 typedef struct {
 	float *Ha, *Hb; /* (D, PB) */
-	float *T;       /* (PB) */
+	float *T;       /* (NB, PB) */
 } scratch;
 
-/* The row of T for output dim n: t[p] = sum_j val_j * H[row_j][p]. */
-static inline void spmm_row(const csc *S, int n, const float *H, float *t)
+/* S_hat regrouped for the fast path: NB output columns advance in lockstep (NB*PB/8 independent accumulator chains
+ * instead of PB/8), each column's list padded to the group's longest with (row 0, value 0) entries; adding 0*h
+ * leaves every sum bitwise unchanged. Rows are stored pre-multiplied by PB (float offsets into an H block). */
+#ifndef AVSL_DIST_NB
+#define AVSL_DIST_NB 4
+#endif
+enum { NB = AVSL_DIST_NB };
+#define AVSL_DIST_QUAD (AVSL_DIST_NB % 4 == 0)
+
+typedef struct {
+	int ng;      /* groups of NB columns */
+	int *gptr;   /* (ng+1) start of each group, in units of NB entries */
+	int32_t *off; /* (gptr[ng]*NB) row offsets m*PB */
+	float *val;  /* (gptr[ng]*NB) */
+} gcsc;
+
+static void gcsc_build(const csc *S, int D, gcsc *g)
 {
-	int j0 = S->ptr[n], j1 = S->ptr[n + 1];
+	g->ng = (D + NB - 1) / NB;
+	g->gptr = malloc((size_t)(g->ng + 1) * sizeof *g->gptr);
+	int tot = 0;
+	for (int gi = 0; gi < g->ng; gi++) {
+		g->gptr[gi] = tot;
+		int len = 0;
+		for (int i = 0; i < NB; i++) {
+			int n = gi * NB + i;
+			if (n < D && S->ptr[n + 1] - S->ptr[n] > len)
+				len = S->ptr[n + 1] - S->ptr[n];
+		}
+		tot += len;
+	}
+	g->gptr[g->ng] = tot;
+	g->off = calloc((size_t)(tot ? tot : 1) * NB, sizeof *g->off);
+	g->val = calloc((size_t)(tot ? tot : 1) * NB, sizeof *g->val);
+	for (int gi = 0; gi < g->ng; gi++)
+		for (int i = 0; i < NB; i++) {
+			int n = gi * NB + i;
+			if (n >= D)
+				continue;
+			for (int j = S->ptr[n]; j < S->ptr[n + 1]; j++) {
+				size_t e = (size_t)(g->gptr[gi] + j - S->ptr[n]) * NB + i;
+				g->off[e] = S->row[j] * PB;
+				g->val[e] = S->val[j];
+			}
+		}
+}
+
+static void gcsc_free(gcsc *g)
+{
+	free(g->gptr);
+	free(g->off);
+	free(g->val);
+}
+
+/* T[i][p] = sum_j val * H[row][p] for the NB output columns of group gi. T: (NB, PB). */
+static inline void spmm_group(const gcsc *g, int gi, const float *H, float *T)
+{
+	int j0 = g->gptr[gi], j1 = g->gptr[gi + 1];
+	const int32_t *off = g->off + (size_t)j0 * NB;
+	const float *val = g->val + (size_t)j0 * NB;
 #ifdef AVSL_HAVE_AVX2
-	__m256 acc[PB / 8];
+	__m256 acc[NB][PB / 8];
 #pragma GCC unroll 16
-	for (int k = 0; k < PB / 8; k++)
-		acc[k] = _mm256_setzero_ps();
-	for (int j = j0; j < j1; j++) {
-		__m256 s = _mm256_set1_ps(S->val[j]);
-		const float *h = H + (size_t)S->row[j] * PB;
+	for (int i = 0; i < NB; i++)
 #pragma GCC unroll 16
 		for (int k = 0; k < PB / 8; k++)
-			acc[k] = _mm256_fmadd_ps(s, _mm256_load_ps(h + 8 * k), acc[k]);
-	}
+			acc[i][k] = _mm256_setzero_ps();
+#if AVSL_DIST_QUAD
+	/* NB a multiple of 4: four values per 128-bit broadcast load, spread with in-lane shuffles (no load port),
+	 * and two row offsets per 64-bit load: ~1.25 loads per FMA instead of 2. */
+	for (int j = j0; j < j1; j++, off += NB, val += NB) {
 #pragma GCC unroll 16
-	for (int k = 0; k < PB / 8; k++)
-		_mm256_store_ps(t + 8 * k, acc[k]);
-#else
-	for (int p = 0; p < PB; p++)
-		t[p] = 0.0f;
-	for (int j = j0; j < j1; j++) {
-		float s = S->val[j];
-		const float *h = H + (size_t)S->row[j] * PB;
-		for (int p = 0; p < PB; p++)
-			t[p] = fmaf(s, h[p], t[p]);
+		for (int i4 = 0; i4 < NB; i4 += 4) {
+			__m256 q = _mm256_broadcast_ps((const __m128 *)(val + i4));
+			uint64_t o01, o23;
+			memcpy(&o01, off + i4, 8);
+			memcpy(&o23, off + i4 + 2, 8);
+			const float *h0 = H + (uint32_t)o01, *h1 = H + (uint32_t)(o01 >> 32);
+			const float *h2 = H + (uint32_t)o23, *h3 = H + (uint32_t)(o23 >> 32);
+			__m256 s0 = _mm256_shuffle_ps(q, q, 0x00), s1 = _mm256_shuffle_ps(q, q, 0x55);
+			__m256 s2 = _mm256_shuffle_ps(q, q, 0xaa), s3 = _mm256_shuffle_ps(q, q, 0xff);
+#pragma GCC unroll 16
+			for (int k = 0; k < PB / 8; k++) {
+				acc[i4][k] = _mm256_fmadd_ps(s0, _mm256_load_ps(h0 + 8 * k), acc[i4][k]);
+				acc[i4 + 1][k] = _mm256_fmadd_ps(s1, _mm256_load_ps(h1 + 8 * k), acc[i4 + 1][k]);
+				acc[i4 + 2][k] = _mm256_fmadd_ps(s2, _mm256_load_ps(h2 + 8 * k), acc[i4 + 2][k]);
+				acc[i4 + 3][k] = _mm256_fmadd_ps(s3, _mm256_load_ps(h3 + 8 * k), acc[i4 + 3][k]);
+			}
+		}
 	}
+#else
+	for (int j = j0; j < j1; j++, off += NB, val += NB) {
+#pragma GCC unroll 16
+		for (int i = 0; i < NB; i++) {
+			__m256 s = _mm256_broadcast_ss(val + i);
+			const float *h = H + off[i];
+#pragma GCC unroll 16
+			for (int k = 0; k < PB / 8; k++)
+				acc[i][k] = _mm256_fmadd_ps(s, _mm256_load_ps(h + 8 * k), acc[i][k]);
+		}
+	}
+#endif
+#pragma GCC unroll 16
+	for (int i = 0; i < NB; i++)
+#pragma GCC unroll 16
+		for (int k = 0; k < PB / 8; k++)
+			_mm256_store_ps(T + i * PB + 8 * k, acc[i][k]);
+#else
+	for (int p = 0; p < NB * PB; p++)
+		T[p] = 0.0f;
+	for (int j = j0; j < j1; j++, off += NB, val += NB)
+		for (int i = 0; i < NB; i++)
+			for (int p = 0; p < PB; p++)
+				T[i * PB + p] = fmaf(val[i], H[off[i] + p], T[i * PB + p]);
 #endif
 }
 
@@ -238,7 +324,9 @@ static inline void gate_blend(float gamma, float ur, float alpha, float beta, fl
 		       B = _mm256_set1_ps(beta), X = _mm256_set1_ps(xr), one = _mm256_set1_ps(1.0f);
 		for (int p = 0; p < PB; p += 8) {
 			__m256 z = _mm256_mul_ps(g, _mm256_fmadd_ps(_mm256_mul_ps(U, _mm256_load_ps(v + p)), A, B));
-			__m256 pi = _mm256_div_ps(one, _mm256_add_ps(one, exp8(z)));
+			/* 1/(1+e): 12-bit reciprocal + one Newton step (~1e-7 relative), cheaper than a divide */
+			__m256 den = _mm256_add_ps(one, exp8(z)), rc = _mm256_rcp_ps(den);
+			__m256 pi = _mm256_mul_ps(rc, _mm256_fnmadd_ps(den, rc, _mm256_set1_ps(2.0f)));
 			__m256 d = _mm256_sub_ps(X, _mm256_load_ps(y + p));
 			__m256 dl = _mm256_mul_ps(d, d);
 			__m256 tt = _mm256_load_ps(t + p);
@@ -254,8 +342,8 @@ static inline void gate_blend(float gamma, float ur, float alpha, float beta, fl
 	}
 }
 
-/* One work item: row r against columns [c0, c0+PB) of the transposed (D, Cpad) column arrays. */
-static void dist_block(const avsl_collector_view *c, const csc *S, const float *const *x, const float *const *u,
+/* Row r against columns [c0, c0+PB) of transposed column arrays with row stride Cpad. */
+static void dist_block(const avsl_collector_view *c, const gcsc *S, const float *const *x, const float *const *u,
 		       int r, float *const *yT, float *const *vT, int64_t Cpad, int c0, scratch *w, float *res)
 {
 	const int D = c->dim, L = c->levels;
@@ -288,14 +376,17 @@ static void dist_block(const avsl_collector_view *c, const csc *S, const float *
 		const float *xl = x[l] + (size_t)r * D, *ul = u[l] + (size_t)r * D;
 		const float *al = c->alpha[l], *bl = c->beta[l];
 		int last = l == L - 1;
-		for (int n = 0; n < D; n++) {
-			spmm_row(&S[l - 1], n, Hp, w->T);
-			float *h = last ? w->T : Hn + (size_t)n * PB;
-			gate_blend(c->gamma_p, ul[n], al[n], bl[n], xl[n], yT[l] + (size_t)n * Cpad + c0,
-				   vT[l] + (size_t)n * Cpad + c0, pexp, w->T, h);
-			if (last)
-				for (int p = 0; p < PB; p++)
-					res[p] += h[p];
+		for (int gi = 0; gi < S[l - 1].ng; gi++) {
+			spmm_group(&S[l - 1], gi, Hp, w->T);
+			for (int i = 0; i < NB && gi * NB + i < D; i++) {
+				int n = gi * NB + i;
+				float *t = w->T + i * PB, *h = last ? t : Hn + (size_t)n * PB;
+				gate_blend(c->gamma_p, ul[n], al[n], bl[n], xl[n], yT[l] + (size_t)n * Cpad + c0,
+					   vT[l] + (size_t)n * Cpad + c0, pexp, t, h);
+				if (last)
+					for (int p = 0; p < PB; p++)
+						res[p] += h[p];
+			}
 		}
 		float *tmp = Hp;
 		Hp = Hn;
@@ -313,68 +404,86 @@ void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, 
 	for (int l = 0; l < L; l++)
 		sym = sym && x[l] == y[l] && (l == 0 || u[l] == v[l]);
 
-	csc S[AVSL_MAX_LEVELS - 1];
-	for (int l = 0; l + 1 < L; l++)
-		avsl_csc_build(c->s_hat[l], D, &S[l]);
+	gcsc S[AVSL_MAX_LEVELS - 1];
+	for (int l = 0; l + 1 < L; l++) {
+		csc s;
+		avsl_csc_build(c->s_hat[l], D, &s);
+		gcsc_build(&s, D, &S[l]);
+		avsl_csc_free(&s);
+	}
 
-	/* Transposed, zero-padded column data: yT[l], vT[l] (D, Cpad). */
+	/* Column data transposed into blocks of PB columns, block-major: yB[l], vB[l] (nb, D, PB), zero-padded, so
+	 * one block's slices (D*PB floats per level and array) are contiguous and stay cached while rows stream by. */
 	const int nb = (C + PB - 1) / PB;
-	const int64_t Cpad = (int64_t)nb * PB;
-	float *yT[AVSL_MAX_LEVELS], *vT[AVSL_MAX_LEVELS];
+	float *yB[AVSL_MAX_LEVELS], *vB[AVSL_MAX_LEVELS];
 	for (int l = 0; l < L; l++) {
-		yT[l] = aligned_alloc(64, (size_t)D * Cpad * sizeof(float));
-		vT[l] = aligned_alloc(64, (size_t)D * Cpad * sizeof(float));
+		yB[l] = aligned_alloc(64, (size_t)nb * D * PB * sizeof(float));
+		vB[l] = aligned_alloc(64, (size_t)nb * D * PB * sizeof(float));
 	}
 	if (threads < 1)
 		threads = 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
-	for (int n = 0; n < D; n++)
-		for (int l = 0; l < L; l++) {
-			float *yr = yT[l] + (size_t)n * Cpad, *vr = vT[l] + (size_t)n * Cpad;
-			for (int q = 0; q < C; q++) {
-				yr[q] = y[l][(size_t)q * D + n];
-				vr[q] = l ? v[l][(size_t)q * D + n] : 0.0f;
+	for (int b = 0; b < nb; b++)
+		for (int l = 0; l < L; l++)
+			for (int p = 0; p < PB; p++) {
+				int q = b * PB + p;
+				float *yo = yB[l] + (size_t)b * D * PB + p, *vo = vB[l] + (size_t)b * D * PB + p;
+				for (int n = 0; n < D; n++) {
+					yo[(size_t)n * PB] = q < C ? y[l][(size_t)q * D + n] : 0.0f;
+					vo[(size_t)n * PB] = q < C && l ? v[l][(size_t)q * D + n] : 0.0f;
+				}
 			}
-			for (int q = C; q < Cpad; q++)
-				yr[q] = vr[q] = 0.0f;
-		}
 
-	/* Work items (row, column block); with X == Y only blocks reaching the upper triangle (mirrored below). */
-	int64_t nitems = (int64_t)R * nb;
+	/* Work items (column block, chunk of RB rows), block-major so a thread keeps one block's column data hot.
+	 * With X == Y only the upper triangle is computed (mirrored below). */
+	enum { RB = 8 };
+	const int nrc = (R + RB - 1) / RB;
+	int64_t nitems = (int64_t)nb * nrc;
 #pragma omp parallel num_threads(threads)
 	{
 		scratch w;
 		w.Ha = aligned_alloc(64, (size_t)D * PB * sizeof(float));
 		w.Hb = aligned_alloc(64, (size_t)D * PB * sizeof(float));
-		w.T = aligned_alloc(64, PB * sizeof(float));
+		w.T = aligned_alloc(64, NB * PB * sizeof(float));
 		float res[PB];
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 1)
 		for (int64_t it = 0; it < nitems; it++) {
-			int r = (int)(it / nb), b = (int)(it % nb);
-			if (sym && (b + 1) * PB <= r)
-				continue;
+			int b = (int)(it / nrc), r0 = (int)(it % nrc) * RB;
 			int c0 = b * PB, cn = C - c0 < PB ? C - c0 : PB;
-			dist_block(c, S, x, u, r, yT, vT, Cpad, c0, &w, res);
-			float *o = out + (size_t)r * ldo;
-			for (int p = 0; p < cn; p++)
-				if (!sym || c0 + p >= r)
-					o[c0 + p] = res[p];
+			float *yb[AVSL_MAX_LEVELS], *vb[AVSL_MAX_LEVELS];
+			for (int l = 0; l < L; l++) {
+				yb[l] = yB[l] + (size_t)b * D * PB;
+				vb[l] = vB[l] + (size_t)b * D * PB;
+			}
+			for (int r = r0; r < r0 + RB && r < R; r++) {
+				if (sym && c0 + cn <= r)
+					break;
+				dist_block(c, S, x, u, r, yb, vb, PB, 0, &w, res);
+				float *o = out + (size_t)r * ldo;
+				for (int p = 0; p < cn; p++)
+					if (!sym || c0 + p >= r)
+						o[c0 + p] = res[p];
+			}
 		}
 		free(w.Ha);
 		free(w.Hb);
 		free(w.T);
 	}
-	if (sym) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
-		for (int r = 1; r < R; r++)
-			for (int q = 0; q < r; q++)
-				out[(size_t)r * ldo + q] = out[(size_t)q * ldo + r];
+	if (sym) { /* lower triangle from the upper, in 64x64 tiles so both sides stay cache-friendly */
+		enum { TB = 64 };
+		const int nt = (R + TB - 1) / TB;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+		for (int ti = 0; ti < nt; ti++)
+			for (int tj = 0; tj <= ti; tj++)
+				for (int r = ti * TB; r < (ti + 1) * TB && r < R; r++)
+					for (int q = tj * TB; q < (tj + 1) * TB && q < r; q++)
+						out[(size_t)r * ldo + q] = out[(size_t)q * ldo + r];
 	}
 	for (int l = 0; l < L; l++) {
-		free(yT[l]);
-		free(vT[l]);
+		free(yB[l]);
+		free(vB[l]);
 		if (l + 1 < L)
-			avsl_csc_free(&S[l]);
+			gcsc_free(&S[l]);
 	}
 }
 

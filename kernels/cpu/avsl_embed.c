@@ -67,7 +67,10 @@ void avsl_linear_bwd(const float *x, const float *dy, int N, int Cin, const floa
 void avsl_cam_fwd(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C, int HW,
 		  int D, float *A, int threads)
 {
-	(void)threads; /* the GEMM uses OpenBLAS's own threads; the scatter below is O(N*C*D) */
+	/* the GEMM uses OpenBLAS's own threads; threads is for the O(N*C*D) scatter */
+	if (threads < 1)
+		threads = 1;
+	float *lam = malloc(sizeof(float) * (size_t)C);
 	for (int b = 0; b < N; b++) {
 		float *Ab = A + (size_t)b * D * HW;
 		const float *Fb = F + (size_t)b * C * HW;
@@ -75,14 +78,20 @@ void avsl_cam_fwd(const float *F, const int32_t *argmax, const float *W, const f
 			for (int j = 0; j < HW; j++)
 				Ab[(size_t)c * HW + j] = bias[c];
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, D, HW, C, 1.0f, W, C, Fb, HW, 1.0f, Ab, HW);
-		/* the linearised max: N_i * max at the arg-max position, through the same weights */
-		for (int k = 0; k < C; k++) {
-			int am = argmax[(size_t)b * C + k];
-			float lam = (float)HW * Fb[(size_t)k * HW + am];
-			for (int c = 0; c < D; c++)
-				Ab[(size_t)c * HW + am] += W[(size_t)c * C + k] * lam;
+		/* the linearised max: N_i * max at the arg-max position, through the same weights (row by row of A
+		 * and W, so both stay in cache) */
+		const int32_t *amb = argmax + (size_t)b * C;
+		for (int k = 0; k < C; k++)
+			lam[k] = (float)HW * Fb[(size_t)k * HW + amb[k]];
+#pragma omp parallel for num_threads(threads) schedule(static)
+		for (int c = 0; c < D; c++) {
+			float *ar = Ab + (size_t)c * HW;
+			const float *wr = W + (size_t)c * C;
+			for (int k = 0; k < C; k++)
+				ar[amb[k]] += wr[k] * lam[k];
 		}
 	}
+	free(lam);
 }
 
 void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C,

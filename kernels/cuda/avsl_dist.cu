@@ -36,7 +36,8 @@ template <int PM> __device__ __forceinline__ float absdiff_pow(float a, float b,
 // T and H may alias (each element is read and written by the same thread).
 template <int PM, bool BLEND, bool SUM>
 __global__ void pair_kernel(const float *__restrict__ x, const float *__restrict__ y, const float *__restrict__ u,
-			    const float *__restrict__ v, const float *__restrict__ alpha, const float *__restrict__ beta,
+			    const float *__restrict__ v, const float *__restrict__ alpha,
+			    const float *__restrict__ beta,
 			    float gamma, float p, int C, int D, int64_t q0, int64_t P, const float *T, float *H,
 			    float *__restrict__ out, int64_t ldo)
 {
@@ -107,10 +108,12 @@ template <int PM> __global__ void normalize_kernel(float *x, int64_t n, int D, f
 }
 
 // One block per column n of L (D, D): R = max(L, 0), tau = k-th largest of R[., n], keep R >= tau - 1e-8,
-// divide the kept entries by their sum + 1e-8. The column lives in shared memory (D floats).
+// divide the kept entries by their sum + 1e-8. The column lives in shared memory (D <= LINK_MAX_D floats).
+enum { LINK_MAX_D = 4096 }; // the column in shared memory: 16 KiB
+
 __global__ void link_prepare_kernel(const float *__restrict__ L, int D, int k, float *__restrict__ s_hat)
 {
-	extern __shared__ float col[];
+	__shared__ float col[LINK_MAX_D];
 	__shared__ float tau_s;
 	__shared__ float part[32];
 	const int n = blockIdx.x;
@@ -191,15 +194,17 @@ extern "C" int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view
 		if (rc)
 			return rc;
 		for (int t = 0; t + 1 < L; t++) {
-			// Column-major view: T^T (D, np) = S_hat^T (D, D) * H^T (D, np), i.e. T[q, n] = sum_m H[q, m] S[m, n].
+			// Column-major view: T^T (D, np) = S_hat^T (D, D) * H^T (D, np),
+			// i.e. T[q, n] = sum_m H[q, m] S[m, n].
 			cublasStatus_t st = cublasSgemm(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, D, (int)np, D, &one,
 							cv->s_hat[t], D, H, D, &zero, T, D);
 			if (st != CUBLAS_STATUS_SUCCESS)
 				return AVSL_CUDA_CUBLAS_BASE + (int)st;
+			const level_args &lt = lv[t + 1];
 			if (t + 2 < L)
-				launch_pairs<true, false>(pm, lv[t + 1], cv->gamma_p, cv->p, C, D, q0, np, T, T, NULL, 0, s);
+				launch_pairs<true, false>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, T, NULL, 0, s);
 			else
-				launch_pairs<true, true>(pm, lv[t + 1], cv->gamma_p, cv->p, C, D, q0, np, T, NULL, out, ldo,
+				launch_pairs<true, true>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, NULL, out, ldo,
 							 s);
 			rc = avsl_cuda_launch_status();
 			if (rc)
@@ -214,10 +219,10 @@ extern "C" int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view
 
 extern "C" int avsl_link_prepare_cuda(const float *L, int D, int topk, float *s_hat, void *stream)
 {
-	if (!L || !s_hat || D < 1 || (size_t)D * sizeof(float) > 40 * 1024)
+	if (!L || !s_hat || D < 1 || D > LINK_MAX_D)
 		return AVSL_CUDA_EINVAL;
 	int k = topk < 1 ? 1 : topk > D ? D : topk;
-	link_prepare_kernel<<<D, 256, (size_t)D * sizeof(float), avsl_stream(stream)>>>(L, D, k, s_hat);
+	link_prepare_kernel<<<D, 256, 0, avsl_stream(stream)>>>(L, D, k, s_hat);
 	return avsl_cuda_launch_status();
 }
 

@@ -29,6 +29,7 @@ extern "C" {
 enum {
 	AVSL_CUDA_EINVAL = -1,        /* an argument out of range (negative size, k too large, NULL, ...) */
 	AVSL_CUDA_ENOWORKSPACE = -2,  /* the context's workspace cannot hold even one unit of work */
+	AVSL_CUDA_ENODRIVER = -3,     /* no NVIDIA driver (libcuda.so.1) on this machine */
 	AVSL_CUDA_CUBLAS_BASE = 100000
 };
 
@@ -37,7 +38,8 @@ const char *avsl_cuda_error_string(int code);
 
 /* ---- devices, memory, streams (kernels/cuda/device.cu) ------------------------------------------------------- */
 
-/* Number of visible devices. On failure (no driver, no device) returns the CUDA error and sets *count = 0. */
+/* Number of visible devices. On failure sets *count = 0 and returns AVSL_CUDA_ENODRIVER when there is no driver at
+ * all, else the CUDA error (cudaErrorNoDevice, cudaErrorInsufficientDriver for an old driver, ...). */
 int avsl_cuda_device_count(int *count);
 int avsl_cuda_set_device(int index);
 /* "NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB" into buf. */
@@ -76,7 +78,7 @@ int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view *c, int R,
 			const float *const *u, int C, const float *const *y, const float *const *v, float *out,
 			int64_t ldo);
 /* Same as avsl_link_prepare (device L and s_hat, (D, D)): kept[m,n] = R[m,n] >= tau_n - 1e-8f (float arithmetic),
- * tau_n the k-th largest of column n counting multiplicity; k is clamped to [1, D]. */
+ * tau_n the k-th largest of column n counting multiplicity; k is clamped to [1, D]. D <= 4096. */
 int avsl_link_prepare_cuda(const float *L, int D, int topk, float *s_hat, void *stream);
 /* Same as avsl_normalize_rows, in place on device x (n, D). */
 int avsl_normalize_rows_cuda(float *x, int64_t n, int D, float p, void *stream);

@@ -2,6 +2,7 @@
 // kernels/cuda_backend.c publishes as avsl_cuda_api.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,6 +19,8 @@ extern "C" const char *avsl_cuda_error_string(int code)
 		return "invalid argument";
 	case AVSL_CUDA_ENOWORKSPACE:
 		return "workspace too small for one unit of work";
+	case AVSL_CUDA_ENODRIVER:
+		return "no NVIDIA driver on this machine (libcuda.so.1 not found)";
 	default:
 		break;
 	}
@@ -51,6 +54,13 @@ extern "C" int avsl_cuda_device_count(int *count)
 	int n = 0;
 	cudaError_t e = cudaGetDeviceCount(&n);
 	*count = e == cudaSuccess ? n : 0;
+	if (e == cudaErrorInsufficientDriver) {
+		// The runtime says the same when the driver is old and when there is none at all; tell them apart.
+		void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+		if (!h)
+			return AVSL_CUDA_ENODRIVER;
+		dlclose(h);
+	}
 	return (int)e;
 }
 

@@ -121,8 +121,8 @@ __global__ void pa_reduce(const float *col, int C, float scale, float *loss, flo
 
 // d and dd may alias: each element is read, then written, by one thread.
 __global__ void pa_grad(const float *d, int R, int C, int64_t ldd, const int32_t *__restrict__ ylab,
-			const int32_t *__restrict__ zlab, float mpos, float mneg, float a, const float *__restrict__ col,
-			const float *__restrict__ g, float *dd)
+			const int32_t *__restrict__ zlab, float mpos, float mneg, float a,
+			const float *__restrict__ col, const float *__restrict__ g, float *dd)
 {
 	const int c = blockIdx.x * COLS + threadIdx.x;
 	if (c >= C)

@@ -26,6 +26,7 @@ printf 'this is not a JPEG' >"$IF/train/b_dog/broken.jpg"
 echo notes >"$IF/train/b_dog/notes.txt"
 $MK img "$IF/test/c_bird/1.png" 16 16 3 6
 $MK img "$IF/test/d_fish/1.png" 17 33 3 7
+head -c 2000 "$IF/train/b_dog/big.jpg" >"$IF/test/d_fish/truncated.jpg"
 
 expect if_train 0 empty 'broken.jpg: .*skipped' -- avsl-prep -q --threads 2 -o "$T/if-train.avs" --split train "$IF"
 check if_train_no_temporaries "! ls '$T'/*.tmp.* 2>/dev/null"
@@ -43,6 +44,7 @@ check if_strict_leaves_nothing "test ! -e '$T/strict.avs' && ! ls '$T'/strict.av
 mkdir -p "$T/p1" "$T/p2"
 expect if_prefix 0 empty 'broken.jpg' -- avsl-prep -q --threads 2 --shard-size 2 --layout imagefolder -o "$T/p2/if" "$IF"
 avsl-prep -q --threads 1 --shard-size 2 -o "$T/p1/if" "$IF" 2>/dev/null
+check if_prefix_warns_truncated "grep -q 'truncated.jpg: .*skipped' '$T/err'"
 check if_prefix_files "test -f '$T/p2/if-train.avsm' && test -f '$T/p2/if-train-00002.avs' && test ! -e '$T/p2/if-train-00003.avs' && test -f '$T/p2/if-test-00000.avs'"
 check if_prefix_manifest "printf 'AVSM 1.0\n2 if-train-00000.avs\n2 if-train-00001.avs\n1 if-train-00002.avs\n' | cmp - '$T/p2/if-train.avsm'"
 check if_prefix_threads_identical "diff -r '$T/p1' '$T/p2'"
@@ -68,9 +70,10 @@ $MK img "$CUB/images/001.Alpha/a2.jpg" 30 40 3 21
 $MK img "$CUB/images/001.Alpha/a1.jpg" 30 40 3 22
 $MK img "$CUB/images/002.Beta/b1.png" 20 30 1 23
 $MK img "$CUB/images/101.Gamma/g1.jpg" 25 25 3 24
-printf '1 001.Alpha/a2.jpg\n2 001.Alpha/a1.jpg\n3 002.Beta/b1.png\n4 101.Gamma/g1.jpg\n' >"$CUB/images.txt"
-printf '1 1\n2 1\n3 2\n4 101\n' >"$CUB/image_class_labels.txt"
-expect cub_train 0 empty empty -- avsl-prep -q --resize 16 -o "$T/cub-train.avs" --split train "$CUB"
+printf 'GIF89a, or so it claims' >"$CUB/images/002.Beta/bad.gif"
+printf '1 001.Alpha/a2.jpg\n2 001.Alpha/a1.jpg\n3 002.Beta/b1.png\n4 101.Gamma/g1.jpg\n5 002.Beta/bad.gif\n' >"$CUB/images.txt"
+printf '1 1\n2 1\n3 2\n4 101\n5 2\n' >"$CUB/image_class_labels.txt"
+expect cub_train 0 empty 'bad.gif: .*skipped' -- avsl-prep -q --resize 16 -o "$T/cub-train.avs" --split train "$CUB"
 printf '0\t0\t001.Alpha\timages/001.Alpha/a1.jpg\t16x21x3\n1\t0\t001.Alpha\timages/001.Alpha/a2.jpg\t16x21x3\n2\t1\t002.Beta\timages/002.Beta/b1.png\t16x24x1\n' >"$T/cub-want.txt"
 expect cub_train_list 0 "$T/cub-want.txt" empty -- avsl-prep --list "$T/cub-train.avs"
 expect cub_test 0 empty empty -- avsl-prep -q --layout cub --resize 16 -o "$T/cub-test.avs" --split test "$CUB"
@@ -86,10 +89,12 @@ $MK img "$SOP/images/bicycle_final/1_0.JPG.jpg" 20 30 3 31
 $MK img "$SOP/images/bicycle_final/1_1.jpg" 20 30 3 32
 $MK img "$SOP/images/chair_final/2_0.jpg" 30 20 3 33
 $MK img "$SOP/images/chair_final/3_0.jpg" 30 20 3 34
-printf 'image_id class_id super_class_id path\n1 1 1 bicycle_final/1_0.JPG.jpg\n2 1 1 bicycle_final/1_1.jpg\n3 2 2 chair_final/2_0.jpg\n' >"$SOP/Info_Files/Ebay_train.txt"
+$MK img "$SOP/images/chair_final/2_1.png" 30 20 1 35
+printf '\x89PNG\r\n\x1a\n broken' >"$SOP/images/chair_final/2_2.png"
+printf 'image_id class_id super_class_id path\n1 1 1 bicycle_final/1_0.JPG.jpg\n2 1 1 bicycle_final/1_1.jpg\n3 2 2 chair_final/2_0.jpg\n5 2 2 chair_final/2_1.png\n6 2 2 chair_final/2_2.png\n' >"$SOP/Info_Files/Ebay_train.txt"
 printf 'image_id class_id super_class_id path\n4 3 2 chair_final/3_0.jpg\n' >"$SOP/Info_Files/Ebay_test.txt"
-expect sop_both 0 empty empty -- avsl-prep -q --resize 10 -o "$T/sop" "$SOP"
-printf '0\t0\t1\timages/bicycle_final/1_0.JPG.jpg\t10x15x3\n1\t0\t1\timages/bicycle_final/1_1.jpg\t10x15x3\n2\t1\t2\timages/chair_final/2_0.jpg\t15x10x3\n' >"$T/sop-want.txt"
+expect sop_both 0 empty '2_2.png: .*skipped' -- avsl-prep -q --resize 10 -o "$T/sop" "$SOP"
+printf '0\t0\t1\timages/bicycle_final/1_0.JPG.jpg\t10x15x3\n1\t0\t1\timages/bicycle_final/1_1.jpg\t10x15x3\n2\t1\t2\timages/chair_final/2_0.jpg\t15x10x3\n3\t1\t2\timages/chair_final/2_1.png\t15x10x1\n' >"$T/sop-want.txt"
 expect sop_train_list 0 "$T/sop-want.txt" empty -- avsl-prep --list "$T/sop-train.avsm"
 printf '0\t2\t3\timages/chair_final/3_0.jpg\t15x10x3\n' >"$T/sop-want.txt"
 expect sop_test_keeps_global_labels 0 "$T/sop-want.txt" empty -- avsl-prep --list "$T/sop-test.avsm"
@@ -141,3 +146,8 @@ expect help 0 - empty -- avsl-prep --help
 check help_mentions_options "grep -q -- '--shard-size' '$T/out' && grep -q -- '--verify' '$T/out'"
 expect version 0 - empty -- avsl-prep -V
 check version_line "grep -Eq '^avsl-prep [0-9]+\.[0-9]+\.[0-9]+$' '$T/out'"
+
+# --per-class keeps the first N images of every class, in dataset order.
+expect per_class_subset 0 empty '' -- avsl-prep -q --layout idx --split train --classes 0-4 --per-class 3 -o "$T/pc.avs" "$IDX"
+check per_class_counts "[ \$(avsl-prep --list $T/pc.avs | wc -l) -eq \$(avsl-prep --list $T/pc.avs | awk '{print \$2}' | sort | uniq -c | awk '{s+=\$1; if (\$1 > 3) bad=1} END{print (bad ? -1 : s)}') ]"
+expect per_class_bad 2 empty 'per-class' -- avsl-prep --per-class 0 -o "$T/x.avs" "$IDX"

@@ -70,6 +70,14 @@ def main():
     add("rgb_tall", t, (0, 0, 151, 47), shorter(t, 33))
     add("rgb_rows_only", t, (0, 0, 151, 47), (60, 47))
     add("rgb_cols_only", t, (0, 0, 151, 47), (151, 20))
+    # JPEG decoding: PIL's pixels for a 4:2:0 and a gray JPEG (decode_cases.txt: JPEG PNM)
+    dec = []
+    for name, im in (("photo_420", make(6, 45, 61, 3)), ("photo_gray", make(7, 30, 41, 1))):
+        im.save(os.path.join(OUT, name + ".jpg"), quality=85)
+        Image.open(os.path.join(OUT, name + ".jpg")).save(os.path.join(OUT, name + "_pil.pnm"))
+        dec.append(f"{name}.jpg {name}_pil.pnm")
+    with open(os.path.join(OUT, "decode_cases.txt"), "w") as f:
+        f.write("\n".join(dec) + "\n")
     with open(os.path.join(OUT, "cases.txt"), "w") as f:
         f.write("\n".join(cases) + "\n")
 

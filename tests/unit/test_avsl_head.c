@@ -4,6 +4,7 @@
 #include "avsl_head.h"
 #include "baseline_head.h"
 #include "harness.h"
+#include "rng.h"
 #include "safetensors.h"
 
 #include <stdint.h>
@@ -295,6 +296,61 @@ TEST(collector_load_rejects_missing_metadata)
 	CHECK(ce.storage == NULL);
 }
 
+/* A head's tensors + avsl_head_metadata written with the safetensors writer load back as the eval collector. */
+TEST(collector_load_roundtrip_from_head_checkpoint)
+{
+	avsl_head_config cfg = golden_cfg(4, 1000);
+	cfg.topk = 3;
+	paramset ps;
+	paramset_init(&ps);
+	avsl_head *h = avsl_head_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	avsl_head_init(h, &ps, 11);
+	rng r;
+	rng_init(&r, 5, 5);
+	for (int i = 0; i < ps.n; i++)
+		if (strstr(ps.info[i].name, "links") || strstr(ps.info[i].name, "prob_"))
+			for (size_t j = 0; j < ps.info[i].numel; j++)
+				paramset_data(&ps, i)[j] = (float)rng_normal(&r);
+	st_writer *w = st_writer_new();
+	for (int i = 0; i < ps.n; i++)
+		st_writer_add(w, ps.info[i].name, ST_F32, ps.info[i].ndim, ps.info[i].shape, paramset_data(&ps, i));
+	const char *key[5];
+	char val[5][32];
+	int nm = avsl_head_metadata(&cfg, key, val);
+	for (int i = 0; i < nm; i++)
+		st_writer_meta(w, key[i], val[i]);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	fmt_error err;
+	CHECKF(st_writer_write(w, fp, "mem", &err) == 0, "%s", err.msg);
+	fclose(fp);
+	st_writer_free(w);
+	st_file f;
+	CHECKF(st_open_memory(&f, buf, len, "mem", &err) == 0, "%s", err.msg);
+	avsl_collector_eval ce;
+	CHECKF(avsl_collector_load(&f, &ce, &err) == 0, "%s", err.msg);
+	CHECK(ce.view.levels == 3 && ce.view.dim == 16 && ce.view.gamma_p == 10.0f && ce.view.p == 2.0f);
+	float S[16 * 16];
+	for (int t = 0; t < 2; t++) {
+		char nmb[64];
+		snprintf(nmb, sizeof nmb, "collector.links.%d", t);
+		avsl_link_prepare(paramset_data(&ps, paramset_find(&ps, nmb)), 16, 3, S);
+		CHECK(memcmp(S, ce.view.s_hat[t], sizeof S) == 0);
+	}
+	for (int l = 0; l < 3; l++) {
+		char nmb[64];
+		snprintf(nmb, sizeof nmb, "collector.prob_bias.%d", l);
+		CHECK(memcmp(paramset_data(&ps, paramset_find(&ps, nmb)), ce.view.beta[l], 16 * sizeof(float)) == 0);
+	}
+	avsl_collector_free(&ce);
+	st_close(&f);
+	free(buf);
+	avsl_head_free(h);
+	paramset_free(&ps);
+}
+
 TEST(baseline_head_matches_torch)
 {
 	CHECK(golden_open("baseline_head.safetensors") == 0);
@@ -340,6 +396,7 @@ int main(void)
 	RUN(head_embed_matches_train_forward);
 	RUN(collector_load_and_eval_distance_match_torch);
 	RUN(collector_load_rejects_missing_metadata);
+	RUN(collector_load_roundtrip_from_head_checkpoint);
 	RUN(baseline_head_matches_torch);
 	if (gf_open)
 		st_close(&gf);

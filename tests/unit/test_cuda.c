@@ -171,8 +171,8 @@ static void ref_dist(const avsl_collector_view *c, int R, float *const *x, float
 					T[n] = t;
 				}
 				for (int n = 0; n < D; n++) {
-					double z = c->gamma_p * ((double)u[l][r * D + n] * v[l][q * D + n] * c->alpha[l][n] +
-								 c->beta[l][n]);
+					double uv = (double)u[l][r * D + n] * v[l][q * D + n];
+					double z = c->gamma_p * (uv * c->alpha[l][n] + c->beta[l][n]);
 					double pi = 1 / (1 + exp(-z));
 					double delta = pow(fabs((double)x[l][r * D + n] - y[l][q * D + n]), c->p);
 					H[n] = pi * delta + (1 - pi) * T[n];
@@ -259,7 +259,8 @@ TEST(device_select_env_and_errors)
 		unsetenv("AVSL_DEVICE");
 	free(saved);
 	CHECK(rc1 == 0 && d1 == AVSL_DEV_CPU);
-	CHECKF(rc2 == AVSL_EXIT_USAGE && strcmp(why2, "AVSL_DEVICE: unknown device 'gpu' (expected cpu, cuda or auto)") == 0,
+	CHECKF(rc2 == AVSL_EXIT_USAGE &&
+		       strcmp(why2, "AVSL_DEVICE: unknown device 'gpu' (expected cpu, cuda or auto)") == 0,
 	       "rc %d: %s", rc2, why2);
 	CHECK(rc3 == 0 && d3 == AVSL_DEV_CPU);
 	CHECK(avsl_device_select("tpu", &d, why, sizeof why) == AVSL_EXIT_USAGE);
@@ -589,7 +590,8 @@ static const char *dist_case(avsl_cuda_ctx *ctx, int L, int D, int R, int C, flo
 	if (!fail && self)
 		for (int r = 0; r < R && r < C; r++)
 			if (packed[r * C + r] != 0) {
-				snprintf(msg, sizeof msg, "self distance of row %d is %g, not 0", r, (double)packed[r * C + r]);
+				snprintf(msg, sizeof msg, "self distance of row %d is %g, not 0", r,
+					 (double)packed[r * C + r]);
 				fail = msg;
 				break;
 			}
@@ -664,6 +666,48 @@ TEST(cuda_avsl_dist_tile_tf32)
 	const char *f = dist_case(ctx, 3, 512, 24, 40, 2.0f, 0, 40, 1e-3, 3e-3, 30);
 	api->ctx_destroy(ctx);
 	CHECKF(!f, "%s", f);
+}
+
+/* A tile of 64 x 2000 pairs through a 16 MiB workspace (8 chunks of 8192 pairs), checked on 300 sampled pairs;
+ * prints the pair rate on stderr (informative, not a benchmark). */
+TEST(cuda_avsl_dist_tile_large_sampled)
+{
+	enum { L = 3, D = 512, R = 64, C = 2000, NS = 300 };
+	avsl_cuda_ctx *ctx;
+	CK(api->ctx_create(&ctx, be.stream, (size_t)16 << 20));
+	dist_inputs in;
+	CHECK(dist_inputs_make(&in, L, D, R, C, 2.0f, 0, 31) == 0);
+	float *out = dev_alloc((size_t)R * C * 4), *got = host_floats((size_t)R * C);
+	CHECK(out);
+	double t0 = avsl_now();
+	CK(api->avsl_dist_tile(ctx, &in.dview, R, (const float *const *)in.dx, (const float *const *)in.du, C,
+			       (const float *const *)in.dy, (const float *const *)in.dv, out, C));
+	CK(api->stream_synchronize(be.stream));
+	double t1 = avsl_now();
+	CK(dev_download(got, out, (size_t)R * C * 4));
+	CHECK(guard_intact(out, (size_t)R * C * 4));
+	fprintf(stderr,
+		"test_cuda: avsl_dist_tile %dx%d D=%d (first call, incl. cuBLAS warm-up): %.1f ms, %.2f Mpairs/s\n",
+		R, C, D, (t1 - t0) * 1e3, R * (double)C / (t1 - t0) / 1e6);
+	rng r;
+	rng_init(&r, 32, 0);
+	float *xs[L], *us[L], *ys[L], *vs[L];
+	for (int k = 0; k < NS; k++) {
+		int row = (int)rng_below(&r, R), col = (int)rng_below(&r, C);
+		for (int l = 0; l < L; l++) {
+			xs[l] = in.x[l] + (size_t)row * D;
+			us[l] = in.u[l] + (size_t)row * D;
+			ys[l] = in.y[l] + (size_t)col * D;
+			vs[l] = in.v[l] + (size_t)col * D;
+		}
+		double want;
+		ref_dist(&in.view, 1, xs, us, 1, ys, vs, &want);
+		CHECK_CLOSE(got[(size_t)row * C + col], want, DIST_ATOL, DIST_RTOL);
+	}
+	api->free(out);
+	free(got);
+	dist_inputs_free(&in, 0);
+	api->ctx_destroy(ctx);
 }
 
 TEST(cuda_l2norm_fwd_bwd)
@@ -803,6 +847,7 @@ static const char *topk_case(int R, int K, int C, int ntiles, int64_t self0, int
 		tiles[i] = quantise ? floorf(d * 4) / 4 : d; /* quantised: many ties, order by index */
 	}
 	tiles[5] = NAN;
+	tiles[ldt + 3] = tiles[ldt + 7] = INFINITY; /* row 1: +inf is a distance like any other, kept before empty slots */
 	float *dt = dev_alloc((size_t)R * ldt * 4), *dd = dev_alloc((size_t)R * K * 4);
 	int64_t *di = dev_alloc((size_t)R * K * 8);
 	const char *fail = NULL;
@@ -839,7 +884,8 @@ static const char *topk_case(int R, int K, int C, int ntiles, int64_t self0, int
 			int64_t wi = j < n ? all[j].i : -1;
 			if (gd[row * K + j] != wd || gi[row * K + j] != wi) {
 				snprintf(msg, sizeof msg, "row %d slot %d: (%g, %lld) vs (%g, %lld)", row, j,
-					 (double)gd[row * K + j], (long long)gi[row * K + j], (double)wd, (long long)wi);
+					 (double)gd[row * K + j], (long long)gi[row * K + j], (double)wd,
+					 (long long)wi);
 				fail = msg;
 				break;
 			}
@@ -972,6 +1018,9 @@ int main(int argc, char **argv)
 	RUN(cuda_avsl_dist_tile_chunked);
 	RUN(cuda_avsl_dist_tile_levels_and_p);
 	RUN(cuda_avsl_dist_tile_tf32);
+#ifndef AVSL_CUDA_EMU /* tests/cuda-emu runs kernels one CPU thread per CUDA thread: this case alone takes minutes */
+	RUN(cuda_avsl_dist_tile_large_sampled);
+#endif
 	RUN(cuda_l2norm_fwd_bwd);
 	RUN(cuda_adamw_groups_and_gaps);
 	RUN(cuda_topk_merge);

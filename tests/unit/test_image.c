@@ -70,6 +70,126 @@ TEST(resize_matches_pil_goldens)
 	CHECKF(ncases >= 9, "only %d golden cases read", ncases);
 }
 
+/* JPEG decoding against PIL's pixels: identical with libjpeg(-turbo) (PIL's own decoder), close with stb_image
+ * (a different IDCT and chroma upsampling). */
+TEST(jpeg_decode_matches_pil)
+{
+	FILE *fp = fopen(GOLDEN_DIR "/decode_cases.txt", "r");
+	CHECKF(fp, "cannot open " GOLDEN_DIR "/decode_cases.txt");
+	char jn[128], pn[128];
+	int ncases = 0;
+	while (fscanf(fp, "%127s %127s", jn, pn) == 2) {
+		char p1[400], p2[400];
+		snprintf(p1, sizeof p1, "%s/%s", GOLDEN_DIR, jn);
+		snprintf(p2, sizeof p2, "%s/%s", GOLDEN_DIR, pn);
+		FILE *jf = fopen(p1, "rb");
+		CHECK(jf);
+		unsigned char buf[1 << 16];
+		size_t len = fread(buf, 1, sizeof buf, jf);
+		fclose(jf);
+		image_u8 want, got;
+		char why[128];
+		CHECK(read_pnm(p2, &want) == 0);
+		CHECKF(image_decode(buf, len, 0, &got, why, sizeof why) == 0, "%s: %s", jn, why);
+		CHECK(got.h == want.h && got.w == want.w && got.c == want.c);
+		size_t n = (size_t)got.h * got.w * got.c;
+		double sum = 0;
+		int maxd = 0;
+		for (size_t i = 0; i < n; i++) {
+			int d = abs((int)got.px[i] - (int)want.px[i]);
+			sum += d;
+			maxd = d > maxd ? d : maxd;
+		}
+#ifdef AVSL_HAVE_JPEG
+		CHECKF(maxd == 0, "%s: max |diff| %d against PIL (same libjpeg: expected identical)", jn, maxd);
+#else
+		CHECKF(sum / n < 3, "%s: mean |diff| %.2f against PIL", jn, sum / n);
+#endif
+		image_free(&want);
+		image_free(&got);
+		ncases++;
+	}
+	fclose(fp);
+	CHECK(ncases == 2);
+}
+
+/* Naive reference of PIL's 8-bit bilinear resample (Resample.c), scalar and unoptimised: crop, horizontal pass
+ * into a rounded 8-bit image, vertical pass. The library's SIMD paths must agree with it exactly. */
+static void naive_pass(const uint8_t *src, int sh, int sw, int c, int horizontal, int out_n, uint8_t *dst)
+{
+	int in_n = horizontal ? sw : sh;
+	double scale = (double)in_n / out_n, fs = scale < 1 ? 1 : scale, support = fs;
+	int dh = horizontal ? sh : out_n, dw = horizontal ? out_n : sw;
+	for (int o = 0; o < out_n; o++) {
+		double center = (o + 0.5) * scale, w[64], ww = 0;
+		int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+		xmin = xmin < 0 ? 0 : xmin;
+		xmax = (xmax > in_n ? in_n : xmax) - xmin;
+		for (int x = 0; x < xmax; x++) {
+			double t = fabs((x + xmin - center + 0.5) / fs);
+			w[x] = t < 1 ? 1 - t : 0;
+			ww += w[x];
+		}
+		int32_t k[64];
+		for (int x = 0; x < xmax; x++) {
+			double v = ww != 0 ? w[x] / ww : w[x];
+			k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << 22) : 0.5 + v * (1 << 22));
+		}
+		int other = horizontal ? dh : dw;
+		for (int j = 0; j < other; j++)
+			for (int ch = 0; ch < c; ch++) {
+				int32_t acc = 1 << 21;
+				for (int x = 0; x < xmax; x++) {
+					int sy = horizontal ? j : xmin + x, sx = horizontal ? xmin + x : j;
+					acc += src[((size_t)sy * sw + sx) * c + ch] * k[x];
+				}
+				int v = acc >= (255 << 22) ? 255 : acc <= 0 ? 0 : acc >> 22;
+				int dy = horizontal ? j : o, dx = horizontal ? o : j;
+				dst[((size_t)dy * dw + dx) * c + ch] = (uint8_t)v;
+			}
+	}
+}
+
+TEST(resize_fast_paths_match_naive_reference)
+{
+	rng r;
+	rng_init(&r, 42, 0);
+	for (int t = 0; t < 150; t++) {
+		int c = t % 3 == 0 ? 1 : 3;
+		int H = 1 + (int)rng_below(&r, 40), W = 1 + (int)rng_below(&r, 40);
+		image_u8 im = {H, W, c, xmalloc((size_t)H * W * c)};
+		for (int i = 0; i < H * W * c; i++)
+			im.px[i] = (uint8_t)rng_u32(&r);
+		int bh = 1 + (int)rng_below(&r, (uint32_t)H), bw = 1 + (int)rng_below(&r, (uint32_t)W);
+		int top = (int)rng_below(&r, (uint32_t)(H - bh + 1)), left = (int)rng_below(&r, (uint32_t)(W - bw + 1));
+		int oh = 1 + (int)rng_below(&r, 30), ow = 1 + (int)rng_below(&r, 30);
+		if (t % 5 == 0) /* the crop reaching the image's last pixel: the end-of-buffer guards */
+			top = H - bh, left = W - bw;
+		image_u8 got;
+		image_resize_box(&im, top, left, bh, bw, oh, ow, &got);
+		uint8_t *crop = xmalloc((size_t)bh * bw * c), *tmp = xmalloc((size_t)bh * ow * c),
+			*want = xmalloc((size_t)oh * ow * c);
+		for (int y = 0; y < bh; y++)
+			memcpy(crop + (size_t)y * bw * c, im.px + ((size_t)(top + y) * W + left) * c, (size_t)bw * c);
+		/* PIL skips a pass whose size does not change */
+		if (ow != bw)
+			naive_pass(crop, bh, bw, c, 1, ow, tmp);
+		else
+			memcpy(tmp, crop, (size_t)bh * bw * c);
+		if (oh != bh)
+			naive_pass(tmp, bh, ow, c, 0, oh, want);
+		else
+			memcpy(want, tmp, (size_t)oh * ow * c);
+		int same = memcmp(got.px, want, (size_t)oh * ow * c) == 0;
+		free(crop);
+		free(tmp);
+		free(want);
+		image_free(&got);
+		image_free(&im);
+		CHECKF(same, "case %d: %dx%dx%d box (%d,%d,%d,%d) -> %dx%d", t, H, W, c, top, left, bh, bw, oh, ow);
+	}
+}
+
 TEST(resize_shorter_uses_torchvision_sizes)
 {
 	image_u8 in = {375, 500, 3, xcalloc(375 * 500, 3)}, out;
@@ -265,6 +385,10 @@ TEST(decode_jpeg_close_to_source)
 	for (int i = 0; i < 32 * 48 * 3; i++)
 		err += abs((int)d.px[i] - (int)im.px[i]);
 	CHECKF(err / (32 * 48 * 3) < 4, "mean abs error %.2f", err / (32 * 48 * 3));
+	/* truncated: refused (PIL raises "image file is truncated") instead of a half-grey image */
+	image_u8 t;
+	why[0] = 0;
+	CHECK(image_decode(jpg, len * 2 / 3, 0, &t, why, sizeof why) == -1 && why[0]);
 	free(jpg);
 	image_free(&d);
 	image_free(&im);
@@ -273,6 +397,8 @@ TEST(decode_jpeg_close_to_source)
 int main(void)
 {
 	RUN(resize_matches_pil_goldens);
+	RUN(jpeg_decode_matches_pil);
+	RUN(resize_fast_paths_match_naive_reference);
 	RUN(resize_shorter_uses_torchvision_sizes);
 	RUN(resize_constant_image_stays_constant);
 	RUN(center_crop_rounds_half_to_even);

@@ -119,6 +119,70 @@ TEST(train_identical_across_threads_prefetch_instances)
 	CHECK(read_all(&c, 1, xd, ld, id) == 32 && memcmp(id, ia, 32 * 8) != 0);
 }
 
+/* Two ranks with batch 4 see, together, exactly the batches of one process with batch 8, pixels included. */
+TEST(ranks_partition_the_global_batches)
+{
+	enum { CAP = 2 * NREC };
+	static float x1[CAP * PER], xr[2][CAP * PER];
+	static int32_t l1[CAP], lr[2][CAP];
+	static int64_t i1[CAP], ir[2][CAP];
+	loader_config c;
+	small_config(&c, 1, 2, 1);
+	int n1 = read_all(&c, 2, x1, l1, i1);
+	int nr[2];
+	for (int r = 0; r < 2; r++) {
+		small_config(&c, 1, 1 + r, r);
+		c.batch = 4;
+		c.rank = r;
+		c.world = 2;
+		nr[r] = read_all(&c, 2, xr[r], lr[r], ir[r]);
+	}
+	CHECK(n1 == 64 && nr[0] == 32 && nr[1] == 32);
+	for (int b = 0; b < 8; b++) /* global batch b = rank 0's batch b, then rank 1's */
+		for (int r = 0; r < 2; r++) {
+			CHECK(memcmp(i1 + b * 8 + r * 4, ir[r] + b * 4, 4 * 8) == 0);
+			CHECK(memcmp(x1 + (size_t)(b * 8 + r * 4) * PER, xr[r] + (size_t)b * 4 * PER, 4 * PER * 4) == 0);
+		}
+	/* eval: contiguous halves 0..17 and 18..36 */
+	for (int r = 0; r < 2; r++) {
+		small_config(&c, 0, 1, 1);
+		c.rank = r;
+		c.world = 2;
+		nr[r] = read_all(&c, 1, xr[r], lr[r], ir[r]);
+	}
+	CHECK(nr[0] == 18 && nr[1] == 19 && ir[0][0] == 0 && ir[0][17] == 17 && ir[1][0] == 18 && ir[1][18] == 36);
+	small_config(&c, 1, 1, 0);
+	c.world = 2;
+	c.rank = 2;
+	fmt_error err;
+	CHECK(loader_open(shard_path, &c, &err) == NULL && strstr(err.msg, "rank 2 of 2"));
+}
+
+TEST(resume_mid_epoch)
+{
+	loader_config c;
+	small_config(&c, 1, 2, 1);
+	loader *a = loader_open_or_die(shard_path, &c), *b = loader_open_or_die(shard_path, &c);
+	static float xa[8 * PER], xb[8 * PER];
+	int32_t la[8], lb[8];
+	int64_t ia[8], ib[8];
+	loader_start_epoch(a, 5);
+	for (int k = 0; k < 2; k++)
+		CHECK(loader_next(a, xa, la, ia) == 8);
+	loader_start_epoch_at(b, 5, 2);
+	int n = 0;
+	for (int k = 2; k < 4; k++) {
+		CHECK(loader_next(a, xa, la, ia) == 8 && loader_next(b, xb, lb, ib) == 8);
+		CHECK(memcmp(ia, ib, sizeof ia) == 0 && memcmp(xa, xb, sizeof xa) == 0);
+		n++;
+	}
+	CHECK(n == 2 && loader_next(b, xb, lb, ib) == 0 && loader_next(a, xa, la, ia) == 0);
+	loader_start_epoch_at(b, 5, 4); /* past the end: an empty epoch */
+	CHECK(loader_next(b, xb, lb, ib) == 0);
+	loader_close(a);
+	loader_close(b);
+}
+
 TEST(eval_sequential_keeps_last_partial_batch)
 {
 	loader_config c;
@@ -276,6 +340,38 @@ TEST(open_errors)
 	CHECK(loader_open("/nonexistent/x.avs", &c, &err) == NULL && strstr(err.msg, "/nonexistent/x.avs"));
 }
 
+TEST(corrupt_record_is_reported)
+{
+	char bad[160];
+	snprintf(bad, sizeof bad, "%s/bad.avs", dir);
+	size_t len;
+	FILE *in = fopen(shard_path, "rb");
+	CHECK(in);
+	static unsigned char buf[1 << 20];
+	len = fread(buf, 1, sizeof buf, in);
+	fclose(in);
+	CHECK(len > 400 && len < sizeof buf);
+	buf[200] ^= 0x55; /* inside the first records (the index and class table sit at the end) */
+	FILE *out = fopen(bad, "wb");
+	CHECK(out && fwrite(buf, 1, len, out) == len);
+	fclose(out);
+	loader_config c;
+	small_config(&c, 0, 2, 1);
+	fmt_error err;
+	loader *l = loader_open(bad, &c, &err);
+	CHECKF(l, "%s", err.msg);
+	loader_start_epoch(l, 0);
+	static float x[8 * PER];
+	int32_t lab[8];
+	int n, batches = 0;
+	while ((n = loader_next(l, x, lab, NULL)) > 0)
+		batches++;
+	CHECKF(n == -1 && strstr(loader_error(l), "bad.avs"), "n %d, error '%s'", n, loader_error(l));
+	CHECK(loader_next(l, x, lab, NULL) == -1); /* stays failed */
+	loader_close(l);
+	unlink(bad);
+}
+
 int main(void)
 {
 	if (make_shard()) {
@@ -283,11 +379,14 @@ int main(void)
 		return 1;
 	}
 	RUN(train_identical_across_threads_prefetch_instances);
+	RUN(ranks_partition_the_global_batches);
+	RUN(resume_mid_epoch);
 	RUN(eval_sequential_keeps_last_partial_batch);
 	RUN(sample_equals_pipeline_by_hand);
 	RUN(crop_boxes_in_range_and_flips_balanced);
 	RUN(gray_tiny_images_eval_and_three_channels);
 	RUN(open_errors);
+	RUN(corrupt_record_is_reported);
 	unlink(shard_path);
 	rmdir(dir);
 	return harness_finish();

@@ -7,6 +7,8 @@
 #include "util.h"
 
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const char *const cmd_avsl_cub =
 	"python examples/demo.py --data_path data/cub200 --save_path logs --device 0 --batch_size 180 --test_batch_size 180 --setting avsl_proxyanchor --feature_dim_list 512 1024 2048 --embeddings_dim 512 --avsl_m 0.5 --topk_corr 128 --prob_gamma 10 --index_p 2 --pa_pos_margin 1.8 --pa_neg_margin 2.2 --pa_alpha 16 --final_pa_pos_margin 1.8 --final_pa_neg_margin 2.2 --final_pa_alpha 16 --num_classes 100 --use_proxy --wd 0.0001 --gamma 0.5 --step 10 --dataset cub200 --model resnet50 --splits_to_eval test --warm_up 5 --warm_up_list embedder collector --loss0_weight=0.5 --loss1_weight=1 --loss2_weight=0.5 --lr_collector=0.00011 --lr_embedder=0.00055 --lr_trunk=0.00001 "
@@ -214,7 +216,7 @@ TEST(nargs_lists_stop_at_next_option)
 	CHECKF(train_config_parse(&c, 21, v, err, sizeof err) == TC_OK, "%s", err);
 	CHECK(c.n_k_list == 5 && c.k_list[4] == 16 && strcmp(c.data_path, "x") == 0 && c.n_eval_exclude == 1);
 	CHECK(c.mean[0] == -0.5f && c.mean[2] == -0.5f && c.std[1] == 0.5f && c.channels == 1); /* broadcast */
-	CHECK(strcmp(c.device, "0,1") == 0 && c.n_gpu_ids == 2 && c.gpu_ids[1] == 1);
+	CHECK(strcmp(c.device, "0,1") == 0 && c.n_gpu_ids == 2 && c.gpu_ids[1] == 1 && c.device_given);
 	CHECK(c.verbosity == 0);
 	train_config_free(&c);
 	train_config_init(&c);
@@ -319,6 +321,147 @@ TEST(warm_up_and_lr_queries)
 	train_config_free(&c);
 }
 
+/* Exit status of train_config_parse_or_exit in a child (stdout and stderr to /dev/null). */
+static int exit_status_of(char **v, int n)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		freopen("/dev/null", "w", stdout);
+		freopen("/dev/null", "w", stderr);
+		train_config c;
+		train_config_parse_or_exit(&c, n, v);
+		_exit(99);
+	}
+	int st;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+TEST(wrapper_exit_codes)
+{
+	char *ok[] = {"avsl-train", "--data_path", "x"}, *help[] = {"avsl-train", "--help"},
+	     *ver[] = {"avsl-train", "-V"}, *bad[] = {"avsl-train", "--data_path", "x", "--lr-trunk", "fast"},
+	     *unknown[] = {"avsl-train", "--nope"};
+	CHECK(exit_status_of(ok, 3) == 99);
+	CHECK(exit_status_of(help, 2) == 0 && exit_status_of(ver, 2) == 0);
+	CHECK(exit_status_of(bad, 5) == 2 && exit_status_of(unknown, 2) == 2);
+}
+
+TEST(data_paths_from_a_folder_or_a_file)
+{
+	char dir[] = "/tmp/avsl-test-tc-XXXXXX";
+	CHECK(mkdtemp(dir));
+	char p1[128], p2[128], p3[128];
+	snprintf(p1, sizeof p1, "%s/train.avs", dir);
+	snprintf(p2, sizeof p2, "%s/test.avsm", dir);
+	snprintf(p3, sizeof p3, "%s/test.avs", dir);
+	FILE *f = fopen(p1, "w");
+	fclose(f);
+	f = fopen(p2, "w");
+	fclose(f);
+	f = fopen(p3, "w");
+	fclose(f);
+	train_config c;
+	train_config_init(&c);
+	c.data_path = xstrdup(dir);
+	char *tr, *te, err[256];
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == 0);
+	CHECK(strcmp(tr, p1) == 0 && te && strcmp(te, p2) == 0); /* the manifest wins over the shard */
+	free(tr), free(te);
+	c.eval_data = xstrdup("other.avs");
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == 0 && strcmp(te, "other.avs") == 0);
+	free(tr), free(te);
+	free(c.data_path);
+	c.data_path = xstrdup(p1); /* a file: used as is */
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == 0 && strcmp(tr, p1) == 0);
+	free(tr), free(te);
+	unlink(p1), unlink(p2), unlink(p3);
+	free(c.data_path);
+	c.data_path = xstrdup(dir); /* empty folder */
+	CHECK(train_config_data_paths(&c, &tr, &te, err, sizeof err) == -1 && strstr(err, "no train.avsm"));
+	rmdir(dir);
+	char *rd = train_config_run_dir(&c);
+	CHECK(strcmp(rd, "run") == 0);
+	free(rd);
+	train_config_free(&c);
+}
+
+TEST(loader_config_from_flags)
+{
+	train_config c;
+	char err[256] = "";
+	char *v[] = {"t", "--data_path", "x", "--batch_size", "64", "--test_batch_size", "100", "--input-size", "28",
+		     "--resize", "0", "--crop-scale", "0.5,1", "--channels", "1", "--mean", "0.286", "--std", "0.353",
+		     "--seed", "9", "--threads", "3"};
+	train_config_init(&c);
+	CHECKF(train_config_parse(&c, 23, v, err, sizeof err) == TC_OK, "%s", err);
+	CHECK(!c.device_given && strcmp(c.device, "auto") == 0);
+	loader_config tr, ev;
+	train_config_loader(&c, 1, &tr);
+	train_config_loader(&c, 0, &ev);
+	CHECK(tr.train && tr.batch == 64 && tr.out_h == 28 && tr.out_w == 28 && tr.channels == 1 && tr.resize == 0);
+	CHECK(tr.scale_lo == 0.5f && tr.scale_hi == 1.0f && tr.ratio_lo == 0.75f && tr.ratio_hi == 1.33f);
+	CHECK(tr.mean[0] == 0.286f && tr.std[0] == 0.353f && tr.seed == 9 && tr.threads == 3 && tr.flip);
+	CHECK(!ev.train && ev.batch == 100 && ev.out_h == 28 && ev.seed == 9);
+	train_config_free(&c);
+}
+
+TEST(apply_epoch_sets_the_three_optimisers)
+{
+	train_config c;
+	char err[256] = "";
+	CHECKF(parse_cmd(&c, cmd_avsl_sop, err) == TC_OK, "%s", err);
+	paramset ps;
+	paramset_init(&ps);
+	int64_t s = 2;
+	paramset_add(&ps, "w", 1, &s, PG_TRUNK, 1);
+	paramset_finalize(&ps);
+	adamw o;
+	adamw_init(&o, &ps);
+	train_config_apply_epoch(&c, &o, 4);
+	CHECK(!o.group[PG_TRUNK].active && o.group[PG_EMBEDDER].active && o.group[PG_COLLECTOR].active);
+	CHECK(o.group[PG_COLLECTOR].lr == 0.06 && o.group[PG_TRUNK].wd == 0.0001);
+	train_config_apply_epoch(&c, &o, 20); /* (20 - 5) / 15 = 1 step of 0.25 */
+	CHECK(o.group[PG_TRUNK].active && o.group[PG_TRUNK].lr == 0.0006 * 0.25 && o.group[PG_COLLECTOR].lr == 0.06 * 0.25);
+	train_config_apply_epoch(&c, &o, 19);
+	CHECK(o.group[PG_EMBEDDER].lr == 0.0006);
+	adamw_free(&o);
+	paramset_free(&ps);
+	train_config_free(&c);
+}
+
+TEST(early_stop_patience_and_collapse)
+{
+	train_config c;
+	train_config_init(&c); /* interval 1, patience 15 */
+	early_stop s;
+	early_stop_init(&s);
+	int stop;
+	CHECK(early_stop_update(&s, &c, 0, 0.0, &stop) == 1 && !stop); /* the first evaluation is the best */
+	CHECK(early_stop_update(&s, &c, 1, 0.5, &stop) == 1 && !stop && s.best_epoch == 1);
+	CHECK(early_stop_update(&s, &c, 2, 0.5, &stop) == 0 && !stop); /* equal is not better */
+	for (int e = 3; e < 16; e++)
+		CHECK(early_stop_update(&s, &c, e, 0.45, &stop) == 0 && !stop);
+	CHECK(early_stop_update(&s, &c, 16, 0.45, &stop) == 0 && stop && s.bad == 15); /* 15 epochs without gain */
+	early_stop_init(&s);
+	c.interval = 5; /* SOP: 3 evaluations without gain */
+	CHECK(early_stop_update(&s, &c, 0, 0.5, &stop) == 1);
+	CHECK(early_stop_update(&s, &c, 5, 0.4, &stop) == 0 && !stop);
+	CHECK(early_stop_update(&s, &c, 10, 0.4, &stop) == 0 && !stop);
+	CHECK(early_stop_update(&s, &c, 15, 0.4, &stop) == 0 && stop);
+	early_stop_init(&s);
+	CHECK(early_stop_update(&s, &c, 0, 0.5, &stop) == 1);
+	CHECK(early_stop_update(&s, &c, 5, 0.3, &stop) == 0 && stop); /* 0.3 <= 0.6 * 0.5: collapsed */
+	c.patience = 0;
+	early_stop_init(&s);
+	CHECK(early_stop_update(&s, &c, 0, 0.5, &stop) == 1);
+	for (int e = 1; e < 100; e++)
+		CHECK(early_stop_update(&s, &c, e * 5, 0.49, &stop) == 0 && !stop);
+	train_config_free(&c);
+}
+
 int main(void)
 {
 	RUN(official_avsl_cub);
@@ -333,5 +476,10 @@ int main(void)
 	RUN(help_and_version);
 	RUN(json_round_trip);
 	RUN(warm_up_and_lr_queries);
+	RUN(wrapper_exit_codes);
+	RUN(data_paths_from_a_folder_or_a_file);
+	RUN(loader_config_from_flags);
+	RUN(apply_epoch_sets_the_three_optimisers);
+	RUN(early_stop_patience_and_collapse);
 	return harness_finish();
 }

@@ -1,2 +1,0 @@
-build-cpu/obj/formats/json.o: formats/json.c formats/json.h
-formats/json.h:

@@ -1,2 +1,0 @@
-build-cpu/obj/libcommon/rng.o: libcommon/rng.c libcommon/rng.h
-libcommon/rng.h:

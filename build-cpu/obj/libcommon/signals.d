@@ -1,3 +1,0 @@
-build-cpu/obj/libcommon/signals.o: libcommon/signals.c \
- libcommon/signals.h
-libcommon/signals.h:

@@ -1,4 +1,0 @@
-build-cpu/obj/libcommon/threadpool.o: libcommon/threadpool.c \
- libcommon/threadpool.h libcommon/util.h
-libcommon/threadpool.h:
-libcommon/util.h:

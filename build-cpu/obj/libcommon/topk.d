@@ -1,2 +1,0 @@
-build-cpu/obj/libcommon/topk.o: libcommon/topk.c libcommon/topk.h
-libcommon/topk.h:

@@ -1,3 +1,0 @@
-build-cpu/obj/libcommon/trainlog.o: libcommon/trainlog.c \
- libcommon/trainlog.h
-libcommon/trainlog.h:

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# tests/bench/avsl_dist.sh: pairs/s of avsl_dist_tile against PyTorch computing the same distance the way the
+# official code does (dense per-pair differences, dense matmul with the masked links, row slices of 10 and 50;
+# torch's best slice is the peer). D = 512, 3 levels, top-k 128, p = 2, 2 threads each.
+# Rates are given per wall second and per CPU second (the latter is robust when other jobs share the cores).
+# AVSL_BENCH_TORCH_N (600), AVSL_BENCH_N (1200; ours, symmetric X == Y) and AVSL_BENCH_THREADS (2) override sizes.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BENCH_BIN=${AVSL_BENCH_BIN:-build/bench}
+TN=${AVSL_BENCH_TORCH_N:-600}
+N=${AVSL_BENCH_N:-1200}
+TH=${AVSL_BENCH_THREADS:-2}
+ours=$("$BENCH_BIN/bench_avsl_dist" "$N" "$TH" 256) || exit 1
+torch=$(/usr/bin/python3 tests/bench/avsl_dist_torch.py "$TN" "$TH" 10 50) || exit 1
+echo "$ours" | awk -v torch="$torch" -v tn="$TN" -v th="$TH" '
+BEGIN {
+	n = split(torch, t, "\n"); bw = 0; bc = 0
+	for (i = 1; i <= n; i++) { split(t[i], f, " "); if (f[3] > bw) { bw = f[3]; bs = f[2] }; if (f[4] > bc) bc = f[4] }
+}
+/^ours_sym/  { sn = $2; sw = $4; sc = $5 }
+/^ours_rect/ { rp = $2; rw = $4; rc = $5 }
+/^maxrel/    { mr = $2 }
+END {
+	printf "%-44s %14s %14s\n", "avsl distance, D=512, 3 levels, top-k 128", "pairs/s wall", "pairs/s CPU"
+	printf "%-44s %14.0f %14.0f\n", sprintf("torch %dx%d, best slice (%d), %d threads", tn, tn, bs, th), bw, bc
+	printf "%-44s %14.0f %14.0f\n", sprintf("ours %d rows x %d (rectangular)", 256, sn), rw, rc
+	printf "%-44s %14.0f %14.0f\n", sprintf("ours %dx%d symmetric (N^2 pairs delivered)", sn, sn), sw, sc
+	printf "%-44s %14.1f %14.1f\n", "ratio ours rectangular / torch", rw / bw, rc / bc
+	printf "%-44s %14.1f %14.1f\n", "ratio ours symmetric / torch", sw / bw, sc / bc
+	printf "%-44s %14.0f %14s\n", "CUB 5924x5924 estimate, seconds (symmetric)", 5924 * 5924 / sw, ""
+	printf "%-44s %14.2g\n", "max relative difference vs naive (2 rows)", mr
+}'

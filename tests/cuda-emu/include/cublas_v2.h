@@ -1,0 +1,68 @@
+// Host stand-in for cublas_v2.h (tests/cuda-emu): SGEMM through OpenBLAS; TF32 mode rounds the inputs to TF32
+// (10 mantissa bits, round to nearest even) so the test's TF32 tolerance is exercised too.
+#pragma once
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_runtime.h"
+
+typedef enum {
+	CUBLAS_STATUS_SUCCESS = 0,
+	CUBLAS_STATUS_NOT_INITIALIZED = 1,
+	CUBLAS_STATUS_ALLOC_FAILED = 3,
+	CUBLAS_STATUS_INVALID_VALUE = 7,
+	CUBLAS_STATUS_ARCH_MISMATCH = 8,
+	CUBLAS_STATUS_EXECUTION_FAILED = 13,
+	CUBLAS_STATUS_INTERNAL_ERROR = 14,
+	CUBLAS_STATUS_NOT_SUPPORTED = 15
+} cublasStatus_t;
+typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
+typedef enum { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 } cublasMath_t;
+struct emu_cublas {
+	int math;
+};
+typedef emu_cublas *cublasHandle_t;
+
+inline cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+	*h = (cublasHandle_t)calloc(1, sizeof(emu_cublas));
+	return CUBLAS_STATUS_SUCCESS;
+}
+inline cublasStatus_t cublasDestroy(cublasHandle_t h) { free(h); return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUBLAS_STATUS_SUCCESS; }
+inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) { h->math = m; return CUBLAS_STATUS_SUCCESS; }
+
+inline float emu_tf32(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	u += 0xfffu + ((u >> 13) & 1u);
+	u &= ~0x1fffu;
+	memcpy(&x, &u, 4);
+	return x;
+}
+
+inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+				  const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+				  float *C, int ldc)
+{
+	if (m < 0 || n < 0 || k < 0)
+		return CUBLAS_STATUS_INVALID_VALUE;
+	if (h->math == CUBLAS_TF32_TENSOR_OP_MATH) {
+		size_t na = (size_t)lda * (ta == CUBLAS_OP_N ? k : m), nb = (size_t)ldb * (tb == CUBLAS_OP_N ? n : k);
+		float *a = (float *)malloc(na * 4), *b = (float *)malloc(nb * 4);
+		for (size_t i = 0; i < na; i++)
+			a[i] = emu_tf32(A[i]);
+		for (size_t i = 0; i < nb; i++)
+			b[i] = emu_tf32(B[i]);
+		cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+			    tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, a, lda, b, ldb, *beta, C, ldc);
+		free(a);
+		free(b);
+	} else {
+		cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+			    tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}

@@ -1,0 +1,165 @@
+// A host stand-in for cuda_runtime.h, used only by tests/cuda-emu/run.sh to execute the kernels of kernels/cuda on
+// a machine without a GPU: each launch runs every block in turn with one POSIX thread per CUDA thread, so
+// __syncthreads and warp shuffles are real barriers. "Device" memory is host memory. It checks kernel logic
+// (indexing, barriers, merges, reductions), not performance, memory coalescing or the GPU memory model.
+#pragma once
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static // blocks run one after another, so one static copy serves as the block's shared memory
+
+struct dim3 {
+	unsigned x, y, z;
+	dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+struct emu_uint3 {
+	unsigned x, y, z;
+};
+inline thread_local emu_uint3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+
+inline pthread_barrier_t emu_block_barrier;
+enum { EMU_MAX_WARPS = 32 };
+inline pthread_barrier_t emu_warp_barrier[EMU_MAX_WARPS];
+inline float emu_warp_buf[EMU_MAX_WARPS][32];
+
+inline void __syncthreads() { pthread_barrier_wait(&emu_block_barrier); }
+
+inline float __shfl_xor_sync(unsigned, float v, int o)
+{
+	unsigned lin = threadIdx.x + threadIdx.y * blockDim.x, w = lin >> 5, l = lin & 31;
+	emu_warp_buf[w][l] = v;
+	pthread_barrier_wait(&emu_warp_barrier[w]);
+	float r = emu_warp_buf[w][l ^ (unsigned)o];
+	pthread_barrier_wait(&emu_warp_barrier[w]);
+	return r;
+}
+
+inline int atomicAdd(int *p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline float __expf(float x) { return expf(x); }
+
+typedef enum {
+	cudaSuccess = 0,
+	cudaErrorInvalidValue = 1,
+	cudaErrorMemoryAllocation = 2,
+	cudaErrorInsufficientDriver = 35,
+	cudaErrorNoDevice = 100
+} cudaError_t;
+typedef enum { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 } cudaMemcpyKind;
+typedef struct emu_stream *cudaStream_t;
+enum { cudaStreamNonBlocking = 1 };
+struct cudaDeviceProp {
+	char name[256];
+	int major, minor;
+	size_t totalGlobalMem;
+};
+
+inline cudaError_t emu_last_error = cudaSuccess;
+inline const char *cudaGetErrorString(cudaError_t e) { return e ? "emulated CUDA error" : "no error"; }
+inline cudaError_t cudaGetLastError() { cudaError_t e = emu_last_error; emu_last_error = cudaSuccess; return e; }
+inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaSetDevice(int i) { return i == 0 ? cudaSuccess : cudaErrorInvalidValue; }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int)
+{
+	snprintf(p->name, sizeof p->name, "host emulator (tests/cuda-emu)");
+	p->major = 0, p->minor = 0, p->totalGlobalMem = 0;
+	return cudaSuccess;
+}
+template <class T> cudaError_t cudaMalloc(T **p, size_t n)
+{
+	*p = (T *)aligned_alloc(256, (n + 255) & ~(size_t)255);
+	return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+inline cudaError_t cudaFree(void *p) { free(p); return cudaSuccess; }
+inline cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
+inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
+inline cudaError_t cudaMemsetAsync(void *p, int b, size_t n, cudaStream_t) { memset(p, b, n); return cudaSuccess; }
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t)
+{
+	memmove(d, s, n);
+	return cudaSuccess;
+}
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (cudaStream_t)malloc(1); return cudaSuccess; }
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) { free(s); return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+// ---- launches: `k<<<g, b, smem, s>>>(args)` is rewritten by run.sh into `(emu_cfg(g, b, smem, s) | &k)(args)`
+struct emu_config {
+	dim3 g, b;
+};
+inline emu_config emu_cfg(dim3 g, dim3 b, size_t = 0, cudaStream_t = nullptr) { return emu_config{g, b}; }
+
+struct emu_job {
+	void (*body)(void *);
+	void *ctx;
+	unsigned tid;
+};
+
+inline void *emu_thread(void *arg)
+{
+	emu_job *j = (emu_job *)arg;
+	threadIdx.x = j->tid % blockDim.x;
+	threadIdx.y = j->tid / blockDim.x % blockDim.y;
+	threadIdx.z = j->tid / (blockDim.x * blockDim.y);
+	for (unsigned z = 0; z < gridDim.z; z++)
+		for (unsigned y = 0; y < gridDim.y; y++)
+			for (unsigned x = 0; x < gridDim.x; x++) {
+				blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+				j->body(j->ctx);
+				pthread_barrier_wait(&emu_block_barrier); // the next block reuses the static shared memory
+			}
+	return nullptr;
+}
+
+inline void emu_run(emu_config c, void (*body)(void *), void *ctx)
+{
+	unsigned T = c.b.x * c.b.y * c.b.z;
+	if (T == 0 || T > 1024 || T % 32 || c.g.x == 0 || c.g.y == 0 || c.g.z == 0) {
+		emu_last_error = cudaErrorInvalidValue;
+		return;
+	}
+	blockDim = c.b;
+	gridDim = c.g;
+	pthread_barrier_init(&emu_block_barrier, nullptr, T);
+	for (unsigned w = 0; w < T / 32; w++)
+		pthread_barrier_init(&emu_warp_barrier[w], nullptr, 32);
+	pthread_t th[1024];
+	emu_job jobs[1024];
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 256 << 10);
+	for (unsigned t = 0; t < T; t++) {
+		jobs[t] = emu_job{body, ctx, t};
+		if (pthread_create(&th[t], &at, emu_thread, &jobs[t])) {
+			fprintf(stderr, "emu: pthread_create failed\n");
+			abort();
+		}
+	}
+	for (unsigned t = 0; t < T; t++)
+		pthread_join(th[t], nullptr);
+	pthread_attr_destroy(&at);
+	pthread_barrier_destroy(&emu_block_barrier);
+	for (unsigned w = 0; w < T / 32; w++)
+		pthread_barrier_destroy(&emu_warp_barrier[w]);
+}
+
+template <class... P> struct emu_launcher {
+	emu_config c;
+	void (*k)(P...);
+	template <class... A> void operator()(A... a)
+	{
+		auto args = [&]() { k(P(a)...); };
+		using F = decltype(args);
+		emu_run(c, [](void *f) { (*(F *)f)(); }, &args);
+	}
+};
+template <class... P> emu_launcher<P...> operator|(emu_config c, void (*k)(P...)) { return emu_launcher<P...>{c, k}; }

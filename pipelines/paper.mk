@@ -1,0 +1,65 @@
+# pipelines/paper.mk: the recipe behind cub200.mk, cars196.mk and sop.mk (which set the dataset's flags and include
+# this file). It reproduces one row pair of the paper's table: prep, train the Proxy-Anchor baseline and AVSL with
+# the official hyper-parameters (avsl-method.md §8), embed, graph, eval, and a results table, all in $(OUT).
+#
+#   make -f pipelines/cub200.mk DATA=/data/cub200 INIT=resnet50.safetensors [OUT=runs/cub200] [THREADS=0]
+#
+# Variables: DATA (dataset root: ImageFolder train/ and test/, or the raw release; see avsl-prep(1)), INIT (ImageNet
+# ResNet-50 weights as safetensors with torchvision names; INIT=none trains from scratch), OUT, BIN (tools),
+# THREADS, EXTRA_TRAIN (flags appended to both training commands: they override the official ones, e.g. --epochs),
+# PREP_FLAGS (extra avsl-prep flags), DEVICE (--device value).
+BIN         ?= build/bin
+THREADS     ?= 0
+DEVICE      ?= auto
+EXTRA_TRAIN ?=
+PREP_FLAGS  ?=
+INIT        ?=
+DATA        ?=
+
+ifeq ($(INIT),none)
+INIT_FLAG :=
+else
+INIT_FLAG := --init $(INIT)
+endif
+
+.PHONY: all check-inputs prep baseline avsl
+.DELETE_ON_ERROR:
+all: $(OUT)/results.txt
+	@cat $(OUT)/results.txt
+
+check-inputs:
+	@test -n "$(DATA)" || { echo "$(NAME).mk: DATA is not set: DATA=/path/to/$(NAME) ($(DATA_HELP))" >&2; exit 1; }
+	@test -d "$(DATA)" || { echo "$(NAME).mk: DATA=$(DATA): no such directory ($(DATA_HELP))" >&2; exit 1; }
+	@test -n "$(INIT)" || { echo "$(NAME).mk: INIT is not set: INIT=resnet50.safetensors, ImageNet weights with torchvision names (README: 'ImageNet weights'); INIT=none trains from scratch" >&2; exit 1; }
+	@test "$(INIT)" = none || test -f "$(INIT)" || { echo "$(NAME).mk: INIT=$(INIT): no such file; make it with the Python snippet in README.md ('ImageNet weights')" >&2; exit 1; }
+	@test -x $(BIN)/avsl-train || { echo "$(NAME).mk: $(BIN)/avsl-train is missing; run make first" >&2; exit 1; }
+
+TIMED = mkdir -p $(OUT)/time; s=$$(date +%s.%N); $(1) && awk -v a=$$(date +%s.%N) -v b=$$s 'BEGIN{printf "%.1f\n", a - b}' > $(OUT)/time/$(2)
+
+prep: $(OUT)/data/ds-train.avsm $(OUT)/data/ds-test.avsm
+$(OUT)/data/ds-train.avsm $(OUT)/data/ds-test.avsm &: | check-inputs
+	@mkdir -p $(OUT)/data
+	$(call TIMED,$(BIN)/avsl-prep -q --split both --shard-size 2000 $(PREP_FLAGS) -o $(OUT)/data/ds $(DATA),prep)
+
+COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-test.avsm --device $(DEVICE) \
+	--threads $(THREADS) $(INIT_FLAG) --delete_old
+
+$(OUT)/baseline/model.safetensors: $(OUT)/data/ds-train.avsm
+	$(call TIMED,$(BIN)/avsl-train $(BASELINE_FLAGS) $(COMMON_TRAIN) -o $(OUT)/baseline $(EXTRA_TRAIN),train-baseline)
+$(OUT)/avsl/model.safetensors: $(OUT)/data/ds-train.avsm
+	$(call TIMED,$(BIN)/avsl-train $(AVSL_FLAGS) $(COMMON_TRAIN) -o $(OUT)/avsl $(EXTRA_TRAIN),train-avsl)
+baseline: $(OUT)/baseline/model.safetensors
+avsl: $(OUT)/avsl/model.safetensors
+
+$(OUT)/%/test.ave: $(OUT)/%/model.safetensors $(OUT)/data/ds-test.avsm
+	$(call TIMED,$(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
+$(OUT)/avsl/test.avg: $(OUT)/avsl/test.ave
+	$(call TIMED,$(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
+$(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
+	$(call TIMED,$(BIN)/avsl-graph -q --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
+$(OUT)/%/test.json: $(OUT)/%/test.avg
+	$(BIN)/avsl-eval --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
+
+$(OUT)/results.txt: $(OUT)/baseline/test.json $(OUT)/avsl/test.json
+	pipelines/results-table.sh $(OUT) "$(TITLE)" "Proxy-Anchor baseline=baseline/test.json" \
+		"AVSL=avsl/test.json" > $@.tmp && mv $@.tmp $@

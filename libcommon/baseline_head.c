@@ -18,6 +18,7 @@ struct baseline_head {
 	float *e, *xh; /* (N, D) raw and normalised embeddings */
 	float *ph;     /* (K, D) normalised proxies */
 	float *s, *ds; /* (N, K) similarities and dL/ds */
+	float *d;      /* (N, K) distances sqrt(2 - 2 s) (distance variant only) */
 	float *dxh, *de; /* (N, D) */
 	float *dph;    /* (K, D) */
 	float *dg;     /* (N, C) */
@@ -46,6 +47,7 @@ static void bplan_free(baseline_head *h)
 	free(h->ph);
 	free(h->s);
 	free(h->ds);
+	free(h->d);
 	free(h->dxh);
 	free(h->de);
 	free(h->dph);
@@ -89,6 +91,7 @@ void baseline_head_plan(baseline_head *h, int N, int H, int W)
 	h->ph = xmalloc_array((size_t)K * D, sizeof(float));
 	h->s = xmalloc_array((size_t)N * K, sizeof(float));
 	h->ds = xmalloc_array((size_t)N * K, sizeof(float));
+	h->d = xmalloc_array((size_t)N * K, sizeof(float));
 	h->dxh = xmalloc_array((size_t)N * D, sizeof(float));
 	h->de = xmalloc_array((size_t)N * D, sizeof(float));
 	h->dph = xmalloc_array((size_t)K * D, sizeof(float));
@@ -122,7 +125,21 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 	memcpy(h->ph, P, sizeof(float) * K * D);
 	avsl_normalize_rows(h->ph, K, D, 2.0f);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, D, 1.0f, h->xh, D, h->ph, D, 0.0f, h->s, K);
-	float loss = avsl_pa_cos_loss(h->s, N, K, labels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds);
+	float loss;
+	if (h->cfg.distance) {
+		/* The AVSL repository's proxy_anchor (§4.3 last paragraph, §11-P1): the non-squared Euclidean distance of
+		 * the unit vectors, d = ||x - p|| = sqrt(2 - 2 s), under the distance Proxy-Anchor of §4.1. */
+		size_t NK = (size_t)N * K;
+		for (size_t i = 0; i < NK; i++)
+			h->d[i] = sqrtf(fmaxf(2.0f - 2.0f * h->s[i], 0.0f));
+		loss = avsl_pa_dist_loss(h->d, N, K, labels, h->cols, h->cfg.pa_pos, h->cfg.pa_neg, h->cfg.pa_alpha,
+					 h->ds);
+		/* dd/ds = -1 / d; at d = 0 (x on its proxy) the derivative is unbounded: no gradient there. */
+		for (size_t i = 0; i < NK; i++)
+			h->ds[i] = h->d[i] > 1e-12f ? -h->ds[i] / h->d[i] : 0.0f;
+	} else {
+		loss = avsl_pa_cos_loss(h->s, N, K, labels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds);
+	}
 	/* s = xh ph^T: dxh = ds ph, dph = ds^T xh */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, K, 1.0f, h->ds, K, h->ph, D, 0.0f, h->dxh, D);
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, D, N, 1.0f, h->ds, K, h->xh, D, 0.0f, h->dph, D);

@@ -15,6 +15,8 @@
 typedef struct {
 	int C, D, K;
 	float delta, alpha; /* --proxyanchor-margin 0.1, --proxyanchor-alpha 32 */
+	int distance;       /* 1: the AVSL repository's variant: distance PA (§4.1) on ||x - p|| (--baseline-loss distance) */
+	float pa_pos, pa_neg, pa_alpha; /* its margins and scale (--pa_pos_margin, --pa_neg_margin, --pa_alpha) */
 	int threads;
 } baseline_head_config;
 

@@ -59,15 +59,16 @@ void model_create(model *m, const train_config *c, int K)
 		a->threads = c->threads;
 		m->avsl = avsl_head_create(a, &m->ps);
 	} else {
-		if (c->baseline_distance)
-			die("--baseline-loss distance: the AVSL repository's distance Proxy-Anchor baseline is not "
-			    "implemented yet; use the cosine baseline (default)");
 		baseline_head_config *b = &m->bcfg;
 		b->C = m->C[MODEL_LEVELS - 1];
 		b->D = c->embeddings_dim;
 		b->K = K;
 		b->delta = (float)c->proxyanchor_margin;
 		b->alpha = (float)c->proxyanchor_alpha;
+		b->distance = c->baseline_distance;
+		b->pa_pos = (float)c->pa_pos_margin;
+		b->pa_neg = (float)c->pa_neg_margin;
+		b->pa_alpha = (float)c->pa_alpha;
 		b->threads = c->threads;
 		m->base = baseline_head_create(b, &m->ps);
 	}

@@ -15,11 +15,11 @@ AVSL_FLAGS := --batch_size 180 --test_batch_size 180 --setting avsl_proxyanchor 
 	--model resnet50 --splits_to_eval test --warm_up 5 --warm_up_list embedder collector --loss0_weight 1 \
 	--loss1_weight 4 --loss2_weight 4 --lr_trunk 0.0006 --lr_embedder 0.0006 --lr_collector 0.06 \
 	--not_freeze_bn --test_split_num 100 --interval 5 --k_list 1 10 100 --k 101
-# samples_baseline.sh, SOP (§8.3). The official command takes the AVSL repository's distance Proxy-Anchor
-# (§11-P1), which avsl does not implement yet: the pa_* flags are accepted and the cosine baseline runs.
+# samples_baseline.sh, SOP (§8.3). That command takes the AVSL repository's proxy_anchor, the distance Proxy-Anchor
+# on non-squared Euclidean distances (§4.3, §11-P1): --baseline-loss distance selects it.
 BASELINE_FLAGS := --batch_size 180 --test_batch_size 180 --setting proxy_anchor --embeddings_dim 512 \
 	--pa_pos_margin 1.8 --pa_neg_margin 2.4 --pa_alpha 16 --num_classes 11318 --wd 0.0001 --gamma 0.25 \
 	--step 15 --lr_trunk 0.0006 --lr_embedder 0.0006 --lr_collector 0.06 --dataset online_products \
 	--model resnet50 --warm_up 5 --warm_up_list embedder collector --not_freeze_bn --interval 5 \
-	--k_list 1 10 100 --k 101 --eval_exclude NMI AMI f1_score --splits_to_eval test
+	--k_list 1 10 100 --k 101 --eval_exclude NMI AMI f1_score --splits_to_eval test --baseline-loss distance
 include pipelines/paper.mk

@@ -9,6 +9,14 @@ void arena_init(arena *a) { memset(a, 0, sizeof *a); }
 
 void arena_begin(arena *a) { a->used = 0; }
 
+void arena_measure(arena *a)
+{
+	if (a->base)
+		a->kept = a->base;
+	a->base = NULL;
+	a->used = 0;
+}
+
 float *arena_floats(arena *a, size_t n)
 {
 	size_t bytes;
@@ -27,6 +35,10 @@ float *arena_floats(arena *a, size_t n)
 
 void arena_commit(arena *a)
 {
+	if (a->kept) {
+		a->base = a->kept;
+		a->kept = NULL;
+	}
 	if (a->base && a->used <= a->cap)
 		return;
 	arena_free(a);
@@ -45,6 +57,10 @@ void arena_commit(arena *a)
 
 void arena_free(arena *a)
 {
+	if (!a->base) { /* a block set aside by arena_measure is still owned */
+		a->base = a->kept;
+		a->kept = NULL;
+	}
 	if (a->base) {
 		if (a->release)
 			a->release(a->base);

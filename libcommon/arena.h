@@ -12,6 +12,7 @@
 
 typedef struct {
 	char *base;                     /* NULL until committed: arena_floats then only measures */
+	char *kept;                     /* the block set aside by arena_measure */
 	size_t cap, used;
 	void *(*alloc)(size_t bytes);   /* device allocator, or NULL for host memory (64-byte aligned) */
 	void (*release)(void *p);
@@ -19,6 +20,9 @@ typedef struct {
 
 void arena_init(arena *a);
 void arena_begin(arena *a);
+/* Start a measuring pass over an arena that may already hold a block (a new plan): slices return NULL until the
+ * next arena_commit, which keeps the block when the new plan fits and grows it otherwise. */
+void arena_measure(arena *a);
 /* A slice of n floats (n may be 0), 64-byte aligned. NULL while measuring (base == NULL). */
 float *arena_floats(arena *a, size_t n);
 /* Allocate (or grow to) the measured size; zero-filled on the host. Dies when out of memory. */

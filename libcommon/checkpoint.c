@@ -45,7 +45,8 @@ void checkpoint_save(const char *path, const model *m, const adamw *opt, const t
 		const param_info *p = &ps->info[i];
 		if (!p->persistent)
 			continue;
-		st_writer_add(w, p->name, ST_F32, p->ndim, p->shape, ps->data + p->offset);
+		tensor t = paramset_tensor(ps, i, 0);
+		st_writer_add(w, p->name, ST_F32, t.ndim, t.shape, t.data);
 		if (opt && p->trainable) {
 			names[2 * i] = xasprintf("optim.m.%s", p->name);
 			names[2 * i + 1] = xasprintf("optim.v.%s", p->name);

@@ -172,7 +172,7 @@ void model_embed(model *m, const float *x, int N, float *const emb[], float *con
 		baseline_head_embed(m->base, &m->ps, feat[MODEL_LEVELS - 1], N, emb[0]);
 }
 
-static const float *tensor(const model *m, const char *name)
+static const float *named(const model *m, const char *name)
 {
 	int i = paramset_find(&m->ps, name);
 	if (i < 0)
@@ -192,13 +192,13 @@ void model_collector_view(const model *m, avsl_collector_view *v, float *s_hat_s
 	size_t DD = (size_t)a->D * a->D;
 	for (int t = 0; t + 1 < a->levels; t++) {
 		snprintf(name, sizeof name, "collector.links.%d", t);
-		avsl_link_prepare(tensor(m, name), a->D, a->topk, s_hat_storage + t * DD);
+		avsl_link_prepare(named(m, name), a->D, a->topk, s_hat_storage + t * DD);
 		v->s_hat[t] = s_hat_storage + t * DD;
 	}
 	for (int l = 0; l < a->levels; l++) {
 		snprintf(name, sizeof name, "collector.prob_coef.%d", l);
-		v->alpha[l] = tensor(m, name);
+		v->alpha[l] = named(m, name);
 		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
-		v->beta[l] = tensor(m, name);
+		v->beta[l] = named(m, name);
 	}
 }

@@ -71,6 +71,12 @@ void paramset_free(paramset *ps)
 float *paramset_data(const paramset *ps, int idx) { return ps->data + ps->info[idx].offset; }
 float *paramset_grad(const paramset *ps, int idx) { return ps->grad + ps->info[idx].offset; }
 
+tensor paramset_tensor(const paramset *ps, int idx, int want_grad)
+{
+	const param_info *p = &ps->info[idx];
+	return tensor_f32(want_grad ? paramset_grad(ps, idx) : paramset_data(ps, idx), p->ndim, p->shape);
+}
+
 int paramset_find(const paramset *ps, const char *name)
 {
 	for (int i = 0; i < ps->n; i++)

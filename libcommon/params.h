@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tensor.h"
+
 /* Optimiser group of a tensor. Buffers (BN running stats, AVSL link matrices) are PG_NONE and never trained. */
 typedef enum { PG_NONE = 0, PG_TRUNK = 1, PG_EMBEDDER = 2, PG_COLLECTOR = 3, PG_COUNT } param_group;
 
@@ -48,6 +50,8 @@ void paramset_free(paramset *ps);
 
 float *paramset_data(const paramset *ps, int idx);
 float *paramset_grad(const paramset *ps, int idx);
+/* The tensor idx as a host view (data, or grad when want_grad). */
+tensor paramset_tensor(const paramset *ps, int idx, int want_grad);
 /* Index of a tensor by name, or -1. */
 int paramset_find(const paramset *ps, const char *name);
 void paramset_zero_grad(paramset *ps);

@@ -18,6 +18,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build
 CUDA_HOME ?= /usr/local/cuda
+NPROC    ?= $(shell nproc 2>/dev/null || echo 2)
 NVCC     ?= $(CUDA_HOME)/bin/nvcc
 ARCHFLAGS ?= -march=native
 OPT      ?= -O2
@@ -121,7 +122,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 
 # ---- tests ----------------------------------------------------------------------------------------------------
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@BUILD=$(BUILD) tests/run.sh
 
 check-cuda: all
@@ -131,7 +132,7 @@ bench: deps-bench all
 	@BUILD=$(BUILD) tests/bench/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory -f pipelines/fashion-mnist.mk
 
 # One PASS/FAIL line per man page (read by tests/run.sh); `make lint` fails on the first warning.

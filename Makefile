@@ -171,7 +171,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/avsl
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 libcommon/*.h formats/*.h kernels/ops.h $(DESTDIR)$(PREFIX)/include/avsl/
+	install -m 644 libcommon/*.h formats/*.h kernels/*.h $(DESTDIR)$(PREFIX)/include/avsl/
 	for m in $(MAN_SRC); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 

@@ -146,6 +146,8 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 	/* right padding so that the output size matches P, Q exactly */
 	dnnl_dims_t pl = {s->pad, s->pad};
 	dnnl_dims_t pr = {(s->P - 1) * s->stride + s->R - s->H - s->pad, (s->Q - 1) * s->stride + s->S - s->W - s->pad};
+	const dnnl_format_tag_t xt = s->xfmt == OP_NCHW8C ? dnnl_nChw8c : dnnl_nchw;
+	const dnnl_format_tag_t yt = s->yfmt == OP_NCHW8C ? dnnl_nChw8c : dnnl_nchw;
 	dnnl_memory_desc_t xa, wa, ya, ba;
 	DNN(dnnl_memory_desc_init_by_tag(&xa, 4, xd, dnnl_f32, dnnl_format_tag_any));
 	DNN(dnnl_memory_desc_init_by_tag(&wa, 4, wd, dnnl_f32, dnnl_format_tag_any));
@@ -170,11 +172,11 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 	if (kind == K_FWD) {
 		pd = fwd_pd;
 		fwd_pd = NULL;
-		if (arg_setup(ctx, p, &p->a[0], 4, xd, dnnl_nchw, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+		if (arg_setup(ctx, p, &p->a[0], 4, xd, xt, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
 			      0, 0) ||
 		    arg_setup(ctx, p, &p->a[1], 4, wd, dnnl_oihw,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 0, 0) ||
-		    arg_setup(ctx, p, &p->a[2], 4, yd, dnnl_nchw, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+		    arg_setup(ctx, p, &p->a[2], 4, yd, yt, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
 			      1, (flags & OP_ACCUM) ? 2 : 0))
 			goto fail;
 		if (has_bias && arg_setup(ctx, p, &p->a[3], 1, bd, dnnl_a,
@@ -186,11 +188,11 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 		DNN(dnnl_convolution_backward_data_desc_init(&bdsc, dnnl_convolution_direct, &xa, &wa, &ya, strides, pl,
 							     pr));
 		DNN(dnnl_primitive_desc_create(&pd, &bdsc, NULL, bk->eng, fwd_pd));
-		if (arg_setup(ctx, p, &p->a[0], 4, yd, dnnl_nchw,
+		if (arg_setup(ctx, p, &p->a[0], 4, yd, yt,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0), 0, 0) ||
 		    arg_setup(ctx, p, &p->a[1], 4, wd, dnnl_oihw,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 0, 0) ||
-		    arg_setup(ctx, p, &p->a[2], 4, xd, dnnl_nchw,
+		    arg_setup(ctx, p, &p->a[2], 4, xd, xt,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0), 1, (flags & OP_ACCUM) ? 1 : 0))
 			goto fail;
 		p->nargs = 3;
@@ -199,9 +201,9 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 		DNN(dnnl_convolution_backward_weights_desc_init(&bdsc, dnnl_convolution_direct, &xa, &wa, NULL, &ya,
 								strides, pl, pr));
 		DNN(dnnl_primitive_desc_create(&pd, &bdsc, NULL, bk->eng, fwd_pd));
-		if (arg_setup(ctx, p, &p->a[0], 4, xd, dnnl_nchw, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+		if (arg_setup(ctx, p, &p->a[0], 4, xd, xt, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
 			      0, 0) ||
-		    arg_setup(ctx, p, &p->a[1], 4, yd, dnnl_nchw,
+		    arg_setup(ctx, p, &p->a[1], 4, yd, yt,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0), 0, 0) ||
 		    arg_setup(ctx, p, &p->a[2], 4, wd, dnnl_oihw,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), 1,

@@ -48,6 +48,11 @@ void op_ctx_free(op_ctx *ctx)
 
 int op_ctx_sync(op_ctx *ctx) { DISPATCH(ctx_sync, ctx); }
 
+int op_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out)
+{
+	DISPATCH(conv_fold_weights, ctx, K, CRS, w, scale, w_out);
+}
+
 int op_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int src_fmt, float *dst, int dst_fmt,
 		      int flags)
 {

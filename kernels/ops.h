@@ -84,6 +84,9 @@ typedef struct {
  * invstd = 1 / sqrt(var + eps). gamma/beta may be NULL (1/0). invstd_out (C) may be NULL. All (C). */
 int op_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const float *mean, const float *var,
 	       float eps, float *scale, float *shift, float *invstd_out);
+/* Fold a per-output-channel scale into conv weights: w_out (K, CRS) = w (K, CRS) * scale[k] (frozen BN folded into
+ * the preceding conv: conv(x, w * scale) + shift == bn(conv(x, w))). */
+int op_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out);
 /* y (N,C,HW) = act(x * scale[c] + shift[c] [+ res]); res may be NULL; y may equal x (in place). */
 int op_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale, const float *shift,
 		      const float *res, float *y, int flags);
@@ -157,6 +160,7 @@ int op_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, 
 void conv2d_fwd_naive(const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags);
 void conv2d_bwd_data_naive(const conv_shape *s, const float *dy, const float *w, float *dx, int flags);
 void conv2d_bwd_weight_naive(const conv_shape *s, const float *x, const float *dy, float *dw, int flags);
+void conv_fold_weights_naive(int K, size_t CRS, const float *w, const float *scale, float *w_out);
 void affine_act_fwd_naive(const bn_shape *s, const float *x, const float *scale, const float *shift,
 			  const float *res, float *y, int flags);
 void bn_train_fwd_naive(const bn_shape *s, const float *x, const float *gamma, const float *beta, float eps,

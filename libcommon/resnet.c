@@ -26,6 +26,7 @@ typedef struct {
 	conv_shape cs;                 /* planned */
 	float *conv_out, *bn_out;      /* (N,K,P,Q) */
 	float *mean, *invstd, *scale, *shift; /* (K) batch mean / invstd of the last forward, folded affine */
+	float *wf;                     /* (K,C,R,S) weights with the frozen BN scale folded in (frozen BN only) */
 	const float *mean_used;        /* the mean the last forward normalised with (batch or running) */
 } convbn;
 
@@ -209,13 +210,14 @@ static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
 	size_t n = op_act_numel(r->N, cb->k, cb->cs.P * cb->cs.Q, OP_NCHW8C);
 	if (n > r->gmax)
 		r->gmax = n;
-	cb->conv_out = arena_floats(a, n);
-	if (dst)
-		cb->bn_out = dst;
-	else if (r->cfg.freeze_bn)
-		cb->bn_out = cb->conv_out;
-	else
-		cb->bn_out = arena_floats(a, n);
+	if (r->cfg.freeze_bn) {
+		/* BN folded into the conv: one buffer, written post-BN (post-ReLU) by the conv itself */
+		cb->conv_out = cb->bn_out = dst ? dst : arena_floats(a, n);
+		cb->wf = arena_floats(a, (size_t)cb->k * cb->cin * cb->r * cb->r);
+	} else {
+		cb->conv_out = arena_floats(a, n);
+		cb->bn_out = dst ? dst : arena_floats(a, n);
+	}
 	cb->mean = arena_floats(a, cb->k);
 	cb->invstd = arena_floats(a, cb->k);
 	cb->scale = arena_floats(a, cb->k);
@@ -254,8 +256,8 @@ static void plan_pass(resnet *r)
 		}
 		if (hh != os.P || ww != os.Q)
 			die("internal error: resnet block %d output %dx%d, shortcut %dx%d", i, hh, ww, os.P, os.Q);
-		if (b->has_ds)
-			plan_convbn(r, &b->ds, h, w, NULL);
+		if (b->has_ds) /* frozen: the folded downsample conv writes the shortcut straight into the block output */
+			plan_convbn(r, &b->ds, h, w, r->cfg.freeze_bn ? b->out : NULL);
 		cur = b->out;
 		C = last->k, h = hh, w = ww;
 	}
@@ -314,12 +316,50 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 	}
 }
 
+/* Frozen BN folded into the conv: y = act(conv(in, w * scale) + shift [+ y if OP_ACCUM]). */
+static void fwd_convbn_folded(resnet *r, paramset *ps, convbn *cb, const float *in, int flags)
+{
+	op_ctx *c = &r->ctx;
+	const param_info *pi = &ps->info[cb->w];
+	check(r, op_bn_fold(c, cb->k, paramset_data(ps, cb->g), paramset_data(ps, cb->b), paramset_data(ps, cb->rm),
+			    paramset_data(ps, cb->rv), BN_EPS, cb->scale, cb->shift, cb->invstd));
+	check(r, op_conv_fold_weights(c, cb->k, pi->numel / (size_t)cb->k, paramset_data(ps, cb->w), cb->scale, cb->wf));
+	check(r, op_conv2d_fwd(c, &cb->cs, in, cb->wf, cb->shift, cb->conv_out, flags));
+	cb->mean_used = paramset_data(ps, cb->rm);
+}
+
+static void forward_frozen(resnet *r, paramset *ps, const float *x)
+{
+	fwd_convbn_folded(r, ps, &r->stem, x, OP_RELU);
+	if (r->has_pool)
+		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
+	for (int i = 0; i < r->nblk; i++) {
+		block *b = &r->blk[i];
+		convbn *last = &b->c[b->nconv - 1];
+		if (b->has_ds)
+			fwd_convbn_folded(r, ps, &b->ds, b->in, 0); /* into b->out */
+		else
+			check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, b->in, OP_NCHW8C, b->out,
+						   OP_NCHW8C, 0));
+		const float *cur = b->in;
+		for (int j = 0; j < b->nconv; j++) {
+			int is_last = j == b->nconv - 1;
+			fwd_convbn_folded(r, ps, &b->c[j], cur, is_last ? OP_ACCUM | OP_RELU : OP_RELU);
+			cur = b->c[j].bn_out;
+		}
+	}
+}
+
 void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const float *feat[3])
 {
 	if (!r->planned)
 		die("internal error: resnet_forward before resnet_plan");
 	r->x = x;
 	r->batch_stats = train && !r->cfg.freeze_bn;
+	if (r->cfg.freeze_bn) {
+		forward_frozen(r, ps, x);
+		goto features;
+	}
 	fwd_convbn(r, ps, &r->stem, x, NULL, 1);
 	if (r->has_pool)
 		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
@@ -337,6 +377,7 @@ void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const fl
 			cur = b->c[j].bn_out;
 		}
 	}
+features:
 	for (int l = 0; l < 3; l++) {
 		const convbn *last = &r->blk[r->level_blk[l]].c[r->blk[r->level_blk[l]].nconv - 1];
 		check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, r->blk[r->level_blk[l]].out,

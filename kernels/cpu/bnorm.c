@@ -22,6 +22,19 @@ int cpu_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const
 	return 0;
 }
 
+int cpu_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out)
+{
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+	for (int k = 0; k < K; k++) {
+		const float a = scale[k], *src = w + (size_t)k * CRS;
+		float *dst = w_out + (size_t)k * CRS;
+#pragma omp simd
+		for (size_t i = 0; i < CRS; i++)
+			dst[i] = src[i] * a;
+	}
+	return 0;
+}
+
 static inline void affine_plane(int HW, const float *x, float a, float b, const float *r, float *y, int relu)
 {
 	if (r && relu) {

@@ -19,6 +19,8 @@ typedef struct {
 	dnnl_primitive_t to_inner; /* user -> inner (inputs, and the fwd dst when accumulating), or NULL */
 	dnnl_primitive_t to_user;  /* inner -> user (outputs; with a sum post-op when accumulating), or NULL */
 	size_t off, bytes;         /* inner buffer in the scratch; bytes == 0: inner aliases the user buffer */
+	int add_back;              /* same layout, accumulating output: user += inner by a vector loop (oneDNN's
+				      same-layout reorder with a sum post-op is a slow generic kernel) */
 } dnn_arg;
 
 typedef struct conv_prim {
@@ -115,7 +117,9 @@ static int arg_setup(op_ctx *ctx, conv_prim *p, dnn_arg *a, int ndims, const dnn
 	p->scratch_bytes += (a->bytes + 63) & ~(size_t)63;
 	if (dir == 0 || accum == 2)
 		DNN(make_reorder(&a->to_inner, b->eng, &umd, inner_md, 0));
-	if (dir == 1)
+	if (dir == 1 && same)
+		a->add_back = 1;
+	else if (dir == 1)
 		DNN(make_reorder(&a->to_user, b->eng, inner_md, &umd, accum == 1));
 	return 0;
 fail:
@@ -266,9 +270,19 @@ static int conv_run(op_ctx *ctx, conv_prim *p, void *const ptr[4], const int arg
 	}
 	if (dnnl_primitive_execute(p->prim, b->strm, p->nargs, args) != dnnl_success)
 		return cpu_fail(ctx, "oneDNN: convolution failed");
-	for (int i = out_first; i < p->nargs; i++)
-		if (p->a[i].to_user && reorder(ctx, p->a[i].to_user, p->a[i].inner, p->a[i].user))
+	for (int i = out_first; i < p->nargs; i++) {
+		dnn_arg *a = &p->a[i];
+		if (a->to_user && reorder(ctx, a->to_user, a->inner, a->user))
 			return -1;
+		if (a->add_back) {
+			float *dst = ptr[i];
+			const float *src = (const float *)(scr + a->off);
+			size_t n = a->bytes / sizeof(float);
+#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
+			for (size_t k = 0; k < n; k++)
+				dst[k] += src[k];
+		}
+	}
 	return 0;
 }
 

@@ -299,6 +299,24 @@ TEST(bn_grad_finite_differences)
 		}
 }
 
+/* conv(x, w * scale) + shift (relu) equals relu(bn_frozen(conv(x, w))) */
+TEST(conv_fold_weights_equals_conv_then_bn)
+{
+	conv_shape s = conv_shape_make(2, 5, 7, 7, 6, 3, 3, 1, 1);
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * 9, ny = (size_t)s.N * s.K * s.P * s.Q;
+	float *x = buf(nx), *w = buf(nw), *wf = buf(nw), *wf0 = buf(nw), *sc = buf(s.K), *sh = buf(s.K);
+	float *y0 = buf(ny), *y1 = buf(ny);
+	CHECK(op_conv_fold_weights(&CTX, s.K, (size_t)s.C * 9, w, sc, wf) == 0);
+	conv_fold_weights_naive(s.K, (size_t)s.C * 9, w, sc, wf0);
+	CHECK(!memcmp(wf, wf0, nw * sizeof *wf) && guard_ok(wf, nw));
+	CHECK(op_conv2d_fwd(&CTX, &s, x, wf, sh, y1, OP_RELU) == 0);
+	conv2d_fwd_naive(&s, x, w, NULL, y0, 0);
+	bn_shape b = {s.N, s.K, s.P * s.Q, OP_NCHW};
+	affine_act_fwd_naive(&b, y0, sc, sh, NULL, y0, OP_RELU);
+	CHECK_ALLCLOSE(y1, y0, ny, FAST_ATOL, FAST_RTOL);
+	free(x), free(w), free(wf), free(wf0), free(sc), free(sh), free(y0), free(y1);
+}
+
 TEST(relu_add_fast_vs_naive)
 {
 	size_t n = 1037;
@@ -662,6 +680,7 @@ int main(void)
 	RUN(conv2d_grad_finite_differences);
 	RUN(bn_fast_vs_naive);
 	RUN(bn_grad_finite_differences);
+	RUN(conv_fold_weights_equals_conv_then_bn);
 	RUN(relu_add_fast_vs_naive);
 	RUN(pool_fast_vs_naive_and_finite_differences);
 	RUN(linear_fast_vs_naive_and_finite_differences);

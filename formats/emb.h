@@ -28,6 +28,9 @@ typedef struct {
 /* Floats per record: sum(dim) * (1 + has_cert). */
 uint64_t ave_record_floats(const ave_header *h);
 
+/* Check kind, levels (1..8) and dim[0..levels) (1..65536 each); the writer and the reader both call it. */
+int ave_check_header(const ave_header *h, const char *name, fmt_error *err);
+
 int ave_write_header(FILE *fp, const char *name, const ave_header *h, fmt_error *err);
 /* vals: (ave_record_floats) floats in record order: emb[0], ..., emb[L-1], cert[0], ..., cert[L-1]. */
 int ave_write_record(FILE *fp, const char *name, const ave_header *h, int64_t id, int32_t label, const float *vals,

@@ -13,6 +13,7 @@
 #include "fmt_error.h"
 
 #define AVG_COUNT_UNKNOWN UINT64_MAX
+enum { AVG_MAX_K = 1 << 24 };
 
 typedef struct {
 	uint32_t k;          /* neighbours per query (a record may hold fewer when the gallery is small) */
@@ -32,6 +33,9 @@ typedef struct {
 	int32_t label;
 	float dist;
 } avg_neighbour;
+
+/* Check k (1..AVG_MAX_K) and metric (1..31 printable ASCII characters, no spaces, NUL-terminated). */
+int avg_check_header(const avg_header *h, const char *name, fmt_error *err);
 
 int avg_write_header(FILE *fp, const char *name, const avg_header *h, fmt_error *err);
 int avg_write_query(FILE *fp, const char *name, const avg_header *h, const avg_query *q, const avg_neighbour *nb,

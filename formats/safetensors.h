@@ -52,6 +52,13 @@ void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
 const char *st_meta(const st_file *f, const char *key); /* NULL if absent */
 
+/* Typed metadata (avsl keys hold plain decimal strings, formats/checkpoint.md section 4). Each returns 0, or -1 with
+ * err naming the file and key: "FILE: __metadata__: key 'avsl.levels': '9' out of range [1, 8]" or "missing". */
+int st_meta_int(const st_file *f, const char *key, int64_t min, int64_t max, int64_t *out, fmt_error *err);
+int st_meta_double(const st_file *f, const char *key, double min, double max, double *out, fmt_error *err);
+/* Check avsl.format_version: present, "MAJOR.MINOR" with MAJOR 1 (any minor). Fails for a foreign file (no key). */
+int st_check_avsl_version(const st_file *f, fmt_error *err);
+
 /* Copy a tensor into out[n] as float32, converting F16/BF16/F64/integers. Fails (naming file and tensor) if
  * n != numel. */
 int st_read_f32(const st_file *f, const st_tensor *t, float *out, uint64_t n, fmt_error *err);

@@ -46,4 +46,59 @@ int shard_reader_get(shard_reader *r, uint64_t i, shard_buf *buf, shard_record *
 int32_t shard_reader_label(const shard_reader *r, uint64_t i);
 void shard_buf_free(shard_buf *buf);
 
+/* ---- writer ------------------------------------------------------------------------------------------------ */
+
+/* One record compressed and ready to append: shard_record_encode can run in many threads, shard_writer_put
+ * appends in the caller's order, so the bytes of a shard do not depend on the thread count. */
+typedef struct {
+	unsigned char *data;     /* zstd frame, owned */
+	size_t size;             /* stored bytes */
+	size_t raw_size;         /* decompressed payload bytes */
+	int32_t label, super_label;
+	uint32_t crc;            /* CRC-32 of data[0..size) */
+	char *class_name;        /* owned copy, for the class table */
+} shard_encoded;
+
+/* Compress rec (its index field is ignored) at zstd level `level` (1..19) with zctx, a ZSTD_CCtx* created on first
+ * use and kept by the caller per thread (free with shard_zctx_free). */
+int shard_record_encode(const shard_record *rec, int level, void **zctx, shard_encoded *enc, fmt_error *err);
+void shard_encoded_free(shard_encoded *enc);
+void shard_zctx_free(void *zctx);
+
+typedef struct shard_writer shard_writer;
+
+/* Start a shard on fp (any stream: it is written sequentially, never seeks); name is used in messages. */
+int shard_writer_open(shard_writer **w, FILE *fp, const char *name, int level, fmt_error *err);
+/* Append a record already encoded (takes nothing from enc: the caller still frees it). */
+int shard_writer_put(shard_writer *w, const shard_encoded *enc, fmt_error *err);
+/* Encode and append in one call. */
+int shard_writer_add(shard_writer *w, const shard_record *rec, fmt_error *err);
+uint64_t shard_writer_count(const shard_writer *w);
+/* Bytes written so far (header and records; the class table, index and footer come with finish). */
+uint64_t shard_writer_bytes(const shard_writer *w);
+/* Write class table, index and footer and free w (also on error). *total (may be NULL) gets the file size. The
+ * caller flushes/closes fp. */
+int shard_writer_finish(shard_writer *w, uint64_t *total, fmt_error *err);
+/* Free w without finishing (error paths). */
+void shard_writer_abort(shard_writer *w);
+
+/* Write a manifest listing n shards (names relative to the manifest's folder, no '/') and their record counts. */
+int shard_manifest_write(FILE *fp, const char *name, char *const *shard_names, const uint64_t *counts, int n,
+			 fmt_error *err);
+
+/* ---- inspection ------------------------------------------------------------------------------------------ */
+
+/* Number of shard files behind r (1 for a plain shard), and the path of shard s. */
+int shard_reader_nshards(const shard_reader *r);
+const char *shard_reader_shard_path(const shard_reader *r, int s);
+/* Name of class `label` from the class tables, NULL when no record has that label. */
+const char *shard_reader_class_name(const shard_reader *r, int32_t label);
+/* Number of distinct labels in the class tables. */
+uint32_t shard_reader_class_count(const shard_reader *r);
+/* Super label of record i from the index. */
+int32_t shard_reader_super_label(const shard_reader *r, uint64_t i);
+/* Read every record and check its checksum and fields; returns the number of bad records (first in err), or 0. */
+uint64_t shard_reader_verify(shard_reader *r, fmt_error *err);
+
+
 #endif

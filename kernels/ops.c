@@ -4,7 +4,9 @@
 
 #include "backend.h"
 
-#ifdef AVSL_HAVE_CUDA
+/* AVSL_HAVE_CUDA_TRUNK: the cuDNN/cuBLAS twins of the trunk ops (kernels/cuda/trunk_*.cu) are compiled in.
+ * Until they are, a CUDA build dispatches only to the CPU and -d cuda reports that the trunk ops are missing. */
+#if defined(AVSL_HAVE_CUDA) && defined(AVSL_HAVE_CUDA_TRUNK)
 #define DISPATCH(name, ...) return ctx->device == OP_DEVICE_CUDA ? cuda_##name(__VA_ARGS__) : cpu_##name(__VA_ARGS__)
 #else
 #define DISPATCH(name, ...)                                                                                  \
@@ -16,7 +18,7 @@
 
 static int no_cuda(op_ctx *ctx)
 {
-	snprintf(ctx->err, sizeof ctx->err, "this build has no CUDA backend");
+	snprintf(ctx->err, sizeof ctx->err, "this build has no CUDA backend for the trunk ops");
 	return -1;
 }
 #endif
@@ -24,11 +26,11 @@ static int no_cuda(op_ctx *ctx)
 int op_ctx_init(op_ctx *ctx, int device, int threads)
 {
 	if (device == OP_DEVICE_CUDA) {
-#ifdef AVSL_HAVE_CUDA
+#if defined(AVSL_HAVE_CUDA) && defined(AVSL_HAVE_CUDA_TRUNK)
 		return cuda_ctx_init(ctx, threads);
 #else
 		memset(ctx, 0, sizeof *ctx);
-		snprintf(ctx->err, sizeof ctx->err, "this build has no CUDA backend");
+		snprintf(ctx->err, sizeof ctx->err, "this build has no CUDA backend for the trunk ops");
 		return -1;
 #endif
 	}
@@ -37,7 +39,7 @@ int op_ctx_init(op_ctx *ctx, int device, int threads)
 
 void op_ctx_free(op_ctx *ctx)
 {
-#ifdef AVSL_HAVE_CUDA
+#if defined(AVSL_HAVE_CUDA) && defined(AVSL_HAVE_CUDA_TRUNK)
 	if (ctx->device == OP_DEVICE_CUDA) {
 		cuda_ctx_free(ctx);
 		return;

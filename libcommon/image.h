@@ -26,7 +26,9 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 /* Resize so the shorter side is `shorter` and the longer is floor(shorter * long / short) (torchvision
  * Resize(int)); a copy when already so. */
 void image_resize_shorter(const image_u8 *in, int shorter, image_u8 *out);
-/* PIL bilinear (antialiased) resize of the box (top, left, bh, bw) of `in` to (oh, ow). */
+/* PIL bilinear (antialiased) resize of the box (top, left, bh, bw) of `in` to (oh, ow). The box is cropped
+ * first, as torchvision's resized_crop does (PIL im.crop(box).resize((ow, oh), BILINEAR)): pixels outside the box
+ * never contribute. The box must lie inside the image (dies otherwise: a caller bug). */
 void image_resize_box(const image_u8 *in, int top, int left, int bh, int bw, int oh, int ow, image_u8 *out);
 
 typedef struct {
@@ -43,5 +45,9 @@ crop_box center_crop_box(int H, int W, int ch, int cw);
  * per channel and write CHW floats with out_c channels (gray replicated when out_c = 3). out: (out_c, oh, ow). */
 void image_to_tensor(const image_u8 *im, crop_box box, int oh, int ow, int flip, const float *mean, const float *std,
 		     int out_c, float *out);
+
+/* Encode with stb_image_write (tests, benchmarks, synthetic datasets). Return 0, or -1; *out is malloc'd. */
+int image_encode_png(const image_u8 *im, unsigned char **png, size_t *len);
+int image_encode_jpeg(const image_u8 *im, int quality, unsigned char **jpg, size_t *len);
 
 #endif

@@ -1,0 +1,16 @@
+/* avsl_csc.h: internal to kernels/cpu: S_hat in compressed sparse column form (the top-k mask keeps ~k of D rows
+ * per column), shared by the eval distance and the training collector. */
+#ifndef AVSL_CSC_H
+#define AVSL_CSC_H
+
+typedef struct {
+	int *ptr;   /* (D+1) column starts */
+	int *row;   /* (nnz) kept lower-level dims */
+	float *val; /* (nnz) S_hat values (exact zeros dropped) */
+} csc;
+
+/* From a dense (D, D) S_hat, rows = lower-level dims. */
+void avsl_csc_build(const float *S, int D, csc *o);
+void avsl_csc_free(csc *o);
+
+#endif

@@ -1,0 +1,404 @@
+/* avsl_dist.c: the eval-time AVSL distance (method §3.3) and its helpers: link preparation (top-k mask + column
+ * normalisation), row p-normalisation, the naive per-pair reference and the fast tiled version.
+ *
+ * Fast path layout. Work item = one query row r against a block of P consecutive columns ("pairs" p = 0..P-1).
+ * Every per-pair vector over the D dimensions is stored transposed, dimension-major: H[m][p]. Then
+ *   T[n][p] = sum_{m kept in column n of S_hat} S_hat[m,n] * H[m][p]
+ * is a sparse(CSC) x dense product whose inner loop is a scaled add of a contiguous P-float row (8-wide FMAs with
+ * P/8 accumulators held in registers), i.e. the k=128 sparsity of S_hat is exploited at near-GEMM efficiency.
+ * The gate, blend and final sum run on the same rows right after they are produced, so T is never stored.
+ * Column embeddings/certainties are transposed once per call (D, Cpad) so each H0 row is a contiguous read.
+ *
+ * Exactness: per pair every sum runs in a fixed order and the gate argument is gamma*fma(u*v, alpha, beta) with
+ * u*v commutative, so d(x,y) == d(y,x) bitwise and d(x,x) == 0 exactly, whatever the tiling.
+ */
+#include "avsl_ops.h"
+#include "avsl_csc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define AVSL_HAVE_AVX2 1
+#endif
+
+/* ---- S_hat ---------------------------------------------------------------------------------------------------- */
+
+static int cmp_desc(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x < y) - (x > y);
+}
+
+void avsl_link_prepare(const float *L, int D, int topk, float *s_hat)
+{
+	float *col = malloc((size_t)D * sizeof *col);
+	int k = topk < 1 ? 1 : (topk > D ? D : topk);
+	for (int n = 0; n < D; n++) {
+		for (int m = 0; m < D; m++) {
+			float r = L[(size_t)m * D + n];
+			col[m] = r > 0.0f ? r : 0.0f;
+		}
+		qsort(col, (size_t)D, sizeof *col, cmp_desc);
+		float tau = col[k - 1] - 1e-8f; /* k-th largest counting multiplicity */
+		float sum = 0.0f;
+		for (int m = 0; m < D; m++) {
+			float r = L[(size_t)m * D + n];
+			r = r > 0.0f ? r : 0.0f;
+			float s = r >= tau ? r : 0.0f;
+			s_hat[(size_t)m * D + n] = s;
+			sum += s;
+		}
+		float den = sum + 1e-8f;
+		for (int m = 0; m < D; m++)
+			s_hat[(size_t)m * D + n] /= den;
+	}
+	free(col);
+}
+
+/* ---- normalisation -------------------------------------------------------------------------------------------- */
+
+float avsl_pnorm(const float *x, int D, float p)
+{
+	double s = 0;
+	if (p == 2.0f) {
+		for (int j = 0; j < D; j++)
+			s += (double)x[j] * x[j];
+		return (float)sqrt(s);
+	}
+	for (int j = 0; j < D; j++)
+		s += pow(fabs((double)x[j]), p);
+	return (float)pow(s, 1.0 / p);
+}
+
+void avsl_normalize_rows(float *x, int64_t n, int D, float p)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float *r = x + i * D;
+		float nr = avsl_pnorm(r, D, p);
+		float den = nr > 1e-12f ? nr : 1e-12f;
+		for (int j = 0; j < D; j++)
+			r[j] /= den;
+	}
+}
+
+/* ---- naive reference ------------------------------------------------------------------------------------------ */
+
+static inline float pdiff(float a, float b, float p)
+{
+	float d = a - b;
+	return p == 2.0f ? d * d : powf(fabsf(d), p);
+}
+
+static inline float gate(float gamma, float u, float v, float alpha, float beta)
+{
+	float z = gamma * fmaf(u * v, alpha, beta);
+	return 1.0f / (1.0f + expf(-z));
+}
+
+void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
+			  const float *const *y, const float *const *v, float *out, int64_t ldo)
+{
+	const int D = c->dim, L = c->levels;
+	float *H = malloc((size_t)D * sizeof *H), *T = malloc((size_t)D * sizeof *T);
+	for (int r = 0; r < R; r++)
+		for (int q = 0; q < C; q++) {
+			for (int n = 0; n < D; n++)
+				H[n] = pdiff(x[0][(size_t)r * D + n], y[0][(size_t)q * D + n], c->p);
+			for (int l = 1; l < L; l++) {
+				const float *S = c->s_hat[l - 1];
+				for (int n = 0; n < D; n++) {
+					float t = 0.0f;
+					for (int m = 0; m < D; m++)
+						t += H[m] * S[(size_t)m * D + n];
+					T[n] = t;
+				}
+				for (int n = 0; n < D; n++) {
+					size_t ir = (size_t)r * D + n, iq = (size_t)q * D + n;
+					float pi = gate(c->gamma_p, u[l][ir], v[l][iq], c->alpha[l][n], c->beta[l][n]);
+					float dl = pdiff(x[l][ir], y[l][iq], c->p);
+					H[n] = pi * dl + (1.0f - pi) * T[n];
+				}
+			}
+			float s = 0.0f;
+			for (int n = 0; n < D; n++)
+				s += H[n];
+			out[(size_t)r * ldo + q] = s;
+		}
+	free(H);
+	free(T);
+}
+
+/* ---- fast path ------------------------------------------------------------------------------------------------ */
+
+#ifndef AVSL_DIST_P
+#define AVSL_DIST_P 32 /* pairs per work item; H blocks are D*P floats (64 KiB at D=512): L2-resident */
+#endif
+enum { PB = AVSL_DIST_P };
+
+void avsl_csc_build(const float *S, int D, csc *o)
+{
+	int nnz = 0;
+	for (size_t i = 0; i < (size_t)D * D; i++)
+		nnz += S[i] != 0.0f;
+	o->ptr = malloc((size_t)(D + 1) * sizeof *o->ptr);
+	o->row = malloc((size_t)(nnz ? nnz : 1) * sizeof *o->row);
+	o->val = malloc((size_t)(nnz ? nnz : 1) * sizeof *o->val);
+	int k = 0;
+	for (int n = 0; n < D; n++) {
+		o->ptr[n] = k;
+		for (int m = 0; m < D; m++) {
+			float s = S[(size_t)m * D + n];
+			if (s != 0.0f) {
+				o->row[k] = m;
+				o->val[k++] = s;
+			}
+		}
+	}
+	o->ptr[D] = k;
+}
+
+void avsl_csc_free(csc *o)
+{
+	free(o->ptr);
+	free(o->row);
+	free(o->val);
+}
+
+#ifdef AVSL_HAVE_AVX2
+/* exp(x) for 8 floats, Cephes-style: round(x/ln2) range reduction, degree-6 polynomial; ~1 ulp relative error
+ * over the clamped range [-87.3, 88.3] (the sigmoid only needs ~1e-6). */
+static inline __m256 exp8(__m256 x)
+{
+	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 q = _mm256_set1_ps(1.9875691500E-4f);
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3981999507E-3f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.3334519073E-3f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.1665795894E-2f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459E-1f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201E-1f));
+	q = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_mul_ps(q, _mm256_castsi256_ps(e));
+}
+#endif
+
+/* Per-thread scratch. */
+typedef struct {
+	float *Ha, *Hb; /* (D, PB) */
+	float *T;       /* (PB) */
+} scratch;
+
+/* The row of T for output dim n: t[p] = sum_j val_j * H[row_j][p]. */
+static inline void spmm_row(const csc *S, int n, const float *H, float *t)
+{
+	int j0 = S->ptr[n], j1 = S->ptr[n + 1];
+#ifdef AVSL_HAVE_AVX2
+	__m256 acc[PB / 8];
+#pragma GCC unroll 16
+	for (int k = 0; k < PB / 8; k++)
+		acc[k] = _mm256_setzero_ps();
+	for (int j = j0; j < j1; j++) {
+		__m256 s = _mm256_set1_ps(S->val[j]);
+		const float *h = H + (size_t)S->row[j] * PB;
+#pragma GCC unroll 16
+		for (int k = 0; k < PB / 8; k++)
+			acc[k] = _mm256_fmadd_ps(s, _mm256_load_ps(h + 8 * k), acc[k]);
+	}
+#pragma GCC unroll 16
+	for (int k = 0; k < PB / 8; k++)
+		_mm256_store_ps(t + 8 * k, acc[k]);
+#else
+	for (int p = 0; p < PB; p++)
+		t[p] = 0.0f;
+	for (int j = j0; j < j1; j++) {
+		float s = S->val[j];
+		const float *h = H + (size_t)S->row[j] * PB;
+		for (int p = 0; p < PB; p++)
+			t[p] = fmaf(s, h[p], t[p]);
+	}
+#endif
+}
+
+/* h[p] = t[p] + pi[p]*(dl[p] - t[p]) with pi = sigmoid(gamma*fma(ur*v[p], alpha, beta)), dl = (xr - y[p])^p. */
+static inline void gate_blend(float gamma, float ur, float alpha, float beta, float xr, const float *y,
+			      const float *v, float pexp, const float *t, float *h)
+{
+#ifdef AVSL_HAVE_AVX2
+	if (pexp == 2.0f) {
+		__m256 g = _mm256_set1_ps(-gamma), U = _mm256_set1_ps(ur), A = _mm256_set1_ps(alpha),
+		       B = _mm256_set1_ps(beta), X = _mm256_set1_ps(xr), one = _mm256_set1_ps(1.0f);
+		for (int p = 0; p < PB; p += 8) {
+			__m256 z = _mm256_mul_ps(g, _mm256_fmadd_ps(_mm256_mul_ps(U, _mm256_load_ps(v + p)), A, B));
+			__m256 pi = _mm256_div_ps(one, _mm256_add_ps(one, exp8(z)));
+			__m256 d = _mm256_sub_ps(X, _mm256_load_ps(y + p));
+			__m256 dl = _mm256_mul_ps(d, d);
+			__m256 tt = _mm256_load_ps(t + p);
+			_mm256_store_ps(h + p, _mm256_fmadd_ps(pi, _mm256_sub_ps(dl, tt), tt));
+		}
+		return;
+	}
+#endif
+	for (int p = 0; p < PB; p++) {
+		float pi = gate(gamma, ur, v[p], alpha, beta);
+		float dl = pdiff(xr, y[p], pexp);
+		h[p] = fmaf(pi, dl - t[p], t[p]);
+	}
+}
+
+/* One work item: row r against columns [c0, c0+PB) of the transposed (D, Cpad) column arrays. */
+static void dist_block(const avsl_collector_view *c, const csc *S, const float *const *x, const float *const *u,
+		       int r, float *const *yT, float *const *vT, int64_t Cpad, int c0, scratch *w, float *res)
+{
+	const int D = c->dim, L = c->levels;
+	const float pexp = c->p;
+	float *Hp = w->Ha, *Hn = w->Hb;
+	const float *x0 = x[0] + (size_t)r * D;
+	for (int m = 0; m < D; m++) {
+		const float *yy = yT[0] + (size_t)m * Cpad + c0;
+		float *h = Hp + (size_t)m * PB;
+		float xm = x0[m];
+		if (pexp == 2.0f) {
+			for (int p = 0; p < PB; p++) {
+				float d = xm - yy[p];
+				h[p] = d * d;
+			}
+		} else {
+			for (int p = 0; p < PB; p++)
+				h[p] = pdiff(xm, yy[p], pexp);
+		}
+	}
+	for (int p = 0; p < PB; p++)
+		res[p] = 0.0f;
+	if (L == 1) {
+		for (int m = 0; m < D; m++)
+			for (int p = 0; p < PB; p++)
+				res[p] += Hp[(size_t)m * PB + p];
+		return;
+	}
+	for (int l = 1; l < L; l++) {
+		const float *xl = x[l] + (size_t)r * D, *ul = u[l] + (size_t)r * D;
+		const float *al = c->alpha[l], *bl = c->beta[l];
+		int last = l == L - 1;
+		for (int n = 0; n < D; n++) {
+			spmm_row(&S[l - 1], n, Hp, w->T);
+			float *h = last ? w->T : Hn + (size_t)n * PB;
+			gate_blend(c->gamma_p, ul[n], al[n], bl[n], xl[n], yT[l] + (size_t)n * Cpad + c0,
+				   vT[l] + (size_t)n * Cpad + c0, pexp, w->T, h);
+			if (last)
+				for (int p = 0; p < PB; p++)
+					res[p] += h[p];
+		}
+		float *tmp = Hp;
+		Hp = Hn;
+		Hn = tmp;
+	}
+}
+
+void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
+		    const float *const *y, const float *const *v, float *out, int64_t ldo, int threads)
+{
+	const int D = c->dim, L = c->levels;
+	if (R <= 0 || C <= 0)
+		return;
+	int sym = R == C;
+	for (int l = 0; l < L; l++)
+		sym = sym && x[l] == y[l] && (l == 0 || u[l] == v[l]);
+
+	csc S[AVSL_MAX_LEVELS - 1];
+	for (int l = 0; l + 1 < L; l++)
+		avsl_csc_build(c->s_hat[l], D, &S[l]);
+
+	/* Transposed, zero-padded column data: yT[l], vT[l] (D, Cpad). */
+	const int nb = (C + PB - 1) / PB;
+	const int64_t Cpad = (int64_t)nb * PB;
+	float *yT[AVSL_MAX_LEVELS], *vT[AVSL_MAX_LEVELS];
+	for (int l = 0; l < L; l++) {
+		yT[l] = aligned_alloc(64, (size_t)D * Cpad * sizeof(float));
+		vT[l] = aligned_alloc(64, (size_t)D * Cpad * sizeof(float));
+	}
+	if (threads < 1)
+		threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int n = 0; n < D; n++)
+		for (int l = 0; l < L; l++) {
+			float *yr = yT[l] + (size_t)n * Cpad, *vr = vT[l] + (size_t)n * Cpad;
+			for (int q = 0; q < C; q++) {
+				yr[q] = y[l][(size_t)q * D + n];
+				vr[q] = l ? v[l][(size_t)q * D + n] : 0.0f;
+			}
+			for (int q = C; q < Cpad; q++)
+				yr[q] = vr[q] = 0.0f;
+		}
+
+	/* Work items (row, column block); with X == Y only blocks reaching the upper triangle (mirrored below). */
+	int64_t nitems = (int64_t)R * nb;
+#pragma omp parallel num_threads(threads)
+	{
+		scratch w;
+		w.Ha = aligned_alloc(64, (size_t)D * PB * sizeof(float));
+		w.Hb = aligned_alloc(64, (size_t)D * PB * sizeof(float));
+		w.T = aligned_alloc(64, PB * sizeof(float));
+		float res[PB];
+#pragma omp for schedule(dynamic, 4)
+		for (int64_t it = 0; it < nitems; it++) {
+			int r = (int)(it / nb), b = (int)(it % nb);
+			if (sym && (b + 1) * PB <= r)
+				continue;
+			int c0 = b * PB, cn = C - c0 < PB ? C - c0 : PB;
+			dist_block(c, S, x, u, r, yT, vT, Cpad, c0, &w, res);
+			float *o = out + (size_t)r * ldo;
+			for (int p = 0; p < cn; p++)
+				if (!sym || c0 + p >= r)
+					o[c0 + p] = res[p];
+		}
+		free(w.Ha);
+		free(w.Hb);
+		free(w.T);
+	}
+	if (sym) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
+		for (int r = 1; r < R; r++)
+			for (int q = 0; q < r; q++)
+				out[(size_t)r * ldo + q] = out[(size_t)q * ldo + r];
+	}
+	for (int l = 0; l < L; l++) {
+		free(yT[l]);
+		free(vT[l]);
+		if (l + 1 < L)
+			avsl_csc_free(&S[l]);
+	}
+}
+
+/* ---- per-level distance --------------------------------------------------------------------------------------- */
+
+void avsl_level_dist_tile(int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo,
+			  int threads)
+{
+	if (threads < 1)
+		threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int r = 0; r < R; r++)
+		for (int q = 0; q < C; q++) {
+			const float *a = x + (size_t)r * D, *b = y + (size_t)q * D;
+			float s = 0.0f;
+			if (p == 2.0f) {
+				for (int n = 0; n < D; n++) {
+					float d = a[n] - b[n];
+					s += d * d;
+				}
+			} else {
+				for (int n = 0; n < D; n++)
+					s += pdiff(a[n], b[n], p);
+			}
+			out[(size_t)r * ldo + q] = s;
+		}
+}

@@ -1,0 +1,214 @@
+/* avsl_embed.c: training-time AVSL embedder ops (method §2): pooled embeddings (avg + max pool, 1x1 conv as a
+ * GEMM) forward/backward, class-activation maps, certainties, batch links, row normalisation backward. */
+#include "avsl_ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void avsl_pool_fwd(const float *F, int N, int C, int HW, float *g, int32_t *argmax, int threads)
+{
+	if (threads < 1)
+		threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
+		const float *f = F + bk * HW;
+		double s = 0;
+		float mx = f[0];
+		int am = 0;
+		for (int j = 0; j < HW; j++) {
+			s += f[j];
+			if (f[j] > mx) { /* strict: the first maximum in row-major order wins */
+				mx = f[j];
+				am = j;
+			}
+		}
+		g[bk] = (float)(s / HW) + mx;
+		argmax[bk] = am;
+	}
+}
+
+void avsl_pool_bwd(const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF, int threads)
+{
+	if (threads < 1)
+		threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
+		float *d = dF + bk * HW;
+		float a = dg[bk] / HW;
+		for (int j = 0; j < HW; j++)
+			d[j] = a;
+		d[argmax[bk]] += dg[bk];
+	}
+}
+
+void avsl_linear_fwd(const float *x, int N, int Cin, const float *W, const float *b, int Cout, float *y)
+{
+	for (int i = 0; i < N; i++)
+		for (int o = 0; o < Cout; o++)
+			y[(size_t)i * Cout + o] = b ? b[o] : 0.0f;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Cout, Cin, 1.0f, x, Cin, W, Cin, 1.0f, y, Cout);
+}
+
+void avsl_linear_bwd(const float *x, const float *dy, int N, int Cin, const float *W, int Cout, float *dx, float *dW,
+		     float *db)
+{
+	if (dW)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cout, Cin, N, 1.0f, dy, Cout, x, Cin, 1.0f, dW, Cin);
+	if (db)
+		for (int i = 0; i < N; i++)
+			for (int o = 0; o < Cout; o++)
+				db[o] += dy[(size_t)i * Cout + o];
+	if (dx)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Cin, Cout, 1.0f, dy, Cout, W, Cin, 0.0f, dx, Cin);
+}
+
+void avsl_cam_fwd(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C, int HW,
+		  int D, float *A, int threads)
+{
+	(void)threads; /* the GEMM uses OpenBLAS's own threads; the scatter below is O(N*C*D) */
+	for (int b = 0; b < N; b++) {
+		float *Ab = A + (size_t)b * D * HW;
+		const float *Fb = F + (size_t)b * C * HW;
+		for (int c = 0; c < D; c++)
+			for (int j = 0; j < HW; j++)
+				Ab[(size_t)c * HW + j] = bias[c];
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, D, HW, C, 1.0f, W, C, Fb, HW, 1.0f, Ab, HW);
+		/* the linearised max: N_i * max at the arg-max position, through the same weights */
+		for (int k = 0; k < C; k++) {
+			int am = argmax[(size_t)b * C + k];
+			float lam = (float)HW * Fb[(size_t)k * HW + am];
+			for (int c = 0; c < D; c++)
+				Ab[(size_t)c * HW + am] += W[(size_t)c * C + k] * lam;
+		}
+	}
+}
+
+void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C,
+			int HW, int D, float *A)
+{
+	for (int b = 0; b < N; b++)
+		for (int c = 0; c < D; c++)
+			for (int j = 0; j < HW; j++) {
+				double s = bias[c];
+				for (int k = 0; k < C; k++) {
+					float f = F[((size_t)b * C + k) * HW + j];
+					if (argmax[(size_t)b * C + k] == j)
+						f += (float)HW * f;
+					s += (double)W[(size_t)c * C + k] * f;
+				}
+				A[((size_t)b * D + c) * HW + j] = (float)s;
+			}
+}
+
+void avsl_certainty(const float *A, int N, int D, int H, int W, float *u, int threads)
+{
+	const int HW = H * W;
+	if (threads < 1)
+		threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
+		const float *a = A + bc * HW;
+		float *q = malloc((size_t)HW * sizeof *q);
+		double l1 = 0;
+		for (int h = 0; h < H; h++) {
+			float mn = a[h * W];
+			for (int w = 1; w < W; w++)
+				mn = a[h * W + w] < mn ? a[h * W + w] : mn;
+			for (int w = 0; w < W; w++) {
+				q[h * W + w] = a[h * W + w] - mn;
+				l1 += fabsf(q[h * W + w]);
+			}
+		}
+		double den = l1 > 1e-12 ? l1 : 1e-12, mean = 0, ss = 0;
+		for (int j = 0; j < HW; j++)
+			mean += q[j] / den;
+		mean /= HW;
+		for (int j = 0; j < HW; j++) {
+			double d = q[j] / den - mean;
+			ss += d * d;
+		}
+		/* unbiased std; a single position has no spread (torch would give NaN): 0 */
+		u[bc] = HW > 1 ? (float)sqrt(ss / (HW - 1)) : 0.0f;
+		free(q);
+	}
+}
+
+/* Adaptive average pooling of one (Hi, Wi) map to (Ho, Wo), PyTorch's cell bounds. */
+static void adaptive_avg(const float *a, int Hi, int Wi, int Ho, int Wo, float *o)
+{
+	for (int p = 0; p < Ho; p++) {
+		int h0 = p * Hi / Ho, h1 = ((p + 1) * Hi + Ho - 1) / Ho;
+		for (int q = 0; q < Wo; q++) {
+			int w0 = q * Wi / Wo, w1 = ((q + 1) * Wi + Wo - 1) / Wo;
+			double s = 0;
+			for (int h = h0; h < h1; h++)
+				for (int w = w0; w < w1; w++)
+					s += a[h * Wi + w];
+			o[p * Wo + q] = (float)(s / ((h1 - h0) * (w1 - w0)));
+		}
+	}
+}
+
+static void l2norm_vec(float *v, int M)
+{
+	double s = 0;
+	for (int j = 0; j < M; j++)
+		s += (double)v[j] * v[j];
+	float n = (float)sqrt(s);
+	n = n > 1e-12f ? n : 1e-12f;
+	for (int j = 0; j < M; j++)
+		v[j] /= n;
+}
+
+void avsl_link_batch(const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D, float *link,
+		     int threads)
+{
+	const int M = Hh * Wh;
+	float *Lo = malloc(sizeof(float) * (size_t)N * D * M), *Hi = malloc(sizeof(float) * (size_t)N * D * M);
+	if (threads < 1)
+		threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
+		adaptive_avg(lo + bc * Hl * Wl, Hl, Wl, Hh, Wh, Lo + bc * M);
+		l2norm_vec(Lo + bc * M, M);
+		memcpy(Hi + bc * M, hi + bc * M, sizeof(float) * M);
+		l2norm_vec(Hi + bc * M, M);
+	}
+	for (int b = 0; b < N; b++)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, D, D, M, 1.0f / N, Lo + (size_t)b * D * M, M,
+			    Hi + (size_t)b * D * M, M, b ? 1.0f : 0.0f, link, D);
+	free(Lo);
+	free(Hi);
+}
+
+void avsl_normalize_rows_bwd(const float *x, const float *dxh, int64_t n, int D, float p, float *dx)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const float *xr = x + i * D, *g = dxh + i * D;
+		float *o = dx + i * D;
+		float nu = avsl_pnorm(xr, D, p);
+		if (!(nu > 1e-12f)) { /* clamped denominator: a constant */
+			for (int j = 0; j < D; j++)
+				o[j] = g[j] / 1e-12f;
+			continue;
+		}
+		/* x_hat = x / nu; dL/dx_j = g_j / nu - (sum_i g_i x_i) / nu^2 * dnu/dx_j,
+		 * dnu/dx_j = sign(x_j) |x_j|^(p-1) / nu^(p-1) */
+		double gx = 0;
+		for (int j = 0; j < D; j++)
+			gx += (double)g[j] * xr[j];
+		double inv = 1.0 / nu;
+		if (p == 2.0f) {
+			for (int j = 0; j < D; j++)
+				o[j] = (float)(g[j] * inv - gx * inv * inv * inv * xr[j]);
+		} else {
+			double nup = pow(nu, p - 1.0);
+			for (int j = 0; j < D; j++) {
+				double dn = (xr[j] > 0 ? 1.0 : xr[j] < 0 ? -1.0 : 0.0) * pow(fabs(xr[j]), p - 1.0) / nup;
+				o[j] = (float)(g[j] * inv - gx * inv * inv * dn);
+			}
+		}
+	}
+}

@@ -1,0 +1,443 @@
+/* avsl_head.c: see avsl_head.h. */
+#include "avsl_head.h"
+#include "rng.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct avsl_head {
+	avsl_head_config cfg;
+	int iw[AVSL_MAX_LEVELS], ib[AVSL_MAX_LEVELS], ip[AVSL_MAX_LEVELS], ia[AVSL_MAX_LEVELS], ibe[AVSL_MAX_LEVELS];
+	int il[AVSL_MAX_LEVELS - 1];
+	int links_init;
+	/* plan */
+	int N, H[AVSL_MAX_LEVELS], W[AVSL_MAX_LEVELS];
+	float *g[AVSL_MAX_LEVELS];      /* (N, C_l) pooled features */
+	int32_t *am[AVSL_MAX_LEVELS];   /* (N, C_l) arg-max positions */
+	float *e[AVSL_MAX_LEVELS];      /* (N, D) embeddings */
+	float *xh[AVSL_MAX_LEVELS];     /* (N, D) normalised */
+	float *A[AVSL_MAX_LEVELS];      /* (N, D, H_l W_l) CAMs */
+	float *u[AVSL_MAX_LEVELS];      /* (N, D) certainties */
+	float *yh[AVSL_MAX_LEVELS];     /* (K, D) normalised proxy columns */
+	float *v[AVSL_MAX_LEVELS];      /* (K, D) proxy certainty (one scalar per level, broadcast) */
+	float *blink[AVSL_MAX_LEVELS - 1]; /* (D, D) batch links */
+	float *shat[AVSL_MAX_LEVELS - 1];  /* (D, D) */
+	float *df, *dl[AVSL_MAX_LEVELS];   /* (N, K) */
+	float *Gf, *Gl[AVSL_MAX_LEVELS];   /* (N, K) loss gradients */
+	float *dxh[AVSL_MAX_LEVELS], *dyh[AVSL_MAX_LEVELS]; /* (N, D), (K, D) */
+	float *tmpK;                    /* (K, D) */
+	float *de, *dg;                 /* (N, D), (N, max C) */
+	int32_t *cols;                  /* (K) */
+	int ncols;
+};
+
+static void reg(paramset *ps, int *idx, const char *fmt, int l, int ndim, const int64_t *shape, param_group g, int tr)
+{
+	char name[96];
+	snprintf(name, sizeof name, fmt, l);
+	*idx = paramset_add(ps, name, ndim, shape, g, tr);
+}
+
+avsl_head *avsl_head_create(const avsl_head_config *cfg, paramset *ps)
+{
+	if (cfg->levels < 1 || cfg->levels > AVSL_MAX_LEVELS || cfg->D < 1 || cfg->K < 1)
+		die("internal error: avsl head: bad configuration (levels %d, D %d, K %d)", cfg->levels, cfg->D, cfg->K);
+	avsl_head *h = xcalloc(1, sizeof *h);
+	h->cfg = *cfg;
+	if (h->cfg.batch_classes_above <= 0)
+		h->cfg.batch_classes_above = 1000;
+	if (h->cfg.threads < 1)
+		h->cfg.threads = 1;
+	const int64_t D = cfg->D, K = cfg->K;
+	for (int l = 0; l < cfg->levels; l++) {
+		int64_t sw[4] = {D, cfg->C[l], 1, 1}, sd[1] = {D}, sp[2] = {K, D};
+		reg(ps, &h->iw[l], "embedder.conv.%d.weight", l, 4, sw, PG_EMBEDDER, 1);
+		reg(ps, &h->ib[l], "embedder.conv.%d.bias", l, 1, sd, PG_EMBEDDER, 1);
+		reg(ps, &h->ip[l], "collector.proxies.%d", l, 2, sp, PG_COLLECTOR, 1);
+		reg(ps, &h->ia[l], "collector.prob_coef.%d", l, 1, sd, PG_COLLECTOR, l > 0);
+		reg(ps, &h->ibe[l], "collector.prob_bias.%d", l, 1, sd, PG_COLLECTOR, l > 0);
+	}
+	for (int t = 0; t + 1 < cfg->levels; t++) {
+		int64_t s[2] = {D, D};
+		reg(ps, &h->il[t], "collector.links.%d", t, 2, s, PG_NONE, 0);
+	}
+	return h;
+}
+
+static void plan_free(avsl_head *h)
+{
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++) {
+		free(h->g[l]);
+		free(h->am[l]);
+		free(h->e[l]);
+		free(h->xh[l]);
+		free(h->A[l]);
+		free(h->u[l]);
+		free(h->yh[l]);
+		free(h->v[l]);
+		free(h->dl[l]);
+		free(h->Gl[l]);
+		free(h->dxh[l]);
+		free(h->dyh[l]);
+		if (l + 1 < AVSL_MAX_LEVELS) {
+			free(h->blink[l]);
+			free(h->shat[l]);
+		}
+	}
+	free(h->df);
+	free(h->Gf);
+	free(h->tmpK);
+	free(h->de);
+	free(h->dg);
+	free(h->cols);
+}
+
+void avsl_head_free(avsl_head *h)
+{
+	if (!h)
+		return;
+	plan_free(h);
+	free(h);
+}
+
+void avsl_head_init(avsl_head *h, paramset *ps, uint64_t seed)
+{
+	const int D = h->cfg.D, K = h->cfg.K;
+	for (int l = 0; l < h->cfg.levels; l++) {
+		rng r;
+		float *w = paramset_data(ps, h->iw[l]);
+		rng_init(&r, seed, rng_stream_id(0xa5, 1, l));
+		double sw = sqrt(2.0 / D); /* Kaiming-normal, fan_out = D*1*1 */
+		for (size_t i = 0; i < (size_t)D * h->cfg.C[l]; i++)
+			w[i] = (float)(rng_normal(&r) * sw);
+		memset(paramset_data(ps, h->ib[l]), 0, sizeof(float) * D);
+		float *p = paramset_data(ps, h->ip[l]);
+		rng_init(&r, seed, rng_stream_id(0xa5, 2, l));
+		double sp = sqrt(1.0 / (3.0 * D)); /* Kaiming-normal a = sqrt(5), fan_in = D */
+		for (size_t i = 0; i < (size_t)K * D; i++)
+			p[i] = (float)(rng_normal(&r) * sp);
+		float *a = paramset_data(ps, h->ia[l]);
+		for (int n = 0; n < D; n++)
+			a[n] = 1.0f;
+		memset(paramset_data(ps, h->ibe[l]), 0, sizeof(float) * D);
+	}
+	for (int t = 0; t + 1 < h->cfg.levels; t++)
+		memset(paramset_data(ps, h->il[t]), 0, sizeof(float) * D * D);
+	h->links_init = 0;
+}
+
+void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
+{
+	plan_free(h);
+	const int L = h->cfg.levels, D = h->cfg.D, K = h->cfg.K;
+	int cmax = 1;
+	h->N = N;
+	for (int l = 0; l < L; l++) {
+		h->H[l] = H[l];
+		h->W[l] = W[l];
+		size_t HW = (size_t)H[l] * W[l];
+		cmax = h->cfg.C[l] > cmax ? h->cfg.C[l] : cmax;
+		h->g[l] = xmalloc_array((size_t)N * h->cfg.C[l], sizeof(float));
+		h->am[l] = xmalloc_array((size_t)N * h->cfg.C[l], sizeof(int32_t));
+		h->e[l] = xmalloc_array((size_t)N * D, sizeof(float));
+		h->xh[l] = xmalloc_array((size_t)N * D, sizeof(float));
+		h->A[l] = xmalloc_array((size_t)N * D * HW, sizeof(float));
+		h->u[l] = xmalloc_array((size_t)N * D, sizeof(float));
+		h->yh[l] = xmalloc_array((size_t)K * D, sizeof(float));
+		h->v[l] = xmalloc_array((size_t)K * D, sizeof(float));
+		h->dl[l] = xmalloc_array((size_t)N * K, sizeof(float));
+		h->Gl[l] = xmalloc_array((size_t)N * K, sizeof(float));
+		h->dxh[l] = xmalloc_array((size_t)N * D, sizeof(float));
+		h->dyh[l] = xmalloc_array((size_t)K * D, sizeof(float));
+		if (l + 1 < L) {
+			h->blink[l] = xmalloc_array((size_t)D * D, sizeof(float));
+			h->shat[l] = xmalloc_array((size_t)D * D, sizeof(float));
+		}
+	}
+	h->df = xmalloc_array((size_t)N * K, sizeof(float));
+	h->Gf = xmalloc_array((size_t)N * K, sizeof(float));
+	h->tmpK = xmalloc_array((size_t)K * D, sizeof(float));
+	h->de = xmalloc_array((size_t)N * D, sizeof(float));
+	h->dg = xmalloc_array((size_t)N * cmax, sizeof(float));
+	h->cols = xmalloc_array((size_t)K, sizeof(int32_t));
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Embeddings, CAMs and certainties of N images (the A buffers hold N images). */
+static void embed_fwd(avsl_head *h, paramset *ps, const float *const feat[], int N, const int H[], const int W[],
+		      float *const g[], int32_t *const am[], float *const e[], float *const A[], float *const u[])
+{
+	const int D = h->cfg.D, th = h->cfg.threads;
+	for (int l = 0; l < h->cfg.levels; l++) {
+		int C = h->cfg.C[l], HW = H[l] * W[l];
+		const float *Wt = paramset_data(ps, h->iw[l]), *b = paramset_data(ps, h->ib[l]);
+		avsl_pool_fwd(feat[l], N, C, HW, g[l], am[l], th);
+		avsl_linear_fwd(g[l], N, C, Wt, b, D, e[l]);
+		avsl_cam_fwd(feat[l], am[l], Wt, b, N, C, HW, D, A[l], th);
+		avsl_certainty(A[l], N, D, H[l], W[l], u[l], th);
+	}
+}
+
+static void view_of(const avsl_head *h, const paramset *ps, avsl_collector_view *c)
+{
+	memset(c, 0, sizeof *c);
+	c->levels = h->cfg.levels;
+	c->dim = h->cfg.D;
+	c->gamma_p = h->cfg.prob_gamma;
+	c->p = h->cfg.index_p;
+	for (int l = 0; l < h->cfg.levels; l++) {
+		c->alpha[l] = paramset_data(ps, h->ia[l]);
+		c->beta[l] = paramset_data(ps, h->ibe[l]);
+		if (l + 1 < h->cfg.levels)
+			c->s_hat[l] = h->shat[l];
+	}
+}
+
+float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[], const int32_t *labels, int N,
+			   float *const dfeat[], float loss_terms[])
+{
+	const avsl_head_config *cf = &h->cfg;
+	const int L = cf->levels, D = cf->D, K = cf->K, th = cf->threads;
+	if (N > h->N || N < 1)
+		die("internal error: avsl head planned for %d images, got %d", h->N, N);
+	for (int i = 0; i < N; i++)
+		if (labels[i] < 0 || labels[i] >= K)
+			die("label %d out of range [0, %d)", labels[i], K);
+
+	/* embedder forward */
+	embed_fwd(h, ps, feat, N, h->H, h->W, h->g, h->am, h->e, h->A, h->u);
+
+	/* links: batch link, EMA (first step copies), then S_hat for this step's distances */
+	for (int t = 0; t + 1 < L; t++) {
+		avsl_link_batch(h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N, D, h->blink[t], th);
+		float *Lt = paramset_data(ps, h->il[t]);
+		for (size_t i = 0; i < (size_t)D * D; i++)
+			Lt[i] = h->links_init ? cf->avsl_m * Lt[i] + (1.0f - cf->avsl_m) * h->blink[t][i] : h->blink[t][i];
+		avsl_link_prepare(Lt, D, cf->topk, h->shat[t]);
+	}
+	h->links_init = 1;
+
+	/* columns: all K proxies, or the sorted unique batch labels when K is large (§3.5) */
+	int C = 0;
+	if (K > cf->batch_classes_above) {
+		memcpy(h->cols, labels, sizeof(int32_t) * N);
+		qsort(h->cols, (size_t)N, sizeof(int32_t), cmp_i32);
+		for (int i = 0; i < N; i++)
+			if (i == 0 || h->cols[i] != h->cols[C - 1])
+				h->cols[C++] = h->cols[i];
+	} else {
+		for (int k = 0; k < K; k++)
+			h->cols[C++] = k;
+	}
+	h->ncols = C;
+	for (int l = 0; l < L; l++) {
+		const float *P = paramset_data(ps, h->ip[l]);
+		for (int c = 0; c < C; c++)
+			memcpy(h->yh[l] + (size_t)c * D, P + (size_t)h->cols[c] * D, sizeof(float) * D);
+		avsl_normalize_rows(h->yh[l], C, D, cf->index_p);
+		memcpy(h->xh[l], h->e[l], sizeof(float) * N * D);
+		avsl_normalize_rows(h->xh[l], N, D, cf->index_p);
+		double s = 0; /* proxy certainty: mean over all batch images and dims (§3.5, §11-P5) */
+		for (size_t i = 0; i < (size_t)N * D; i++)
+			s += h->u[l][i];
+		float vm = (float)(s / ((double)N * D));
+		for (size_t i = 0; i < (size_t)C * D; i++)
+			h->v[l][i] = vm;
+	}
+
+	/* distances and losses */
+	avsl_collector_view cv;
+	view_of(h, ps, &cv);
+	const float *X[AVSL_MAX_LEVELS], *U[AVSL_MAX_LEVELS], *Y[AVSL_MAX_LEVELS], *V[AVSL_MAX_LEVELS];
+	for (int l = 0; l < L; l++) {
+		X[l] = h->xh[l];
+		U[l] = h->u[l];
+		Y[l] = h->yh[l];
+		V[l] = h->v[l];
+	}
+	avsl_collector_fwd(&cv, N, X, U, C, Y, V, h->df, h->dl, th);
+	float lf = avsl_pa_dist_loss(h->df, N, C, labels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
+				     cf->final_pa_alpha, h->Gf);
+	float total = lf;
+	if (loss_terms)
+		loss_terms[0] = lf;
+	for (int l = 0; l < L; l++) {
+		float ll = avsl_pa_dist_loss(h->dl[l], N, C, labels, h->cols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
+					     h->Gl[l]);
+		for (size_t i = 0; i < (size_t)N * C; i++)
+			h->Gl[l][i] *= cf->loss_w[l];
+		total += cf->loss_w[l] * ll;
+		if (loss_terms)
+			loss_terms[1 + l] = ll;
+	}
+
+	/* backward */
+	float *da[AVSL_MAX_LEVELS] = {0}, *dbe[AVSL_MAX_LEVELS] = {0};
+	for (int l = 1; l < L; l++) {
+		da[l] = paramset_grad(ps, h->ia[l]);
+		dbe[l] = paramset_grad(ps, h->ibe[l]);
+	}
+	avsl_collector_bwd(&cv, N, X, U, C, Y, V, h->Gf, (const float *const *)h->Gl, h->dxh, h->dyh, da, dbe, th);
+	for (int l = 0; l < L; l++) {
+		int Cl = cf->C[l], HW = h->H[l] * h->W[l];
+		/* proxies: through the normalisation of the gathered rows, scattered back by class */
+		const float *P = paramset_data(ps, h->ip[l]);
+		float *dP = paramset_grad(ps, h->ip[l]);
+		for (int c = 0; c < C; c++)
+			memcpy(h->tmpK + (size_t)c * D, P + (size_t)h->cols[c] * D, sizeof(float) * D);
+		avsl_normalize_rows_bwd(h->tmpK, h->dyh[l], C, D, cf->index_p, h->tmpK);
+		for (int c = 0; c < C; c++)
+			for (int n = 0; n < D; n++)
+				dP[(size_t)h->cols[c] * D + n] += h->tmpK[(size_t)c * D + n];
+		/* embeddings -> conv -> pooled features -> maps */
+		avsl_normalize_rows_bwd(h->e[l], h->dxh[l], N, D, cf->index_p, h->de);
+		avsl_linear_bwd(h->g[l], h->de, N, Cl, paramset_data(ps, h->iw[l]), D, h->dg,
+				paramset_grad(ps, h->iw[l]), paramset_grad(ps, h->ib[l]));
+		avsl_pool_bwd(h->dg, h->am[l], N, Cl, HW, dfeat[l], th);
+	}
+	return total;
+}
+
+void avsl_head_embed(avsl_head *h, paramset *ps, const float *const feat[], int N, float *const emb[],
+		     float *const cert[])
+{
+	enum { CHUNK = 32 }; /* images per CAM buffer */
+	const int L = h->cfg.levels, D = h->cfg.D;
+	if (!h->N)
+		die("internal error: avsl_head_embed before avsl_head_plan");
+	float *g[AVSL_MAX_LEVELS], *A[AVSL_MAX_LEVELS];
+	int32_t *am[AVSL_MAX_LEVELS];
+	for (int l = 0; l < L; l++) {
+		g[l] = xmalloc_array((size_t)CHUNK * h->cfg.C[l], sizeof(float));
+		am[l] = xmalloc_array((size_t)CHUNK * h->cfg.C[l], sizeof(int32_t));
+		A[l] = xmalloc_array((size_t)CHUNK * D * h->H[l] * h->W[l], sizeof(float));
+	}
+	for (int b0 = 0; b0 < N; b0 += CHUNK) {
+		int nb = N - b0 < CHUNK ? N - b0 : CHUNK;
+		const float *f[AVSL_MAX_LEVELS];
+		float *e[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS];
+		for (int l = 0; l < L; l++) {
+			f[l] = feat[l] + (size_t)b0 * h->cfg.C[l] * h->H[l] * h->W[l];
+			e[l] = emb[l] + (size_t)b0 * D;
+			u[l] = cert[l] + (size_t)b0 * D;
+		}
+		embed_fwd(h, ps, f, nb, h->H, h->W, g, am, e, A, u);
+	}
+	for (int l = 0; l < L; l++) {
+		free(g[l]);
+		free(am[l]);
+		free(A[l]);
+	}
+}
+
+int avsl_head_links_initialised(const avsl_head *h) { return h->links_init; }
+void avsl_head_set_links_initialised(avsl_head *h, int v) { h->links_init = v != 0; }
+
+void avsl_head_get_debug(const avsl_head *h, avsl_head_debug *d)
+{
+	memset(d, 0, sizeof *d);
+	d->ncols = h->ncols;
+	d->cols = h->cols;
+	d->df = h->df;
+	for (int l = 0; l < h->cfg.levels; l++) {
+		d->emb[l] = h->e[l];
+		d->cert[l] = h->u[l];
+		d->dl[l] = h->dl[l];
+		if (l + 1 < h->cfg.levels) {
+			d->batch_link[l] = h->blink[l];
+			d->s_hat[l] = h->shat[l];
+		}
+	}
+}
+
+int avsl_head_metadata(const avsl_head_config *cfg, const char *key[5], char val[5][32])
+{
+	key[0] = "avsl.levels";
+	snprintf(val[0], 32, "%d", cfg->levels);
+	key[1] = "avsl.embeddings_dim";
+	snprintf(val[1], 32, "%d", cfg->D);
+	key[2] = "avsl.topk_corr";
+	snprintf(val[2], 32, "%d", cfg->topk);
+	key[3] = "avsl.prob_gamma";
+	snprintf(val[3], 32, "%.9g", cfg->prob_gamma);
+	key[4] = "avsl.index_p";
+	snprintf(val[4], 32, "%.9g", cfg->index_p);
+	return 5;
+}
+
+/* A metadata number: plain decimal, in range. */
+static int meta_num(const st_file *ck, const char *key, double lo, double hi, double *out, fmt_error *err)
+{
+	const char *s = st_meta(ck, key);
+	if (!s)
+		return fmt_fail(err, "%s: __metadata__.%s: missing (not an AVSL checkpoint?)", ck->path, key);
+	const char *why;
+	if (parse_double(s, lo, hi, out, &why))
+		return fmt_fail(err, "%s: __metadata__.%s: '%.40s': %s", ck->path, key, s, why);
+	return 0;
+}
+
+int avsl_collector_load(const st_file *ck, avsl_collector_eval *out, fmt_error *err)
+{
+	memset(out, 0, sizeof *out);
+	double lv, dim, topk, gam, p;
+	if (meta_num(ck, "avsl.levels", 1, AVSL_MAX_LEVELS, &lv, err) ||
+	    meta_num(ck, "avsl.embeddings_dim", 1, 65536, &dim, err) ||
+	    meta_num(ck, "avsl.topk_corr", 1, 1e9, &topk, err) || meta_num(ck, "avsl.prob_gamma", -1e30, 1e30, &gam, err) ||
+	    meta_num(ck, "avsl.index_p", 1e-6, 1e6, &p, err))
+		return -1;
+	if (lv != floor(lv) || dim != floor(dim) || topk != floor(topk))
+		return fmt_fail(err, "%s: __metadata__: avsl.levels, avsl.embeddings_dim and avsl.topk_corr must be integers",
+				ck->path);
+	const int L = (int)lv, D = (int)dim;
+	size_t nf = (size_t)(L - 1) * D * D + 2 * (size_t)L * D + (size_t)D * D;
+	float *st = malloc(nf * sizeof(float));
+	if (!st)
+		return fmt_fail(err, "%s: out of memory for the collector (D = %d)", ck->path, D);
+	float *links = st + (size_t)(L - 1) * D * D + 2 * (size_t)L * D; /* scratch for one raw link */
+	avsl_collector_view *v = &out->view;
+	v->levels = L;
+	v->dim = D;
+	v->gamma_p = (float)gam;
+	v->p = (float)p;
+	char name[64];
+	int64_t sd[1] = {D}, sl[2] = {D, D};
+	for (int l = 0; l < L; l++) {
+		float *a = st + (size_t)(L - 1) * D * D + (size_t)l * D, *b = a + (size_t)L * D;
+		snprintf(name, sizeof name, "collector.prob_coef.%d", l);
+		if (st_load_f32(ck, name, 1, sd, a, err))
+			goto fail;
+		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
+		if (st_load_f32(ck, name, 1, sd, b, err))
+			goto fail;
+		v->alpha[l] = a;
+		v->beta[l] = b;
+		if (l + 1 < L) {
+			snprintf(name, sizeof name, "collector.links.%d", l);
+			if (st_load_f32(ck, name, 2, sl, links, err))
+				goto fail;
+			avsl_link_prepare(links, D, (int)topk, st + (size_t)l * D * D);
+			v->s_hat[l] = st + (size_t)l * D * D;
+		}
+	}
+	out->storage = st;
+	return 0;
+fail:
+	free(st);
+	memset(out, 0, sizeof *out);
+	return -1;
+}
+
+void avsl_collector_free(avsl_collector_eval *c)
+{
+	free(c->storage);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,149 @@
+/* baseline_head.c: see baseline_head.h. */
+#include "baseline_head.h"
+#include "avsl_ops.h"
+#include "rng.h"
+#include "util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct baseline_head {
+	baseline_head_config cfg;
+	int iw, ib, ip;
+	int N, HW;
+	float *g;      /* (N, C) pooled */
+	int32_t *am;   /* (N, C) */
+	float *e, *xh; /* (N, D) raw and normalised embeddings */
+	float *ph;     /* (K, D) normalised proxies */
+	float *s, *ds; /* (N, K) similarities and dL/ds */
+	float *dxh, *de; /* (N, D) */
+	float *dph;    /* (K, D) */
+	float *dg;     /* (N, C) */
+	int32_t *cols; /* (K) 0..K-1 */
+};
+
+baseline_head *baseline_head_create(const baseline_head_config *cfg, paramset *ps)
+{
+	baseline_head *h = xcalloc(1, sizeof *h);
+	h->cfg = *cfg;
+	if (h->cfg.threads < 1)
+		h->cfg.threads = 1;
+	int64_t sw[2] = {cfg->D, cfg->C}, sb[1] = {cfg->D}, sp[2] = {cfg->K, cfg->D};
+	h->iw = paramset_add(ps, "embedder.linear.weight", 2, sw, PG_EMBEDDER, 1);
+	h->ib = paramset_add(ps, "embedder.linear.bias", 1, sb, PG_EMBEDDER, 1);
+	h->ip = paramset_add(ps, "collector.proxies", 2, sp, PG_COLLECTOR, 1);
+	return h;
+}
+
+static void bplan_free(baseline_head *h)
+{
+	free(h->g);
+	free(h->am);
+	free(h->e);
+	free(h->xh);
+	free(h->ph);
+	free(h->s);
+	free(h->ds);
+	free(h->dxh);
+	free(h->de);
+	free(h->dph);
+	free(h->dg);
+	free(h->cols);
+}
+
+void baseline_head_free(baseline_head *h)
+{
+	if (!h)
+		return;
+	bplan_free(h);
+	free(h);
+}
+
+void baseline_head_init(baseline_head *h, paramset *ps, uint64_t seed)
+{
+	const int C = h->cfg.C, D = h->cfg.D, K = h->cfg.K;
+	rng r;
+	rng_init(&r, seed, rng_stream_id(0xb1, 1, 0));
+	float *w = paramset_data(ps, h->iw);
+	for (size_t i = 0; i < (size_t)D * C; i++)
+		w[i] = (float)(rng_normal(&r) * sqrt(2.0 / D));
+	memset(paramset_data(ps, h->ib), 0, sizeof(float) * D);
+	rng_init(&r, seed, rng_stream_id(0xb1, 2, 0));
+	float *p = paramset_data(ps, h->ip), bound = 1.0f / sqrtf((float)D);
+	for (size_t i = 0; i < (size_t)K * D; i++)
+		p[i] = (2.0f * rng_uniform(&r) - 1.0f) * bound;
+}
+
+void baseline_head_plan(baseline_head *h, int N, int H, int W)
+{
+	bplan_free(h);
+	const int C = h->cfg.C, D = h->cfg.D, K = h->cfg.K;
+	h->N = N;
+	h->HW = H * W;
+	h->g = xmalloc_array((size_t)N * C, sizeof(float));
+	h->am = xmalloc_array((size_t)N * C, sizeof(int32_t));
+	h->e = xmalloc_array((size_t)N * D, sizeof(float));
+	h->xh = xmalloc_array((size_t)N * D, sizeof(float));
+	h->ph = xmalloc_array((size_t)K * D, sizeof(float));
+	h->s = xmalloc_array((size_t)N * K, sizeof(float));
+	h->ds = xmalloc_array((size_t)N * K, sizeof(float));
+	h->dxh = xmalloc_array((size_t)N * D, sizeof(float));
+	h->de = xmalloc_array((size_t)N * D, sizeof(float));
+	h->dph = xmalloc_array((size_t)K * D, sizeof(float));
+	h->dg = xmalloc_array((size_t)N * C, sizeof(float));
+	h->cols = xmalloc_array((size_t)K, sizeof(int32_t));
+	for (int k = 0; k < K; k++)
+		h->cols[k] = k;
+}
+
+static void bforward(baseline_head *h, paramset *ps, const float *feat, int N, float *g, int32_t *am, float *e,
+		     float *xh)
+{
+	const int C = h->cfg.C, D = h->cfg.D;
+	avsl_pool_fwd(feat, N, C, h->HW, g, am, h->cfg.threads);
+	avsl_linear_fwd(g, N, C, paramset_data(ps, h->iw), paramset_data(ps, h->ib), D, e);
+	memcpy(xh, e, sizeof(float) * N * D);
+	avsl_normalize_rows(xh, N, D, 2.0f);
+}
+
+float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat, const int32_t *labels, int N,
+			       float *dfeat)
+{
+	const int C = h->cfg.C, D = h->cfg.D, K = h->cfg.K;
+	if (N > h->N || N < 1)
+		die("internal error: baseline head planned for %d images, got %d", h->N, N);
+	for (int i = 0; i < N; i++)
+		if (labels[i] < 0 || labels[i] >= K)
+			die("label %d out of range [0, %d)", labels[i], K);
+	bforward(h, ps, feat, N, h->g, h->am, h->e, h->xh);
+	const float *P = paramset_data(ps, h->ip);
+	memcpy(h->ph, P, sizeof(float) * K * D);
+	avsl_normalize_rows(h->ph, K, D, 2.0f);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, D, 1.0f, h->xh, D, h->ph, D, 0.0f, h->s, K);
+	float loss = avsl_pa_cos_loss(h->s, N, K, labels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds);
+	/* s = xh ph^T: dxh = ds ph, dph = ds^T xh */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, K, 1.0f, h->ds, K, h->ph, D, 0.0f, h->dxh, D);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, D, N, 1.0f, h->ds, K, h->xh, D, 0.0f, h->dph, D);
+	avsl_normalize_rows_bwd(P, h->dph, K, D, 2.0f, h->dph);
+	float *dP = paramset_grad(ps, h->ip);
+	for (size_t i = 0; i < (size_t)K * D; i++)
+		dP[i] += h->dph[i];
+	avsl_normalize_rows_bwd(h->e, h->dxh, N, D, 2.0f, h->de);
+	avsl_linear_bwd(h->g, h->de, N, C, paramset_data(ps, h->iw), D, h->dg, paramset_grad(ps, h->iw),
+			paramset_grad(ps, h->ib));
+	avsl_pool_bwd(h->dg, h->am, N, C, h->HW, dfeat, h->cfg.threads);
+	return loss;
+}
+
+void baseline_head_embed(baseline_head *h, paramset *ps, const float *feat, int N, float *emb)
+{
+	const int C = h->cfg.C, D = h->cfg.D;
+	float *g = xmalloc_array((size_t)N * C, sizeof(float)), *e = xmalloc_array((size_t)N * D, sizeof(float));
+	int32_t *am = xmalloc_array((size_t)N * C, sizeof(int32_t));
+	bforward(h, ps, feat, N, g, am, e, emb);
+	free(g);
+	free(e);
+	free(am);
+}

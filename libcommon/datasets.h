@@ -1,0 +1,53 @@
+/* datasets.h: walkers for the on-disk layouts avsl-prep reads (see man/avsl-prep.1 and avsl-method.md §6).
+ *
+ * A walker turns a dataset root into an ordered list of items (file or in-memory pixels, label, class name) for
+ * one split. Order and labels follow the official readers, so a shard's record i is the reference's sample i.
+ * Errors in list files die naming the file and the line (this is libcommon: tools call it).
+ */
+#ifndef AVSL_DATASETS_H
+#define AVSL_DATASETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ds_layout { DS_AUTO = 0, DS_IMAGEFOLDER, DS_CUB, DS_SOP, DS_CARS, DS_IDX };
+
+typedef struct {
+	char *file;           /* path to read (root joined), NULL for in-memory pixels */
+	char *rel;            /* source path as recorded: relative to the root ("train/cat/1.jpg", "file#i") */
+	int32_t label, super_label;
+	const char *class_name; /* borrowed from the split's class name pool */
+	const uint8_t *px;    /* IDX only: (h, w) gray pixels inside the split's blob */
+	int h, w;
+} ds_item;
+
+typedef struct {
+	const char *name;     /* "train" or "test" */
+	ds_item *items;
+	size_t n;
+	char **class_names;   /* pool, freed with the split */
+	size_t nclass_names;
+	uint8_t *blob;        /* IDX pixels */
+} ds_split;
+
+/* Which labels to keep: NULL keeps all. */
+typedef struct {
+	uint8_t *keep; /* keep[label] for label < n */
+	int32_t n;
+} ds_filter;
+
+/* "imagefolder", "cub", ... -> layout; -1 when unknown. */
+int ds_layout_parse(const char *s);
+const char *ds_layout_name(int layout);
+/* Guess the layout of root from the files it holds; dies with the list of what was looked for. */
+int ds_detect(const char *root);
+/* Load split "train" or "test" of root. Dies on unreadable lists or malformed lines (FILE:LINE: what). */
+void ds_load(const char *root, int layout, const char *split, const ds_filter *f, ds_split *out);
+void ds_split_free(ds_split *s);
+/* Parse a class list "0-4" or "0,2,5-7" (labels 0..max) into a filter; returns -1 with a reason on error. */
+int ds_filter_parse(const char *s, int32_t max, ds_filter *f, const char **why);
+void ds_filter_free(ds_filter *f);
+/* Number of distinct labels among the items. */
+size_t ds_split_classes(const ds_split *s);
+
+#endif

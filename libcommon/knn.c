@@ -1,0 +1,505 @@
+/* knn.c: see knn.h.
+ *
+ * Plan: the query range is cut into row blocks of `tile` rows and the gallery into column blocks of `tile` columns.
+ * For each row block, the column blocks are shared out to the threads (OpenMP, dynamic); a thread computes one
+ * (rows x columns) distance tile into its own buffer and offers every entry to its own per-row heaps; at the end of
+ * the block the per-thread heaps are merged into the block's result, sorted and emitted in query order. Because the
+ * top-k under the (distance, index) order is unique, the merge order does not matter.
+ *
+ * When the gallery is the query set and the whole set is wanted (no shard) with a symmetric plain metric, only the
+ * tiles on and above the diagonal are computed: a tile (I, J > I) also feeds the heaps of the rows of block J (the
+ * column side), which stay alive until block J is emitted. That halves the work; memory becomes O(N * k). The
+ * distances are the same numbers either way (dot_tile is symmetric bit for bit), so the graph is identical.
+ */
+#define _GNU_SOURCE
+#include "knn.h"
+#include "dot_tile.h"
+#include "npy.h"
+#include "progress.h"
+#include "topk.h"
+#include "util.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if __has_include("avsl_head.h")
+#define KNN_HAVE_AVSL 1
+#endif
+
+/* Per set: what the tile computation reads. */
+typedef struct {
+	int D;                              /* dot metrics: vector length */
+	float *x;                           /* (n, D) transformed embeddings */
+	float *sq;                          /* (n) squared norms of the rows of x (the same fma chain as dot_tile) */
+	float *lv[AVSL_MAX_LEVELS];         /* avsl: (n, dim) p-normalised embeddings per level */
+	const float *cert[AVSL_MAX_LEVELS]; /* avsl: (n, dim) certainties (borrowed) */
+} prep;
+
+int knn_metric_parse(const char *s, knn_metric *m, const char **why)
+{
+	memset(m, 0, sizeof *m);
+	if (!strcmp(s, "avsl"))
+		m->kind = KNN_AVSL;
+	else if (!strcmp(s, "levels"))
+		m->kind = KNN_LEVELS;
+	else if (!strcmp(s, "l2"))
+		m->kind = KNN_L2;
+	else if (!strcmp(s, "cosine"))
+		m->kind = KNN_COSINE;
+	else if (!strncmp(s, "level:", 6)) {
+		long v;
+		if (parse_long(s + 6, 0, AVE_MAX_LEVELS - 1, &v, why) != 0)
+			return -1;
+		m->kind = KNN_LEVEL;
+		m->level = (int)v;
+	} else {
+		*why = "expected avsl, levels, level:N, l2 or cosine";
+		return -1;
+	}
+	return 0;
+}
+
+void knn_metric_name(const knn_metric *m, char *buf)
+{
+	static const char *names[] = {"avsl", "levels", "level", "l2", "cosine"};
+	if (m->kind == KNN_LEVEL)
+		snprintf(buf, 32, "level:%d", m->level);
+	else
+		snprintf(buf, 32, "%s", names[m->kind]);
+}
+
+static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int knn_check(const knn_opts *o, char *err, size_t errlen)
+{
+	const ave_header *q = &o->query->h, *g = &o->gallery->h;
+	if (q->levels != g->levels)
+		return fail(err, errlen, "query has %u levels, gallery %u", q->levels, g->levels);
+	for (uint32_t l = 0; l < q->levels; l++)
+		if (q->dim[l] != g->dim[l])
+			return fail(err, errlen, "level %u: query dimension %u, gallery %u", l, q->dim[l], g->dim[l]);
+	if (o->k < 1)
+		return fail(err, errlen, "k must be at least 1");
+	if (o->q_begin > o->q_end || o->q_end > o->query->n)
+		return fail(err, errlen, "query range [%llu, %llu) outside the %llu queries",
+			    (unsigned long long)o->q_begin, (unsigned long long)o->q_end,
+			    (unsigned long long)o->query->n);
+	if (o->gallery->n > INT32_MAX)
+		return fail(err, errlen, "gallery of %llu items: at most %d supported", (unsigned long long)o->gallery->n,
+			    INT32_MAX);
+	const avsl_collector_view *c = o->metric.avsl;
+	switch (o->metric.kind) {
+	case KNN_LEVEL:
+		if ((uint32_t)o->metric.level >= q->levels)
+			return fail(err, errlen, "metric level:%d: the embeddings have %u level(s)", o->metric.level,
+				    q->levels);
+		break;
+	case KNN_LEVELS:
+		if (c && c->p != 2.0f)
+			return fail(err, errlen, "metric levels: only p = 2 is supported (the model has p = %g)",
+				    (double)c->p);
+		break;
+	case KNN_AVSL:
+#ifndef KNN_HAVE_AVSL
+		return fail(err, errlen, "metric avsl: not available in this build (no AVSL collector)");
+#endif
+		if (!c)
+			return fail(err, errlen, "metric avsl needs a model (-m)");
+		if (!q->has_cert || !g->has_cert)
+			return fail(err, errlen, "metric avsl needs embeddings with certainties");
+		if ((int)q->levels != c->levels)
+			return fail(err, errlen, "metric avsl: embeddings have %u levels, the model %d", q->levels,
+				    c->levels);
+		for (uint32_t l = 0; l < q->levels; l++)
+			if ((int)q->dim[l] != c->dim)
+				return fail(err, errlen, "metric avsl: level %u has dimension %u, the model %d", l,
+					    q->dim[l], c->dim);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static float sq_norm(const float *x, int D)
+{
+	float acc = 0.0f;
+	for (int k = 0; k < D; k++)
+		acc = fmaf(x[k], x[k], acc);
+	return acc;
+}
+
+/* x / max(||x||_2, 1e-12) in place (method §3.3 step 1 with p = 2). */
+static void l2_normalise(float *x, int D)
+{
+	double s = 0;
+	for (int k = 0; k < D; k++)
+		s += (double)x[k] * x[k];
+	double n = sqrt(s);
+	float inv = (float)(1.0 / (n > 1e-12 ? n : 1e-12));
+	for (int k = 0; k < D; k++)
+		x[k] *= inv;
+}
+
+static void *alloc_aligned(size_t count, size_t size)
+{
+	size_t n;
+	if (size_mul(count, size, &n) != 0)
+		die("allocation size overflow");
+	n = (n + 63) / 64 * 64;
+	void *p = aligned_alloc(64, n ? n : 64);
+	if (!p)
+		die("out of memory (%zu bytes)", n);
+	return p;
+}
+
+static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
+{
+	memset(p, 0, sizeof *p);
+	const ave_header *h = &s->h;
+	if (o->metric.kind == KNN_AVSL) {
+		for (uint32_t l = 0; l < h->levels; l++) {
+			p->lv[l] = alloc_aligned(s->n, (size_t)h->dim[l] * sizeof(float));
+			memcpy(p->lv[l], s->emb[l], s->n * h->dim[l] * sizeof(float));
+#ifdef KNN_HAVE_AVSL
+			avsl_normalize_rows(p->lv[l], (int64_t)s->n, (int)h->dim[l], o->metric.avsl->p);
+#endif
+			p->cert[l] = s->cert[l];
+		}
+		return;
+	}
+	uint32_t l0 = 0, l1 = h->levels;
+	if (o->metric.kind == KNN_LEVEL)
+		l0 = (uint32_t)o->metric.level, l1 = l0 + 1;
+	int D = 0;
+	for (uint32_t l = l0; l < l1; l++)
+		D += (int)h->dim[l];
+	p->D = D;
+	p->x = alloc_aligned(s->n, (size_t)D * sizeof(float));
+	p->sq = alloc_aligned(s->n ? s->n : 1, sizeof(float));
+	int whole = o->metric.kind == KNN_L2 || o->metric.kind == KNN_COSINE;
+#pragma omp parallel for num_threads(o->threads) schedule(static)
+	for (uint64_t i = 0; i < s->n; i++) {
+		float *row = p->x + i * D;
+		int off = 0;
+		for (uint32_t l = l0; l < l1; l++) {
+			memcpy(row + off, s->emb[l] + i * h->dim[l], h->dim[l] * sizeof(float));
+			if (!whole)
+				l2_normalise(row + off, (int)h->dim[l]);
+			off += (int)h->dim[l];
+		}
+		if (whole)
+			l2_normalise(row, D);
+		p->sq[i] = sq_norm(row, D);
+	}
+}
+
+static void prep_free(prep *p)
+{
+	free(p->x);
+	free(p->sq);
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++)
+		free(p->lv[l]);
+	memset(p, 0, sizeof *p);
+}
+
+/* Per-thread scratch: the distance tile and dot_tile's packing space. */
+typedef struct {
+	float *tile;    /* (tile, tile) */
+	float *scratch; /* dot_tile_scratch */
+} worker;
+
+/* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo. */
+static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_t r0, int R, uint64_t c0, int C,
+		      float *out, int64_t ldo, float *scratch, int kernel_threads)
+{
+	if (o->metric.kind == KNN_AVSL) {
+#ifdef KNN_HAVE_AVSL
+		const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
+		int L = o->metric.avsl->levels, D = o->metric.avsl->dim;
+		for (int l = 0; l < L; l++) {
+			x[l] = pq->lv[l] + r0 * D;
+			u[l] = pq->cert[l] + r0 * D;
+			y[l] = pg->lv[l] + c0 * D;
+			v[l] = pg->cert[l] + c0 * D;
+		}
+		avsl_dist_tile(o->metric.avsl, R, x, u, C, y, v, out, ldo, kernel_threads);
+#else
+		(void)kernel_threads;
+#endif
+		return;
+	}
+	int D = pq->D;
+	dot_tile(R, pq->x + r0 * D, D, C, pg->x + c0 * D, D, D, out, ldo, scratch);
+	const float *sr = pq->sq + r0, *sc = pg->sq + c0;
+	knn_metric_kind kind = o->metric.kind;
+	for (int r = 0; r < R; r++) {
+		float *row = out + r * ldo;
+		if (kind == KNN_COSINE) {
+			for (int c = 0; c < C; c++)
+				row[c] = 1.0f - row[c];
+			continue;
+		}
+		for (int c = 0; c < C; c++) {
+			/* |x|^2 + |y|^2 - 2 x.y, written as one fma so every path rounds it the same way. */
+			float v = fmaf(-2.0f, row[c], sr[r] + sc[c]);
+			v = v > 0.0f ? v : 0.0f; /* cancellation can leave tiny negatives for near-duplicates */
+			row[c] = v;
+		}
+	}
+}
+
+static inline void offer(topk *t, float d, int32_t idx)
+{
+	if (t->n < t->k || d <= t->d[0])
+		topk_push(t, d, idx);
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t *n_rel)
+{
+	uint64_t ng = gallery->n;
+	int32_t *sorted = xmalloc_array(ng ? ng : 1, sizeof *sorted);
+	memcpy(sorted, gallery->label, ng * sizeof *sorted);
+	qsort(sorted, ng, sizeof *sorted, cmp_i32);
+	for (uint64_t i = 0; i < query->n; i++) {
+		int32_t v = query->label[i];
+		uint64_t lo = 0, hi = ng;
+		while (lo < hi) { /* first >= v */
+			uint64_t m = (lo + hi) / 2;
+			if (sorted[m] < v)
+				lo = m + 1;
+			else
+				hi = m;
+		}
+		uint64_t a = lo;
+		hi = ng;
+		while (lo < hi) { /* first > v */
+			uint64_t m = (lo + hi) / 2;
+			if (sorted[m] <= v)
+				lo = m + 1;
+			else
+				hi = m;
+		}
+		uint64_t cnt = lo - a;
+		if (query == gallery && cnt > 0)
+			cnt--;
+		n_rel[i] = cnt > UINT32_MAX ? UINT32_MAX : (uint32_t)cnt;
+	}
+	free(sorted);
+}
+
+uint32_t knn_default_k(const ave_set *query, const ave_set *gallery)
+{
+	uint32_t *rel = xmalloc_array(query->n ? query->n : 1, sizeof *rel), m = 0;
+	knn_relevant_counts(query, gallery, rel);
+	for (uint64_t i = 0; i < query->n; i++)
+		if (rel[i] > m)
+			m = rel[i];
+	free(rel);
+	uint32_t k = m > 100 ? m : 100;
+	return k > 1023 ? 1023 : k;
+}
+
+int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen)
+{
+	if (knn_check(o, err, errlen) != 0)
+		return -1;
+	const ave_set *qs = o->query, *gs = o->gallery;
+	int same = qs == gs;
+	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
+	uint64_t avail = ng - (same && ng > 0 ? 1 : 0);
+	uint32_t k = o->k < avail ? o->k : (uint32_t)avail;
+	int T = o->tile, nt = o->threads > 0 ? o->threads : 1;
+	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL;
+	int par = o->metric.kind != KNN_AVSL; /* the AVSL kernel parallelises inside a tile itself */
+
+	prep pq, pg_own, *pg = &pq;
+	prep_build(o, qs, &pq);
+	if (!same) {
+		prep_build(o, gs, &pg_own);
+		pg = &pg_own;
+	}
+	uint32_t *n_rel = xmalloc_array(qs->n ? qs->n : 1, sizeof *n_rel);
+	knn_relevant_counts(qs, gs, n_rel);
+
+	/* Result heaps: all rows in symmetric mode (the column side feeds later blocks), else one block. */
+	uint64_t nheap = sym ? qs->n : (uint64_t)T;
+	size_t kk = k ? k : 1;
+	float *hd = xmalloc_array(nheap * kk, sizeof *hd);
+	int32_t *hi = xmalloc_array(nheap * kk, sizeof *hi);
+	topk *heap = xmalloc_array(nheap ? nheap : 1, sizeof *heap);
+	if (sym)
+		for (uint64_t i = 0; i < nheap; i++)
+			topk_init(&heap[i], k, hd + i * kk, hi + i * kk);
+	/* Per-thread row heaps for the current block. */
+	float *ld = xmalloc_array((size_t)nt * T * kk, sizeof *ld);
+	int32_t *li = xmalloc_array((size_t)nt * T * kk, sizeof *li);
+	topk *loc = xmalloc_array((size_t)nt * T, sizeof *loc);
+	worker *w = xcalloc((size_t)nt, sizeof *w);
+	for (int t = 0; t < nt; t++) {
+		w[t].tile = alloc_aligned((size_t)T * T, sizeof(float));
+		w[t].scratch = alloc_aligned(dot_tile_scratch(T, T, pq.D ? pq.D : 1), sizeof(float));
+	}
+	avg_neighbour *nb = xmalloc_array(kk, sizeof *nb);
+
+	progress pr = {0};
+	progress_start(&pr, o->label ? o->label : "graph", "queries", q1 - q0, o->quiet);
+	for (uint64_t r0 = q0; r0 < q1; r0 += (uint64_t)T) {
+		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
+		uint64_t cstart = sym ? r0 : 0;
+		long ncb = ng > cstart ? (long)((ng - cstart + T - 1) / T) : 0;
+		for (size_t i = 0; i < (size_t)nt * T; i++)
+			topk_init(&loc[i], k, ld + i * kk, li + i * kk);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
+		for (long jb = 0; jb < ncb; jb++) {
+			int tid = omp_get_thread_num();
+			uint64_t c0 = cstart + (uint64_t)jb * T;
+			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
+			float *tl = w[tid].tile;
+			tile_dist(o, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch, par ? 1 : nt);
+			topk *mine = loc + (size_t)tid * T;
+			for (int r = 0; r < R; r++) {
+				const float *row = tl + (size_t)r * C;
+				topk *t = &mine[r];
+				for (int c = 0; c < C; c++) {
+					if (same && c0 + c == r0 + r)
+						continue; /* self excluded by index */
+					offer(t, row[c], (int32_t)(c0 + c));
+				}
+			}
+			if (sym && c0 != r0) /* column side: rows of block J, owned by this thread for this block */
+				for (int r = 0; r < R; r++) {
+					const float *row = tl + (size_t)r * C;
+					for (int c = 0; c < C; c++)
+						offer(&heap[c0 + c], row[c], (int32_t)(r0 + r));
+				}
+		}
+		for (int r = 0; r < R; r++) {
+			uint64_t qi = r0 + r;
+			topk *res = sym ? &heap[qi] : &heap[r];
+			if (!sym)
+				topk_init(res, k, hd + r * kk, hi + r * kk);
+			for (int t = 0; t < nt; t++)
+				topk_merge(res, &loc[(size_t)t * T + r]);
+			topk_sort(res);
+			for (uint32_t j = 0; j < res->n; j++) {
+				int32_t g = res->idx[j];
+				nb[j].id = gs->id[g];
+				nb[j].label = gs->label[g];
+				nb[j].dist = res->d[j];
+			}
+			avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = res->n};
+			emit(ctx, qi, &q, nb);
+		}
+		progress_add(&pr, (uint64_t)R);
+	}
+	progress_end(&pr);
+
+	for (int t = 0; t < nt; t++) {
+		free(w[t].tile);
+		free(w[t].scratch);
+	}
+	free(w);
+	free(nb);
+	free(loc);
+	free(ld);
+	free(li);
+	free(heap);
+	free(hd);
+	free(hi);
+	free(n_rel);
+	prep_free(&pq);
+	if (!same)
+		prep_free(&pg_own);
+	return 0;
+}
+
+int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
+{
+	if (knn_check(o, err, errlen) != 0)
+		return -1;
+	const ave_set *qs = o->query, *gs = o->gallery;
+	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
+	int T = o->tile, nt = o->threads > 0 ? o->threads : 1, par = o->metric.kind != KNN_AVSL;
+	prep pq, pg_own, *pg = &pq;
+	prep_build(o, qs, &pq);
+	if (qs != gs) {
+		prep_build(o, gs, &pg_own);
+		pg = &pg_own;
+	}
+	int64_t shape[2] = {(int64_t)(q1 - q0), (int64_t)ng};
+	fmt_error ferr;
+	int bad = npy_write_header(fp, "dense", NPY_F32, 2, shape, &ferr) != 0;
+	float *blk = alloc_aligned((size_t)T * (ng ? ng : 1), sizeof(float));
+	float **scr = xcalloc((size_t)nt, sizeof *scr);
+	for (int t = 0; t < nt; t++)
+		scr[t] = alloc_aligned(dot_tile_scratch(T, T, pq.D ? pq.D : 1), sizeof(float));
+	for (uint64_t r0 = q0; r0 < q1 && !bad; r0 += (uint64_t)T) {
+		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
+		long ncb = (long)((ng + T - 1) / T);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
+		for (long jb = 0; jb < ncb; jb++) {
+			uint64_t c0 = (uint64_t)jb * T;
+			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
+			tile_dist(o, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()],
+				  par ? 1 : nt);
+		}
+		bad = npy_write_data(fp, "dense", NPY_F32, blk, (uint64_t)R * ng, &ferr) != 0;
+	}
+	for (int t = 0; t < nt; t++)
+		free(scr[t]);
+	free(scr);
+	free(blk);
+	prep_free(&pq);
+	if (qs != gs)
+		prep_free(&pg_own);
+	if (bad)
+		return fail(err, errlen, "write failed");
+	return 0;
+}
+
+int knn_shard_parse(const char *s, uint64_t *i, uint64_t *n, const char **why)
+{
+	const char *slash = strchr(s, '/');
+	long a, b;
+	if (!slash) {
+		*why = "expected i/n, e.g. 0/4";
+		return -1;
+	}
+	char head[32];
+	size_t len = (size_t)(slash - s);
+	if (len == 0 || len >= sizeof head) {
+		*why = "expected i/n, e.g. 0/4";
+		return -1;
+	}
+	memcpy(head, s, len);
+	head[len] = 0;
+	if (parse_long(slash + 1, 1, 1L << 20, &b, why) != 0 || parse_long(head, 0, b - 1, &a, why) != 0)
+		return -1;
+	*i = (uint64_t)a;
+	*n = (uint64_t)b;
+	return 0;
+}
+
+void knn_shard_range(uint64_t N, uint64_t i, uint64_t n, uint64_t *begin, uint64_t *end)
+{
+	*begin = N * i / n;
+	*end = N * (i + 1) / n;
+}

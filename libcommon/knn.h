@@ -1,0 +1,70 @@
+/* knn.h: exact k-nearest-neighbour graphs over embedding sets, by tiles with a running top-k per query.
+ *
+ * Memory is O(queries * k + tile * gallery-tile * threads), never queries x gallery. Distances (smaller = nearer):
+ *   avsl      the AVSL eval distance d_f (method §3.3, §3.6); needs certainties and a collector (-m checkpoint)
+ *   levels    d_0 + d_1 + ... : sum over levels of squared Euclidean distances of p-normalised embeddings (p = 2)
+ *   level:N   d_N alone
+ *   l2        squared Euclidean distance of the L2-normalised embeddings (all levels concatenated, then
+ *             normalised): the baseline evaluator's ranking (squared as in formats/graph.md and faiss IndexFlatL2)
+ *   cosine    1 - cosine similarity of the same vectors
+ * The plain metrics use dot_tile (one fma chain per pair), so results are bit-identical for any tile size, thread
+ * count or shard split. Ties are broken by ascending gallery index (topk.h). When the gallery is the query set the
+ * query's own index is excluded (an exact duplicate with another index stays, and counts).
+ */
+#ifndef AVSL_KNN_H
+#define AVSL_KNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "avsl_ops.h"
+#include "emb.h"
+#include "graph.h"
+
+typedef enum { KNN_AVSL, KNN_LEVELS, KNN_LEVEL, KNN_L2, KNN_COSINE } knn_metric_kind;
+
+typedef struct {
+	knn_metric_kind kind;
+	int level;                         /* KNN_LEVEL: which level */
+	const avsl_collector_view *avsl;   /* KNN_AVSL: the collector (borrowed); also gives p for levels */
+} knn_metric;
+
+/* Parse "avsl", "levels", "level:N", "l2", "cosine". Returns 0, or -1 with *why. */
+int knn_metric_parse(const char *s, knn_metric *m, const char **why);
+/* The name stored in the graph header ("level:2", ...). buf: 32 bytes. */
+void knn_metric_name(const knn_metric *m, char *buf);
+
+typedef struct {
+	const ave_set *query;
+	const ave_set *gallery;  /* may equal query: then the query's own index is excluded */
+	knn_metric metric;
+	uint32_t k;              /* neighbours per query (fewer when the gallery is smaller) */
+	int threads;             /* >= 1 */
+	int tile;                /* rows (and gallery columns) per tile, >= 1 */
+	uint64_t q_begin, q_end; /* the queries to compute: [q_begin, q_end) (a --shard part) */
+	int quiet;               /* no progress on stderr */
+	const char *label;       /* progress label */
+} knn_opts;
+
+/* Called once per query, in query order, as soon as its row block is finished. nb: q->count entries. */
+typedef void (*knn_emit_fn)(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb);
+
+/* Check that query and gallery fit the metric (levels, dims, certainties). 0 or -1 with a message in err. */
+int knn_check(const knn_opts *o, char *err, size_t errlen);
+/* Compute the graph and call emit for every query in [q_begin, q_end). 0 or -1 with a message in err. */
+int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen);
+
+/* Gallery items per query label, the query itself excluded when gallery == query: n_rel (query->n). */
+void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t *n_rel);
+/* Default k: max(100, largest n_relevant), at most 1023 (so MAP@R is exact for classes of up to 1024 items). */
+uint32_t knn_default_k(const ave_set *query, const ave_set *gallery);
+
+/* The full (q_end - q_begin) x gallery distance matrix as .npy float32 (row-major) on fp. 0 or -1 with err. */
+int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen);
+
+/* "--shard i/n": part i (0-based) of n; 0 or -1 with *why. Part i covers queries [i*N/n, (i+1)*N/n). */
+int knn_shard_parse(const char *s, uint64_t *i, uint64_t *n, const char **why);
+void knn_shard_range(uint64_t N, uint64_t i, uint64_t n, uint64_t *begin, uint64_t *end);
+
+#endif

@@ -1,0 +1,1037 @@
+/* train_config.c: see train_config.h. One table drives the parser, the JSON writer and the JSON reader. */
+#define _GNU_SOURCE
+#include "train_config.h"
+#include "cli.h"
+#include "optim.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef enum {
+	T_STR,    /* char *, one word */
+	T_INT,    /* int, range checked */
+	T_U64,    /* uint64_t */
+	T_DBL,    /* double, range checked */
+	T_FLAG,   /* int set to 1 ("--no-NAME" sets 0) */
+	T_INTS,   /* int[], nargs='+', count in cnt_off */
+	T_DBLS,   /* double[], nargs='+' */
+	T_FLTS,   /* float[], nargs='+' */
+	T_SPECIAL /* handled by name in apply_special */
+} opt_type;
+
+enum { O_NOSAVE = 1, O_NOARG = 2 };
+
+typedef struct {
+	const char *name;  /* canonical, underscores */
+	opt_type type;
+	size_t off;
+	size_t cnt_off;    /* T_INTS/T_DBLS/T_FLTS: int count field, or (size_t)-1 for a fixed count */
+	int min_n, max_n;  /* list lengths */
+	double lo, hi;     /* value range */
+	int flags;
+} opt_def;
+
+#define OFF(f) offsetof(train_config, f)
+#define NOCNT ((size_t)-1)
+#define BIG 1e9
+
+static const opt_def opts[] = {
+	/* official */
+	{"data_path", T_STR, OFF(data_path), 0, 0, 0, 0, 0, 0},
+	{"save_path", T_STR, OFF(save_path), 0, 0, 0, 0, 0, 0},
+	{"save_name", T_STR, OFF(save_name), 0, 0, 0, 0, 0, 0},
+	{"delete_old", T_FLAG, OFF(delete_old), 0, 0, 0, 0, 0, 0},
+	{"device", T_SPECIAL, 0, 0, 1, TC_MAX_GPUS, 0, 0, 0},
+	{"batch_size", T_INT, OFF(batch_size), 0, 0, 0, 2, 1000000, 0},
+	{"test_batch_size", T_INT, OFF(test_batch_size), 0, 0, 0, 1, 1000000, 0},
+	{"setting", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
+	{"dataset", T_STR, OFF(dataset), 0, 0, 0, 0, 0, 0},
+	{"model", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
+	{"feature_dim_list", T_INTS, OFF(feature_dim_list), NOCNT, 3, 3, 1, 1 << 20, 0},
+	{"embeddings_dim", T_INT, OFF(embeddings_dim), 0, 0, 0, 1, 1 << 20, 0},
+	{"avsl_m", T_DBL, OFF(avsl_m), 0, 0, 0, 0, 1, 0},
+	{"topk_corr", T_INT, OFF(topk_corr), 0, 0, 0, 1, 1 << 20, 0},
+	{"prob_gamma", T_DBL, OFF(prob_gamma), 0, 0, 0, -BIG, BIG, 0},
+	{"index_p", T_DBL, OFF(index_p), 0, 0, 0, 1e-6, 1e6, 0},
+	{"pa_pos_margin", T_DBL, OFF(pa_pos_margin), 0, 0, 0, -BIG, BIG, 0},
+	{"pa_neg_margin", T_DBL, OFF(pa_neg_margin), 0, 0, 0, -BIG, BIG, 0},
+	{"pa_alpha", T_DBL, OFF(pa_alpha), 0, 0, 0, 0, 1e6, 0},
+	{"final_pa_pos_margin", T_DBL, OFF(final_pa_pos_margin), 0, 0, 0, -BIG, BIG, 0},
+	{"final_pa_neg_margin", T_DBL, OFF(final_pa_neg_margin), 0, 0, 0, -BIG, BIG, 0},
+	{"final_pa_alpha", T_DBL, OFF(final_pa_alpha), 0, 0, 0, 0, 1e6, 0},
+	{"loss0_weight", T_DBL, OFF(loss_weight[0]), 0, 0, 0, 0, BIG, 0},
+	{"loss1_weight", T_DBL, OFF(loss_weight[1]), 0, 0, 0, 0, BIG, 0},
+	{"loss2_weight", T_DBL, OFF(loss_weight[2]), 0, 0, 0, 0, BIG, 0},
+	{"num_classes", T_INT, OFF(num_classes), 0, 0, 0, 0, 100000000, 0},
+	{"use_proxy", T_FLAG, OFF(use_proxy), 0, 0, 0, 0, 0, 0},
+	{"wd", T_DBL, OFF(wd), 0, 0, 0, 0, BIG, 0},
+	{"gamma", T_DBL, OFF(gamma), 0, 0, 0, 0, BIG, 0},
+	{"step", T_INT, OFF(step), 0, 0, 0, 1, 1000000, 0},
+	{"lr_trunk", T_DBL, OFF(lr_trunk), 0, 0, 0, 0, BIG, 0},
+	{"lr_embedder", T_DBL, OFF(lr_embedder), 0, 0, 0, 0, BIG, 0},
+	{"lr_collector", T_DBL, OFF(lr_collector), 0, 0, 0, 0, BIG, 0},
+	{"warm_up", T_INT, OFF(warm_up), 0, 0, 0, 0, 1000000, 0},
+	{"warm_up_list", T_SPECIAL, 0, 0, 0, 3, 0, 0, 0},
+	{"splits_to_eval", T_SPECIAL, 0, 0, 0, 2, 0, 0, 0},
+	{"not_freeze_bn", T_FLAG, OFF(not_freeze_bn), 0, 0, 0, 0, 0, 0},
+	{"test_split_num", T_INT, OFF(test_split_num), 0, 0, 0, 1, 100000000, 0},
+	{"interval", T_INT, OFF(interval), 0, 0, 0, 1, 1000000, 0},
+	{"k_list", T_INTS, OFF(k_list), OFF(n_k_list), 1, TC_MAX_LIST, 1, 100000000, 0},
+	{"k", T_INT, OFF(k), 0, 0, 0, 0, 100000000, 0},
+	{"eval_exclude", T_SPECIAL, 0, 0, 0, TC_MAX_LIST, 0, 0, 0},
+	{"proxyanchor_margin", T_DBL, OFF(proxyanchor_margin), 0, 0, 0, -BIG, BIG, 0},
+	{"proxyanchor_alpha", T_DBL, OFF(proxyanchor_alpha), 0, 0, 0, 0, 1e6, 0},
+	/* avsl's own */
+	{"epochs", T_INT, OFF(epochs), 0, 0, 0, 1, 1000000, 0},
+	{"seed", T_U64, OFF(seed), 0, 0, 0, 0, 0, 0},
+	{"threads", T_INT, OFF(threads), 0, 0, 0, 0, 4096, 0},
+	{"init", T_STR, OFF(init), 0, 0, 0, 0, 0, 0},
+	{"resume", T_STR, OFF(resume), 0, 0, 0, 0, 0, O_NOSAVE},
+	{"out", T_STR, OFF(out), 0, 0, 0, 0, 0, 0},
+	{"input_size", T_INT, OFF(input_size), 0, 0, 0, 1, 65536, 0},
+	{"resize", T_INT, OFF(resize), 0, 0, 0, 0, 65536, 0},
+	{"crop_scale", T_DBLS, OFF(crop_scale), NOCNT, 2, 2, 1e-6, 1, 0},
+	{"crop_ratio", T_DBLS, OFF(crop_ratio), NOCNT, 2, 2, 1e-3, 1e3, 0},
+	{"mean", T_FLTS, OFF(mean), NOCNT, 1, 3, -BIG, BIG, 0},
+	{"std", T_FLTS, OFF(std), NOCNT, 1, 3, 1e-6, BIG, 0},
+	{"channels", T_INT, OFF(channels), 0, 0, 0, 1, 3, 0},
+	{"arch", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
+	{"base_width", T_INT, OFF(base_width), 0, 0, 0, 1, 4096, 0},
+	{"eval_data", T_STR, OFF(eval_data), 0, 0, 0, 0, 0, 0},
+	{"log_every", T_INT, OFF(log_every), 0, 0, 0, 0, 100000000, 0},
+	{"patience", T_INT, OFF(patience), 0, 0, 0, 0, 1000000, 0},
+	{"clip_grad", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
+	{"baseline_loss", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
+	{"clip_norm", T_DBL, OFF(clip_norm), 0, 0, 0, 1e-12, BIG, 0},
+	{"num_workers", T_INT, OFF(threads), 0, 0, 0, 0, 4096, O_NOSAVE}, /* official name; alias of --threads */
+	{"quiet", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
+	{"verbose", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
+	{"help", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
+	{"version", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
+};
+enum { NOPTS = sizeof opts / sizeof opts[0] };
+
+static const char *const arch_names[] = {"resnet50", "resnet18", "resnet34", "cifar_resnet18"};
+static const char *const group_names[PG_COUNT] = {"none", "trunk", "embedder", "collector"};
+
+static char *dupstr(const char *s) { return s ? xstrdup(s) : NULL; }
+
+void train_config_init(train_config *c)
+{
+	memset(c, 0, sizeof *c);
+	strcpy(c->device, "auto");
+	c->device_kind = DEVICE_AUTO;
+	c->batch_size = 180;
+	c->test_batch_size = 180;
+	c->setting = SETTING_AVSL;
+	c->model = xstrdup("resnet50");
+	c->feature_dim_list[0] = 512, c->feature_dim_list[1] = 1024, c->feature_dim_list[2] = 2048;
+	c->embeddings_dim = 512;
+	c->avsl_m = 0.5;
+	c->topk_corr = 128;
+	c->prob_gamma = 10;
+	c->index_p = 2;
+	c->pa_pos_margin = 1.8, c->pa_neg_margin = 2.2, c->pa_alpha = 16;
+	c->final_pa_pos_margin = 1.8, c->final_pa_neg_margin = 2.2, c->final_pa_alpha = 16;
+	c->loss_weight[0] = 0.5, c->loss_weight[1] = 1, c->loss_weight[2] = 0.5;
+	c->use_proxy = 1;
+	c->wd = 1e-4;
+	c->gamma = 0.5;
+	c->step = 10;
+	c->lr_trunk = 1e-5, c->lr_embedder = 5.5e-4, c->lr_collector = 1.1e-4;
+	c->warm_up = 5;
+	c->warm_up_groups = 1u << PG_EMBEDDER | 1u << PG_COLLECTOR;
+	c->splits_to_eval = SPLIT_TEST;
+	c->test_split_num = 1;
+	c->interval = 1;
+	c->k_list[0] = 1, c->k_list[1] = 2, c->k_list[2] = 4, c->k_list[3] = 8;
+	c->n_k_list = 4;
+	c->proxyanchor_margin = 0.1, c->proxyanchor_alpha = 32;
+	c->epochs = 61;
+	c->input_size = 224;
+	c->resize = 256;
+	c->crop_scale[0] = 0.16, c->crop_scale[1] = 1.0;
+	c->crop_ratio[0] = 0.75, c->crop_ratio[1] = 1.33;
+	c->mean[0] = 0.485f, c->mean[1] = 0.456f, c->mean[2] = 0.406f;
+	c->std[0] = 0.229f, c->std[1] = 0.224f, c->std[2] = 0.225f;
+	c->channels = 3;
+	c->base_width = 64;
+	c->log_every = 10;
+	c->patience = 15;
+	c->clip_mode = CLIP_FIRST;
+	c->clip_norm = 10;
+	c->verbosity = CLI_NORMAL;
+}
+
+void train_config_free(train_config *c)
+{
+	for (int i = 0; i < NOPTS; i++)
+		if (opts[i].type == T_STR) {
+			char **p = (char **)((char *)c + opts[i].off);
+			free(*p);
+			*p = NULL;
+		}
+	free(c->model);
+	free(c->arch);
+	c->model = c->arch = NULL;
+}
+
+/* ---- errors ---- */
+
+typedef struct {
+	char *buf;
+	size_t len;
+} errbuf;
+
+static int fail(errbuf *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(errbuf *e, const char *fmt, ...)
+{
+	if (e->buf && e->len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(e->buf, e->len, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* ---- applying one option to its values ---- */
+
+static const opt_def *find_opt(const char *name)
+{
+	for (int i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].name, name) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+static int parse_num(errbuf *e, const opt_def *o, const char *w, double *out)
+{
+	const char *why;
+	if (parse_double(w, o->lo, o->hi, out, &why))
+		return fail(e, "--%s: '%s': %s", o->name, w, why);
+	return 0;
+}
+
+static int parse_int(errbuf *e, const opt_def *o, const char *w, long *out)
+{
+	const char *why;
+	if (parse_long(w, (long)o->lo, (long)o->hi, out, &why))
+		return fail(e, "--%s: '%s': %s", o->name, w, why);
+	return 0;
+}
+
+/* Split "1,2,4" words further on commas (numbers only) into out (max cap items). Returns the count or -1. */
+static int split_numbers(errbuf *e, const opt_def *o, char **words, int n, char ***out)
+{
+	int cnt = 0, cap = 0;
+	char **res = NULL;
+	for (int i = 0; i < n; i++) {
+		char *copy = xstrdup(words[i]), *save = NULL;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (cnt == cap) {
+				cap = cap ? 2 * cap : 8;
+				res = xrealloc_array(res, (size_t)cap, sizeof *res);
+			}
+			res[cnt++] = xstrdup(t);
+		}
+		free(copy);
+	}
+	if (cnt < o->min_n || cnt > o->max_n) {
+		for (int i = 0; i < cnt; i++)
+			free(res[i]);
+		free(res);
+		if (o->min_n == o->max_n)
+			return fail(e, "--%s: expected %d values, got %d", o->name, o->min_n, cnt);
+		return fail(e, "--%s: expected %d to %d values, got %d", o->name, o->min_n, o->max_n, cnt);
+	}
+	*out = res;
+	return cnt;
+}
+
+static void free_words(char **w, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(w[i]);
+	free(w);
+}
+
+static int word_list(errbuf *e, const opt_def *o, char **words, int n, const char *const *allowed, int n_allowed,
+		     unsigned *mask)
+{
+	unsigned m = 0;
+	for (int i = 0; i < n; i++) {
+		int found = -1;
+		for (int j = 0; j < n_allowed; j++)
+			if (allowed[j] && strcmp(words[i], allowed[j]) == 0)
+				found = j;
+		if (found < 0)
+			return fail(e, "--%s: unknown value '%s'", o->name, words[i]);
+		m |= 1u << found;
+	}
+	*mask = m;
+	return 0;
+}
+
+static int set_device(errbuf *e, train_config *c, char **words, int n)
+{
+	char buf[sizeof c->device] = "";
+	c->n_gpu_ids = 0;
+	c->device_kind = DEVICE_AUTO;
+	for (int i = 0; i < n; i++) {
+		const char *w = words[i];
+		long id;
+		const char *why;
+		if (strcmp(w, "cpu") == 0 || strcmp(w, "cuda") == 0 || strcmp(w, "auto") == 0) {
+			if (n != 1)
+				return fail(e, "--device: '%s' must be the only value", w);
+			c->device_kind = w[0] == 'c' ? (w[1] == 'p' ? DEVICE_CPU : DEVICE_CUDA) : DEVICE_AUTO;
+		} else if (parse_long(w, 0, 1023, &id, &why) == 0) {
+			c->gpu_ids[c->n_gpu_ids++] = (int)id;
+			c->device_kind = DEVICE_CUDA;
+		} else {
+			return fail(e, "--device: '%s': expected cpu, cuda, auto or GPU ids", w);
+		}
+		if (strlen(buf) + strlen(w) + 2 > sizeof buf)
+			return fail(e, "--device: too long");
+		if (i)
+			strcat(buf, ",");
+		strcat(buf, w);
+	}
+	strcpy(c->device, buf);
+	return 0;
+}
+
+/* Apply option o with its n value words; status gets TC_HELP/TC_VERSION for those flags. */
+static int apply(errbuf *e, train_config *c, const opt_def *o, char **words, int n, int negate, int *status)
+{
+	char *base = (char *)c;
+	if (negate) {
+		if (o->type != T_FLAG)
+			return fail(e, "--no-%s: not a yes/no flag", o->name);
+		*(int *)(base + o->off) = 0;
+		return 0;
+	}
+	switch (o->type) {
+	case T_STR: {
+		char **p = (char **)(base + o->off);
+		free(*p);
+		*p = xstrdup(words[0]);
+		return 0;
+	}
+	case T_INT: {
+		long v;
+		if (parse_int(e, o, words[0], &v))
+			return -1;
+		*(int *)(base + o->off) = (int)v;
+		return 0;
+	}
+	case T_U64: {
+		const char *w = words[0];
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(w, &end, 10);
+		if (!isdigit((unsigned char)w[0]) || *end || errno)
+			return fail(e, "--%s: '%s': not a non-negative integer", o->name, w);
+		*(uint64_t *)(base + o->off) = v;
+		return 0;
+	}
+	case T_DBL: {
+		double v;
+		if (parse_num(e, o, words[0], &v))
+			return -1;
+		*(double *)(base + o->off) = v;
+		return 0;
+	}
+	case T_FLAG:
+		*(int *)(base + o->off) = 1;
+		return 0;
+	case T_INTS:
+	case T_DBLS:
+	case T_FLTS: {
+		char **nums = NULL;
+		int cnt = split_numbers(e, o, words, n, &nums);
+		if (cnt < 0)
+			return -1;
+		double vals[TC_MAX_LIST];
+		for (int i = 0; i < cnt; i++) {
+			if (o->type == T_INTS) {
+				long v;
+				if (parse_int(e, o, nums[i], &v))
+					return free_words(nums, cnt), -1;
+				vals[i] = (double)v;
+			} else if (parse_num(e, o, nums[i], &vals[i])) {
+				return free_words(nums, cnt), -1;
+			}
+		}
+		free_words(nums, cnt);
+		int fill = o->cnt_off == NOCNT ? o->max_n : cnt; /* fixed-size lists: one value is broadcast */
+		if (o->cnt_off == NOCNT && cnt != o->max_n && cnt != 1)
+			return fail(e, "--%s: expected 1 or %d values, got %d", o->name, o->max_n, cnt);
+		for (int i = 0; i < fill; i++) {
+			double v = vals[cnt == 1 ? 0 : i];
+			if (o->type == T_INTS)
+				((int *)(base + o->off))[i] = (int)v;
+			else if (o->type == T_DBLS)
+				((double *)(base + o->off))[i] = v;
+			else
+				((float *)(base + o->off))[i] = (float)v;
+		}
+		if (o->cnt_off != NOCNT)
+			*(int *)(base + o->cnt_off) = cnt;
+		return 0;
+	}
+	case T_SPECIAL:
+		break;
+	}
+	const char *nm = o->name;
+	if (strcmp(nm, "device") == 0)
+		return set_device(e, c, words, n);
+	if (strcmp(nm, "setting") == 0) {
+		if (strcmp(words[0], "avsl_proxyanchor") == 0)
+			c->setting = SETTING_AVSL;
+		else if (strcmp(words[0], "proxy_anchor") == 0)
+			c->setting = SETTING_PROXY_ANCHOR;
+		else
+			return fail(e, "--setting: '%s': expected avsl_proxyanchor or proxy_anchor", words[0]);
+		return 0;
+	}
+	if (strcmp(nm, "model") == 0 || strcmp(nm, "arch") == 0) {
+		for (size_t i = 0; i < sizeof arch_names / sizeof *arch_names; i++)
+			if (strcmp(words[0], arch_names[i]) == 0) {
+				char **p = nm[0] == 'm' ? &c->model : &c->arch;
+				free(*p);
+				*p = xstrdup(words[0]);
+				return 0;
+			}
+		return fail(e, "--%s: '%s': expected resnet50, resnet18, resnet34 or cifar_resnet18", nm, words[0]);
+	}
+	if (strcmp(nm, "warm_up_list") == 0)
+		return word_list(e, o, words, n, group_names, PG_COUNT, &c->warm_up_groups) ||
+		       ((c->warm_up_groups & 1u) ? fail(e, "--warm_up_list: unknown value 'none'") : 0);
+	if (strcmp(nm, "splits_to_eval") == 0) {
+		static const char *const splits[] = {"test", "train"}; /* SPLIT_TEST, SPLIT_TRAIN */
+		return word_list(e, o, words, n, splits, 2, &c->splits_to_eval);
+	}
+	if (strcmp(nm, "eval_exclude") == 0) {
+		c->n_eval_exclude = 0;
+		for (int i = 0; i < n; i++) {
+			if (strlen(words[i]) >= TC_WORD_LEN)
+				return fail(e, "--eval_exclude: '%s': too long", words[i]);
+			strcpy(c->eval_exclude[c->n_eval_exclude++], words[i]);
+		}
+		return 0;
+	}
+	if (strcmp(nm, "clip_grad") == 0) {
+		int m = clip_mode_parse(words[0]);
+		if (m < 0)
+			return fail(e, "--clip-grad: '%s': expected first, every or never", words[0]);
+		c->clip_mode = m;
+		return 0;
+	}
+	if (strcmp(nm, "baseline_loss") == 0) {
+		if (strcmp(words[0], "cosine") && strcmp(words[0], "distance"))
+			return fail(e, "--baseline-loss: '%s': expected cosine or distance", words[0]);
+		c->baseline_distance = words[0][0] == 'd';
+		return 0;
+	}
+	if (strcmp(nm, "quiet") == 0)
+		c->verbosity = CLI_QUIET;
+	else if (strcmp(nm, "verbose") == 0)
+		c->verbosity = CLI_VERBOSE;
+	else if (strcmp(nm, "help") == 0)
+		*status = TC_HELP;
+	else if (strcmp(nm, "version") == 0)
+		*status = TC_VERSION;
+	return 0;
+}
+
+/* ---- argv ---- */
+
+static int is_number(const char *s)
+{
+	char *end;
+	errno = 0;
+	strtod(s, &end);
+	return end != s && *end == 0;
+}
+
+/* A word that ends a nargs='+' list: an option (but not a negative number). */
+static int is_option_word(const char *w) { return w[0] == '-' && w[1] != 0 && !is_number(w); }
+
+static int is_list(const opt_def *o)
+{
+	if (o->type == T_INTS || o->type == T_DBLS || o->type == T_FLTS)
+		return 1;
+	return o->type == T_SPECIAL && o->max_n > 1;
+}
+
+/* Long-option name with '-' mapped to '_' (up to '='); *value gets the text after '=' or NULL. */
+static char *normalise(const char *arg, const char **value)
+{
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+	char *name = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		name[i] = arg[i] == '-' ? '_' : arg[i];
+	name[n] = 0;
+	*value = eq ? eq + 1 : NULL;
+	return name;
+}
+
+static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
+{
+	int status = TC_OK;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const opt_def *o = NULL;
+		const char *value = NULL;
+		int negate = 0;
+		char shortbuf[2] = {0};
+		if (arg[0] == '-' && arg[1] != '-' && arg[1] != 0) {
+			/* -o DIR, -oDIR, -q, -v, -h, -V */
+			static const struct {
+				char c;
+				const char *name;
+			} shorts[] = {{'o', "out"}, {'q', "quiet"}, {'v', "verbose"}, {'h', "help"}, {'V', "version"}};
+			for (size_t j = 0; j < sizeof shorts / sizeof *shorts; j++)
+				if (arg[1] == shorts[j].c)
+					o = find_opt(shorts[j].name);
+			if (!o)
+				return fail(e, "unknown option '%s'", arg);
+			if (arg[2]) {
+				if (o->flags & O_NOARG)
+					return fail(e, "unknown option '%s'", arg);
+				value = arg + 2;
+			}
+			shortbuf[0] = arg[1];
+		} else if (arg[0] == '-' && arg[1] == '-' && arg[2]) {
+			char *name = normalise(arg + 2, &value);
+			o = find_opt(name);
+			if (!o && strncmp(name, "no_", 3) == 0 && (o = find_opt(name + 3)) != NULL) {
+				if (o->type != T_FLAG)
+					o = NULL;
+				negate = 1;
+			}
+			free(name);
+			if (!o)
+				return fail(e, "unknown option '%s'", arg);
+		} else {
+			return fail(e, "unexpected argument '%s' (avsl-train takes options only)", arg);
+		}
+		int noarg = o->type == T_FLAG || (o->flags & O_NOARG) || negate;
+		if (noarg) {
+			if (value)
+				return fail(e, "--%s takes no value", o->name);
+			if (apply(e, c, o, NULL, 0, negate, &status))
+				return -1;
+			continue;
+		}
+		char *single[1];
+		char **words;
+		int n;
+		if (value) {
+			single[0] = (char *)value;
+			words = single;
+			n = 1;
+		} else if (is_list(o)) {
+			words = argv + i + 1;
+			n = 0;
+			while (i + 1 + n < argc && !is_option_word(argv[i + 1 + n]))
+				n++;
+			i += n;
+		} else {
+			if (i + 1 >= argc)
+				return shortbuf[0] ? fail(e, "-%c needs a value", shortbuf[0])
+						   : fail(e, "--%s needs a value", o->name);
+			words = argv + ++i;
+			n = 1;
+		}
+		if (n < 1 || (o->max_n && o->type == T_SPECIAL && n > o->max_n && o->max_n > 1))
+			return n < 1 ? fail(e, "--%s needs at least one value", o->name)
+				     : fail(e, "--%s: at most %d values", o->name, o->max_n);
+		if (apply(e, c, o, words, n, 0, &status))
+			return -1;
+	}
+	return status;
+}
+
+int train_config_check(const train_config *c, char *err, size_t errlen)
+{
+	errbuf e = {err, errlen};
+	if (!c->data_path && !c->resume)
+		return fail(&e, "--data_path is required (a shard, a manifest or a folder of them)");
+	if (c->crop_scale[0] > c->crop_scale[1])
+		return fail(&e, "--crop-scale: lower bound %g above upper bound %g", c->crop_scale[0], c->crop_scale[1]);
+	if (c->crop_ratio[0] > c->crop_ratio[1])
+		return fail(&e, "--crop-ratio: lower bound %g above upper bound %g", c->crop_ratio[0], c->crop_ratio[1]);
+	if (c->topk_corr > c->embeddings_dim)
+		return fail(&e, "--topk_corr %d exceeds --embeddings_dim %d", c->topk_corr, c->embeddings_dim);
+	int kmax = 0;
+	for (int i = 0; i < c->n_k_list; i++)
+		kmax = c->k_list[i] > kmax ? c->k_list[i] : kmax;
+	if (c->k && c->k < kmax)
+		return fail(&e, "--k %d is smaller than the largest --k_list value %d", c->k, kmax);
+	if (c->resize && c->resize < c->input_size)
+		return fail(&e, "--resize %d is smaller than --input-size %d", c->resize, c->input_size);
+	if (!c->splits_to_eval)
+		return fail(&e, "--splits_to_eval: no split given");
+	return 0;
+}
+
+int train_config_parse(train_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	errbuf e = {err, errlen};
+	int st = parse_args(c, argc, argv, &e);
+	if (st != TC_OK)
+		return st;
+	return train_config_check(c, err, errlen) ? TC_ERROR : TC_OK;
+}
+
+void train_config_parse_or_exit(train_config *c, int argc, char **argv)
+{
+	char err[512];
+	train_config_init(c);
+	switch (train_config_parse(c, argc, argv, err, sizeof err)) {
+	case TC_OK: return;
+	case TC_HELP: train_config_usage(stdout); exit(AVSL_EXIT_OK);
+	case TC_VERSION: cli_print_version(); exit(AVSL_EXIT_OK);
+	default: die_usage("%s", err);
+	}
+}
+
+/* ---- queries ---- */
+
+const char *train_config_arch(const train_config *c) { return c->arch ? c->arch : c->model; }
+
+double train_config_lr0(const train_config *c, param_group g)
+{
+	switch (g) {
+	case PG_TRUNK: return c->lr_trunk;
+	case PG_EMBEDDER: return c->lr_embedder;
+	case PG_COLLECTOR: return c->lr_collector;
+	default: return 0;
+	}
+}
+
+int train_config_group_active(const train_config *c, param_group g, int epoch)
+{
+	if (g <= PG_NONE || g >= PG_COUNT)
+		return 0;
+	return epoch >= c->warm_up || (c->warm_up_groups >> g & 1u);
+}
+
+int train_config_eval_due(const train_config *c, int epoch)
+{
+	return epoch % c->interval == 0 || epoch == c->epochs - 1;
+}
+
+char *train_config_run_dir(const train_config *c)
+{
+	if (c->out)
+		return xstrdup(c->out);
+	if (c->save_path || c->save_name)
+		return xasprintf("%s/%s", c->save_path ? c->save_path : ".", c->save_name ? c->save_name : "run");
+	return xstrdup("run");
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+static char *first_existing(const char *dir, const char *stem)
+{
+	char *m = xasprintf("%s/%s.avsm", dir, stem);
+	if (is_file(m))
+		return m;
+	free(m);
+	m = xasprintf("%s/%s.avs", dir, stem);
+	if (is_file(m))
+		return m;
+	free(m);
+	return NULL;
+}
+
+int train_config_data_paths(const train_config *c, char **train_path, char **test_path, char *err, size_t errlen)
+{
+	errbuf e = {err, errlen};
+	*train_path = *test_path = NULL;
+	if (!c->data_path)
+		return fail(&e, "no --data_path");
+	if (is_dir(c->data_path)) {
+		*train_path = first_existing(c->data_path, "train");
+		if (!*train_path)
+			return fail(&e, "%s: no train.avsm or train.avs in this folder", c->data_path);
+		*test_path = c->eval_data ? xstrdup(c->eval_data) : first_existing(c->data_path, "test");
+	} else {
+		*train_path = xstrdup(c->data_path);
+		*test_path = dupstr(c->eval_data);
+	}
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(fp, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", fp);
+		else if (ch == '\t')
+			fputs("\\t", fp);
+		else if (ch < 0x20)
+			fprintf(fp, "\\u%04x", ch);
+		else
+			fputc(ch, fp);
+	}
+	fputc('"', fp);
+}
+
+static void json_words(FILE *fp, const char *const *allowed, int n_allowed, unsigned mask)
+{
+	fputc('[', fp);
+	int first = 1;
+	for (int j = 0; j < n_allowed; j++)
+		if (allowed[j] && (mask >> j & 1u)) {
+			fprintf(fp, first ? "" : ",");
+			json_str(fp, allowed[j]);
+			first = 0;
+		}
+	fputc(']', fp);
+}
+
+char *train_config_to_json(const train_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	if (!fp)
+		die("out of memory");
+	const char *base = (const char *)c;
+	fputc('{', fp);
+	int first = 1;
+	for (int i = 0; i < NOPTS; i++) {
+		const opt_def *o = &opts[i];
+		if (o->flags & O_NOSAVE)
+			continue;
+		fprintf(fp, "%s\"%s\":", first ? "" : ",", o->name);
+		first = 0;
+		switch (o->type) {
+		case T_STR: {
+			const char *s = *(char *const *)(base + o->off);
+			if (s)
+				json_str(fp, s);
+			else
+				fputs("null", fp);
+			break;
+		}
+		case T_INT: fprintf(fp, "%d", *(const int *)(base + o->off)); break;
+		case T_U64: fprintf(fp, "%llu", (unsigned long long)*(const uint64_t *)(base + o->off)); break;
+		case T_DBL: fprintf(fp, "%.17g", *(const double *)(base + o->off)); break;
+		case T_FLAG: fputs(*(const int *)(base + o->off) ? "true" : "false", fp); break;
+		case T_INTS:
+		case T_DBLS:
+		case T_FLTS: {
+			int n = o->cnt_off == NOCNT ? o->max_n : *(const int *)(base + o->cnt_off);
+			fputc('[', fp);
+			for (int j = 0; j < n; j++) {
+				if (j)
+					fputc(',', fp);
+				if (o->type == T_INTS)
+					fprintf(fp, "%d", ((const int *)(base + o->off))[j]);
+				else if (o->type == T_DBLS)
+					fprintf(fp, "%.17g", ((const double *)(base + o->off))[j]);
+				else
+					fprintf(fp, "%.9g", (double)((const float *)(base + o->off))[j]);
+			}
+			fputc(']', fp);
+			break;
+		}
+		case T_SPECIAL:
+			if (strcmp(o->name, "device") == 0) {
+				char tmp[sizeof c->device], *save = NULL;
+				strcpy(tmp, c->device);
+				fputc('[', fp);
+				int f2 = 1;
+				for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save), f2 = 0) {
+					if (!f2)
+						fputc(',', fp);
+					json_str(fp, t);
+				}
+				fputc(']', fp);
+			} else if (strcmp(o->name, "setting") == 0) {
+				json_str(fp, c->setting == SETTING_AVSL ? "avsl_proxyanchor" : "proxy_anchor");
+			} else if (strcmp(o->name, "model") == 0) {
+				json_str(fp, c->model);
+			} else if (strcmp(o->name, "arch") == 0) {
+				if (c->arch)
+					json_str(fp, c->arch);
+				else
+					fputs("null", fp);
+			} else if (strcmp(o->name, "warm_up_list") == 0) {
+				json_words(fp, group_names, PG_COUNT, c->warm_up_groups);
+			} else if (strcmp(o->name, "splits_to_eval") == 0) {
+				static const char *const splits[] = {"test", "train"};
+				json_words(fp, splits, 2, c->splits_to_eval);
+			} else if (strcmp(o->name, "eval_exclude") == 0) {
+				fputc('[', fp);
+				for (int j = 0; j < c->n_eval_exclude; j++) {
+					if (j)
+						fputc(',', fp);
+					json_str(fp, c->eval_exclude[j]);
+				}
+				fputc(']', fp);
+			} else if (strcmp(o->name, "clip_grad") == 0) {
+				json_str(fp, clip_mode_name((clip_mode)c->clip_mode));
+			} else if (strcmp(o->name, "baseline_loss") == 0) {
+				json_str(fp, c->baseline_distance ? "distance" : "cosine");
+			}
+			break;
+		}
+	}
+	fputc('}', fp);
+	if (fclose(fp))
+		die("out of memory");
+	return buf;
+}
+
+/* A minimal reader for the flat objects written above: values are strings, numbers, true/false/null, or arrays of
+ * strings and numbers. Each value becomes the argv words the flag would take. */
+typedef struct {
+	const char *p;
+	errbuf *e;
+} jreader;
+
+static void jws(jreader *r)
+{
+	while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
+		r->p++;
+}
+
+static int jstring(jreader *r, char **out)
+{
+	if (*r->p != '"')
+		return fail(r->e, "config JSON: expected a string at '%.20s'", r->p);
+	r->p++;
+	size_t cap = 32, n = 0;
+	char *s = xmalloc(cap);
+	while (*r->p != '"') {
+		unsigned ch = (unsigned char)*r->p;
+		if (!ch || ch < 0x20) {
+			free(s);
+			return fail(r->e, "config JSON: unterminated string");
+		}
+		if (ch == '\\') {
+			r->p++;
+			switch (*r->p) {
+			case '"': ch = '"'; break;
+			case '\\': ch = '\\'; break;
+			case '/': ch = '/'; break;
+			case 'n': ch = '\n'; break;
+			case 't': ch = '\t'; break;
+			case 'r': ch = '\r'; break;
+			case 'b': ch = '\b'; break;
+			case 'f': ch = '\f'; break;
+			case 'u': {
+				unsigned v = 0;
+				for (int k = 1; k <= 4; k++) {
+					char h = r->p[k];
+					if (!isxdigit((unsigned char)h)) {
+						free(s);
+						return fail(r->e, "config JSON: bad \\u escape");
+					}
+					v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
+				}
+				if (v >= 0x80) { /* the writer escapes only control characters */
+					free(s);
+					return fail(r->e, "config JSON: unsupported \\u%04x", v);
+				}
+				ch = v;
+				r->p += 4;
+				break;
+			}
+			default: free(s); return fail(r->e, "config JSON: bad escape");
+			}
+		}
+		if (n + 2 > cap)
+			s = xrealloc(s, cap *= 2);
+		s[n++] = (char)ch;
+		r->p++;
+	}
+	r->p++;
+	s[n] = 0;
+	*out = s;
+	return 0;
+}
+
+/* A scalar as a word: string contents, number text, "true"/"false"/"null". */
+static int jscalar(jreader *r, char **out)
+{
+	if (*r->p == '"')
+		return jstring(r, out);
+	const char *start = r->p;
+	while (*r->p && (isalnum((unsigned char)*r->p) || strchr("+-.", *r->p)))
+		r->p++;
+	if (r->p == start)
+		return fail(r->e, "config JSON: unexpected '%.20s'", start);
+	size_t len = (size_t)(r->p - start);
+	*out = xmalloc(len + 1);
+	memcpy(*out, start, len);
+	(*out)[len] = 0;
+	return 0;
+}
+
+int train_config_from_json(train_config *c, const char *json, char *err, size_t errlen)
+{
+	errbuf e = {err, errlen};
+	jreader r = {json, &e};
+	train_config_init(c);
+	jws(&r);
+	if (*r.p++ != '{')
+		return fail(&e, "config JSON: expected an object");
+	jws(&r);
+	if (*r.p == '}')
+		return 0;
+	for (;;) {
+		jws(&r);
+		char *key;
+		if (jstring(&r, &key))
+			return -1;
+		const opt_def *o = find_opt(key);
+		if (!o || (o->flags & O_NOSAVE)) {
+			fail(&e, "config JSON: unknown key '%s'", key);
+			free(key);
+			return -1;
+		}
+		free(key);
+		jws(&r);
+		if (*r.p++ != ':')
+			return fail(&e, "config JSON: expected ':' after \"%s\"", o->name);
+		jws(&r);
+		char *words[TC_MAX_LIST + 1];
+		int n = 0, array = *r.p == '[', rc = 0, st = 0;
+		if (array) {
+			r.p++;
+			jws(&r);
+			while (*r.p != ']') {
+				if (n == TC_MAX_LIST + 1 || jscalar(&r, &words[n])) {
+					rc = n == TC_MAX_LIST + 1 ? fail(&e, "config JSON: \"%s\": too many values", o->name)
+								   : -1;
+					break;
+				}
+				n++;
+				jws(&r);
+				if (*r.p == ',') {
+					r.p++;
+					jws(&r);
+				} else if (*r.p != ']') {
+					rc = fail(&e, "config JSON: \"%s\": expected ',' or ']'", o->name);
+					break;
+				}
+			}
+			if (!rc)
+				r.p++;
+		} else {
+			rc = jscalar(&r, &words[0]);
+			if (!rc)
+				n = 1;
+		}
+		if (!rc) {
+			if (!array && strcmp(words[0], "null") == 0 && o->type == T_STR)
+				; /* absent: keep the default */
+			else if (!array && o->type == T_FLAG && strcmp(words[0], "true") == 0)
+				rc = apply(&e, c, o, NULL, 0, 0, &st);
+			else if (!array && o->type == T_FLAG && strcmp(words[0], "false") == 0)
+				rc = apply(&e, c, o, NULL, 0, 1, &st);
+			else if (o->type == T_FLAG)
+				rc = fail(&e, "config JSON: \"%s\": expected true or false", o->name);
+			else if (!array && strcmp(words[0], "null") == 0 && strcmp(o->name, "arch") == 0)
+				;
+			else if (array && n == 0 && strcmp(o->name, "warm_up_list") == 0)
+				c->warm_up_groups = 0;
+			else if (array && n == 0 && strcmp(o->name, "eval_exclude") == 0)
+				c->n_eval_exclude = 0;
+			else if (n == 0)
+				rc = fail(&e, "config JSON: \"%s\": empty list", o->name);
+			else
+				rc = apply(&e, c, o, words, n, 0, &st);
+		}
+		for (int j = 0; j < n; j++)
+			free(words[j]);
+		if (rc)
+			return -1;
+		jws(&r);
+		if (*r.p == ',') {
+			r.p++;
+			continue;
+		}
+		if (*r.p == '}')
+			break;
+		return fail(&e, "config JSON: expected ',' or '}' after \"%s\"", o->name);
+	}
+	return 0;
+}
+
+void train_config_usage(FILE *fp)
+{
+	fputs("usage: avsl-train --data_path DATA [options]\n"
+	      "Train an AVSL model (or the Proxy-Anchor baseline) on image shards. Flags follow the official AVSL\n"
+	      "commands; '-' and '_' are interchangeable in flag names. Defaults: the official CUB-200 AVSL command.\n"
+	      "\n"
+	      "Data and output:\n"
+	      "  --data_path DATA          training shard/manifest, or a folder with train.avsm and test.avsm\n"
+	      "  --eval-data FILE          test shard/manifest (default: DATA/test.avsm when DATA is a folder)\n"
+	      "  -o, --out DIR             run directory (default: SAVE_PATH/SAVE_NAME, else ./run)\n"
+	      "  --save_path DIR, --save_name NAME, --delete_old\n"
+	      "  --init FILE               ImageNet weights (safetensors, torchvision names)\n"
+	      "  --resume FILE             continue from a checkpoint\n"
+	      "Model:\n"
+	      "  --setting S               avsl_proxyanchor (AVSL) or proxy_anchor (baseline)\n"
+	      "  --model M, --arch M       resnet50 (default), resnet18, resnet34, cifar_resnet18\n"
+	      "  --base-width N            ResNet base width (64)\n"
+	      "  --feature_dim_list A B C  (512 1024 2048)     --embeddings_dim D (512)\n"
+	      "  --num_classes K           (default: from the training data)   --use_proxy, --no-use-proxy (on)\n"
+	      "  --avsl_m M (0.5)  --topk_corr K (128)  --prob_gamma G (10)  --index_p P (2)\n"
+	      "Losses:\n"
+	      "  --pa_pos_margin (1.8) --pa_neg_margin (2.2) --pa_alpha (16)            level losses\n"
+	      "  --final_pa_pos_margin (1.8) --final_pa_neg_margin (2.2) --final_pa_alpha (16)\n"
+	      "  --loss0_weight (0.5) --loss1_weight (1) --loss2_weight (0.5)\n"
+	      "  --proxyanchor_margin (0.1) --proxyanchor_alpha (32)   cosine Proxy-Anchor (baseline)\n"
+	      "  --baseline-loss cosine|distance (cosine)   baseline loss: cosine PA, or distance PA with --pa_*\n"
+	      "Optimisation:\n"
+	      "  --batch_size N (180)  --epochs N (61)  --wd X (1e-4)\n"
+	      "  --lr_trunk X (1e-5)  --lr_embedder X (5.5e-4)  --lr_collector X (1.1e-4)\n"
+	      "  --step N (10)  --gamma X (0.5)  --warm_up N (5)  --warm_up_list G... (embedder collector)\n"
+	      "  --not_freeze_bn  --clip-grad first|every|never (first)  --clip-norm X (10)  --seed N (0)\n"
+	      "Images:\n"
+	      "  --input-size N (224)  --resize N (256, 0: never)  --crop-scale LO,HI (0.16,1)\n"
+	      "  --crop-ratio LO,HI (0.75,1.33)  --mean M... --std S...  (ImageNet)  --channels 1|3 (3)\n"
+	      "Evaluation:\n"
+	      "  --test_batch_size N (180)  --interval N (1)  --splits_to_eval test|train... (test)\n"
+	      "  --k_list K... (1 2 4 8)  --k N (auto)  --test_split_num N (1)  --eval_exclude NAME...\n"
+	      "  --patience N (15)\n"
+	      "Runtime:\n"
+	      "  --device cpu|cuda|auto|ID... (auto)  --threads N, --num_workers N (0: all CPUs)\n"
+	      "  --log-every N (10)  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
+	      "See avsl-train(1).\n",
+	      fp);
+}

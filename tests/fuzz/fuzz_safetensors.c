@@ -1,0 +1,34 @@
+/* libFuzzer harness for the safetensors reader (and, through it, formats/json.c).
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iformats tests/fuzz/fuzz_safetensors.c \
+ *         formats/safetensors.c formats/json.c -o /tmp/fuzz_st
+ *   /tmp/fuzz_st -max_total_time=60 tests/golden/
+ *
+ * Every accepted file is also read back in full (st_read_f32 of every tensor), which must stay inside the input.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "safetensors.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	st_file f;
+	fmt_error err;
+	if (st_open_memory(&f, data, size, "fuzz", &err) < 0)
+		return 0;
+	for (int i = 0; i < f.n; i++) {
+		const st_tensor *t = &f.t[i];
+		if (t->numel > (1u << 20))
+			continue;
+		float *out = malloc((t->numel ? t->numel : 1) * sizeof *out);
+		if (out)
+			st_read_f32(&f, t, out, t->numel, &err);
+		free(out);
+		(void)st_find(&f, t->name);
+	}
+	for (int i = 0; i < f.n_meta; i++)
+		(void)st_meta(&f, f.meta_key[i]);
+	st_close(&f);
+	return 0;
+}

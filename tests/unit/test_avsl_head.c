@@ -1,0 +1,347 @@
+/* AVSL head against the PyTorch goldens of tests/reference/avsl_golden.py (float64 reference, stored as float32):
+ * two training steps (link copy, then EMA), the K-above-threshold batch-classes path, the eval collector loaded
+ * from a checkpoint-style file, and the embed path. */
+#include "avsl_head.h"
+#include "baseline_head.h"
+#include "harness.h"
+#include "safetensors.h"
+
+#include <stdint.h>
+
+#ifndef GOLDEN_DIR
+#define GOLDEN_DIR "tests/golden"
+#endif
+
+static st_file gf;
+static int gf_open;
+
+static int golden_open(const char *name)
+{
+	if (gf_open)
+		st_close(&gf);
+	gf_open = 0;
+	char path[256];
+	const char *root = getenv("AVSL_ROOT");
+	snprintf(path, sizeof path, "%s/%s/%s", root ? root : ".", GOLDEN_DIR, name);
+	fmt_error err;
+	if (st_open(&gf, path, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
+	gf_open = 1;
+	return 0;
+}
+
+/* A golden tensor as float32 (malloc'd), or NULL; *n = element count. */
+static float *gload(const char *name, size_t *n)
+{
+	const st_tensor *t = st_find(&gf, name);
+	if (!t)
+		return NULL;
+	float *o = malloc(sizeof(float) * (t->numel ? t->numel : 1));
+	fmt_error err;
+	if (st_read_f32(&gf, t, o, t->numel, &err)) {
+		free(o);
+		return NULL;
+	}
+	if (n)
+		*n = t->numel;
+	return o;
+}
+
+static int32_t *gload_i32(const char *name, size_t *n)
+{
+	float *f = gload(name, n);
+	if (!f)
+		return NULL;
+	int32_t *o = malloc(sizeof(int32_t) * *n);
+	for (size_t i = 0; i < *n; i++)
+		o[i] = (int32_t)f[i];
+	free(f);
+	return o;
+}
+
+static const int HH[3] = {8, 4, 2}, WW[3] = {8, 4, 2};
+
+static avsl_head_config golden_cfg(int K, int threshold)
+{
+	avsl_head_config c = {.levels = 3, .C = {8, 12, 16}, .D = 16, .K = K, .avsl_m = 0.5f, .topk = 5,
+			      .prob_gamma = 10.0f, .index_p = 2.0f, .pa_pos = 1.8f, .pa_neg = 2.2f, .pa_alpha = 16.0f,
+			      .final_pa_pos = 1.8f, .final_pa_neg = 2.2f, .final_pa_alpha = 16.0f,
+			      .loss_w = {0.5f, 1.0f, 0.5f}, .batch_classes_above = threshold, .threads = 2};
+	return c;
+}
+
+/* Compare a C buffer with golden "name"; fills why on failure. */
+static int cmp(const char *name, const float *a, size_t n, double atol, double rtol, char *why, size_t wl)
+{
+	size_t gn = 0;
+	float *g = gload(name, &gn);
+	if (!g) {
+		snprintf(why, wl, "golden %s missing", name);
+		return -1;
+	}
+	if (gn != n) {
+		snprintf(why, wl, "%s: %zu elements, golden %zu", name, n, gn);
+		free(g);
+		return -1;
+	}
+	size_t w;
+	double v = harness_max_violation(a, g, n, atol, rtol, &w);
+	int bad = v > 1.0;
+	if (bad)
+		snprintf(why, wl, "%s[%zu]: %.9g vs golden %.9g", name, w, (double)a[w], (double)g[w]);
+	free(g);
+	return bad ? -1 : 0;
+}
+
+#define CMP(name, a, n, atol, rtol)                                                                                \
+	do {                                                                                                       \
+		char why_[256];                                                                                    \
+		int bad_ = cmp((name), (a), (n), (atol), (rtol), why_, sizeof why_);                               \
+		CHECKF(!bad_, "%s", why_);                                                                         \
+	} while (0)
+
+/* Runs the steps of one head golden and compares everything. */
+static void head_golden(const char *file, int K, int threshold, int steps)
+{
+	CHECKF(golden_open(file) == 0, "cannot open %s", file);
+	enum { N = 6, L = 3, D = 16 };
+	avsl_head_config cfg = golden_cfg(K, threshold);
+	paramset ps;
+	paramset_init(&ps);
+	avsl_head *h = avsl_head_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	avsl_head_init(h, &ps, 1);
+	for (int i = 0; i < ps.n; i++) {
+		char nm[128];
+		snprintf(nm, sizeof nm, "param.%s", ps.info[i].name);
+		size_t n;
+		float *g = gload(nm, &n);
+		if (!g)
+			continue; /* links: start at zero */
+		CHECK(n == ps.info[i].numel);
+		memcpy(paramset_data(&ps, i), g, n * sizeof(float));
+		free(g);
+	}
+	avsl_head_plan(h, N, HH, WW);
+	for (int s = 1; s <= steps; s++) {
+		char nm[128];
+		float *feat[L], *dfeat[L];
+		for (int l = 0; l < L; l++) {
+			size_t n;
+			snprintf(nm, sizeof nm, "s%d.feat.%d", s, l);
+			feat[l] = gload(nm, &n);
+			CHECK(feat[l]);
+			dfeat[l] = malloc(n * sizeof(float));
+		}
+		size_t nl;
+		snprintf(nm, sizeof nm, "s%d.labels", s);
+		int32_t *lab = gload_i32(nm, &nl);
+		CHECK(lab && nl == N);
+		paramset_zero_grad(&ps);
+		float terms[4];
+		float total = avsl_head_train_step(h, &ps, (const float *const *)feat, lab, N, dfeat, terms);
+		CHECK(avsl_head_links_initialised(h));
+		avsl_head_debug dbg;
+		avsl_head_get_debug(h, &dbg);
+		float losses[5] = {total, terms[0], terms[1], terms[2], terms[3]};
+		/* Forward values: float32 sums of <= 1024 terms vs float64: ~1e-6 relative; the losses go through
+		 * exp(16 d): 16 * 1e-6 * 4 relative -> 1e-4 is a safe bound. */
+		snprintf(nm, sizeof nm, "s%d.losses", s);
+		CMP(nm, losses, 5, 1e-5, 1e-4);
+		snprintf(nm, sizeof nm, "s%d.cols", s);
+		size_t nc;
+		int32_t *cols = gload_i32(nm, &nc);
+		CHECKF(cols && (int)nc == dbg.ncols, "columns %d vs golden %zu", dbg.ncols, nc);
+		for (int c = 0; c < dbg.ncols; c++)
+			CHECK(cols[c] == dbg.cols[c]);
+		int C = dbg.ncols;
+		snprintf(nm, sizeof nm, "s%d.df", s);
+		CMP(nm, dbg.df, (size_t)N * C, 1e-5, 1e-5);
+		for (int l = 0; l < L; l++) {
+			snprintf(nm, sizeof nm, "s%d.emb.%d", s, l);
+			CMP(nm, dbg.emb[l], N * D, 1e-5, 1e-5);
+			/* certainties are ~1e-2 with a cancellation (q - mean) inside: absolute 1e-6 */
+			snprintf(nm, sizeof nm, "s%d.cert.%d", s, l);
+			CMP(nm, dbg.cert[l], N * D, 1e-6, 1e-4);
+			snprintf(nm, sizeof nm, "s%d.dl.%d", s, l);
+			CMP(nm, dbg.dl[l], (size_t)N * C, 1e-5, 1e-5);
+			snprintf(nm, sizeof nm, "s%d.dfeat.%d", s, l);
+			CMP(nm, dfeat[l], (size_t)N * cfg.C[l] * HH[l] * WW[l], 1e-6, 2e-3);
+		}
+		for (int t = 0; t < L - 1; t++) {
+			snprintf(nm, sizeof nm, "s%d.batch_link.%d", s, t);
+			CMP(nm, dbg.batch_link[t], D * D, 1e-6, 1e-5);
+			snprintf(nm, sizeof nm, "s%d.link.%d", s, t);
+			snprintf(nm + 64, 64, "collector.links.%d", t);
+			CMP(nm, paramset_data(&ps, paramset_find(&ps, nm + 64)), D * D, 1e-6, 1e-5);
+			snprintf(nm, sizeof nm, "s%d.s_hat.%d", s, t);
+			CMP(nm, dbg.s_hat[t], D * D, 1e-6, 1e-5);
+		}
+		/* Gradients: products of the loss' exp terms (a = 16) with float32 distances: 2e-3 relative, plus an
+		 * absolute floor for entries that are sums of cancelling terms. */
+		for (int i = 0; i < ps.n; i++) {
+			if (ps.info[i].group == PG_NONE)
+				continue;
+			snprintf(nm, sizeof nm, "s%d.grad.%s", s, ps.info[i].name);
+			CMP(nm, paramset_grad(&ps, i), ps.info[i].numel, 2e-6, 2e-3);
+		}
+		for (int l = 0; l < L; l++) {
+			free(feat[l]);
+			free(dfeat[l]);
+		}
+		free(lab);
+		free(cols);
+	}
+	/* the level-0 gate is registered but never trained */
+	CHECK(!ps.info[paramset_find(&ps, "collector.prob_coef.0")].trainable);
+	CHECK(ps.info[paramset_find(&ps, "collector.prob_coef.1")].trainable);
+	avsl_head_free(h);
+	paramset_free(&ps);
+}
+
+TEST(head_two_steps_match_torch) { head_golden("avsl_head_step.safetensors", 4, 1000, 2); }
+
+TEST(head_batch_classes_match_torch) { head_golden("avsl_head_batchcls.safetensors", 7, 5, 1); }
+
+TEST(head_embed_matches_train_forward)
+{
+	CHECK(golden_open("avsl_head_step.safetensors") == 0);
+	enum { N = 6, L = 3, D = 16 };
+	avsl_head_config cfg = golden_cfg(4, 1000);
+	paramset ps;
+	paramset_init(&ps);
+	avsl_head *h = avsl_head_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	for (int i = 0; i < ps.n; i++) {
+		char nm[128];
+		snprintf(nm, sizeof nm, "param.%s", ps.info[i].name);
+		size_t n;
+		float *g = gload(nm, &n);
+		if (g) {
+			memcpy(paramset_data(&ps, i), g, n * sizeof(float));
+			free(g);
+		}
+	}
+	avsl_head_plan(h, N, HH, WW);
+	float *feat[L], *emb[L], *cert[L];
+	for (int l = 0; l < L; l++) {
+		char nm[64];
+		snprintf(nm, sizeof nm, "s1.feat.%d", l);
+		feat[l] = gload(nm, NULL);
+		emb[l] = malloc(sizeof(float) * N * D);
+		cert[l] = malloc(sizeof(float) * N * D);
+	}
+	avsl_head_embed(h, &ps, (const float *const *)feat, N, emb, cert);
+	for (int l = 0; l < L; l++) {
+		char nm[64];
+		snprintf(nm, sizeof nm, "s1.emb.%d", l);
+		CMP(nm, emb[l], N * D, 1e-5, 1e-5);
+		snprintf(nm, sizeof nm, "s1.cert.%d", l);
+		CMP(nm, cert[l], N * D, 1e-6, 1e-4);
+		free(feat[l]);
+		free(emb[l]);
+		free(cert[l]);
+	}
+	avsl_head_free(h);
+	paramset_free(&ps);
+}
+
+TEST(collector_load_and_eval_distance_match_torch)
+{
+	CHECK(golden_open("avsl_dist.safetensors") == 0);
+	avsl_collector_eval ce;
+	fmt_error err;
+	CHECKF(avsl_collector_load(&gf, &ce, &err) == 0, "%s", err.msg);
+	CHECK(ce.view.levels == 3 && ce.view.dim == 16 && ce.view.p == 2.0f && ce.view.gamma_p == 10.0f);
+	enum { R = 5, C = 7, L = 3 };
+	float *x[L], *u[L], *y[L], *v[L];
+	for (int l = 0; l < L; l++) {
+		char nm[32];
+		snprintf(nm, sizeof nm, "x.%d", l);
+		x[l] = gload(nm, NULL);
+		snprintf(nm, sizeof nm, "xu.%d", l);
+		u[l] = gload(nm, NULL);
+		snprintf(nm, sizeof nm, "y.%d", l);
+		y[l] = gload(nm, NULL);
+		snprintf(nm, sizeof nm, "yu.%d", l);
+		v[l] = gload(nm, NULL);
+	}
+	float out[R * C], out2[R * C];
+	avsl_dist_tile(&ce.view, R, (const float *const *)x, (const float *const *)u, C, (const float *const *)y,
+		       (const float *const *)v, out, C, 2);
+	avsl_dist_tile_naive(&ce.view, R, (const float *const *)x, (const float *const *)u, C,
+			     (const float *const *)y, (const float *const *)v, out2, C);
+	/* float32 vs float64 reference over 3 x 16-term sums */
+	CMP("d_f", out, R * C, 1e-6, 1e-5);
+	CMP("d_f", out2, R * C, 1e-6, 1e-5);
+	for (int l = 0; l < L; l++) {
+		free(x[l]);
+		free(u[l]);
+		free(y[l]);
+		free(v[l]);
+	}
+	avsl_collector_free(&ce);
+}
+
+TEST(collector_load_rejects_missing_metadata)
+{
+	CHECK(golden_open("avsl_head_step.safetensors") == 0);
+	avsl_collector_eval ce;
+	fmt_error err;
+	CHECK(avsl_collector_load(&gf, &ce, &err) == -1);
+	CHECKF(strstr(err.msg, "avsl.levels") != NULL, "%s", err.msg);
+	CHECK(ce.storage == NULL);
+}
+
+TEST(baseline_head_matches_torch)
+{
+	CHECK(golden_open("baseline_head.safetensors") == 0);
+	enum { N = 6, C = 16, H = 2, W = 2, D = 16, K = 4 };
+	baseline_head_config cfg = {.C = C, .D = D, .K = K, .delta = 0.1f, .alpha = 32.0f, .threads = 2};
+	paramset ps;
+	paramset_init(&ps);
+	baseline_head *h = baseline_head_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	baseline_head_init(h, &ps, 3);
+	for (int i = 0; i < ps.n; i++) {
+		size_t n;
+		float *g = gload(ps.info[i].name, &n);
+		CHECK(g && n == ps.info[i].numel);
+		memcpy(paramset_data(&ps, i), g, n * sizeof(float));
+		free(g);
+	}
+	baseline_head_plan(h, N, H, W);
+	float *feat = gload("feat", NULL), dfeat[N * C * H * W], emb[N * D];
+	size_t nl;
+	int32_t *lab = gload_i32("labels", &nl);
+	float loss = baseline_head_train_step(h, &ps, feat, lab, N, dfeat);
+	/* a = 32 amplifies float32 similarity rounding (~1e-7) by 32 inside exp: 1e-4 relative is ample */
+	CMP("loss", &loss, 1, 1e-5, 1e-4);
+	for (int i = 0; i < ps.n; i++) {
+		char nm[128];
+		snprintf(nm, sizeof nm, "grad.%s", ps.info[i].name);
+		CMP(nm, paramset_grad(&ps, i), ps.info[i].numel, 1e-6, 2e-3);
+	}
+	CMP("dfeat", dfeat, N * C * H * W, 1e-7, 2e-3);
+	baseline_head_embed(h, &ps, feat, N, emb);
+	CMP("emb", emb, N * D, 1e-6, 1e-5);
+	free(feat);
+	free(lab);
+	baseline_head_free(h);
+	paramset_free(&ps);
+}
+
+int main(void)
+{
+	RUN(head_two_steps_match_torch);
+	RUN(head_batch_classes_match_torch);
+	RUN(head_embed_matches_train_forward);
+	RUN(collector_load_and_eval_distance_match_torch);
+	RUN(collector_load_rejects_missing_metadata);
+	RUN(baseline_head_matches_torch);
+	if (gf_open)
+		st_close(&gf);
+	return harness_finish();
+}

@@ -1,0 +1,384 @@
+/* Unit tests for libcommon/topk, dot_tile and knn: heap order and ties, the dot kernel against its naive twin, and
+ * the tiled graph against a brute-force sort (one piece, tiles, threads, shards must give identical graphs). Inputs
+ * are generated in-process (no file format involved). */
+#include "dot_tile.h"
+#include "harness.h"
+#include "knn.h"
+#include "rng.h"
+#include "topk.h"
+#include "util.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+/* A small deterministic generator for test data (independent of rng.h's API). */
+static uint64_t lcg_state;
+static float frand(void)
+{
+	lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (float)((lcg_state >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+/* A set of n items, `levels` levels of dimension D each, labels i % classes, ids 1000 + i. */
+static void make_set(ave_set *s, uint64_t n, int levels, int D, int classes, uint64_t seed)
+{
+	memset(s, 0, sizeof *s);
+	lcg_state = seed;
+	s->h.levels = (uint32_t)levels;
+	for (int l = 0; l < levels; l++)
+		s->h.dim[l] = (uint32_t)D;
+	s->h.kind = AVE_KIND_PLAIN;
+	s->h.count = n;
+	s->n = n;
+	s->id = xmalloc_array(n, sizeof *s->id);
+	s->label = xmalloc_array(n, sizeof *s->label);
+	for (uint64_t i = 0; i < n; i++) {
+		s->id[i] = 1000 + (int64_t)i;
+		s->label[i] = (int32_t)(i % (uint64_t)classes);
+	}
+	for (int l = 0; l < levels; l++) {
+		s->emb[l] = xmalloc_array(n * D, sizeof(float));
+		for (uint64_t i = 0; i < n * D; i++)
+			s->emb[l][i] = frand();
+	}
+}
+
+static void free_set(ave_set *s)
+{
+	free(s->id);
+	free(s->label);
+	for (int l = 0; l < AVE_MAX_LEVELS; l++)
+		free(s->emb[l]);
+}
+
+/* A collected graph: per query, count and neighbours (k slots). */
+typedef struct {
+	uint32_t k;
+	uint64_t nq, base;
+	avg_query *q;
+	avg_neighbour *nb;
+	uint64_t emitted, order_errors;
+} graph;
+
+static void collect(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
+{
+	graph *g = ctx;
+	if (qi != g->base + g->emitted)
+		g->order_errors++;
+	g->emitted++;
+	uint64_t r = qi - g->base;
+	g->q[r] = *q;
+	memcpy(g->nb + r * g->k, nb, q->count * sizeof *nb);
+}
+
+static int run_graph(const ave_set *qs, const ave_set *gs, knn_metric m, uint32_t k, int threads, int tile,
+		     uint64_t q0, uint64_t q1, graph *g)
+{
+	knn_opts o = {.query = qs, .gallery = gs, .metric = m, .k = k, .threads = threads, .tile = tile,
+		      .q_begin = q0, .q_end = q1, .quiet = 1};
+	g->k = k;
+	g->nq = q1 - q0;
+	g->base = q0;
+	g->emitted = g->order_errors = 0;
+	g->q = xcalloc(g->nq ? g->nq : 1, sizeof *g->q);
+	g->nb = xcalloc((g->nq ? g->nq : 1) * k, sizeof *g->nb);
+	char err[256];
+	return knn_run(&o, collect, g, err, sizeof err);
+}
+
+static void free_graph(graph *g)
+{
+	free(g->q);
+	free(g->nb);
+}
+
+/* Byte-identical graphs (same counts, ids, labels, distances). */
+static int same_graph(const graph *a, const graph *b, uint64_t offset_b)
+{
+	for (uint64_t i = 0; i < b->nq; i++) {
+		const avg_query *qa = &a->q[i + offset_b], *qb = &b->q[i];
+		if (memcmp(qa, qb, sizeof *qa) != 0)
+			return 0;
+		if (memcmp(a->nb + (i + offset_b) * a->k, b->nb + i * b->k, qa->count * sizeof(avg_neighbour)))
+			return 0;
+	}
+	return 1;
+}
+
+TEST(topk_keeps_k_smallest_with_index_ties)
+{
+	float d[4];
+	int32_t ix[4];
+	topk t;
+	topk_init(&t, 4, d, ix);
+	float vals[] = {5, 1, 3, 1, 0.5f, 3, 7, 1};
+	for (int i = 0; i < 8; i++)
+		topk_push(&t, vals[i], i);
+	topk_sort(&t);
+	CHECK(t.n == 4);
+	/* smallest: 0.5 (4), then the three 1s at indices 1, 3, 7 in ascending index order */
+	CHECK(ix[0] == 4 && ix[1] == 1 && ix[2] == 3 && ix[3] == 7);
+	CHECK(d[0] == 0.5f && d[3] == 1.0f);
+}
+
+TEST(topk_result_independent_of_offer_order)
+{
+	enum { N = 500, K = 37 };
+	float v[N], d1[K], d2[K];
+	int32_t i1[K], i2[K];
+	lcg_state = 7;
+	for (int i = 0; i < N; i++)
+		v[i] = (float)(int)(frand() * 20); /* many ties */
+	topk a, b;
+	topk_init(&a, K, d1, i1);
+	topk_init(&b, K, d2, i2);
+	for (int i = 0; i < N; i++)
+		topk_push(&a, v[i], i);
+	for (int i = N - 1; i >= 0; i--)
+		topk_push(&b, v[i], i);
+	topk_sort(&a);
+	topk_sort(&b);
+	CHECK(memcmp(i1, i2, sizeof i1) == 0 && memcmp(d1, d2, sizeof d1) == 0);
+	for (int j = 1; j < K; j++)
+		CHECK(d1[j - 1] < d1[j] || (d1[j - 1] == d1[j] && i1[j - 1] < i1[j]));
+}
+
+TEST(dot_tile_matches_naive_bit_for_bit)
+{
+	/* Odd sizes exercise the panel edges; the chains are identical, so equality is exact. */
+	int R = 13, C = 37, D = 29;
+	float *a = xmalloc_array((size_t)R * D, 4), *b = xmalloc_array((size_t)C * D, 4);
+	float *o1 = xmalloc_array((size_t)R * C, 4), *o2 = xmalloc_array((size_t)R * C, 4), *o3 = xmalloc_array((size_t)C * R, 4);
+	size_t ns = dot_tile_scratch(R, C, D) > dot_tile_scratch(C, R, D) ? dot_tile_scratch(R, C, D) : dot_tile_scratch(C, R, D);
+	float *scr = aligned_alloc(64, (ns * 4 + 63) / 64 * 64);
+	lcg_state = 3;
+	for (int i = 0; i < R * D; i++)
+		a[i] = frand();
+	for (int i = 0; i < C * D; i++)
+		b[i] = frand();
+	dot_tile(R, a, D, C, b, D, D, o1, C, scr);
+	dot_tile_naive(R, a, D, C, b, D, D, o2, C);
+	dot_tile(C, b, D, R, a, D, D, o3, R, scr); /* swapped roles: the transpose, exactly */
+	int ok = memcmp(o1, o2, (size_t)R * C * 4) == 0, okt = 1;
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < C; c++)
+			okt &= o1[r * C + c] == o3[c * R + r];
+	double err = 0;
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < C; c++) {
+			double s = 0;
+			for (int k = 0; k < D; k++)
+				s += (double)a[r * D + k] * b[c * D + k];
+			err = fmax(err, fabs(s - o1[r * C + c]));
+		}
+	free(a), free(b), free(o1), free(o2), free(o3), free(scr);
+	CHECK(ok);
+	CHECK(okt);
+	CHECKF(err < 1e-5, "max |dot - double| = %g", err); /* 29 float fmas of |x| <= 1: ~1e-6 */
+}
+
+/* Brute force: the exact (d, idx) order from distances computed in double; checks ids and distance values. */
+static int brute_check(const ave_set *s, const graph *g, int metric_kind, double tol)
+{
+	uint64_t n = s->n;
+	int D = (int)s->h.dim[0], L = (int)s->h.levels;
+	double *d = xmalloc_array(n, sizeof *d);
+	int32_t *ord = xmalloc_array(n, sizeof *ord);
+	int bad = 0;
+	for (uint64_t q = 0; q < g->nq && !bad; q++) {
+		uint64_t qi = g->base + q;
+		for (uint64_t j = 0; j < n; j++) {
+			double tot = 0, dotv = 0, nq = 0, nj = 0;
+			for (int l = 0; l < L; l++) {
+				double a2 = 0, b2 = 0, ab = 0;
+				for (int k = 0; k < D; k++) {
+					double x = s->emb[l][qi * D + k], y = s->emb[l][j * D + k];
+					a2 += x * x, b2 += y * y, ab += x * y;
+				}
+				tot += 2 - 2 * ab / sqrt(a2 * b2); /* levels: unit vectors per level */
+				dotv += ab, nq += a2, nj += b2;
+			}
+			double cosv = dotv / sqrt(nq * nj);
+			d[j] = metric_kind == KNN_LEVELS ? tot : metric_kind == KNN_COSINE ? 1 - cosv
+											 : fmax(0, 2 - 2 * cosv);
+			ord[j] = (int32_t)j;
+		}
+		/* selection of the k smallest by (d, idx), self excluded */
+		uint32_t cnt = 0;
+		for (uint32_t r = 0; r < g->q[q].count; r++) {
+			int32_t best = -1;
+			for (uint64_t j = 0; j < n; j++) {
+				if (j == qi || ord[j] < 0)
+					continue;
+				if (best < 0 || d[j] < d[best])
+					best = (int32_t)j;
+			}
+			const avg_neighbour *nb = &g->nb[q * g->k + r];
+			/* rounding may swap neighbours whose distances differ by less than tol */
+			if (nb->id != 1000 + best && fabs(d[nb->id - 1000] - d[best]) > tol)
+				bad = 1;
+			if (fabs(nb->dist - d[nb->id - 1000]) > tol)
+				bad = 1;
+			ord[nb->id - 1000] = -1;
+			cnt++;
+		}
+		if (g->q[q].count != (g->k < n - 1 ? g->k : n - 1))
+			bad = 1;
+	}
+	free(d);
+	free(ord);
+	return !bad;
+}
+
+TEST(graph_l2_matches_brute_force)
+{
+	ave_set s;
+	make_set(&s, 150, 1, 24, 7, 11);
+	graph g;
+	knn_metric m = {.kind = KNN_L2};
+	CHECK(run_graph(&s, &s, m, 10, 1, 32, 0, s.n, &g) == 0);
+	int ok = brute_check(&s, &g, KNN_L2, 2e-6) && g.order_errors == 0 && g.emitted == s.n;
+	free_graph(&g);
+	free_set(&s);
+	CHECK(ok); /* tolerance: float fma chain of 24 terms vs double, distances ~1 */
+}
+
+TEST(graph_levels_and_cosine_match_brute_force)
+{
+	ave_set s;
+	make_set(&s, 90, 3, 16, 5, 12);
+	graph g, h;
+	knn_metric m = {.kind = KNN_LEVELS}, c = {.kind = KNN_COSINE};
+	CHECK(run_graph(&s, &s, m, 7, 2, 16, 0, s.n, &g) == 0);
+	CHECK(run_graph(&s, &s, c, 7, 2, 16, 0, s.n, &h) == 0);
+	int ok = brute_check(&s, &g, KNN_LEVELS, 1e-5) && brute_check(&s, &h, KNN_COSINE, 1e-5);
+	free_graph(&g);
+	free_graph(&h);
+	free_set(&s);
+	CHECK(ok);
+}
+
+TEST(graph_identical_across_tiles_threads_and_shards)
+{
+	ave_set s;
+	make_set(&s, 203, 3, 20, 9, 13);
+	knn_metric ms[] = {{.kind = KNN_L2}, {.kind = KNN_LEVELS}, {.kind = KNN_LEVEL, .level = 1}, {.kind = KNN_COSINE}};
+	for (int mi = 0; mi < 4; mi++) {
+		graph ref, g;
+		CHECK(run_graph(&s, &s, ms[mi], 12, 1, 1000, 0, s.n, &ref) == 0); /* one piece */
+		int tiles[] = {1, 7, 64};
+		int threads[] = {1, 2, 3};
+		for (int t = 0; t < 3; t++) {
+			CHECK(run_graph(&s, &s, ms[mi], 12, threads[t], tiles[t], 0, s.n, &g) == 0);
+			int ok = same_graph(&ref, &g, 0) && g.order_errors == 0;
+			free_graph(&g);
+			CHECKF(ok, "metric %d tile %d threads %d", mi, tiles[t], threads[t]);
+		}
+		/* three shards of 203 queries: [0,67) [67,135) [135,203) */
+		uint64_t cut[] = {0, 67, 135, 203};
+		for (int p = 0; p < 3; p++) {
+			CHECK(run_graph(&s, &s, ms[mi], 12, 2, 16, cut[p], cut[p + 1], &g) == 0);
+			int ok = same_graph(&ref, &g, cut[p]) && g.order_errors == 0 && g.emitted == cut[p + 1] - cut[p];
+			free_graph(&g);
+			CHECKF(ok, "metric %d shard %d", mi, p);
+		}
+		free_graph(&ref);
+	}
+	free_set(&s);
+}
+
+TEST(graph_separate_gallery_keeps_exact_duplicates)
+{
+	/* Gallery = a copy of the queries: no self exclusion, so each query's first neighbour is its copy (d = 0). */
+	ave_set q, gal;
+	make_set(&q, 40, 1, 8, 4, 21);
+	make_set(&gal, 40, 1, 8, 4, 21);
+	graph g;
+	knn_metric m = {.kind = KNN_L2};
+	CHECK(run_graph(&q, &gal, m, 5, 2, 8, 0, q.n, &g) == 0);
+	int ok = 1;
+	for (uint64_t i = 0; i < q.n; i++)
+		ok &= g.nb[i * 5].id == q.id[i] && g.nb[i * 5].dist == 0.0f && g.q[i].n_relevant == 10 && g.q[i].count == 5;
+	free_graph(&g);
+	free_set(&q);
+	free_set(&gal);
+	CHECK(ok);
+}
+
+TEST(graph_ties_by_ascending_gallery_index_and_self_excluded)
+{
+	/* 2-d items: 0 (1,0), 1 (0,1), 2 (1,0), 3 (0,1), 4 (1,0). Query 0: 2 and 4 at distance 0 (tied: index order),
+	 * then 1 and 3 at squared distance 2 (tied). Query 2: 0, 4, 1, 3. Labels: 0 0 1 1 0 -> n_relevant of query 0 = 2. */
+	ave_set s;
+	make_set(&s, 5, 1, 2, 2, 1);
+	float e[] = {1, 0, 0, 1, 1, 0, 0, 1, 1, 0};
+	int32_t lab[] = {0, 0, 1, 1, 0};
+	memcpy(s.emb[0], e, sizeof e);
+	memcpy(s.label, lab, sizeof lab);
+	for (int tile = 1; tile <= 5; tile++) {
+		graph g;
+		knn_metric m = {.kind = KNN_L2};
+		CHECK(run_graph(&s, &s, m, 10, 1, tile, 0, 5, &g) == 0);
+		int64_t want0[] = {1002, 1004, 1001, 1003}, want2[] = {1000, 1004, 1001, 1003};
+		int ok = g.q[0].count == 4 && g.q[0].n_relevant == 2 && g.q[2].n_relevant == 1;
+		for (int j = 0; j < 4; j++)
+			ok &= g.nb[0 * 10 + j].id == want0[j] && g.nb[2 * 10 + j].id == want2[j];
+		ok &= g.nb[0].dist == 0.0f && g.nb[2].dist == 2.0f;
+		free_graph(&g);
+		CHECKF(ok, "tile %d", tile);
+	}
+	free_set(&s);
+}
+
+TEST(graph_rejects_mismatched_sets_and_bad_metric)
+{
+	ave_set a, b;
+	make_set(&a, 4, 1, 8, 2, 1);
+	make_set(&b, 4, 1, 9, 2, 1);
+	char err[256] = "";
+	knn_opts o = {.query = &a, .gallery = &b, .metric = {.kind = KNN_L2}, .k = 2, .threads = 1, .tile = 4,
+		      .q_end = 4, .quiet = 1};
+	int r1 = knn_check(&o, err, sizeof err);
+	int dim_msg = strstr(err, "dimension") != NULL;
+	o.gallery = &a;
+	o.metric.kind = KNN_LEVEL, o.metric.level = 3;
+	int r2 = knn_check(&o, err, sizeof err);
+	o.metric.kind = KNN_AVSL;
+	int r3 = knn_check(&o, err, sizeof err);
+	knn_metric m;
+	const char *why;
+	int p1 = knn_metric_parse("level:2", &m, &why) == 0 && m.kind == KNN_LEVEL && m.level == 2;
+	int p2 = knn_metric_parse("euclid", &m, &why) == -1 && knn_metric_parse("level:x", &m, &why) == -1;
+	free_set(&a);
+	free_set(&b);
+	CHECK(r1 == -1 && dim_msg);
+	CHECK(r2 == -1 && r3 == -1);
+	CHECK(p1 && p2);
+}
+
+TEST(default_k_and_relevant_counts)
+{
+	ave_set s;
+	make_set(&s, 10, 1, 2, 3, 1); /* labels 0 1 2 0 1 2 0 1 2 0: class 0 has 4 items */
+	uint32_t rel[10];
+	knn_relevant_counts(&s, &s, rel);
+	uint32_t k = knn_default_k(&s, &s);
+	free_set(&s);
+	CHECK(rel[0] == 3 && rel[1] == 2 && rel[9] == 3);
+	CHECK(k == 100);
+}
+
+int main(void)
+{
+	RUN(topk_keeps_k_smallest_with_index_ties);
+	RUN(topk_result_independent_of_offer_order);
+	RUN(dot_tile_matches_naive_bit_for_bit);
+	RUN(graph_l2_matches_brute_force);
+	RUN(graph_levels_and_cosine_match_brute_force);
+	RUN(graph_identical_across_tiles_threads_and_shards);
+	RUN(graph_separate_gallery_keeps_exact_duplicates);
+	RUN(graph_ties_by_ascending_gallery_index_and_self_excluded);
+	RUN(graph_rejects_mismatched_sets_and_bad_metric);
+	RUN(default_k_and_relevant_counts);
+	return harness_finish();
+}

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # tests/bench/trunk.sh: ResNet trunk images/s, ours (bench_trunk) against PyTorch (trunk_torch.py), same threads.
 # The cores are shared, so the two run interleaved, REPS times each, and the best of each is kept.
-# Env: THREADS (default: online CPUs), REPS (default 3), QUICK=1 (fewer rows, for a smoke run).
+# Env: THREADS (default: online CPUs), REPS (default 2), QUICK=1 (fewer rows, for a smoke run).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BIN=${AVSL_BENCH_BIN:-$PWD/${BUILD:-build}/bench}/bench_trunk
 PY=/usr/bin/python3
 T=${THREADS:-$(nproc)}
-REPS=${REPS:-3}
+REPS=${REPS:-2}
 [ -x "$BIN" ] || { echo "trunk.sh: $BIN not built (make CUDA=0)" >&2; exit 1; }
 $PY -c 'import torch, torchvision' 2>/dev/null || { echo "trunk.sh: needs python3-torch, python3-torchvision" >&2; exit 1; }
 

@@ -575,6 +575,12 @@ TEST(conv2d_blocked_layouts_vs_naive)
 		conv2d_bwd_weight_naive(&s, x, dy, dw0, 0);
 		CHECK(op_conv2d_bwd_weight(&CTX, &s, xb, dyb, dw1, 0) == 0);
 		CHECKF(harness_max_violation(dw1, dw0, nw, 1e-3, FAST_RTOL, NULL) <= 1, "case %d bwd_weight", ci);
+		/* accumulating data gradient in the blocked layout (the same-layout add-back path) */
+		conv2d_bwd_data_naive(&s, dy, w, dx0, OP_ACCUM);
+		CHECK(op_conv2d_bwd_data(&CTX, &s, dyb, w, dxb, OP_ACCUM) == 0);
+		free(dx1);
+		dx1 = s.xfmt == OP_NCHW8C ? from_blk(dxb, s.N, s.C, HWx) : copy(dxb, nx);
+		CHECKF(harness_max_violation(dx1, dx0, nx, FAST_ATOL, FAST_RTOL, NULL) <= 1, "case %d bwd_data accum", ci);
 		/* the padding channels of the blocked output stay zero */
 		int CB = (s.K + 7) / 8;
 		for (size_t i = 0; i < (size_t)s.N * CB * HWy * 8; i++)

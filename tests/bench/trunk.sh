@@ -21,24 +21,34 @@ best() { # best img/s (field 6) and GFLOP/s (field 7) over lines on stdin
 }
 
 peak=0
-for r in $(seq "$REPS"); do
+measure_peak() { # best sgemm rate seen so far (measured between rows: the load changes during the run)
+	local p
 	p=$("$BIN" --sgemm 2048 -t "$T" -i 2 | awk '{print $3}')
 	peak=$(awk -v a="$peak" -v b="$p" 'BEGIN{print (b>a)?b:a}')
-done
+}
 
-printf '%-16s %5s %5s %-7s %10s %10s %7s %9s %7s\n' arch batch size mode "ours img/s" "torch img/s" ratio "GFLOP/s" "%peak"
+out=()
 for row in "${rows[@]}"; do
 	set -- $row
 	ours="" torch=""
 	for r in $(seq "$REPS"); do
+		measure_peak
 		ours+=$("$BIN" -a "$1" -n "$2" -s "$3" -m "$4" -i "$5" -t "$T" -c 3)$'\n'
 		torch+=$($PY tests/bench/trunk_torch.py -a "$1" -n "$2" -s "$3" -m "$4" -i "$5" -t "$T" -c 3)$'\n'
 	done
 	read -r o g <<<"$(best <<<"$ours")"
 	read -r t _ <<<"$(best <<<"$torch")"
-	ratio=$(awk -v a="$o" -v b="$t" 'BEGIN{if (b>0) printf "%.2f", a/b; else print "-"}')
-	pct=$(awk -v a="$g" -v b="$peak" 'BEGIN{if (b>0 && a!="-") printf "%.0f%%", 100*a/b; else print "-"}')
-	printf '%-16s %5s %5s %-7s %10s %10s %7s %9s %7s\n' "$1" "$2" "$3" "$4" "$o" "$t" "$ratio" "$g" "$pct"
+	out+=("$1 $2 $3 $4 $o $t $g")
 done
-echo "sgemm peak (OpenBLAS, 2048^3, best of $REPS): $peak GFLOP/s; threads $T; best of $REPS interleaved runs each"
+measure_peak
+
+printf '%-16s %5s %5s %-7s %10s %11s %6s %8s %6s\n' arch batch size mode "ours img/s" "torch img/s" ratio "GFLOP/s" "%peak"
+for line in "${out[@]}"; do
+	set -- $line
+	ratio=$(awk -v a="$5" -v b="$6" 'BEGIN{if (b>0) printf "%.2f", a/b; else print "-"}')
+	pct=$(awk -v a="$7" -v b="$peak" 'BEGIN{if (b>0 && a!="-") printf "%.0f%%", 100*a/b; else print "-"}')
+	printf '%-16s %5s %5s %-7s %10s %11s %6s %8s %6s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$ratio" "$7" "$pct"
+done
+echo "sgemm peak (OpenBLAS 2048^3, best of all measurements between rows): $peak GFLOP/s; threads $T;" \
+	"ours and torch interleaved, best of $REPS runs each"
 echo "GFLOP/s counts convolution FLOPs only (fwd 1x, fwd+bwd 3x the forward); load: $(cut -d' ' -f1-3 /proc/loadavg)"

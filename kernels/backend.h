@@ -8,6 +8,8 @@
 int cpu_ctx_init(op_ctx *ctx, int threads);
 void cpu_ctx_free(op_ctx *ctx);
 int cpu_ctx_sync(op_ctx *ctx);
+int cpu_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out);
+int cpu_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int src_fmt, float *dst, int dst_fmt, int flags);
 int cpu_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags);
 int cpu_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const float *dy, const float *w, float *dx, int flags);
 int cpu_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const float *x, const float *dy, float *dw, int flags);
@@ -35,6 +37,8 @@ int cpu_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm,
 int cuda_ctx_init(op_ctx *ctx, int threads);
 void cuda_ctx_free(op_ctx *ctx);
 int cuda_ctx_sync(op_ctx *ctx);
+int cuda_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out);
+int cuda_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int src_fmt, float *dst, int dst_fmt, int flags);
 int cuda_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags);
 int cuda_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const float *dy, const float *w, float *dx, int flags);
 int cuda_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const float *x, const float *dy, float *dw, int flags);

@@ -50,6 +50,17 @@ void op_ctx_free(op_ctx *ctx)
 
 int op_ctx_sync(op_ctx *ctx) { DISPATCH(ctx_sync, ctx); }
 
+int op_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out)
+{
+	DISPATCH(conv_fold_weights, ctx, K, CRS, w, scale, w_out);
+}
+
+int op_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int src_fmt, float *dst, int dst_fmt,
+		      int flags)
+{
+	DISPATCH(layout_convert, ctx, N, C, HW, src, src_fmt, dst, dst_fmt, flags);
+}
+
 int op_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags)
 {
 	DISPATCH(conv2d_fwd, ctx, s, x, w, bias, y, flags);

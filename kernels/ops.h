@@ -7,7 +7,13 @@
  *   HW = H*W, PQ = P*Q, nel = number of elements of an element-wise op
  *
  * Conventions
- *   - Tensors are float32, NCHW, row-major, contiguous; conv weights (K, C, R, S); linear weights (O, F).
+ *   - Tensors are float32, row-major, contiguous; conv weights (K, C, R, S); linear weights (O, F).
+ *   - Activation layouts (fmt fields of the shape structs; 0 = OP_NCHW by default):
+ *       OP_NCHW    plain (n, c, h, w).
+ *       OP_NCHW8C  channels blocked by 8 (oneDNN's nChw8c; one AVX2 register per pixel): element (n, c, h, w)
+ *                  at (((n * CB + c / 8) * H + h) * W + w) * 8 + c % 8 with CB = ceil(C / 8); the padding
+ *                  channels C..8*CB-1 hold zeros (every op keeps them zero). The trunk runs in this layout so
+ *                  that no convolution needs a reorder; op_layout_convert moves data between the two.
  *   - Every pointer is a device pointer of the backend that ctx selects (host memory for the CPU backend).
  *   - Ops return 0, or -1 with a one-line reason in ctx->err (never exit).
  *   - flags: OP_ACCUM adds the result into the output instead of overwriting it; OP_RELU applies max(., 0) last.
@@ -28,6 +34,7 @@
 
 enum { OP_DEVICE_CPU = 0, OP_DEVICE_CUDA = 1 };
 enum { OP_ACCUM = 1, OP_RELU = 2 };
+enum { OP_NCHW = 0, OP_NCHW8C = 1 };
 
 typedef struct op_ctx {
 	int device;    /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
@@ -42,12 +49,19 @@ void op_ctx_free(op_ctx *ctx);
 /* Block until all work queued on ctx is done (no-op on the CPU). */
 int op_ctx_sync(op_ctx *ctx);
 
+/* Floats of an (N, C, HW) activation in layout fmt (padding included). */
+size_t op_act_numel(int N, int C, int HW, int fmt);
+/* dst (N,C,HW in dst_fmt) = src (N,C,HW in src_fmt) [+ dst if OP_ACCUM]. */
+int op_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int src_fmt, float *dst, int dst_fmt,
+		      int flags);
+
 /* ---- convolution (no bias needed by ResNet; optional bias for folded BN) ----------------------------------- */
 typedef struct {
 	int N, C, H, W; /* input */
 	int K, R, S;    /* filters */
 	int stride, pad;
 	int P, Q;       /* output: P = (H + 2 pad - R) / stride + 1 */
+	int xfmt, yfmt; /* layouts of x/dx and y/dy (OP_NCHW or OP_NCHW8C) */
 } conv_shape;
 
 conv_shape conv_shape_make(int N, int C, int H, int W, int K, int R, int S, int stride, int pad);
@@ -63,12 +77,16 @@ int op_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const float *x, const
 /* ---- batch norm and the element-wise ops around it ---------------------------------------------------------- */
 typedef struct {
 	int N, C, HW;
+	int fmt; /* OP_NCHW or OP_NCHW8C (then every (N,C,HW) tensor is blocked, (C) vectors stay plain) */
 } bn_shape;
 
 /* Per-channel affine from statistics: scale = gamma * invstd, shift = beta - mean * scale, with
  * invstd = 1 / sqrt(var + eps). gamma/beta may be NULL (1/0). invstd_out (C) may be NULL. All (C). */
 int op_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const float *mean, const float *var,
 	       float eps, float *scale, float *shift, float *invstd_out);
+/* Fold a per-output-channel scale into conv weights: w_out (K, CRS) = w (K, CRS) * scale[k] (frozen BN folded into
+ * the preceding conv: conv(x, w * scale) + shift == bn(conv(x, w))). */
+int op_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out);
 /* y (N,C,HW) = act(x * scale[c] + shift[c] [+ res]); res may be NULL; y may equal x (in place). */
 int op_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale, const float *shift,
 		      const float *res, float *y, int flags);
@@ -102,6 +120,7 @@ typedef struct {
 	int N, C, H, W;
 	int R, S, stride, pad; /* window (max-pool); padding never wins */
 	int P, Q;              /* output */
+	int fmt;               /* OP_NCHW, or OP_NCHW8C (max-pool only; idx then has the blocked size) */
 } pool_shape;
 
 pool_shape pool_shape_make(int N, int C, int H, int W, int R, int S, int stride, int pad);
@@ -141,6 +160,7 @@ int op_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, 
 void conv2d_fwd_naive(const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags);
 void conv2d_bwd_data_naive(const conv_shape *s, const float *dy, const float *w, float *dx, int flags);
 void conv2d_bwd_weight_naive(const conv_shape *s, const float *x, const float *dy, float *dw, int flags);
+void conv_fold_weights_naive(int K, size_t CRS, const float *w, const float *scale, float *w_out);
 void affine_act_fwd_naive(const bn_shape *s, const float *x, const float *scale, const float *shift,
 			  const float *res, float *y, int flags);
 void bn_train_fwd_naive(const bn_shape *s, const float *x, const float *gamma, const float *beta, float eps,

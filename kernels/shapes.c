@@ -16,3 +16,9 @@ pool_shape pool_shape_make(int N, int C, int H, int W, int R, int S, int stride,
 	s.Q = (W + 2 * pad - S) / stride + 1;
 	return s;
 }
+
+size_t op_act_numel(int N, int C, int HW, int fmt)
+{
+	size_t c = fmt == OP_NCHW8C ? (size_t)(C + 7) / 8 * 8 : (size_t)C;
+	return (size_t)N * c * (size_t)HW;
+}

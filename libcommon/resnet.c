@@ -26,6 +26,7 @@ typedef struct {
 	conv_shape cs;                 /* planned */
 	float *conv_out, *bn_out;      /* (N,K,P,Q) */
 	float *mean, *invstd, *scale, *shift; /* (K) batch mean / invstd of the last forward, folded affine */
+	float *wf;                     /* (K,C,R,S) weights with the frozen BN scale folded in (frozen BN only) */
 	const float *mean_used;        /* the mean the last forward normalised with (batch or running) */
 } convbn;
 
@@ -53,7 +54,8 @@ struct resnet {
 	int N, H, W, planned;
 	arena ar;
 	op_ctx ctx;
-	float *gbuf[4];
+	float *gbuf[4];  /* (gmax) gradient buffers, blocked */
+	float *feat[3];  /* (N,C_l,H_l,W_l) plain copies of the level outputs */
 	size_t gmax;
 	const float *x;
 	int batch_stats;  /* last forward used batch statistics */
@@ -198,21 +200,24 @@ int resnet_load_torchvision(resnet *r, paramset *ps, const st_file *f, fmt_error
 	return 0;
 }
 
-/* Plan one conv+BN on input (N,cin,h,w); returns its output (bn_out). dst: where the BN writes (NULL: own). */
+/* Plan one conv+BN on input (N,cin,h,w); dst: where the BN writes (NULL: its own bn_out). */
 static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
 {
 	arena *a = &r->ar;
 	cb->cs = conv_shape_make(r->N, cb->cin, h, w, cb->k, cb->r, cb->r, cb->stride, cb->pad);
-	size_t n = (size_t)r->N * cb->k * cb->cs.P * cb->cs.Q;
+	cb->cs.xfmt = cb == &r->stem ? OP_NCHW : OP_NCHW8C; /* the input image is plain, everything else blocked */
+	cb->cs.yfmt = OP_NCHW8C;
+	size_t n = op_act_numel(r->N, cb->k, cb->cs.P * cb->cs.Q, OP_NCHW8C);
 	if (n > r->gmax)
 		r->gmax = n;
-	cb->conv_out = arena_floats(a, n);
-	if (dst)
-		cb->bn_out = dst;
-	else if (r->cfg.freeze_bn)
-		cb->bn_out = cb->conv_out;
-	else
-		cb->bn_out = arena_floats(a, n);
+	if (r->cfg.freeze_bn) {
+		/* BN folded into the conv: one buffer, written post-BN (post-ReLU) by the conv itself */
+		cb->conv_out = cb->bn_out = dst ? dst : arena_floats(a, n);
+		cb->wf = arena_floats(a, (size_t)cb->k * cb->cin * cb->r * cb->r);
+	} else {
+		cb->conv_out = arena_floats(a, n);
+		cb->bn_out = dst ? dst : arena_floats(a, n);
+	}
 	cb->mean = arena_floats(a, cb->k);
 	cb->invstd = arena_floats(a, cb->k);
 	cb->scale = arena_floats(a, cb->k);
@@ -229,7 +234,8 @@ static void plan_pass(resnet *r)
 	const float *cur = r->stem.bn_out;
 	if (r->has_pool) {
 		r->mp = pool_shape_make(r->N, C, h, w, 3, 3, 2, 1);
-		size_t n = (size_t)r->N * C * r->mp.P * r->mp.Q;
+		r->mp.fmt = OP_NCHW8C;
+		size_t n = op_act_numel(r->N, C, r->mp.P * r->mp.Q, OP_NCHW8C);
 		r->mp_out = arena_floats(a, n);
 		r->mp_idx = (int32_t *)arena_floats(a, n);
 		h = r->mp.P, w = r->mp.Q;
@@ -242,7 +248,7 @@ static void plan_pass(resnet *r)
 		int hh = h, ww = w;
 		/* block output first so the last BN can write into it */
 		conv_shape os = conv_shape_make(r->N, 1, h, w, 1, 1, 1, b->has_ds ? b->ds.stride : 1, 0);
-		b->out = arena_floats(a, (size_t)r->N * last->k * os.P * os.Q);
+		b->out = arena_floats(a, op_act_numel(r->N, last->k, os.P * os.Q, OP_NCHW8C));
 		for (int j = 0; j < b->nconv; j++) {
 			convbn *cb = &b->c[j];
 			plan_convbn(r, cb, hh, ww, j == b->nconv - 1 ? b->out : NULL);
@@ -250,13 +256,18 @@ static void plan_pass(resnet *r)
 		}
 		if (hh != os.P || ww != os.Q)
 			die("internal error: resnet block %d output %dx%d, shortcut %dx%d", i, hh, ww, os.P, os.Q);
-		if (b->has_ds)
-			plan_convbn(r, &b->ds, h, w, NULL);
+		if (b->has_ds) /* frozen: the folded downsample conv writes the shortcut straight into the block output */
+			plan_convbn(r, &b->ds, h, w, r->cfg.freeze_bn ? b->out : NULL);
 		cur = b->out;
 		C = last->k, h = hh, w = ww;
 	}
 	for (int k = 0; k < 4; k++)
 		r->gbuf[k] = arena_floats(a, r->gmax);
+	for (int l = 0; l < 3; l++) {
+		int fc, fh, fw;
+		resnet_feature_shape(r, l, &fc, &fh, &fw);
+		r->feat[l] = arena_floats(a, (size_t)r->N * fc * fh * fw);
+	}
 }
 
 void resnet_plan(resnet *r, int N, int H, int W)
@@ -290,7 +301,7 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 {
 	op_ctx *c = &r->ctx;
 	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_data(ps, cb->w), NULL, cb->conv_out, 0));
-	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q};
+	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, OP_NCHW8C};
 	int flags = relu ? OP_RELU : 0;
 	float *g = paramset_data(ps, cb->g), *b = paramset_data(ps, cb->b);
 	float *rm = paramset_data(ps, cb->rm), *rv = paramset_data(ps, cb->rv);
@@ -305,12 +316,50 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 	}
 }
 
+/* Frozen BN folded into the conv: y = act(conv(in, w * scale) + shift [+ y if OP_ACCUM]). */
+static void fwd_convbn_folded(resnet *r, paramset *ps, convbn *cb, const float *in, int flags)
+{
+	op_ctx *c = &r->ctx;
+	const param_info *pi = &ps->info[cb->w];
+	check(r, op_bn_fold(c, cb->k, paramset_data(ps, cb->g), paramset_data(ps, cb->b), paramset_data(ps, cb->rm),
+			    paramset_data(ps, cb->rv), BN_EPS, cb->scale, cb->shift, cb->invstd));
+	check(r, op_conv_fold_weights(c, cb->k, pi->numel / (size_t)cb->k, paramset_data(ps, cb->w), cb->scale, cb->wf));
+	check(r, op_conv2d_fwd(c, &cb->cs, in, cb->wf, cb->shift, cb->conv_out, flags));
+	cb->mean_used = paramset_data(ps, cb->rm);
+}
+
+static void forward_frozen(resnet *r, paramset *ps, const float *x)
+{
+	fwd_convbn_folded(r, ps, &r->stem, x, OP_RELU);
+	if (r->has_pool)
+		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
+	for (int i = 0; i < r->nblk; i++) {
+		block *b = &r->blk[i];
+		convbn *last = &b->c[b->nconv - 1];
+		if (b->has_ds)
+			fwd_convbn_folded(r, ps, &b->ds, b->in, 0); /* into b->out */
+		else
+			check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, b->in, OP_NCHW8C, b->out,
+						   OP_NCHW8C, 0));
+		const float *cur = b->in;
+		for (int j = 0; j < b->nconv; j++) {
+			int is_last = j == b->nconv - 1;
+			fwd_convbn_folded(r, ps, &b->c[j], cur, is_last ? OP_ACCUM | OP_RELU : OP_RELU);
+			cur = b->c[j].bn_out;
+		}
+	}
+}
+
 void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const float *feat[3])
 {
 	if (!r->planned)
 		die("internal error: resnet_forward before resnet_plan");
 	r->x = x;
 	r->batch_stats = train && !r->cfg.freeze_bn;
+	if (r->cfg.freeze_bn) {
+		forward_frozen(r, ps, x);
+		goto features;
+	}
 	fwd_convbn(r, ps, &r->stem, x, NULL, 1);
 	if (r->has_pool)
 		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
@@ -328,9 +377,14 @@ void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const fl
 			cur = b->c[j].bn_out;
 		}
 	}
-	for (int l = 0; l < 3; l++)
+features:
+	for (int l = 0; l < 3; l++) {
+		const convbn *last = &r->blk[r->level_blk[l]].c[r->blk[r->level_blk[l]].nconv - 1];
+		check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, r->blk[r->level_blk[l]].out,
+					   OP_NCHW8C, r->feat[l], OP_NCHW, 0));
 		if (feat)
-			feat[l] = r->blk[r->level_blk[l]].out;
+			feat[l] = r->feat[l];
+	}
 	r->forwarded = 1;
 }
 
@@ -338,7 +392,7 @@ void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const fl
 static void bwd_bn(resnet *r, paramset *ps, convbn *cb, const float *dy, const float *relu_y, float *dx, float *dres,
 		   int want)
 {
-	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q};
+	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, OP_NCHW8C};
 	int tr = want && !r->cfg.freeze_bn;
 	/* with frozen BN the pre-BN values may have been overwritten in place; they are only needed for dgamma or
 	 * batch statistics, neither of which exists then */
@@ -376,13 +430,9 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 	for (int i = r->level_blk[top]; i >= 0; i--) {
 		block *b = &r->blk[i];
 		convbn *last = &b->c[b->nconv - 1];
-		size_t nout = (size_t)r->N * last->k * last->cs.P * last->cs.Q;
-		if (b->level >= 0 && dfeat[b->level]) {
-			if (!started)
-				memcpy(A, dfeat[b->level], nout * sizeof *A);
-			else
-				check(r, op_add(c, nout, A, dfeat[b->level], A, 0));
-		}
+		if (b->level >= 0 && dfeat[b->level])
+			check(r, op_layout_convert(c, r->N, last->k, last->cs.P * last->cs.Q, dfeat[b->level], OP_NCHW, A,
+						   OP_NCHW8C, started ? OP_ACCUM : 0));
 		started = 1;
 		/* A: grad of b->out. Last BN: relu mask of the block output; residual grad to C (downsample) or D. */
 		float *short_g = b->has_ds ? C : D;

@@ -40,7 +40,12 @@ resnet *resnet_create(const resnet_config *cfg, paramset *ps);
 /* torchvision init: kaiming normal (fan_out, relu) for convs, BN weight 1 bias 0, running mean 0 var 1. */
 void resnet_init(resnet *r, paramset *ps, uint64_t seed);
 /* Load every trunk tensor by its torchvision name from f (any float dtype; fc.* and num_batches_tracked are
- * ignored). Returns 0, or -1 with err naming the missing or mis-shaped tensor. */
+ * ignored). Returns 0, or -1 with err naming the missing or mis-shaped tensor. ImageNet weights (run with
+ * /usr/bin/python3 from the repository root):
+ *   import sys, torchvision as tv; sys.path.insert(0, "tests/reference"); import st_write
+ *   m = tv.models.resnet50(weights=tv.models.ResNet50_Weights.IMAGENET1K_V1)
+ *   st_write.save("resnet50.safetensors", m.state_dict())
+ */
 int resnet_load_torchvision(resnet *r, paramset *ps, const st_file *f, fmt_error *err);
 /* Plan the activations for input (N, in_channels, H, W): one allocation; call again when the shape changes. */
 void resnet_plan(resnet *r, int N, int H, int W);

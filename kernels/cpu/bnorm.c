@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "cpu_internal.h"
+#include "bnorm_blocked.h"
 
 int cpu_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const float *mean, const float *var,
 		float eps, float *scale, float *shift, float *invstd_out)
@@ -17,6 +18,19 @@ int cpu_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const
 		shift[c] = (beta ? beta[c] : 0.0f) - mean[c] * sc;
 		if (invstd_out)
 			invstd_out[c] = is;
+	}
+	return 0;
+}
+
+int cpu_conv_fold_weights(op_ctx *ctx, int K, size_t CRS, const float *w, const float *scale, float *w_out)
+{
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+	for (int k = 0; k < K; k++) {
+		const float a = scale[k], *src = w + (size_t)k * CRS;
+		float *dst = w_out + (size_t)k * CRS;
+#pragma omp simd
+		for (size_t i = 0; i < CRS; i++)
+			dst[i] = src[i] * a;
 	}
 	return 0;
 }
@@ -49,6 +63,8 @@ static inline void affine_plane(int HW, const float *x, float a, float b, const 
 int cpu_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale, const float *shift,
 		       const float *res, float *y, int flags)
 {
+	if (s->fmt == OP_NCHW8C)
+		return blk_affine_act_fwd(ctx, s, x, scale, shift, res, y, flags);
 	const long planes = (long)s->N * s->C;
 	const int HW = s->HW, C = s->C, relu = !!(flags & OP_RELU);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
@@ -64,6 +80,9 @@ int cpu_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float
 		     float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd,
 		     float *scale, float *shift, const float *res, float *y, int flags)
 {
+	if (s->fmt == OP_NCHW8C)
+		return blk_bn_train_fwd(ctx, s, x, gamma, beta, eps, momentum, running_mean, running_var, mean, invstd,
+					scale, shift, res, y, flags);
 	const int N = s->N, C = s->C, HW = s->HW;
 	const double M = (double)N * HW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
@@ -109,6 +128,8 @@ int cpu_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, 
 	       const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres,
 	       float *dgamma, float *dbeta)
 {
+	if (s->fmt == OP_NCHW8C)
+		return blk_bn_bwd(ctx, s, x, dy, relu_y, gamma, mean, invstd, batch_stats, dx, dres, dgamma, dbeta);
 	const int N = s->N, C = s->C, HW = s->HW;
 	const int need_sums = batch_stats || dgamma || dbeta;
 	const float invM = 1.0f / ((float)N * HW);

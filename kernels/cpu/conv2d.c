@@ -19,6 +19,8 @@ typedef struct {
 	dnnl_primitive_t to_inner; /* user -> inner (inputs, and the fwd dst when accumulating), or NULL */
 	dnnl_primitive_t to_user;  /* inner -> user (outputs; with a sum post-op when accumulating), or NULL */
 	size_t off, bytes;         /* inner buffer in the scratch; bytes == 0: inner aliases the user buffer */
+	int add_back;              /* same layout, accumulating output: user += inner by a vector loop (oneDNN's
+				      same-layout reorder with a sum post-op is a slow generic kernel) */
 } dnn_arg;
 
 typedef struct conv_prim {
@@ -115,7 +117,9 @@ static int arg_setup(op_ctx *ctx, conv_prim *p, dnn_arg *a, int ndims, const dnn
 	p->scratch_bytes += (a->bytes + 63) & ~(size_t)63;
 	if (dir == 0 || accum == 2)
 		DNN(make_reorder(&a->to_inner, b->eng, &umd, inner_md, 0));
-	if (dir == 1)
+	if (dir == 1 && same)
+		a->add_back = 1;
+	else if (dir == 1)
 		DNN(make_reorder(&a->to_user, b->eng, inner_md, &umd, accum == 1));
 	return 0;
 fail:
@@ -146,6 +150,8 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 	/* right padding so that the output size matches P, Q exactly */
 	dnnl_dims_t pl = {s->pad, s->pad};
 	dnnl_dims_t pr = {(s->P - 1) * s->stride + s->R - s->H - s->pad, (s->Q - 1) * s->stride + s->S - s->W - s->pad};
+	const dnnl_format_tag_t xt = s->xfmt == OP_NCHW8C ? dnnl_nChw8c : dnnl_nchw;
+	const dnnl_format_tag_t yt = s->yfmt == OP_NCHW8C ? dnnl_nChw8c : dnnl_nchw;
 	dnnl_memory_desc_t xa, wa, ya, ba;
 	DNN(dnnl_memory_desc_init_by_tag(&xa, 4, xd, dnnl_f32, dnnl_format_tag_any));
 	DNN(dnnl_memory_desc_init_by_tag(&wa, 4, wd, dnnl_f32, dnnl_format_tag_any));
@@ -170,11 +176,11 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 	if (kind == K_FWD) {
 		pd = fwd_pd;
 		fwd_pd = NULL;
-		if (arg_setup(ctx, p, &p->a[0], 4, xd, dnnl_nchw, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+		if (arg_setup(ctx, p, &p->a[0], 4, xd, xt, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
 			      0, 0) ||
 		    arg_setup(ctx, p, &p->a[1], 4, wd, dnnl_oihw,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 0, 0) ||
-		    arg_setup(ctx, p, &p->a[2], 4, yd, dnnl_nchw, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+		    arg_setup(ctx, p, &p->a[2], 4, yd, yt, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
 			      1, (flags & OP_ACCUM) ? 2 : 0))
 			goto fail;
 		if (has_bias && arg_setup(ctx, p, &p->a[3], 1, bd, dnnl_a,
@@ -186,11 +192,11 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 		DNN(dnnl_convolution_backward_data_desc_init(&bdsc, dnnl_convolution_direct, &xa, &wa, &ya, strides, pl,
 							     pr));
 		DNN(dnnl_primitive_desc_create(&pd, &bdsc, NULL, bk->eng, fwd_pd));
-		if (arg_setup(ctx, p, &p->a[0], 4, yd, dnnl_nchw,
+		if (arg_setup(ctx, p, &p->a[0], 4, yd, yt,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0), 0, 0) ||
 		    arg_setup(ctx, p, &p->a[1], 4, wd, dnnl_oihw,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 0, 0) ||
-		    arg_setup(ctx, p, &p->a[2], 4, xd, dnnl_nchw,
+		    arg_setup(ctx, p, &p->a[2], 4, xd, xt,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0), 1, (flags & OP_ACCUM) ? 1 : 0))
 			goto fail;
 		p->nargs = 3;
@@ -199,9 +205,9 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 		DNN(dnnl_convolution_backward_weights_desc_init(&bdsc, dnnl_convolution_direct, &xa, &wa, NULL, &ya,
 								strides, pl, pr));
 		DNN(dnnl_primitive_desc_create(&pd, &bdsc, NULL, bk->eng, fwd_pd));
-		if (arg_setup(ctx, p, &p->a[0], 4, xd, dnnl_nchw, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+		if (arg_setup(ctx, p, &p->a[0], 4, xd, xt, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
 			      0, 0) ||
-		    arg_setup(ctx, p, &p->a[1], 4, yd, dnnl_nchw,
+		    arg_setup(ctx, p, &p->a[1], 4, yd, yt,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0), 0, 0) ||
 		    arg_setup(ctx, p, &p->a[2], 4, wd, dnnl_oihw,
 			      dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), 1,
@@ -264,9 +270,19 @@ static int conv_run(op_ctx *ctx, conv_prim *p, void *const ptr[4], const int arg
 	}
 	if (dnnl_primitive_execute(p->prim, b->strm, p->nargs, args) != dnnl_success)
 		return cpu_fail(ctx, "oneDNN: convolution failed");
-	for (int i = out_first; i < p->nargs; i++)
-		if (p->a[i].to_user && reorder(ctx, p->a[i].to_user, p->a[i].inner, p->a[i].user))
+	for (int i = out_first; i < p->nargs; i++) {
+		dnn_arg *a = &p->a[i];
+		if (a->to_user && reorder(ctx, a->to_user, a->inner, a->user))
 			return -1;
+		if (a->add_back) {
+			float *dst = ptr[i];
+			const float *src = (const float *)(scr + a->off);
+			size_t n = a->bytes / sizeof(float);
+#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
+			for (size_t k = 0; k < n; k++)
+				dst[k] += src[k];
+		}
+	}
 	return 0;
 }
 

@@ -5,6 +5,13 @@
 
 #include "ops.h"
 
+void conv_fold_weights_naive(int K, size_t CRS, const float *w, const float *scale, float *w_out)
+{
+	for (int k = 0; k < K; k++)
+		for (size_t i = 0; i < CRS; i++)
+			w_out[(size_t)k * CRS + i] = w[(size_t)k * CRS + i] * scale[k];
+}
+
 void affine_act_fwd_naive(const bn_shape *s, const float *x, const float *scale, const float *shift,
 			  const float *res, float *y, int flags)
 {

@@ -6,8 +6,68 @@
 #include "backend.h"
 #include "cpu_internal.h"
 
+/* OP_NCHW8C: 8 channels per pixel, one vector max per window element; idx per lane as in the plain layout */
+static int maxpool_fwd_blocked(op_ctx *ctx, const pool_shape *s, const float *x, float *y, int32_t *idx)
+{
+	const int CB = (s->C + 7) / 8, H = s->H, W = s->W, P = s->P, Q = s->Q;
+	const long blocks = (long)s->N * CB;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+	for (long nb = 0; nb < blocks; nb++) {
+		const float *xp = x + (size_t)nb * H * W * 8;
+		float *yp = y + (size_t)nb * P * Q * 8;
+		int32_t *ip = idx + (size_t)nb * P * Q * 8;
+		for (int p = 0; p < P; p++) {
+			int h0 = p * s->stride - s->pad, h1 = h0 + s->R;
+			h0 = h0 < 0 ? 0 : h0, h1 = h1 > H ? H : h1;
+			for (int q = 0; q < Q; q++) {
+				int w0 = q * s->stride - s->pad, w1 = w0 + s->S;
+				w0 = w0 < 0 ? 0 : w0, w1 = w1 > W ? W : w1;
+				float m[8];
+				int32_t mi[8];
+				for (int l = 0; l < 8; l++)
+					m[l] = xp[(h0 * W + w0) * 8 + l], mi[l] = h0 * W + w0;
+				for (int h = h0; h < h1; h++)
+					for (int w = w0; w < w1; w++) {
+						const float *v = xp + (size_t)(h * W + w) * 8;
+#pragma omp simd
+						for (int l = 0; l < 8; l++)
+							if (v[l] > m[l]) {
+								m[l] = v[l];
+								mi[l] = h * W + w;
+							}
+					}
+				for (int l = 0; l < 8; l++)
+					yp[(p * Q + q) * 8 + l] = m[l], ip[(p * Q + q) * 8 + l] = mi[l];
+			}
+		}
+	}
+	return 0;
+}
+
+static int maxpool_bwd_blocked(op_ctx *ctx, const pool_shape *s, const float *dy, const int32_t *idx, float *dx,
+			       int flags)
+{
+	const int CB = (s->C + 7) / 8;
+	const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
+	const long blocks = (long)s->N * CB;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+	for (long nb = 0; nb < blocks; nb++) {
+		float *dp = dx + nb * HW * 8;
+		if (!(flags & OP_ACCUM))
+			memset(dp, 0, HW * 8 * sizeof *dp);
+		const float *g = dy + nb * PQ * 8;
+		const int32_t *ip = idx + nb * PQ * 8;
+		for (size_t i = 0; i < PQ; i++)
+			for (int l = 0; l < 8; l++)
+				dp[(size_t)ip[i * 8 + l] * 8 + l] += g[i * 8 + l];
+	}
+	return 0;
+}
+
 int cpu_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y, int32_t *idx)
 {
+	if (s->fmt == OP_NCHW8C)
+		return maxpool_fwd_blocked(ctx, s, x, y, idx);
 	const long planes = (long)s->N * s->C;
 	const int H = s->H, W = s->W, P = s->P, Q = s->Q;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
@@ -47,6 +107,8 @@ int cpu_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y, 
 
 int cpu_maxpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, const int32_t *idx, float *dx, int flags)
 {
+	if (s->fmt == OP_NCHW8C)
+		return maxpool_bwd_blocked(ctx, s, dy, idx, dx, flags);
 	const long planes = (long)s->N * s->C;
 	const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)

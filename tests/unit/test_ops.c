@@ -299,6 +299,24 @@ TEST(bn_grad_finite_differences)
 		}
 }
 
+/* conv(x, w * scale) + shift (relu) equals relu(bn_frozen(conv(x, w))) */
+TEST(conv_fold_weights_equals_conv_then_bn)
+{
+	conv_shape s = conv_shape_make(2, 5, 7, 7, 6, 3, 3, 1, 1);
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * s.C * 9, ny = (size_t)s.N * s.K * s.P * s.Q;
+	float *x = buf(nx), *w = buf(nw), *wf = buf(nw), *wf0 = buf(nw), *sc = buf(s.K), *sh = buf(s.K);
+	float *y0 = buf(ny), *y1 = buf(ny);
+	CHECK(op_conv_fold_weights(&CTX, s.K, (size_t)s.C * 9, w, sc, wf) == 0);
+	conv_fold_weights_naive(s.K, (size_t)s.C * 9, w, sc, wf0);
+	CHECK(!memcmp(wf, wf0, nw * sizeof *wf) && guard_ok(wf, nw));
+	CHECK(op_conv2d_fwd(&CTX, &s, x, wf, sh, y1, OP_RELU) == 0);
+	conv2d_fwd_naive(&s, x, w, NULL, y0, 0);
+	bn_shape b = {s.N, s.K, s.P * s.Q, OP_NCHW};
+	affine_act_fwd_naive(&b, y0, sc, sh, NULL, y0, OP_RELU);
+	CHECK_ALLCLOSE(y1, y0, ny, FAST_ATOL, FAST_RTOL);
+	free(x), free(w), free(wf), free(wf0), free(sc), free(sh), free(y0), free(y1);
+}
+
 TEST(relu_add_fast_vs_naive)
 {
 	size_t n = 1037;
@@ -484,6 +502,169 @@ TEST(l2norm_fast_vs_naive_and_finite_differences)
 	}
 }
 
+
+/* ---- channel-blocked layout (OP_NCHW8C) ---------------------------------------------------------------------- */
+/* plain (N,C,HW) -> a fresh blocked buffer (guarded) */
+static float *to_blk(const float *a, int N, int C, int HW)
+{
+	size_t nb = op_act_numel(N, C, HW, OP_NCHW8C);
+	float *b = buf(nb);
+	op_layout_convert(&CTX, N, C, HW, a, OP_NCHW, b, OP_NCHW8C, 0);
+	return b;
+}
+static float *from_blk(const float *b, int N, int C, int HW)
+{
+	float *a = buf((size_t)N * C * HW);
+	op_layout_convert(&CTX, N, C, HW, b, OP_NCHW8C, a, OP_NCHW, 0);
+	return a;
+}
+
+TEST(layout_convert_matches_index_formula)
+{
+	static const int cases[][3] = {{2, 5, 7}, {1, 8, 4}, {3, 13, 9}};
+	for (int ci = 0; ci < 3; ci++) {
+		int N = cases[ci][0], C = cases[ci][1], HW = cases[ci][2], CB = (C + 7) / 8;
+		size_t n = (size_t)N * C * HW, nb = op_act_numel(N, C, HW, OP_NCHW8C);
+		CHECK(nb == (size_t)N * CB * 8 * HW);
+		float *a = buf(n), *b = to_blk(a, N, C, HW);
+		for (int q = 0; q < N; q++)
+			for (int c = 0; c < CB * 8; c++)
+				for (int i = 0; i < HW; i++) {
+					float want = c < C ? a[((size_t)q * C + c) * HW + i] : 0;
+					CHECK(b[(((size_t)q * CB + c / 8) * HW + i) * 8 + c % 8] == want);
+				}
+		CHECK(guard_ok(b, nb));
+		float *a2 = from_blk(b, N, C, HW);
+		CHECK(!memcmp(a, a2, n * sizeof *a) && guard_ok(a2, n));
+		CHECK(op_layout_convert(&CTX, N, C, HW, a, OP_NCHW, b, OP_NCHW8C, OP_ACCUM) == 0);
+		float *a3 = from_blk(b, N, C, HW);
+		for (size_t i = 0; i < n; i++)
+			CHECK(a3[i] == 2 * a[i]);
+		free(a), free(b), free(a2), free(a3);
+	}
+}
+
+TEST(conv2d_blocked_layouts_vs_naive)
+{
+	/* plain input -> blocked output (the stem), blocked -> blocked (every other conv), odd channel counts */
+	static const int cases[][10] = {
+		/* N  C   H   W   K  R  S  st pad xfmt */
+		{2, 3, 15, 13, 16, 7, 7, 2, 3, OP_NCHW}, {1, 1, 9, 9, 4, 3, 3, 1, 1, OP_NCHW},
+		{2, 16, 7, 9, 24, 3, 3, 2, 1, OP_NCHW8C}, {2, 5, 6, 6, 12, 1, 1, 1, 0, OP_NCHW8C},
+		{1, 24, 5, 5, 8, 1, 1, 2, 0, OP_NCHW8C},
+	};
+	for (int ci = 0; ci < 5; ci++) {
+		const int *c = cases[ci];
+		conv_shape s = conv_shape_make(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+		s.xfmt = c[9], s.yfmt = OP_NCHW8C;
+		int HWx = s.H * s.W, HWy = s.P * s.Q;
+		size_t nx = (size_t)s.N * s.C * HWx, nw = (size_t)s.K * s.C * s.R * s.S, ny = (size_t)s.N * s.K * HWy;
+		float *x = buf(nx), *w = buf(nw), *b = buf(s.K), *y0 = buf(ny), *dy = buf(ny), *dx0 = buf(nx);
+		float *dw0 = buf(nw), *dw1 = buf(nw);
+		float *xb = s.xfmt == OP_NCHW8C ? to_blk(x, s.N, s.C, HWx) : copy(x, nx);
+		float *yb = to_blk(y0, s.N, s.K, HWy), *dyb = to_blk(dy, s.N, s.K, HWy);
+		float *dxb = s.xfmt == OP_NCHW8C ? to_blk(dx0, s.N, s.C, HWx) : copy(dx0, nx);
+		conv2d_fwd_naive(&s, x, w, b, y0, OP_RELU);
+		CHECK(op_conv2d_fwd(&CTX, &s, xb, w, b, yb, OP_RELU) == 0);
+		float *y1 = from_blk(yb, s.N, s.K, HWy);
+		CHECKF(harness_max_violation(y1, y0, ny, FAST_ATOL, FAST_RTOL, NULL) <= 1, "case %d fwd", ci);
+		conv2d_bwd_data_naive(&s, dy, w, dx0, 0);
+		CHECK(op_conv2d_bwd_data(&CTX, &s, dyb, w, dxb, 0) == 0);
+		float *dx1 = s.xfmt == OP_NCHW8C ? from_blk(dxb, s.N, s.C, HWx) : copy(dxb, nx);
+		CHECKF(harness_max_violation(dx1, dx0, nx, FAST_ATOL, FAST_RTOL, NULL) <= 1, "case %d bwd_data", ci);
+		conv2d_bwd_weight_naive(&s, x, dy, dw0, 0);
+		CHECK(op_conv2d_bwd_weight(&CTX, &s, xb, dyb, dw1, 0) == 0);
+		CHECKF(harness_max_violation(dw1, dw0, nw, 1e-3, FAST_RTOL, NULL) <= 1, "case %d bwd_weight", ci);
+		/* accumulating data gradient in the blocked layout (the same-layout add-back path) */
+		conv2d_bwd_data_naive(&s, dy, w, dx0, OP_ACCUM);
+		CHECK(op_conv2d_bwd_data(&CTX, &s, dyb, w, dxb, OP_ACCUM) == 0);
+		free(dx1);
+		dx1 = s.xfmt == OP_NCHW8C ? from_blk(dxb, s.N, s.C, HWx) : copy(dxb, nx);
+		CHECKF(harness_max_violation(dx1, dx0, nx, FAST_ATOL, FAST_RTOL, NULL) <= 1, "case %d bwd_data accum", ci);
+		/* the padding channels of the blocked output stay zero */
+		int CB = (s.K + 7) / 8;
+		for (size_t i = 0; i < (size_t)s.N * CB * HWy * 8; i++)
+			if ((int)((i / ((size_t)HWy * 8)) % CB) * 8 + (int)(i % 8) >= s.K)
+				CHECKF(yb[i] == 0, "case %d: padding lane %zu = %g", ci, i, yb[i]);
+		free(x), free(w), free(b), free(y0), free(dy), free(dx0), free(dw0), free(dw1);
+		free(xb), free(yb), free(dyb), free(dxb), free(y1), free(dx1);
+	}
+}
+
+TEST(bn_blocked_vs_naive)
+{
+	static const int cases[][3] = {{2, 5, 9}, {3, 16, 4}, {1, 21, 6}};
+	for (int ci = 0; ci < 3; ci++) {
+		bn_shape s = {cases[ci][0], cases[ci][1], cases[ci][2], OP_NCHW};
+		bn_shape sb = s;
+		sb.fmt = OP_NCHW8C;
+		size_t n = (size_t)s.N * s.C * s.HW, nb = op_act_numel(s.N, s.C, s.HW, OP_NCHW8C);
+		float *x = buf(n), *res = buf(n), *ga = buf(s.C), *be = buf(s.C), *y0 = buf(n), *dy = buf(n);
+		float *m0 = buf(s.C), *is0 = buf(s.C), *m1 = buf(s.C), *is1 = buf(s.C), *sc = buf(s.C), *sh = buf(s.C);
+		float *rm0 = buf(s.C), *rv0 = buf(s.C), *dx0 = buf(n), *dr0 = buf(n);
+		for (int c = 0; c < s.C; c++)
+			rv0[c] = 1 + rv0[c] * rv0[c];
+		float *rm1 = copy(rm0, s.C), *rv1 = copy(rv0, s.C);
+		float *xb = to_blk(x, s.N, s.C, s.HW), *rb = to_blk(res, s.N, s.C, s.HW), *yb = buf(nb);
+		float *dyb = to_blk(dy, s.N, s.C, s.HW), *dxb = buf(nb), *drb = buf(nb);
+		float dg0[32] = {0}, db0[32] = {0}, dg1[32] = {0}, db1[32] = {0};
+		bn_train_fwd_naive(&s, x, ga, be, 1e-5f, 0.1f, rm0, rv0, m0, is0, res, y0, OP_RELU);
+		CHECK(op_bn_train_fwd(&CTX, &sb, xb, ga, be, 1e-5f, 0.1f, rm1, rv1, m1, is1, sc, sh, rb, yb, OP_RELU) == 0);
+		float *y1 = from_blk(yb, s.N, s.C, s.HW);
+		CHECK_ALLCLOSE(y1, y0, n, FAST_ATOL, FAST_RTOL);
+		CHECK_ALLCLOSE(m1, m0, s.C, 1e-6, 1e-5);
+		CHECK_ALLCLOSE(rv1, rv0, s.C, 1e-6, 1e-5);
+		for (int bs = 0; bs < 2; bs++) {
+			bn_bwd_naive(&s, x, dy, y0, ga, m0, is0, bs, dx0, dr0, dg0, db0);
+			CHECK(op_bn_bwd(&CTX, &sb, xb, dyb, yb, ga, m0, is0, bs, dxb, drb, dg1, db1) == 0);
+			float *dx1 = from_blk(dxb, s.N, s.C, s.HW), *dr1 = from_blk(drb, s.N, s.C, s.HW);
+			int ok = harness_max_violation(dx1, dx0, n, FAST_ATOL, FAST_RTOL, NULL) <= 1 &&
+				 !memcmp(dr1, dr0, n * sizeof *dr0) &&
+				 harness_max_violation(dg1, dg0, s.C, FAST_ATOL, FAST_RTOL, NULL) <= 1 &&
+				 harness_max_violation(db1, db0, s.C, FAST_ATOL, FAST_RTOL, NULL) <= 1;
+			free(dx1), free(dr1);
+			CHECKF(ok, "case %d batch_stats %d backward", ci, bs);
+		}
+		/* frozen affine */
+		affine_act_fwd_naive(&s, x, sc, sh, NULL, y0, 0);
+		CHECK(op_affine_act_fwd(&CTX, &sb, xb, sc, sh, NULL, yb, 0) == 0);
+		free(y1);
+		y1 = from_blk(yb, s.N, s.C, s.HW);
+		CHECK_ALLCLOSE(y1, y0, n, FAST_ATOL, FAST_RTOL);
+		CHECK(guard_ok(yb, nb) && guard_ok(dxb, nb));
+		free(x), free(res), free(ga), free(be), free(y0), free(dy), free(m0), free(is0), free(m1), free(is1);
+		free(sc), free(sh), free(rm0), free(rv0), free(dx0), free(dr0), free(rm1), free(rv1), free(xb), free(rb);
+		free(yb), free(dyb), free(dxb), free(drb), free(y1);
+	}
+}
+
+TEST(maxpool_blocked_vs_naive)
+{
+	static const int cases[][4] = {{2, 5, 9, 11}, {1, 16, 8, 8}, {2, 3, 7, 5}};
+	for (int ci = 0; ci < 3; ci++) {
+		const int *c = cases[ci];
+		pool_shape s = pool_shape_make(c[0], c[1], c[2], c[3], 3, 3, 2, 1), sb = s;
+		sb.fmt = OP_NCHW8C;
+		int HW = s.H * s.W, PQ = s.P * s.Q;
+		size_t nx = (size_t)s.N * s.C * HW, ny = (size_t)s.N * s.C * PQ;
+		size_t nyb = op_act_numel(s.N, s.C, PQ, OP_NCHW8C), nxb = op_act_numel(s.N, s.C, HW, OP_NCHW8C);
+		float *x = buf(nx), *y0 = buf(ny), *dy = buf(ny), *dx0 = buf(nx), *yb = buf(nyb), *dxb = buf(nxb);
+		int32_t *i0 = malloc(ny * sizeof *i0), *ib = malloc(nyb * sizeof *ib);
+		float *xb = to_blk(x, s.N, s.C, HW), *dyb = to_blk(dy, s.N, s.C, PQ);
+		maxpool_fwd_naive(&s, x, y0, i0);
+		CHECK(op_maxpool_fwd(&CTX, &sb, xb, yb, ib) == 0);
+		float *y1 = from_blk(yb, s.N, s.C, PQ);
+		CHECK(!memcmp(y1, y0, ny * sizeof *y0));
+		maxpool_bwd_naive(&s, dy, i0, dx0, 0);
+		CHECK(op_maxpool_bwd(&CTX, &sb, dyb, ib, dxb, 0) == 0);
+		float *dx1 = from_blk(dxb, s.N, s.C, HW);
+		CHECK_ALLCLOSE(dx1, dx0, nx, 1e-6, 1e-6);
+		CHECK(guard_ok(yb, nyb) && guard_ok(dxb, nxb));
+		free(x), free(y0), free(dy), free(dx0), free(yb), free(dxb), free(i0), free(ib), free(xb), free(dyb);
+		free(y1), free(dx1);
+	}
+}
+
 TEST(cuda_context_refused_without_cuda)
 {
 #ifndef AVSL_HAVE_CUDA
@@ -505,10 +686,15 @@ int main(void)
 	RUN(conv2d_grad_finite_differences);
 	RUN(bn_fast_vs_naive);
 	RUN(bn_grad_finite_differences);
+	RUN(conv_fold_weights_equals_conv_then_bn);
 	RUN(relu_add_fast_vs_naive);
 	RUN(pool_fast_vs_naive_and_finite_differences);
 	RUN(linear_fast_vs_naive_and_finite_differences);
 	RUN(l2norm_fast_vs_naive_and_finite_differences);
+	RUN(layout_convert_matches_index_formula);
+	RUN(conv2d_blocked_layouts_vs_naive);
+	RUN(bn_blocked_vs_naive);
+	RUN(maxpool_blocked_vs_naive);
 	RUN(cuda_context_refused_without_cuda);
 	op_ctx_free(&CTX);
 	return harness_finish();

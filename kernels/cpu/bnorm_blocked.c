@@ -1,0 +1,187 @@
+/* bnorm_blocked.c: batch norm ops on channel-blocked (OP_NCHW8C) activations: each pixel holds 8 channels, so
+ * every inner loop is one 8-lane vector with its own per-channel scale (one AVX2 register). Padding lanes get
+ * scale = shift = 0 and stay zero. */
+#include <math.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu_internal.h"
+#include "bnorm_blocked.h"
+
+/* the 8 per-channel values of block cb (0 for padding channels) */
+static inline void lanes(const float *v, int C, int cb, float def, float out[8])
+{
+	for (int l = 0; l < 8; l++) {
+		int c = cb * 8 + l;
+		out[l] = c < C ? (v ? v[c] : def) : 0;
+	}
+}
+
+int blk_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale, const float *shift,
+		       const float *res, float *y, int flags)
+{
+	const int CB = (s->C + 7) / 8, HW = s->HW, relu = !!(flags & OP_RELU);
+	const long blocks = (long)s->N * CB;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+	for (long nb = 0; nb < blocks; nb++) {
+		float a[8], b[8];
+		lanes(scale, s->C, (int)(nb % CB), 1, a);
+		lanes(shift, s->C, (int)(nb % CB), 0, b);
+		size_t o = (size_t)nb * HW * 8;
+		const float *xp = x + o, *rp = res ? res + o : NULL;
+		float *yp = y + o;
+		for (int i = 0; i < HW; i++) {
+			float v[8];
+#pragma omp simd
+			for (int l = 0; l < 8; l++)
+				v[l] = xp[i * 8 + l] * a[l] + b[l];
+			if (rp) {
+#pragma omp simd
+				for (int l = 0; l < 8; l++)
+					v[l] += rp[i * 8 + l];
+			}
+			if (relu) {
+#pragma omp simd
+				for (int l = 0; l < 8; l++)
+					v[l] = v[l] > 0 ? v[l] : 0;
+			}
+#pragma omp simd
+			for (int l = 0; l < 8; l++)
+				yp[i * 8 + l] = v[l];
+		}
+	}
+	return 0;
+}
+
+int blk_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *gamma, const float *beta,
+		     float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd,
+		     float *scale, float *shift, const float *res, float *y, int flags)
+{
+	const int N = s->N, C = s->C, HW = s->HW, CB = (C + 7) / 8;
+	const double M = (double)N * HW;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+	for (int cb = 0; cb < CB; cb++) {
+		double sum[8] = {0}, sq[8] = {0};
+		float mu[8];
+		for (int n = 0; n < N; n++) {
+			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
+			float acc[8] = {0};
+			for (int i = 0; i < HW; i++)
+#pragma omp simd
+				for (int l = 0; l < 8; l++)
+					acc[l] += p[i * 8 + l];
+			for (int l = 0; l < 8; l++)
+				sum[l] += acc[l];
+		}
+		for (int l = 0; l < 8; l++)
+			mu[l] = (float)(sum[l] / M);
+		for (int n = 0; n < N; n++) {
+			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
+			float acc[8] = {0};
+			for (int i = 0; i < HW; i++)
+#pragma omp simd
+				for (int l = 0; l < 8; l++) {
+					float d = p[i * 8 + l] - mu[l];
+					acc[l] += d * d;
+				}
+			for (int l = 0; l < 8; l++)
+				sq[l] += acc[l];
+		}
+		for (int l = 0; l < 8; l++) {
+			int c = cb * 8 + l;
+			if (c >= C)
+				break;
+			double var = sq[l] / M;
+			float is = (float)(1.0 / sqrt(var + eps));
+			mean[c] = mu[l];
+			invstd[c] = is;
+			float sc = (gamma ? gamma[c] : 1.0f) * is;
+			scale[c] = sc;
+			shift[c] = (beta ? beta[c] : 0.0f) - mu[l] * sc;
+			if (running_mean)
+				running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mu[l];
+			if (running_var)
+				running_var[c] = (float)((1 - momentum) * running_var[c] +
+							 momentum * (M > 1 ? sq[l] / (M - 1) : var));
+		}
+	}
+	return blk_affine_act_fwd(ctx, s, x, scale, shift, res, y, flags);
+}
+
+int blk_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+	       const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres,
+	       float *dgamma, float *dbeta)
+{
+	const int N = s->N, C = s->C, HW = s->HW, CB = (C + 7) / 8;
+	const int need_sums = batch_stats || dgamma || dbeta;
+	const float invM = 1.0f / ((float)N * HW);
+	if (!x && (batch_stats || dgamma))
+		return cpu_fail(ctx, "bn_bwd: x is needed for batch statistics or dgamma");
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+	for (int cb = 0; cb < CB; cb++) {
+		float mu[8], is[8], ga[8];
+		lanes(mean, C, cb, 0, mu);
+		lanes(invstd, C, cb, 0, is);
+		lanes(gamma, C, cb, 1, ga);
+		double sg[8] = {0}, sgx[8] = {0};
+		if (need_sums || dres) {
+			for (int n = 0; n < N; n++) {
+				size_t o = ((size_t)n * CB + cb) * HW * 8;
+				const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x ? x + o : NULL;
+				float *r = dres ? dres + o : NULL;
+				float a[8] = {0}, b[8] = {0};
+				for (int i = 0; i < HW; i++) {
+#pragma omp simd
+					for (int l = 0; l < 8; l++) {
+						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
+						if (r)
+							r[i * 8 + l] = gi;
+						a[l] += gi;
+						if (xx)
+							b[l] += gi * (xx[i * 8 + l] - mu[l]);
+					}
+				}
+				for (int l = 0; l < 8; l++)
+					sg[l] += a[l], sgx[l] += b[l];
+			}
+			for (int l = 0; l < 8; l++)
+				sgx[l] *= is[l];
+		}
+		for (int l = 0; l < 8 && cb * 8 + l < C; l++) {
+			if (dgamma)
+				dgamma[cb * 8 + l] += (float)sgx[l];
+			if (dbeta)
+				dbeta[cb * 8 + l] += (float)sg[l];
+		}
+		if (!dx)
+			continue;
+		float k[8], mg[8], mgx[8];
+		for (int l = 0; l < 8; l++) {
+			k[l] = ga[l] * is[l]; /* 0 in padding lanes */
+			mg[l] = (float)sg[l] * invM;
+			mgx[l] = (float)sgx[l] * invM;
+		}
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)n * CB + cb) * HW * 8;
+			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x ? x + o : NULL;
+			float *d = dx + o;
+			if (batch_stats) {
+				for (int i = 0; i < HW; i++)
+#pragma omp simd
+					for (int l = 0; l < 8; l++) {
+						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
+						float xh = (xx[i * 8 + l] - mu[l]) * is[l];
+						d[i * 8 + l] = k[l] * (gi - mg[l] - xh * mgx[l]);
+					}
+			} else {
+				for (int i = 0; i < HW; i++)
+#pragma omp simd
+					for (int l = 0; l < 8; l++) {
+						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
+						d[i * 8 + l] = k[l] * gi;
+					}
+			}
+		}
+	}
+	return 0;
+}

@@ -210,6 +210,32 @@ TEST(tiny_model_parts_sum_to_distance)
 			CHECK(d.h[2][top[i]] >= d.h[2][top[i + 1]]);
 		for (int n = 0; n < TD; n++)
 			CHECK(d.h[2][n] <= d.h[2][top[0]]);
+		/* paths: the two strongest equal a brute-force search; all of them add up to the part of H_2[n] that
+		 * came from level 0: (1 - pi_2[n]) sum_m S_1[m,n] (1 - pi_1[m]) T_1[m] */
+		int n = top[0];
+		double b1 = -1, b2 = -1, all = 0;
+		for (int m = 0; m < TD; m++)
+			for (int j = 0; j < TD; j++) {
+				double fl = (double)d.delta[0][j] * tm.view.s_hat[0][j * TD + m] * (1 - d.pi[1][m]) *
+					   tm.view.s_hat[1][m * TD + n] * (1 - d.pi[2][n]);
+				if (fl > b1)
+					b2 = b1, b1 = fl;
+				else if (fl > b2)
+					b2 = fl;
+			}
+		for (int m = 0; m < TD; m++)
+			all += (double)tm.view.s_hat[1][m * TD + n] * (1 - d.pi[1][m]) * d.t[1][m];
+		all *= 1 - d.pi[2][n];
+		explain_path *p = malloc(sizeof *p * TD * TD);
+		CHECK(explain_paths(&tm.view, &d, &n, 1, 2, p) == 2);
+		CHECK_CLOSE(p[0].flow, b1, 1e-9, 1e-5);
+		CHECK_CLOSE(p[1].flow, b2, 1e-9, 1e-5);
+		int np = explain_paths(&tm.view, &d, &n, 1, TD * TD, p);
+		double sum = 0;
+		for (int i = 0; i < np; i++)
+			sum += p[i].flow;
+		free(p);
+		CHECK_CLOSE(sum, all, 1e-9, 1e-4);
 		explain_decomp_free(&d);
 		explain_feats_free(&f[0]);
 		explain_feats_free(&f[1]);

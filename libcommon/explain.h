@@ -155,6 +155,7 @@ typedef struct {
 	int label_a, label_b;         /* -1: unknown */
 	int top;                      /* attributes per level (5) */
 	int paths_per;                /* paths into each of the top 3 last-level attributes (3) */
+	double graph_dist;            /* the distance a neighbour graph stored for the pair, or NAN */
 } explain_report_opts;
 
 /* The decomposition as text (default) or one JSON object (json = 1) on fp. Attributes of each level are ranked by

@@ -41,7 +41,10 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
 		json_str(fp, o->name_a);
 		fprintf(fp, ",\"label_a\":%d,\"b\":", o->label_a);
 		json_str(fp, o->name_b);
-		fprintf(fp, ",\"label_b\":%d,\"d_f\":%.9g,\"sum_h\":%.9g,\"levels\":[", o->label_b, d->df, d->sum_h);
+		fprintf(fp, ",\"label_b\":%d,\"d_f\":%.9g,\"sum_h\":%.9g,", o->label_b, d->df, d->sum_h);
+		if (!isnan(o->graph_dist))
+			fprintf(fp, "\"graph_dist\":%.9g,", o->graph_dist);
+		fprintf(fp, "\"levels\":[");
 		for (int l = 0; l < L; l++) {
 			fprintf(fp, "%s{\"level\":%d,\"d\":%.9g,\"source\":%.9g,\"top\":[", l ? "," : "", l, d->d[l],
 				d->src[l]);
@@ -69,6 +72,8 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
 		if (o->label_b >= 0)
 			fprintf(fp, " (label %d)", o->label_b);
 		fprintf(fp, "\nd_f = %.6f   (sum over n of H_%d[n] = %.6f)\n", d->df, L - 1, d->sum_h);
+		if (!isnan(o->graph_dist))
+			fprintf(fp, "graph distance = %.6f   (as stored by avsl-graph)\n", o->graph_dist);
 		fprintf(fp, "sources of d_f by level:");
 		for (int l = 0; l < L; l++)
 			fprintf(fp, "  level %d %.6f", l, d->src[l]);

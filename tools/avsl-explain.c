@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,7 @@ static void run_pair(const opts *o, explain_model *em)
 	int32_t lab[2] = {-1, -1};
 	char name[2][64];
 	const char *names[2];
+	double gdist = NAN;
 	if (o->img[0]) {
 		for (int i = 0; i < 2; i++) {
 			file_image(o->img[i], &im[i]);
@@ -201,6 +203,7 @@ static void run_pair(const opts *o, explain_model *em)
 				    o->rank);
 			id[0] = o->query;
 			id[1] = nb[o->rank - 1].id;
+			gdist = nb[o->rank - 1].dist;
 			free(nb);
 		}
 		for (int i = 0; i < 2; i++) {
@@ -219,7 +222,7 @@ static void run_pair(const opts *o, explain_model *em)
 	explain_decomp d;
 	explain_decompose(&em->view, (const float *const *)f[0].xh, (const float *const *)f[0].cert,
 			  (const float *const *)f[1].xh, (const float *const *)f[1].cert, &d);
-	explain_report_opts ro = {names[0], names[1], lab[0], lab[1], o->top, o->paths};
+	explain_report_opts ro = {names[0], names[1], lab[0], lab[1], o->top, o->paths, gdist};
 	out_file of;
 	out_open(&of, o->out, 0);
 	explain_report(of.fp, em, &d, &ro, o->json);

@@ -390,7 +390,7 @@ TEST(pair_png_dimensions)
 	CHECK(da.w == TS && da.c == 1);
 	/* round trip of the display image: x * std + mean, x = (v - 0.25) / 0.5 */
 	CHECK(da.px[0] == (uint8_t)lrintf(fminf(fmaxf((x[0] * 0.5f + 0.25f) * 255.0f, 0), 255)));
-	explain_report_opts ro = {"a", "b", -1, -1, 5, 3};
+	explain_report_opts ro = {"a", "b", -1, -1, 5, 3, NAN};
 	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, 2, 40, path);
 	image_u8 im;
 	CHECK(decode_png(path, &im) == 0);

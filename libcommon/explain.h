@@ -190,6 +190,9 @@ typedef struct {
 	int pairs;
 	double del_auc[EXPLAIN_FAITH_METHODS], ins_auc[EXPLAIN_FAITH_METHODS]; /* mean over pairs */
 	double del_sd[EXPLAIN_FAITH_METHODS], ins_sd[EXPLAIN_FAITH_METHODS];   /* standard deviation over pairs */
+	/* paired comparison with the random map: fraction of pairs where the method's deletion AUC is higher (its
+	 * insertion AUC lower) than the random map's for the same pair */
+	double del_win[EXPLAIN_FAITH_METHODS], ins_win[EXPLAIN_FAITH_METHODS];
 } explain_faith_result;
 
 /* Deletion and insertion curves of one pair: a (Cin, S, S) is perturbed, b's features are fixed. For each method,

@@ -218,6 +218,8 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 	memset(res, 0, sizeof *res);
 	double s1d[EXPLAIN_FAITH_METHODS] = {0}, s2d[EXPLAIN_FAITH_METHODS] = {0};
 	double s1i[EXPLAIN_FAITH_METHODS] = {0}, s2i[EXPLAIN_FAITH_METHODS] = {0};
+	double wd[EXPLAIN_FAITH_METHODS] = {0}, wi[EXPLAIN_FAITH_METHODS] = {0};
+	const int RND = EXPLAIN_FAITH_METHODS - 1; /* the random map is the last method */
 	float *del = xmalloc_array((size_t)M * K1, sizeof(float)), *ins = xmalloc_array((size_t)M * K1, sizeof(float));
 	if (mean_del)
 		memset(mean_del, 0, (size_t)M * K1 * sizeof(float));
@@ -255,6 +257,8 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 			for (int k = 0; k < M; k++) {
 				s1d[k] += da[k], s2d[k] += da[k] * da[k];
 				s1i[k] += ia_[k], s2i[k] += ia_[k] * ia_[k];
+				wd[k] += da[k] > da[RND];
+				wi[k] += ia_[k] < ia_[RND];
 			}
 			for (int i = 0; i < M * K1; i++) {
 				if (mean_del)
@@ -272,6 +276,8 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 	for (int k = 0; k < M && np > 0; k++) {
 		res->del_auc[k] = s1d[k] / np;
 		res->ins_auc[k] = s1i[k] / np;
+		res->del_win[k] = wd[k] / np;
+		res->ins_win[k] = wi[k] / np;
 		res->del_sd[k] = sqrt(fmax(0.0, s2d[k] / np - res->del_auc[k] * res->del_auc[k]));
 		res->ins_sd[k] = sqrt(fmax(0.0, s2i[k] / np - res->ins_auc[k] * res->ins_auc[k]));
 	}

@@ -293,9 +293,9 @@ static void run_faith(const opts *o, explain_model *em)
 		fprintf(fp, "{\"pairs\":%d,\"steps\":%d,\"attr_k\":%d,\"methods\":[", r.pairs, o->steps, o->attr_k);
 		for (int k = 0; k < M; k++) {
 			fprintf(fp, "%s{\"method\":\"%s\",\"deletion_auc\":%.6f,\"deletion_sd\":%.6f,\"insertion_auc\":%.6f,"
-				    "\"insertion_sd\":%.6f,\"deletion_curve\":[",
+				    "\"insertion_sd\":%.6f,\"deletion_win\":%.4f,\"insertion_win\":%.4f,\"deletion_curve\":[",
 				k ? "," : "", explain_faith_method_name[k], r.del_auc[k], r.del_sd[k], r.ins_auc[k],
-				r.ins_sd[k]);
+				r.ins_sd[k], r.del_win[k], r.ins_win[k]);
 			for (int s = 0; s < K1; s++)
 				fprintf(fp, "%s%.6f", s ? "," : "", md[k * K1 + s]);
 			fprintf(fp, "],\"insertion_curve\":[");
@@ -309,10 +309,12 @@ static void run_faith(const opts *o, explain_model *em)
 			o->steps);
 		fprintf(fp, "# deletion: higher AUC is better (removing the evidence should raise d_f fastest)\n");
 		fprintf(fp, "# insertion: lower AUC is better (adding the evidence back should lower d_f fastest)\n");
-		fprintf(fp, "%-10s %13s %9s %14s %9s\n", "method", "deletion_auc", "sd", "insertion_auc", "sd");
+		fprintf(fp, "# win: fraction of pairs where the method beats the random map on the same pair\n");
+		fprintf(fp, "%-10s %13s %9s %7s %14s %9s %7s\n", "method", "deletion_auc", "sd", "win", "insertion_auc", "sd",
+			"win");
 		for (int k = 0; k < M; k++)
-			fprintf(fp, "%-10s %13.4f %9.4f %14.4f %9.4f\n", explain_faith_method_name[k], r.del_auc[k],
-				r.del_sd[k], r.ins_auc[k], r.ins_sd[k]);
+			fprintf(fp, "%-10s %13.4f %9.4f %7.2f %14.4f %9.4f %7.2f\n", explain_faith_method_name[k],
+				r.del_auc[k], r.del_sd[k], r.del_win[k], r.ins_auc[k], r.ins_sd[k], r.ins_win[k]);
 	}
 	out_commit(&of);
 	free(md), free(mi);

@@ -31,11 +31,13 @@ function num(key,   s) { s = $0; sub(".*\"" key "\":", "", s); sub("[,}\\]].*", 
 NR == 1 { pairs = num("pairs"); steps = num("steps") }
 { s = $0; sub(".*\"method\":\"", "", s); sub("\".*", "", s); m[++n] = s
   del[n] = num("deletion_auc"); dsd[n] = num("deletion_sd"); ins[n] = num("insertion_auc"); isd[n] = num("insertion_sd")
+  dw[n] = num("deletion_win"); iw[n] = num("insertion_win")
   if (s == "random") r = n }
 END {
 	printf "faithfulness of %s: %d pairs, %d steps, %.1f s (AUC of d/d_0; ratio = AUC / random map AUC)\n", model, pairs, steps, secs
-	printf "%-10s %12s %8s %8s %14s %8s %8s\n", "method", "deletion", "sd", "ratio", "insertion", "sd", "ratio"
+	printf "%-10s %10s %8s %7s %6s %10s %8s %7s %6s\n", "method", "deletion", "sd", "ratio", "win", "insertion", "sd", "ratio", "win"
 	for (i = 1; i <= n; i++)
-		printf "%-10s %12.4f %8.4f %8.3f %14.4f %8.4f %8.3f\n", m[i], del[i], dsd[i], del[i] / del[r], ins[i], isd[i], ins[i] / ins[r]
-	printf "deletion: higher is better (removing the evidence raises d_f); insertion: lower is better\n"
+		printf "%-10s %10.4f %8.4f %7.3f %6.2f %10.4f %8.4f %7.3f %6.2f\n", m[i], del[i], dsd[i], del[i] / del[r], dw[i], ins[i], isd[i], ins[i] / ins[r], iw[i]
+	printf "deletion: higher is better (removing the evidence raises d_f); insertion: lower is better;\n"
+	printf "win: fraction of pairs where the method beats the random map on the same pair\n"
 }'

@@ -121,7 +121,7 @@ int explain_faith_pair(explain_model *em, const explain_faith_config *fc, const 
 	explain_map_cam(em, fa, map + P);
 	explain_map_random(S, fc->seed, map + 2 * P);
 
-	/* One batch: per method, deletion steps 0..steps then insertion steps 0..steps. */
+	/* Per method: deletion steps 0..steps, then insertion steps 0..steps. */
 	const int per = 2 * (steps + 1), R = M * per;
 	float *x = xmalloc_array((size_t)R, plane * sizeof(float));
 	int *order = xmalloc_array((size_t)P, sizeof(int));
@@ -140,10 +140,13 @@ int explain_faith_pair(explain_model *em, const explain_faith_config *fc, const 
 				}
 		}
 	}
+	/* One method per forward pass, so the trunk's activations stay small for ResNet-50 at 224 px. */
 	explain_feats *f = xmalloc_array((size_t)R, sizeof *f);
-	explain_forward(em, x, R, 0, f);
 	float *dist = xmalloc_array((size_t)R, sizeof(float));
-	dist_to(em, f, R, fb, dist);
+	for (int k = 0; k < M; k++) {
+		explain_forward(em, x + (size_t)k * per * plane, per, 0, f + (size_t)k * per);
+		dist_to(em, f + (size_t)k * per, per, fb, dist + (size_t)k * per);
+	}
 	for (int k = 0; k < M; k++) {
 		for (int s = 0; s <= steps; s++) {
 			del[(size_t)k * (steps + 1) + s] = dist[(size_t)k * per + s] / d0;

@@ -74,6 +74,8 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
 		fprintf(fp, "\nd_f = %.6f   (sum over n of H_%d[n] = %.6f)\n", d->df, L - 1, d->sum_h);
 		if (!isnan(o->graph_dist))
 			fprintf(fp, "graph distance = %.6f   (as stored by avsl-graph)\n", o->graph_dist);
+		fprintf(fp, "H_l = pi * Delta + (1 - pi) * T per attribute (dim); T = links S_hat applied to H_(l-1); pi = gate\n"
+			    "of the certainties u_a, u_b; reach = weight of the attribute's own Delta in d_f\n");
 		fprintf(fp, "sources of d_f by level:");
 		for (int l = 0; l < L; l++)
 			fprintf(fp, "  level %d %.6f", l, d->src[l]);

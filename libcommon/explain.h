@@ -184,6 +184,7 @@ typedef struct {
 	int steps;           /* fractions 0, 1/steps, ..., 1 of the pixels (16) */
 	int attr_k;          /* attributes per level in the AVSL map (8) */
 	uint64_t seed;       /* random map */
+	int verbose;         /* explain_faithfulness: a line on stderr per pair */
 } explain_faith_config;
 
 typedef struct {

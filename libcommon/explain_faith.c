@@ -257,6 +257,11 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 		double da[EXPLAIN_FAITH_METHODS], ia_[EXPLAIN_FAITH_METHODS];
 		if (explain_faith_pair(em, &pc, x, &f[0], &f[1], del, ins, da, ia_) == 0) {
 			res->pairs++;
+			if (fc->verbose)
+				warn("pair %d: records %llu and %lld (class %d): deletion AUC avsl %.3f random %.3f, "
+				     "insertion AUC avsl %.3f random %.3f",
+				     res->pairs, (unsigned long long)q, (long long)best, labels[q], da[0], da[RND], ia_[0],
+				     ia_[RND]);
 			for (int k = 0; k < M; k++) {
 				s1d[k] += da[k], s2d[k] += da[k] * da[k];
 				s1i[k] += ia_[k], s2i[k] += ia_[k] * ia_[k];

@@ -279,7 +279,7 @@ static void run_board(const opts *o, explain_model *em)
 
 static void run_faith(const opts *o, explain_model *em)
 {
-	explain_faith_config fc = {o->steps, o->attr_k, o->seed};
+	explain_faith_config fc = {o->steps, o->attr_k, o->seed, o->verbosity >= CLI_VERBOSE};
 	explain_faith_result r;
 	const int M = EXPLAIN_FAITH_METHODS, K1 = o->steps + 1;
 	float *md = xmalloc_array((size_t)M * K1, sizeof(float)), *mi = xmalloc_array((size_t)M * K1, sizeof(float));
@@ -338,6 +338,9 @@ int main(int argc, char **argv)
 	parse(&o, argc - skip, av);
 	explain_model em;
 	explain_model_load(&em, o.model, o.threads);
+	if (o.verbosity >= CLI_VERBOSE)
+		warn("%s: %d levels, D %d, input %d x %d x %d, top-k links %d", o.model, em.L, em.D, em.Cin, em.S, em.S,
+		     em.cfg.topk_corr);
 	if (o.mode == MODE_PAIR)
 		run_pair(&o, &em);
 	else if (o.mode == MODE_BOARD)

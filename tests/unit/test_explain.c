@@ -412,7 +412,7 @@ TEST(faithfulness_curve_fixed_points)
 	tiny_inputs(x, 9);
 	explain_feats f[2];
 	explain_forward(&tm, x, 2, 1, f);
-	explain_faith_config fc = {4, 3, 1};
+	explain_faith_config fc = {4, 3, 1, 0};
 	float del[3 * 5], ins[3 * 5];
 	double da[3], ia[3];
 	CHECK(explain_faith_pair(&tm, &fc, x, &f[0], &f[1], del, ins, da, ia) == 0);

@@ -163,9 +163,11 @@ typedef struct {
 void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, const explain_report_opts *o,
 		    int json);
 
-/* The pair picture: a title line, then one row per (level, attribute) for the `per_level` attributes of largest
- * H_l of each level: a label and the CAM A_l[n] of a and of b as heat maps over the images (colour scale shared by
- * the row: min..max over both maps), tile x tile pixels each. disp_a/disp_b: the network's view of the images. */
+/* The pair picture: a title line, the two images, then one row per (level, attribute) for the `per_level`
+ * attributes of largest H_l of each level: a label and the CAM A_l[n] of a and of b as heat maps over the images
+ * (colour scale shared by the row: min..max over both maps), tile x tile pixels each; a last row with each image's
+ * similarity-evidence map (explain_map_avsl, 8 attributes per level, scaled to its own maximum).
+ * disp_a/disp_b: the network's view of the images. */
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
 		      int tile, const char *path);

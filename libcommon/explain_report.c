@@ -114,15 +114,14 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
 		      int tile, const char *path)
 {
-	(void)em; /* the layout needs nothing from the model today; kept so callers need not change */
 	const int L = d->L, D = d->D, pad = 8, lab = 2 * 7 + 8, head = 2 * (2 * 7 + 6) + pad;
 	if (per_level > D)
 		per_level = D;
-	int rows = L * per_level;
+	int rows = L * per_level + 1; /* + the similarity-evidence map row */
 	int W = 2 * tile + 3 * pad, Hc = head + tile + pad + rows * (lab + tile + pad) + pad;
 	int scale = 1;
 	char line[160];
-	snprintf(line, sizeof line, "D_F %.4f  L%d", d->df, L);
+	snprintf(line, sizeof line, "D_F %.4g", d->df);
 	if (canvas_text_width(2, line) + 2 * pad <= W)
 		scale = 2;
 	canvas cv;
@@ -154,15 +153,41 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 				ha[j] = (A[j] - mn) / r;
 				hb[j] = (B[j] - mn) / r;
 			}
-			snprintf(line, sizeof line, "L%d #%d H %.3f PI %.2f", l, n, d->h[l][n], d->pi[l][n]);
-			int s = canvas_text_width(2, line) + 2 * pad <= W ? 2 : 1;
-			canvas_text(&cv, pad, y + (lab - 7 * s) / 2, s, INK, line);
+			/* "L<level> #<dim>" large, then H and the gate small */
+			snprintf(line, sizeof line, "L%d #%d", l, n);
+			int tw = canvas_text(&cv, pad, y + (lab - 14) / 2, 2, INK, line);
+			snprintf(line, sizeof line, "H %.3g PI %.2f", d->h[l][n], d->pi[l][n]);
+			canvas_text(&cv, pad + tw + 8, y + (lab - 14) / 2 + 7, 1, SUB, line);
 			canvas_heat(&cv, pad, y + lab, tile, tile, disp_a, ha, fa->H[l], fa->W[l], 0.55f);
 			canvas_heat(&cv, tile + 2 * pad, y + lab, tile, tile, disp_b, hb, fb->H[l], fb->W[l], 0.55f);
 			y += lab + tile + pad;
 		}
 		free(ha);
 		free(hb);
+	}
+	/* last row: the attribution map used by the faithfulness score (explain_map_avsl, 8 attributes per level),
+	 * each image's map scaled to its own maximum */
+	{
+		enum { MAP_K = 8 };
+		int S = em->S;
+		float *e = xmalloc_array((size_t)L * D, sizeof(float));
+		float *ma = xmalloc_array((size_t)S * S, sizeof(float)), *mb = xmalloc_array((size_t)S * S, sizeof(float));
+		explain_evidence(d, fa, fb, e);
+		explain_map_avsl(em, fa, e, MAP_K, ma);
+		explain_map_avsl(em, fb, e, MAP_K, mb);
+		float xa = 0, xb = 0;
+		for (int j = 0; j < S * S; j++)
+			xa = fmaxf(xa, ma[j]), xb = fmaxf(xb, mb[j]);
+		for (int j = 0; j < S * S; j++) {
+			ma[j] = xa > 0 ? ma[j] / xa : 0;
+			mb[j] = xb > 0 ? mb[j] / xb : 0;
+		}
+		snprintf(line, sizeof line, "SIMILARITY EVIDENCE");
+		int s = canvas_text_width(2, line) + 2 * pad <= W ? 2 : 1;
+		canvas_text(&cv, pad, y + (lab - 7 * s) / 2, s, INK, line);
+		canvas_heat(&cv, pad, y + lab, tile, tile, disp_a, ma, S, S, 0.55f);
+		canvas_heat(&cv, tile + 2 * pad, y + lab, tile, tile, disp_b, mb, S, S, 0.55f);
+		free(e), free(ma), free(mb);
 	}
 	/* the colour scale as a thin bar along the right edge of the picture */
 	int bar_y = head + tile + pad, bar_h = Hc - bar_y - pad;

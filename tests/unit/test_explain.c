@@ -395,8 +395,8 @@ TEST(pair_png_dimensions)
 	image_u8 im;
 	CHECK(decode_png(path, &im) == 0);
 	unlink(path);
-	/* width 2 tiles + 3 pads; height: title 48, image row 48, 6 rows of (22 + 40 + 8), bottom pad 8 */
-	CHECKF(im.w == 2 * 40 + 24 && im.h == 48 + 48 + 6 * 70 + 8, "%dx%d", im.w, im.h);
+	/* width 2 tiles + 3 pads; height: title 48, image row 48, 6 + 1 rows of (22 + 40 + 8), bottom pad 8 */
+	CHECKF(im.w == 2 * 40 + 24 && im.h == 48 + 48 + 7 * 70 + 8, "%dx%d", im.w, im.h);
 	image_free(&im);
 	image_free(&da);
 	image_free(&db);

@@ -206,6 +206,8 @@ typedef struct {
 int explain_faith_pair(explain_model *em, const explain_faith_config *fc, const float *xa, const explain_feats *fa,
 		       const explain_feats *fb, float *del, float *ins, double del_auc[], double ins_auc[]);
 double explain_auc(const float *curve, int steps);
+/* Pixel order of a map (P values), strongest first; ties in raster order; NaN ranks last. order: (P). */
+void explain_rank_pixels(const float *map, int P, int *order);
 
 /* The whole protocol on a shard: embed every record (eval transform), pair each of the first npairs records (in
  * shard order) with its nearest other record of the same class under d_f, and average explain_faith_pair over the

@@ -67,8 +67,7 @@ static int cmp_ranked(const void *a, const void *b)
 	return (x->i > y->i) - (x->i < y->i);
 }
 
-/* Pixel order of a map, strongest first (ties: raster order). */
-static void rank_pixels(const float *map, int P, int *order)
+void explain_rank_pixels(const float *map, int P, int *order)
 {
 	ranked *r = xmalloc_array((size_t)P, sizeof *r);
 	for (int i = 0; i < P; i++)
@@ -126,7 +125,7 @@ int explain_faith_pair(explain_model *em, const explain_faith_config *fc, const 
 	float *x = xmalloc_array((size_t)R, plane * sizeof(float));
 	int *order = xmalloc_array((size_t)P, sizeof(int));
 	for (int k = 0; k < M; k++) {
-		rank_pixels(map + (size_t)k * P, P, order);
+		explain_rank_pixels(map + (size_t)k * P, P, order);
 		for (int s = 0; s <= steps; s++) {
 			int cut = (int)lrint((double)s * P / steps);
 			float *xd = x + ((size_t)k * per + s) * plane, *xi = x + ((size_t)k * per + steps + 1 + s) * plane;

@@ -433,6 +433,14 @@ TEST(faithfulness_curve_fixed_points)
 	explain_feats_free(&f[1]);
 }
 
+TEST(rank_pixels_descending_ties_in_raster_order)
+{
+	const float m[6] = {0.5f, NAN, 2.0f, 0.5f, -1.0f, 3.0f};
+	int o[6];
+	explain_rank_pixels(m, 6, o);
+	CHECK(o[0] == 5 && o[1] == 2 && o[2] == 0 && o[3] == 3 && o[4] == 4 && o[5] == 1);
+}
+
 int main(void)
 {
 	RUN(golden_decomposition);
@@ -446,6 +454,7 @@ int main(void)
 	RUN(board_png_layout_and_frames);
 	RUN(pair_png_dimensions);
 	RUN(faithfulness_curve_fixed_points);
+	RUN(rank_pixels_descending_ties_in_raster_order);
 	if (tm_ready)
 		explain_model_free(&tm);
 	return harness_finish();

@@ -72,7 +72,7 @@ check board_is_png "[ \"\$(head -c 8 $T/board.png | od -An -tx1 | tr -d ' \\n')\
 check board_size "[ \"\$(od -An -tu1 -j16 -N8 $T/board.png | tr -s ' ')\" = ' 0 0 2 158 0 0 0 202' ]"
 
 # pictures of a pair; images given as files (the board PNG itself is an image)
-expect pair_png 0 - empty -- avsl-explain -m "$M" --shard "$S" --pair 0 5 --png "$T/pair.png" -o /dev/null
+expect pair_png 0 - empty -- avsl-explain -m "$M" --shard "$S" --pair 0 5 --png "$T/pair.png" -o "$T/pair-png.txt"
 check pair_png_written "[ \"\$(head -c 4 $T/pair.png | od -An -tx1 | tr -d ' \\n')\" = 89504e47 ]"
 expect images 0 - empty -- avsl-explain -m "$M" --images "$T/board.png" "$T/pair.png" -o "$T/img.txt"
 check images_named "grep -q '^a: .*board.png' $T/img.txt"

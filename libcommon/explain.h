@@ -196,6 +196,7 @@ typedef struct {
 	/* paired comparison with the random map: fraction of pairs where the method's deletion AUC is higher (its
 	 * insertion AUC lower) than the random map's for the same pair */
 	double del_win[EXPLAIN_FAITH_METHODS], ins_win[EXPLAIN_FAITH_METHODS];
+	double avsl_over_cam_del, avsl_over_cam_ins; /* the same, avsl map against the last-level CAM */
 } explain_faith_result;
 
 /* Deletion and insertion curves of one pair: a (Cin, S, S) is perturbed, b's features are fixed. For each method,

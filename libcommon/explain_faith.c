@@ -266,6 +266,10 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 				s1i[k] += ia_[k], s2i[k] += ia_[k] * ia_[k];
 				wd[k] += da[k] > da[RND];
 				wi[k] += ia_[k] < ia_[RND];
+				if (k == 0) {
+					res->avsl_over_cam_del += da[0] > da[1];
+					res->avsl_over_cam_ins += ia_[0] < ia_[1];
+				}
 			}
 			for (int i = 0; i < M * K1; i++) {
 				if (mean_del)
@@ -283,6 +287,10 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 	for (int k = 0; k < M && np > 0; k++) {
 		res->del_auc[k] = s1d[k] / np;
 		res->ins_auc[k] = s1i[k] / np;
+		if (k == 0) {
+			res->avsl_over_cam_del /= np;
+			res->avsl_over_cam_ins /= np;
+		}
 		res->del_win[k] = wd[k] / np;
 		res->ins_win[k] = wi[k] / np;
 		res->del_sd[k] = sqrt(fmax(0.0, s2d[k] / np - res->del_auc[k] * res->del_auc[k]));

@@ -290,7 +290,9 @@ static void run_faith(const opts *o, explain_model *em)
 	out_open(&of, o->out, 0);
 	FILE *fp = of.fp;
 	if (o->json) {
-		fprintf(fp, "{\"pairs\":%d,\"steps\":%d,\"attr_k\":%d,\"methods\":[", r.pairs, o->steps, o->attr_k);
+		fprintf(fp, "{\"pairs\":%d,\"steps\":%d,\"attr_k\":%d,\"avsl_over_cam\":{\"deletion\":%.4f,\"insertion\":%.4f},"
+			    "\"methods\":[",
+			r.pairs, o->steps, o->attr_k, r.avsl_over_cam_del, r.avsl_over_cam_ins);
 		for (int k = 0; k < M; k++) {
 			fprintf(fp, "%s{\"method\":\"%s\",\"deletion_auc\":%.6f,\"deletion_sd\":%.6f,\"insertion_auc\":%.6f,"
 				    "\"insertion_sd\":%.6f,\"deletion_win\":%.4f,\"insertion_win\":%.4f,\"deletion_curve\":[",
@@ -315,6 +317,8 @@ static void run_faith(const opts *o, explain_model *em)
 		for (int k = 0; k < M; k++)
 			fprintf(fp, "%-10s %13.4f %9.4f %7.2f %14.4f %9.4f %7.2f\n", explain_faith_method_name[k],
 				r.del_auc[k], r.del_sd[k], r.del_win[k], r.ins_auc[k], r.ins_sd[k], r.ins_win[k]);
+		fprintf(fp, "# avsl beats cam-last on the same pair: deletion %.2f, insertion %.2f of the pairs\n",
+			r.avsl_over_cam_del, r.avsl_over_cam_ins);
 	}
 	out_commit(&of);
 	free(md), free(mi);

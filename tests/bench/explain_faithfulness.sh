@@ -28,7 +28,8 @@ json=$("$BIN/avsl-explain" faithfulness -q -m "$MODEL" --shard "$SHARD" --pairs 
 t1=$(date +%s.%N)
 echo "$json" | sed 's/},{/}\n{/g' | awk -v model="$MODEL" -v secs="$(echo "$t1 - $t0" | bc)" '
 function num(key,   s) { s = $0; sub(".*\"" key "\":", "", s); sub("[,}\\]].*", "", s); return s + 0 }
-NR == 1 { pairs = num("pairs"); steps = num("steps") }
+NR == 1 { pairs = num("pairs"); steps = num("steps")
+  s = $0; sub(".*\"avsl_over_cam\":{\"deletion\":", "", s); aoc_d = s + 0; sub("[^,]*,\"insertion\":", "", s); aoc_i = s + 0 }
 { s = $0; sub(".*\"method\":\"", "", s); sub("\".*", "", s); m[++n] = s
   del[n] = num("deletion_auc"); dsd[n] = num("deletion_sd"); ins[n] = num("insertion_auc"); isd[n] = num("insertion_sd")
   dw[n] = num("deletion_win"); iw[n] = num("insertion_win")
@@ -40,4 +41,5 @@ END {
 		printf "%-10s %10.4f %8.4f %7.3f %6.2f %10.4f %8.4f %7.3f %6.2f\n", m[i], del[i], dsd[i], del[i] / del[r], dw[i], ins[i], isd[i], ins[i] / ins[r], iw[i]
 	printf "deletion: higher is better (removing the evidence raises d_f); insertion: lower is better;\n"
 	printf "win: fraction of pairs where the method beats the random map on the same pair\n"
+	printf "avsl map beats the last-level CAM on the same pair: deletion %.2f, insertion %.2f of the pairs\n", aoc_d, aoc_i
 }'

@@ -23,6 +23,18 @@ static int no_cuda(op_ctx *ctx)
 }
 #endif
 
+
+/* The CUDA twins of the shaped ops run on plain NCHW activations only (cuDNN's NCHW path); the channel-blocked
+ * layout the CPU trunk prefers is refused there with a clear reason rather than misread. */
+static int cuda_needs_plain(op_ctx *ctx, const char *op, int fmt_a, int fmt_b)
+{
+	if (ctx->device != OP_DEVICE_CUDA || (fmt_a == OP_NCHW && fmt_b == OP_NCHW))
+		return 0;
+	snprintf(ctx->err, sizeof ctx->err, "%s: the CUDA backend takes NCHW activations only (got layout %d/%d)", op,
+		 fmt_a, fmt_b);
+	return -1;
+}
+
 int op_ctx_init(op_ctx *ctx, int device, int threads)
 {
 	if (device == OP_DEVICE_CUDA) {
@@ -63,16 +75,22 @@ int op_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int s
 
 int op_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags)
 {
+	if (cuda_needs_plain(ctx, "conv2d_fwd", s->xfmt, s->yfmt))
+		return -1;
 	DISPATCH(conv2d_fwd, ctx, s, x, w, bias, y, flags);
 }
 
 int op_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const float *dy, const float *w, float *dx, int flags)
 {
+	if (cuda_needs_plain(ctx, "conv2d_bwd_data", s->xfmt, s->yfmt))
+		return -1;
 	DISPATCH(conv2d_bwd_data, ctx, s, dy, w, dx, flags);
 }
 
 int op_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const float *x, const float *dy, float *dw, int flags)
 {
+	if (cuda_needs_plain(ctx, "conv2d_bwd_weight", s->xfmt, s->yfmt))
+		return -1;
 	DISPATCH(conv2d_bwd_weight, ctx, s, x, dy, dw, flags);
 }
 
@@ -83,16 +101,22 @@ int op_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const 
 
 int op_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale, const float *shift, const float *res, float *y, int flags)
 {
+	if (cuda_needs_plain(ctx, "affine_act_fwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(affine_act_fwd, ctx, s, x, scale, shift, res, y, flags);
 }
 
 int op_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *gamma, const float *beta, float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd, float *scale, float *shift, const float *res, float *y, int flags)
 {
+	if (cuda_needs_plain(ctx, "bn_train_fwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(bn_train_fwd, ctx, s, x, gamma, beta, eps, momentum, running_mean, running_var, mean, invstd, scale, shift, res, y, flags);
 }
 
 int op_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y, const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres, float *dgamma, float *dbeta)
 {
+	if (cuda_needs_plain(ctx, "bn_bwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(bn_bwd, ctx, s, x, dy, relu_y, gamma, mean, invstd, batch_stats, dx, dres, dgamma, dbeta);
 }
 
@@ -113,11 +137,15 @@ int op_add(op_ctx *ctx, size_t nel, const float *a, const float *b, float *y, in
 
 int op_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y, int32_t *idx)
 {
+	if (cuda_needs_plain(ctx, "maxpool_fwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(maxpool_fwd, ctx, s, x, y, idx);
 }
 
 int op_maxpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, const int32_t *idx, float *dx, int flags)
 {
+	if (cuda_needs_plain(ctx, "maxpool_bwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(maxpool_bwd, ctx, s, dy, idx, dx, flags);
 }
 
@@ -143,11 +171,15 @@ int op_gmaxpool_bwd(op_ctx *ctx, int N, int C, int HW, const float *dy, const in
 
 int op_adavgpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y)
 {
+	if (cuda_needs_plain(ctx, "adavgpool_fwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(adavgpool_fwd, ctx, s, x, y);
 }
 
 int op_adavgpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, float *dx, int flags)
 {
+	if (cuda_needs_plain(ctx, "adavgpool_bwd", s->fmt, OP_NCHW))
+		return -1;
 	DISPATCH(adavgpool_bwd, ctx, s, dy, dx, flags);
 }
 

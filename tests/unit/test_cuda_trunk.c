@@ -473,6 +473,46 @@ TEST(cuda_relu_add_vs_cpu)
 	}
 }
 
+/* Layout conversion both ways (padding channels must come out zero) and weight folding: exact (data movement and
+ * one multiply per element). */
+TEST(cuda_layout_convert_and_fold_vs_cpu)
+{
+	static const int shapes[][3] = {{2, 3, 5}, {1, 8, 49}, {3, 13, 7}};
+	for (int si = 0; si < 3; si++) {
+		int N = shapes[si][0], C = shapes[si][1], HW = shapes[si][2];
+		size_t np = (size_t)N * C * HW, nb = op_act_numel(N, C, HW, OP_NCHW8C);
+		float *x = hbuf(np), *xb = hbuf(nb), *back = hbuf(np);
+		float *gx = dput(x, F(np)), *gxb = dput(xb, F(nb)), *gback = dput(back, F(np));
+		CHECK(gx && gxb && gback);
+		float *h;
+		CPU_OK(op_layout_convert(&CPU, N, C, HW, x, OP_NCHW, xb, OP_NCHW8C, 0));
+		GPU_OK(op_layout_convert(&GPU, N, C, HW, gx, OP_NCHW, gxb, OP_NCHW8C, 0));
+		GET(h, gxb, nb);
+		CHECK_EXACT(h, xb, nb);
+		free(h);
+		CPU_OK(op_layout_convert(&CPU, N, C, HW, xb, OP_NCHW8C, back, OP_NCHW, OP_ACCUM));
+		GPU_OK(op_layout_convert(&GPU, N, C, HW, gxb, OP_NCHW8C, gback, OP_NCHW, OP_ACCUM));
+		GET(h, gback, np);
+		CHECK_EXACT(h, back, np);
+		free(h);
+		free(x), free(xb), free(back);
+		dfree(gx), dfree(gxb), dfree(gback);
+	}
+	int K = 6;
+	size_t CRS = 27;
+	float *w = hbuf((size_t)K * CRS), *sc = hbuf((size_t)K), *wo = hbuf((size_t)K * CRS);
+	float *gw = dput(w, F((size_t)K * CRS)), *gs = dput(sc, F((size_t)K)), *gwo = dput(wo, F((size_t)K * CRS));
+	CHECK(gw && gs && gwo);
+	CPU_OK(op_conv_fold_weights(&CPU, K, CRS, w, sc, wo));
+	GPU_OK(op_conv_fold_weights(&GPU, K, CRS, gw, gs, gwo));
+	float *h;
+	GET(h, gwo, (size_t)K * CRS);
+	CHECK_EXACT(h, wo, (size_t)K * CRS);
+	free(h);
+	free(w), free(sc), free(wo);
+	dfree(gw), dfree(gs), dfree(gwo);
+}
+
 /* ---- pooling -------------------------------------------------------------------------------------------------- */
 
 static const int pool_cases[][8] = {
@@ -757,6 +797,7 @@ int main(void)
 	RUN(cuda_bn_bwd_vs_cpu);
 	RUN(cuda_bn_bwd_frozen_without_x);
 	RUN(cuda_relu_add_vs_cpu);
+	RUN(cuda_layout_convert_and_fold_vs_cpu);
 	RUN(cuda_maxpool_vs_cpu);
 	RUN(cuda_global_pools_vs_cpu);
 	RUN(cuda_adavgpool_vs_cpu);

@@ -28,8 +28,12 @@ BASE_FLAGS := --setting proxy_anchor --proxyanchor_margin 0.1 --proxyanchor_alph
 
 .PHONY: all check-inputs
 .DELETE_ON_ERROR:
-all: $(OUT)/results.txt
+all: $(OUT)/results.txt $(OUT)/board.png $(OUT)/pair.png
 	@cat $(OUT)/results.txt
+	@echo
+	@echo "attribution (avsl-explain): $(OUT)/pair.txt, $(OUT)/pair.png (query 0 and its nearest neighbour)"
+	@echo "retrieval board: $(OUT)/board.png (query 0 and its 8 nearest by the AVSL distance)"
+	@sed -n '1,/^level 0/p' $(OUT)/pair.txt | head -n 4
 
 check-inputs:
 	@test -f $(FMNIST)/train-images-idx3-ubyte.gz || { echo "fashion-mnist.mk: $(FMNIST) has no Fashion-MNIST; install it with: apt-get install dataset-fashion-mnist (or run make deps)" >&2; exit 1; }
@@ -61,6 +65,14 @@ $(OUT)/avsl/levels.avg: $(OUT)/avsl/test.ave
 	$(call TIMED,$(BIN)/avsl-graph -q --metric levels -o $@ $<,graph-levels)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
 	$(call TIMED,$(BIN)/avsl-graph -q --metric l2 -o $@ $<,graph-baseline)
+
+# Attribution: the decomposition of one pair's distance with its CAM heat maps, and a retrieval board.
+$(OUT)/pair.png: $(OUT)/avsl/test.avg
+	$(call TIMED,$(BIN)/avsl-explain -q -m $(OUT)/avsl/model.safetensors --shard $(OUT)/test.avs --graph $< \
+		--query 0 --rank 1 --png $@ -o $(OUT)/pair.txt,explain-pair)
+$(OUT)/board.png: $(OUT)/avsl/test.avg
+	$(call TIMED,$(BIN)/avsl-explain board -q -m $(OUT)/avsl/model.safetensors --shard $(OUT)/test.avs \
+		--graph $< --query 0 -k 8 --png $@,explain-board)
 
 $(OUT)/%.json: $(OUT)/%.avg
 	$(BIN)/avsl-eval --json -k $(K) $< > $@

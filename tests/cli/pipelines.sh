@@ -25,4 +25,5 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 	expect demo_recipe_tiny 0 - '' -- make -s -f pipelines/fashion-mnist.mk BIN="$AVSL_BIN" OUT="$T/demo" \
 		PER_CLASS=20 EPOCHS=1 THREADS=2
 	check demo_recipe_table "grep -q 'AVSL (learned graph)' $T/demo/results.txt && grep -q 'train-avsl' $T/demo/results.txt"
+	check demo_recipe_pictures "test -s $T/demo/board.png && test -s $T/demo/pair.png && grep -q . $T/demo/pair.txt"
 fi

@@ -28,6 +28,8 @@ BASE_FLAGS := --setting proxy_anchor --proxyanchor_margin 0.1 --proxyanchor_alph
 
 .PHONY: all check-inputs
 .DELETE_ON_ERROR:
+# Every artefact is a result worth keeping: no intermediate file of a pattern rule is deleted at the end.
+.SECONDARY:
 all: $(OUT)/results.txt $(OUT)/board.png $(OUT)/pair.png
 	@cat $(OUT)/results.txt
 	@echo

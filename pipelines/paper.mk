@@ -24,6 +24,8 @@ endif
 
 .PHONY: all check-inputs prep baseline avsl
 .DELETE_ON_ERROR:
+# Every artefact is a result worth keeping: no intermediate file of a pattern rule is deleted at the end.
+.SECONDARY:
 all: $(OUT)/results.txt
 	@cat $(OUT)/results.txt
 

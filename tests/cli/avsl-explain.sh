@@ -4,12 +4,7 @@
 # neighbour graph, PNG pictures (pair and board) and the faithfulness table.
 . "$(dirname "$0")/lib.sh"
 D=$T/synth
-mkdir -p "$D"
-if ! ${CC:-cc} -O2 "$AVSL_ROOT/pipelines/synth/mksynth.c" -o "$T/mksynth" -lm 2>"$T/cc.err"; then
-	echo "FAIL build_mksynth: $(head -c 300 "$T/cc.err")"
-	exit 1
-fi
-"$T/mksynth" "$D" 6 24 16 3
+synth "$D" 6 24 16 3
 avsl-prep -q --layout idx --split train --classes 0-2 -o "$D/train.avs" "$D"
 avsl-prep -q --layout idx --split test --classes 3-5 -o "$D/test.avs" "$D"
 avsl-train -q --data_path "$D/train.avs" --eval-data "$D/test.avs" --arch cifar_resnet18 --base-width 4 --channels 1 \

@@ -4,12 +4,7 @@
 # mid-epoch), a NaN loss, and the embed | graph | eval pipeline agreeing with the trainer's own evaluation.
 . "$(dirname "$0")/lib.sh"
 D=$T/synth
-mkdir -p "$D"
-if ! ${CC:-cc} -O2 "$AVSL_ROOT/pipelines/synth/mksynth.c" -o "$T/mksynth" -lm 2>"$T/cc.err"; then
-	echo "FAIL build_mksynth: $(head -c 300 "$T/cc.err")"
-	exit 1
-fi
-"$T/mksynth" "$D" 8 40 16 1
+synth "$D" 8 40 16 1
 avsl-prep -q --layout idx --split train --classes 0-3 -o "$D/train.avs" "$D"
 avsl-prep -q --layout idx --split test --classes 4-7 -o "$D/test.avs" "$D"
 SMALL=(--arch cifar_resnet18 --base-width 8 --channels 1 --input-size 16 --resize 0 --crop-scale 0.6 1 --mean 0.2
@@ -43,7 +38,7 @@ check train_resume_bit_exact "cmp $T/ra.ave $T/rb.ave"
 
 # SIGINT mid-run: a checkpoint at the next step boundary, exit 128+2, and the resumed run ends where an
 # uninterrupted one does. A bigger set so that the signal arrives while training.
-"$T/mksynth" "$D/big" 8 400 16 2 2>/dev/null || { mkdir -p "$D/big" && "$T/mksynth" "$D/big" 8 400 16 2; }
+synth "$D/big" 8 400 16 2
 avsl-prep -q --layout idx --split train --classes 0-3 -o "$D/big.avs" "$D/big"
 BIG=(--data_path "$D/big.avs" --splits_to_eval train "${SMALL[@]}" --epochs 3)
 avsl-train -q "${BIG[@]}" -o "$T/rs" 2>"$T/rs.err" &

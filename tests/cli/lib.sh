@@ -51,3 +51,14 @@ check() {
 		echo "FAIL $name: $* -- $(tail -c 300 "$T/check.out")"
 	fi
 }
+
+# synth DIR CLASSES PER_CLASS SIZE SEED: the synthetic IDX dataset of pipelines/synth/mksynth.c in DIR (created).
+# The generator is compiled once per test script; a build failure is reported as a failed case and ends the script.
+synth() {
+	if [ ! -x "$T/mksynth" ] &&
+		! ${CC:-cc} -O2 "$AVSL_ROOT/pipelines/synth/mksynth.c" -o "$T/mksynth" -lm 2>"$T/cc.err"; then
+		echo "FAIL build_mksynth: $(head -c 300 "$T/cc.err")"
+		exit 1
+	fi
+	mkdir -p "$1" && "$T/mksynth" "$@"
+}

@@ -5,8 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$AVSL_ROOT" || exit 1
 D=$T/synth
-mkdir -p "$D"
-${CC:-cc} -O2 pipelines/synth/mksynth.c -o "$T/mksynth" -lm && "$T/mksynth" "$D" 6 20 16 3
+synth "$D" 6 20 16 3
 TINY="--arch cifar_resnet18 --base-width 8 --channels 1 --input-size 16 --resize 0 --epochs 1 --batch_size 16
 --test_batch_size 32 --warm_up 0 --feature_dim_list 16 32 64 --embeddings_dim 16 --topk_corr 4 --threads 2 -q"
 for r in cub200 cars196 sop; do
@@ -25,5 +24,5 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 	expect demo_recipe_tiny 0 - '' -- make -s -f pipelines/fashion-mnist.mk BIN="$AVSL_BIN" OUT="$T/demo" \
 		PER_CLASS=20 EPOCHS=1 THREADS=2
 	check demo_recipe_table "grep -q 'AVSL (learned graph)' $T/demo/results.txt && grep -q 'train-avsl' $T/demo/results.txt"
-	check demo_recipe_pictures "test -s $T/demo/board.png && test -s $T/demo/pair.png && grep -q . $T/demo/pair.txt"
+	check demo_recipe_pictures "test -s $T/demo/avsl/model.safetensors && test -s $T/demo/baseline/test.ave && test -s $T/demo/board.png && test -s $T/demo/pair.png && grep -q . $T/demo/pair.txt"
 fi

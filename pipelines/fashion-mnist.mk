@@ -2,7 +2,8 @@
 # train on classes 0-4, retrieve among the never-seen classes 5-9, AVSL against the Proxy-Anchor baseline with the
 # same trunk, data and budget, on the CPU. `make demo` runs it; every artefact lands in $(OUT).
 #
-#   make -f pipelines/fashion-mnist.mk [PER_CLASS=1000] [EPOCHS=3] [SEED=1] [THREADS=0] [OUT=demo-run]
+#   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=0] [OUT=demo-run]
+#   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=100]    (after the above: attribution faithfulness)
 #
 # PER_CLASS training images per class and EPOCHS set the budget (the defaults finish in well under 15 minutes on
 # 2 cores); the test split is always the full 5000 images of classes 5-9.
@@ -26,7 +27,7 @@ AVSL_FLAGS := --setting avsl_proxyanchor --topk_corr 32 --avsl_m 0.5 --prob_gamm
 	--final_pa_alpha 16 --loss0_weight 1 --loss1_weight 1 --loss2_weight 1 --lr_collector 0.01
 BASE_FLAGS := --setting proxy_anchor --proxyanchor_margin 0.1 --proxyanchor_alpha 32 --lr_collector 0.01
 
-.PHONY: all check-inputs
+.PHONY: all check-inputs faithfulness
 .DELETE_ON_ERROR:
 # Every artefact is a result worth keeping: no intermediate file of a pattern rule is deleted at the end.
 .SECONDARY:
@@ -67,6 +68,12 @@ $(OUT)/avsl/levels.avg: $(OUT)/avsl/test.ave
 	$(call TIMED,$(BIN)/avsl-graph -q --metric levels -o $@ $<,graph-levels)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
 	$(call TIMED,$(BIN)/avsl-graph -q --metric l2 -o $@ $<,graph-baseline)
+
+# Deletion/insertion faithfulness of AVSL's attribution maps against a random map and a plain last-level CAM, on
+# the demo's test classes (make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=100]).
+PAIRS ?= 100
+faithfulness: $(OUT)/avsl/model.safetensors $(OUT)/test.avs
+	$(BIN)/avsl-explain faithfulness -m $< --shard $(OUT)/test.avs --pairs $(PAIRS) | tee $(OUT)/faithfulness.txt
 
 # Attribution: the decomposition of one pair's distance with its CAM heat maps, and a retrieval board.
 $(OUT)/pair.png: $(OUT)/avsl/test.avg

@@ -37,13 +37,17 @@ avsl-embed -q -m "$T/rb/last.safetensors" "$D/test.avs" -o "$T/rb.ave"
 check train_resume_bit_exact "cmp $T/ra.ave $T/rb.ave"
 
 # SIGINT mid-run: a checkpoint at the next step boundary, exit 128+2, and the resumed run ends where an
-# uninterrupted one does. A bigger set so that the signal arrives while training.
-synth "$D/big" 8 400 16 2
+# uninterrupted one does. The signal is sent once the log shows the first step (so training is under way) on a set
+# big enough (750 steps) that the run cannot have finished by then.
+synth "$D/big" 8 2000 16 2
 avsl-prep -q --layout idx --split train --classes 0-3 -o "$D/big.avs" "$D/big"
-BIG=(--data_path "$D/big.avs" --splits_to_eval train "${SMALL[@]}" --epochs 3)
+BIG=(--data_path "$D/big.avs" --splits_to_eval train "${SMALL[@]}" --epochs 3 --log-every 1)
 avsl-train -q "${BIG[@]}" -o "$T/rs" 2>"$T/rs.err" &
 pid=$!
-sleep 1.5
+for _ in $(seq 600); do
+	grep -q '"type":"step"' "$T/rs/train.jsonl" 2>/dev/null && break
+	sleep 0.05
+done
 kill -INT $pid
 wait $pid
 st=$?

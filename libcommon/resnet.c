@@ -277,10 +277,8 @@ void resnet_plan(resnet *r, int N, int H, int W)
 	if (N < 1 || H < 1 || W < 1)
 		die("resnet: bad input shape %dx%dx%d", N, H, W);
 	r->N = N, r->H = H, r->W = W;
-	char *old = r->ar.base;
-	r->ar.base = NULL; /* measure */
+	arena_measure(&r->ar); /* the block is kept when the new plan fits */
 	plan_pass(r);
-	r->ar.base = old;
 	arena_commit(&r->ar);
 	plan_pass(r);
 	r->planned = 1;

@@ -217,6 +217,13 @@ void explain_board_png(const image_u8 *disp, const int64_t *ids, const int32_t *
 	if (canvas_text_width(txt, line) > W - 2 * pad)
 		snprintf(line, sizeof line, "Q %lld K %d", (long long)ids[0], k);
 	canvas_text(&cv, pad, pad, txt, INK, line);
+	/* One text size for every "ID .. C .." line of the board: the large one only when all of them fit. */
+	int s_id = txt;
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof line, "ID %lld C %d", (long long)ids[i], labels[i]);
+		if (canvas_text_width(txt, line) > cw)
+			s_id = 1;
+	}
 	for (int i = 0; i < n; i++) {
 		int r = i / cols, c = i % cols;
 		int x = pad + c * (cw + pad), y = head + r * (ch + pad);
@@ -230,8 +237,7 @@ void explain_board_png(const image_u8 *disp, const int64_t *ids, const int32_t *
 		int s = canvas_text_width(txt, line) <= cw ? txt : 1;
 		canvas_text(&cv, x + (cw - canvas_text_width(s, line)) / 2, y + cw + 4, s, i == 0 ? BLUE : INK, line);
 		snprintf(line, sizeof line, "ID %lld C %d", (long long)ids[i], labels[i]);
-		s = canvas_text_width(txt, line) <= cw ? txt : 1;
-		canvas_text(&cv, x + (cw - canvas_text_width(s, line)) / 2, y + cw + 8 + 7 * txt, s, SUB, line);
+		canvas_text(&cv, x + (cw - canvas_text_width(s_id, line)) / 2, y + cw + 8 + 7 * txt, s_id, SUB, line);
 	}
 	canvas_write_png(&cv, path);
 	canvas_free(&cv);

@@ -10,6 +10,8 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 .SUFFIXES:
 .DELETE_ON_ERROR:
+# Objects of tools and tests are intermediate files of pattern chains: keep them (no rebuilds, no "rm" noise).
+.SECONDARY:
 SHELL := /bin/bash
 
 CC       ?= cc
@@ -133,7 +135,7 @@ bench: deps-bench all
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@$(MAKE) --no-print-directory -f pipelines/fashion-mnist.mk
+	@$(MAKE) -s --no-print-directory -f pipelines/fashion-mnist.mk
 
 # One PASS/FAIL line per man page (read by tests/run.sh); `make lint` fails on the first warning.
 lint-cases:

@@ -7,23 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void evaluate_embed(model *m, loader *l, ave_set *s, int quiet)
+void embed_all(model *m, loader *l, embed_batch_fn fn, void *ctx, int quiet)
 {
-	memset(s, 0, sizeof *s);
 	uint64_t n = loader_count(l);
-	int L = model_levels(m), cert = model_has_cert(m);
-	s->h.levels = (uint32_t)L;
-	s->h.has_cert = cert;
-	s->h.kind = cert ? AVE_KIND_AVSL : AVE_KIND_BASELINE;
-	s->h.count = n;
-	s->n = n;
-	s->id = xmalloc_array(n ? n : 1, sizeof *s->id);
-	s->label = xmalloc_array(n ? n : 1, sizeof *s->label);
-	for (int l2 = 0; l2 < L; l2++) {
-		s->h.dim[l2] = (uint32_t)m->D;
-		s->emb[l2] = xmalloc_array(n ? n : 1, (size_t)m->D * sizeof(float));
+	int L = model_levels(m), cert = model_has_cert(m), cap = m->planned_n;
+	float *emb[MODEL_LEVELS] = {0}, *cr[MODEL_LEVELS] = {0};
+	for (int lv = 0; lv < L; lv++) {
+		emb[lv] = xmalloc_array((size_t)cap, (size_t)m->D * sizeof(float)); /* (cap, D) */
 		if (cert)
-			s->cert[l2] = xmalloc_array(n ? n : 1, (size_t)m->D * sizeof(float));
+			cr[lv] = xmalloc_array((size_t)cap, (size_t)m->D * sizeof(float)); /* (cap, D) */
 	}
 	loader_start_epoch(l, 0);
 	progress pr = {0};
@@ -36,14 +28,8 @@ void evaluate_embed(model *m, loader *l, ave_set *s, int quiet)
 	while ((b = loader_next_borrow(l, &x, &labels, &ids)) > 0) {
 		if (done + (uint64_t)b > n)
 			die("internal error: the loader returned more records than it holds");
-		float *emb[MODEL_LEVELS] = {0}, *cr[MODEL_LEVELS] = {0};
-		for (int l2 = 0; l2 < L; l2++) {
-			emb[l2] = s->emb[l2] + done * m->D;
-			cr[l2] = cert ? s->cert[l2] + done * m->D : NULL;
-		}
-		model_embed(m, x, b, emb, cr);
-		memcpy(s->label + done, labels, (size_t)b * sizeof *labels);
-		memcpy(s->id + done, ids, (size_t)b * sizeof *ids);
+		model_embed(m, x, b, emb, cert ? cr : NULL);
+		fn(ctx, b, emb, cert ? cr : NULL, labels, ids);
 		done += (uint64_t)b;
 		progress_add(&pr, (uint64_t)b);
 	}
@@ -52,6 +38,45 @@ void evaluate_embed(model *m, loader *l, ave_set *s, int quiet)
 	if (done != n)
 		die("internal error: embedded %llu of %llu records", (unsigned long long)done, (unsigned long long)n);
 	progress_end(&pr);
+	for (int lv = 0; lv < L; lv++)
+		free(emb[lv]), free(cr[lv]);
+}
+
+/* embed_all callback of evaluate_embed: append the batch to the set. */
+static void append_batch(void *ctx, int b, float *const emb[], float *const cert[], const int32_t *labels,
+			 const int64_t *ids)
+{
+	ave_set *s = ctx;
+	uint64_t at = s->n;
+	for (uint32_t lv = 0; lv < s->h.levels; lv++) {
+		size_t D = s->h.dim[lv];
+		memcpy(s->emb[lv] + at * D, emb[lv], (size_t)b * D * sizeof(float));
+		if (cert)
+			memcpy(s->cert[lv] + at * D, cert[lv], (size_t)b * D * sizeof(float));
+	}
+	memcpy(s->label + at, labels, (size_t)b * sizeof *labels);
+	memcpy(s->id + at, ids, (size_t)b * sizeof *ids);
+	s->n += (uint64_t)b;
+}
+
+void evaluate_embed(model *m, loader *l, ave_set *s, int quiet)
+{
+	memset(s, 0, sizeof *s);
+	uint64_t n = loader_count(l);
+	int L = model_levels(m), cert = model_has_cert(m);
+	s->h.levels = (uint32_t)L;
+	s->h.has_cert = cert;
+	s->h.kind = cert ? AVE_KIND_AVSL : AVE_KIND_BASELINE;
+	s->h.count = n;
+	s->id = xmalloc_array(n ? n : 1, sizeof *s->id);
+	s->label = xmalloc_array(n ? n : 1, sizeof *s->label);
+	for (int lv = 0; lv < L; lv++) {
+		s->h.dim[lv] = (uint32_t)m->D;
+		s->emb[lv] = xmalloc_array(n ? n : 1, (size_t)m->D * sizeof(float));
+		if (cert)
+			s->cert[lv] = xmalloc_array(n ? n : 1, (size_t)m->D * sizeof(float));
+	}
+	embed_all(m, l, append_batch, s, quiet); /* s->n counts the records appended */
 }
 
 static void add_query(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)

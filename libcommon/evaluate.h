@@ -11,6 +11,14 @@
 #include "metrics.h"
 #include "model.h"
 
+/* One batch of embed_all: b records with embeddings emb[l] (b, D) and certainties cert[l] (b, D) (AVSL; NULL for
+ * the baseline), their labels (b) and ids (b). The buffers are reused for the next batch. */
+typedef void (*embed_batch_fn)(void *ctx, int b, float *const emb[], float *const cert[], const int32_t *labels,
+			       const int64_t *ids);
+/* Run the model in eval mode over every record of an eval-mode loader, in order, calling fn per batch; progress on
+ * stderr unless quiet. Dies on a loader error or a short read. The loader's batch <= the model's planned batch. */
+void embed_all(model *m, loader *l, embed_batch_fn fn, void *ctx, int quiet);
+
 /* Embed every record of an eval-mode loader into s (ids = record indexes). batch <= the model's planned batch. */
 void evaluate_embed(model *m, loader *l, ave_set *s, int quiet);
 

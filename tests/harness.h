@@ -64,6 +64,17 @@ static char harness_fail_msg[512];
 		fflush(stdout);                                                                                    \
 	} while (0)
 
+/* A FILE positioned at the start of a copy of b[n] (tmpfile: a real file, like a file argument); NULL on failure. */
+static inline FILE *harness_feed(const void *b, size_t n)
+{
+	FILE *fp = tmpfile();
+	if (fp && n)
+		fwrite(b, 1, n, fp);
+	if (fp)
+		rewind(fp);
+	return fp;
+}
+
 static inline int harness_finish(void)
 {
 	return harness_failed_cases ? 1 : 0;

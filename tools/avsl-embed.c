@@ -8,10 +8,10 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "emb.h"
+#include "evaluate.h"
 #include "loader.h"
 #include "model.h"
 #include "npy.h"
-#include "progress.h"
 #include "util.h"
 
 #include <errno.h>
@@ -79,6 +79,42 @@ static void npy_put(FILE *fp, const char *name, npy_dtype dt, const void *data, 
 		die("%s", err.msg);
 }
 
+/* Where each batch goes: the .ave stream and, with --npy, the numpy files. */
+typedef struct {
+	FILE *fp;
+	const char *path;
+	const ave_header *h;
+	const char *npy_dir;
+	FILE *f_emb[MODEL_LEVELS], *f_cert[MODEL_LEVELS], *f_lab, *f_id;
+	float *rec; /* one record: emb[0..L-1], cert[0..L-1] */
+} sink;
+
+static void write_batch(void *ctx, int b, float *const emb[], float *const cert[], const int32_t *labels,
+			const int64_t *ids)
+{
+	sink *k = ctx;
+	int L = (int)k->h->levels, D = (int)k->h->dim[0];
+	fmt_error err;
+	for (int i = 0; i < b; i++) {
+		for (int l = 0; l < L; l++) {
+			memcpy(k->rec + (size_t)l * D, emb[l] + (size_t)i * D, D * sizeof(float));
+			if (cert)
+				memcpy(k->rec + (size_t)(L + l) * D, cert[l] + (size_t)i * D, D * sizeof(float));
+		}
+		if (ave_write_record(k->fp, k->path, k->h, ids[i], labels[i], k->rec, &err))
+			die("%s", err.msg);
+	}
+	if (!k->npy_dir)
+		return;
+	for (int l = 0; l < L; l++) {
+		npy_put(k->f_emb[l], k->npy_dir, NPY_F32, emb[l], (uint64_t)b * D);
+		if (cert)
+			npy_put(k->f_cert[l], k->npy_dir, NPY_F32, cert[l], (uint64_t)b * D);
+	}
+	npy_put(k->f_lab, k->npy_dir, NPY_I32, labels, (uint64_t)b);
+	npy_put(k->f_id, k->npy_dir, NPY_I64, ids, (uint64_t)b);
+}
+
 int main(int argc, char **argv)
 {
 	avsl_set_progname(argv[0]);
@@ -128,16 +164,10 @@ int main(int argc, char **argv)
 	if (!batch)
 		batch = c.test_batch_size;
 
+	/* The checkpoint's evaluation transform, as the trainer evaluated with (c.threads was set above). */
 	loader_config lc;
-	loader_config_default(&lc);
+	train_config_loader(&c, 0, &lc);
 	lc.batch = batch;
-	lc.out_h = lc.out_w = c.input_size;
-	lc.channels = c.channels;
-	lc.train = 0;
-	lc.resize = c.resize;
-	for (int i = 0; i < 3; i++)
-		lc.mean[i] = c.mean[i], lc.std[i] = c.std[i];
-	lc.threads = threads;
 	loader *ld = loader_open_or_die(shard, &lc);
 	uint64_t n = loader_count(ld);
 	model_plan(&m, batch);
@@ -172,55 +202,15 @@ int main(int argc, char **argv)
 		f_id = npy_open(&ns, npy_dir, "ids.npy", NPY_I64, 1, shape);
 	}
 
-	float *emb[MODEL_LEVELS], *cert[MODEL_LEVELS];
-	for (int l = 0; l < MODEL_LEVELS; l++) {
-		emb[l] = xmalloc_array((size_t)batch, (size_t)D * sizeof(float)); /* (batch, D) */
-		cert[l] = xmalloc_array((size_t)batch, (size_t)D * sizeof(float)); /* (batch, D) */
-	}
-	size_t rec_floats = (size_t)ave_record_floats(&h);
-	float *rec = xmalloc_array(rec_floats, sizeof(float)); /* one record: emb[0..L-1], cert[0..L-1] */
-	progress pr = {0};
-	progress_start(&pr, "embed", "img", n, verbosity == CLI_QUIET);
-	loader_start_epoch(ld, 0);
-	const float *x;
-	const int32_t *labels;
-	const int64_t *ids;
-	uint64_t done = 0;
-	int b;
-	while ((b = loader_next_borrow(ld, &x, &labels, &ids)) > 0) {
-		model_embed(&m, x, b, emb, has_cert ? cert : NULL);
-		for (int i = 0; i < b; i++) {
-			for (int l = 0; l < L; l++) {
-				memcpy(rec + (size_t)l * D, emb[l] + (size_t)i * D, D * sizeof(float));
-				if (has_cert)
-					memcpy(rec + (size_t)(L + l) * D, cert[l] + (size_t)i * D, D * sizeof(float));
-			}
-			if (ave_write_record(o.fp, out_path, &h, ids[i], labels[i], rec, &err))
-				die("%s", err.msg);
-		}
-		if (npy_dir) {
-			for (int l = 0; l < L; l++) {
-				npy_put(f_emb[l], npy_dir, NPY_F32, emb[l], (uint64_t)b * D);
-				if (has_cert)
-					npy_put(f_cert[l], npy_dir, NPY_F32, cert[l], (uint64_t)b * D);
-			}
-			npy_put(f_lab, npy_dir, NPY_I32, labels, (uint64_t)b);
-			npy_put(f_id, npy_dir, NPY_I64, ids, (uint64_t)b);
-		}
-		done += (uint64_t)b;
-		progress_add(&pr, (uint64_t)b);
-	}
-	if (b < 0)
-		die("%s", loader_error(ld));
-	if (done != n)
-		die("%s: embedded %llu of %llu records", shard, (unsigned long long)done, (unsigned long long)n);
-	progress_end(&pr);
+	sink k = {.fp = o.fp, .path = out_path, .h = &h, .npy_dir = npy_dir, .f_lab = f_lab, .f_id = f_id};
+	for (int l = 0; l < L; l++)
+		k.f_emb[l] = f_emb[l], k.f_cert[l] = f_cert[l];
+	k.rec = xmalloc_array((size_t)ave_record_floats(&h), sizeof(float));
+	embed_all(&m, ld, write_batch, &k, verbosity == CLI_QUIET);
+	free(k.rec);
 	out_commit(&o);
 	if (npy_dir)
 		npy_commit(&ns);
-	for (int l = 0; l < MODEL_LEVELS; l++)
-		free(emb[l]), free(cert[l]);
-	free(rec);
 	loader_close(ld);
 	model_free(&m);
 	train_config_free(&c);

@@ -149,6 +149,8 @@ lint:
 # ---- dependencies ---------------------------------------------------------------------------------------------
 DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc
 DEB_DEMO  := dataset-fashion-mnist
+# what the test scripts import or call (tests/cli/*.sh check outputs with numpy)
+DEB_TEST  := python3-numpy
 DEB_BENCH := python3-torch python3-torchvision python3-faiss python3-numpy python3-pil
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -164,7 +166,7 @@ define apt_install
 	fi
 endef
 deps:
-	$(call apt_install,$(DEB_BUILD) $(DEB_DEMO))
+	$(call apt_install,$(DEB_BUILD) $(DEB_DEMO) $(DEB_TEST))
 deps-bench: deps
 	$(call apt_install,$(DEB_BENCH))
 

@@ -5,6 +5,8 @@
 #   make check-cuda the op and golden tests on the GPU (needs a GPU host)
 #   make bench      benchmarks against PyTorch / faiss / PIL on this machine
 #   make demo       the Fashion-MNIST demo (pipelines/fashion-mnist.mk)
+#   make check SANITIZE=1   the whole suite built with ASan+UBSan (+LeakSanitizer) in build-san, CPU only
+#   make fuzz       build the libFuzzer harnesses (clang, build-fuzz) and run each for FUZZ_S seconds
 #   make lint       mandoc -Tlint on every man page
 #   make deps       install the Debian packages the build, tests and demo need (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -18,6 +20,15 @@ CC       ?= cc
 CUDA     ?= auto
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on), every finding fatal, in its own
+# tree without CUDA (nvcc objects are not instrumented). The CLI tests compile their helpers with the same flags.
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+override CUDA := 0
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+EXTRA_CFLAGS += $(SAN_FLAGS)
+endif
 BUILD    ?= build
 CUDA_HOME ?= /usr/local/cuda
 NPROC    ?= $(shell nproc 2>/dev/null || echo 2)
@@ -82,9 +93,13 @@ LIB      := $(BUILD)/libavsl.a
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c), linked here with the plain replay driver: `make check` runs each over
+# its corpus tests/fuzz/corpus/NAME/ without clang.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench install clean config
-all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES)
+.PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench deps-fuzz fuzz fuzz-bins install clean config
+all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(FUZZ_REPLAY)
 
 MISSING := $(foreach d,ZSTD DNNL OPENBLAS STB ZLIB,$(if $(filter no,$(HAVE_$(d))),$(d)))
 config:
@@ -120,12 +135,22 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/tests/fuzz/replay.d
 
 # ---- tests ----------------------------------------------------------------------------------------------------
+# Under SANITIZE=1 every sanitizer report goes to a file under $(BUILD)/san-logs (a tool that was expected to fail
+# must not hide one behind its exit status 1); tests/run.sh counts each report as a failed case.
+SAN_ENV := $(if $(SAN_FLAGS),AVSL_SAN_FLAGS='$(SAN_FLAGS)' \
+	ASAN_OPTIONS=detect_leaks=1:exitcode=86:log_path=$(CURDIR)/$(BUILD)/san-logs/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(CURDIR)/$(BUILD)/san-logs/ubsan)
 check: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) $(SAN_ENV) tests/run.sh
 
 check-cuda: all
 	@AVSL_DEVICE=cuda BUILD=$(BUILD) tests/run.sh
@@ -136,6 +161,23 @@ bench: deps-bench all
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) -s --no-print-directory -f pipelines/fashion-mnist.mk
+
+# ---- fuzzing ---------------------------------------------------------------------------------------------------
+# `make fuzz FUZZ_S=600`: every harness built with clang -fsanitize=fuzzer,address,undefined in $(FUZZ_BUILD), then
+# run for FUZZ_S seconds each, FUZZ_JOBS at a time, from its committed seed corpus (new inputs go to
+# $(FUZZ_BUILD)/corpus/NAME, findings to $(FUZZ_BUILD)/findings/); ends with a table of executions and findings.
+FUZZ_S     ?= 60
+FUZZ_JOBS  ?= 1
+FUZZ_BUILD ?= build-fuzz
+FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-bin/%)
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory -j$(NPROC) CC=clang CUDA=0 SANITIZE=0 BUILD=$(FUZZ_BUILD) \
+		EXTRA_CFLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' fuzz-bins
+	@BUILD=$(FUZZ_BUILD) FUZZ_S=$(FUZZ_S) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh
+fuzz-bins: config $(FUZZ_BINS)
+$(BUILD)/fuzz-bin/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 # One PASS/FAIL line per man page (read by tests/run.sh); `make lint` fails on the first warning.
 lint-cases:
@@ -151,6 +193,7 @@ DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev 
 DEB_DEMO  := dataset-fashion-mnist
 # what the test scripts import or call (tests/cli/*.sh check outputs with numpy)
 DEB_TEST  := python3-numpy
+DEB_FUZZ  := clang libclang-rt-dev libomp-dev
 DEB_BENCH := python3-torch python3-torchvision python3-faiss python3-numpy python3-pil
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -169,6 +212,8 @@ deps:
 	$(call apt_install,$(DEB_BUILD) $(DEB_DEMO) $(DEB_TEST))
 deps-bench: deps
 	$(call apt_install,$(DEB_BENCH))
+deps-fuzz: deps
+	$(call apt_install,$(DEB_FUZZ))
 
 # ---- install --------------------------------------------------------------------------------------------------
 install: all

@@ -116,6 +116,7 @@ void checkpoint_read_config(const char *path, train_config *c)
 	if (!json)
 		die("%s: __metadata__.avsl.config: missing (not an avsl checkpoint; ImageNet weights go to --init)", path);
 	char why[256];
+	train_config_free(c); /* from_json resets c to the defaults: release what c held (the default model name...) */
 	if (train_config_from_json(c, json, why, sizeof why))
 		die("%s: __metadata__.avsl.config: %s", path, why);
 	st_close(&f);

@@ -28,7 +28,8 @@ typedef struct {
 void checkpoint_save(const char *path, const model *m, const adamw *opt, const train_config *c,
 		     const train_state *st);
 
-/* Read the configuration stored in a checkpoint into c (train_config_from_json: defaults, then the stored values). */
+/* Read the configuration stored in a checkpoint into c (train_config_from_json: defaults, then the stored values).
+ * c must be initialised (train_config_init or parsed): what it held is freed first. */
 void checkpoint_read_config(const char *path, train_config *c);
 
 /* Build the model that c describes with the checkpoint's class count and load every tensor. When opt is not NULL

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json) {
 		train_config c;
 		char why[256];
-		train_config_init(&c);
+		/* from_json starts with train_config_init: c needs no initialisation, only freeing */
 		if (train_config_from_json(&c, json, why, sizeof why) == 0)
 			sink = train_config_check(&c, why, sizeof why) + (double)c.seed;
 		train_config_free(&c);

@@ -168,6 +168,11 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 		snprintf(why, why_len, "%s", stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error");
 		return -1;
 	}
+	if (w < 1 || h < 1) { /* stb's PNM reader takes a width it cannot parse as 0 (found by tests/fuzz/fuzz_image) */
+		stbi_image_free(px);
+		snprintf(why, why_len, "%dx%d pixels: an empty image", w, h);
+		return -1;
+	}
 	if ((uint64_t)w * h > IMAGE_MAX_PIXELS) {
 		stbi_image_free(px);
 		snprintf(why, why_len, "%dx%d pixels, more than the %llu allowed", w, h,

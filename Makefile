@@ -112,9 +112,10 @@ FLAGS_STAMP := $(BUILD)/flags.stamp
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_LINE)' ] || echo '$(FLAGS_LINE)' > $(FLAGS_STAMP))
 
 # stb_image and stb_image_write (third-party, compiled into image.c) shift ints into the sign bit (JPEG bit packing)
-# and add 0 to a NULL pointer (a PNG whose first IDAT chunk is empty): UB by the letter that the library relies on.
-# Under a sanitizer (SANITIZE=1, make fuzz) those two checks are off for that one file.
-STB_NOSAN := -fno-sanitize=shift-base,pointer-overflow
+# and add 0 to, or memcpy 0 bytes to, a NULL pointer (a PNG whose first IDAT chunk is empty): UB by the letter that
+# the library relies on.
+# Under a sanitizer (SANITIZE=1, make fuzz) those three checks are off for that one file.
+STB_NOSAN := -fno-sanitize=shift-base,pointer-overflow,nonnull-attribute
 $(BUILD)/obj/libcommon/image.o: ALL_CFLAGS += $(if $(findstring -fsanitize=,$(EXTRA_CFLAGS)),$(STB_NOSAN))
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)

@@ -144,7 +144,8 @@ typedef struct {
 	const char *out;
 	int multi;
 	int level;
-	out_file f;
+	out_set *set;      /* the shards and the manifest, renamed together by the caller */
+	out_file *f;       /* the shard being written */
 	shard_writer *w;
 	char **names;      /* shard file names (basenames) */
 	uint64_t *counts;
@@ -155,12 +156,10 @@ typedef struct {
 static void sink_open(sink *k)
 {
 	char *path = k->multi ? xasprintf("%s-%05d.avs", k->out, k->n) : xstrdup(k->out);
-	out_open(&k->f, path, 1);
+	k->f = out_set_open(k->set, path, 1);
 	fmt_error err;
-	if (shard_writer_open(&k->w, k->f.fp, path, k->level, &err)) {
-		out_abort(&k->f);
+	if (shard_writer_open(&k->w, k->f->fp, path, k->level, &err))
 		die("%s", err.msg);
-	}
 	const char *slash = strrchr(path, '/');
 	k->names = xrealloc_array(k->names, (size_t)k->n + 1, sizeof *k->names);
 	k->counts = xrealloc_array(k->counts, (size_t)k->n + 1, sizeof *k->counts);
@@ -175,16 +174,21 @@ static void sink_close(sink *k)
 	fmt_error err;
 	uint64_t total;
 	k->counts[k->n - 1] = shard_writer_count(k->w);
-	if (shard_writer_finish(k->w, &total, &err)) {
-		out_abort(&k->f);
+	if (shard_writer_finish(k->w, &total, &err))
 		die("%s", err.msg);
-	}
 	k->w = NULL;
-	out_commit(&k->f);
+	out_finish(k->f); /* synced and closed; renamed with the rest of the set */
 	k->bytes_out += total;
 }
 
 void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *o, prep_stats *st)
+{
+	out_set set = {0};
+	prep_split_into(s, out, multi, o, st, &set);
+	out_set_commit(&set);
+}
+
+void prep_split_into(const ds_split *s, const char *out, int multi, const prep_opts *o, prep_stats *st, out_set *set)
 {
 	memset(st, 0, sizeof *st);
 	double t0 = avsl_now();
@@ -201,7 +205,7 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0)
 			die("cannot start worker thread %d: %s", i, strerror(errno));
 	}
-	sink k = {out, multi, o->level};
+	sink k = {out, multi, o->level, set};
 	sink_open(&k);
 	progress pr;
 	char label[64];
@@ -218,7 +222,6 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 		st->bytes_in += r->bytes_in;
 		if (!r->ok) {
 			if (o->strict) {
-				out_abort(&k.f);
 				die("%s: %s (--strict)", it->file ? it->file : it->rel, r->why);
 			}
 			warn("%s: %s; skipped", it->file ? it->file : it->rel, r->why);
@@ -232,10 +235,8 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 				sink_open(&k);
 			}
 			fmt_error err;
-			if (shard_writer_put(k.w, &r->enc, &err)) {
-				out_abort(&k.f);
+			if (shard_writer_put(k.w, &r->enc, &err))
 				die("%s", err.msg);
-			}
 			st->images++;
 			shard_encoded_free(&r->enc);
 		}
@@ -252,14 +253,10 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 	sink_close(&k);
 	if (multi) {
 		char *mpath = xasprintf("%s.avsm", out);
-		out_file mf;
-		out_open(&mf, mpath, 0);
+		out_file *mf = out_set_open(set, mpath, 0); /* last in the set: renamed after every shard */
 		fmt_error err;
-		if (shard_manifest_write(mf.fp, mpath, k.names, k.counts, k.n, &err)) {
-			out_abort(&mf);
+		if (shard_manifest_write(mf->fp, mpath, k.names, k.counts, k.n, &err))
 			die("%s", err.msg);
-		}
-		out_commit(&mf);
 		free(mpath);
 	}
 	for (int i = 0; i < k.n; i++)

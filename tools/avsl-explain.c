@@ -223,18 +223,19 @@ static void run_pair(const opts *o, explain_model *em)
 	explain_decompose(&em->view, (const float *const *)f[0].xh, (const float *const *)f[0].cert,
 			  (const float *const *)f[1].xh, (const float *const *)f[1].cert, &d);
 	explain_report_opts ro = {names[0], names[1], lab[0], lab[1], o->top, o->paths, gdist};
-	out_file of;
-	out_open(&of, o->out, 0);
-	explain_report(of.fp, em, &d, &ro, o->json);
-	out_commit(&of);
+	/* The text and the picture appear together or not at all (cli.h out_set). */
+	out_set set = {0};
+	out_file *of = out_set_open(&set, o->out, 0);
+	explain_report(of->fp, em, &d, &ro, o->json);
 	if (o->png) {
 		image_u8 disp[2];
 		for (int i = 0; i < 2; i++)
 			explain_tensor_image(em, x + i * plane, &disp[i]);
-		explain_pair_png(em, &disp[0], &disp[1], &f[0], &f[1], &d, &ro, o->png_attrs, o->tile, o->png);
+		explain_pair_png(em, &disp[0], &disp[1], &f[0], &f[1], &d, &ro, o->png_attrs, o->tile, o->png, &set);
 		image_free(&disp[0]);
 		image_free(&disp[1]);
 	}
+	out_set_commit(&set);
 	explain_decomp_free(&d);
 	for (int i = 0; i < 2; i++) {
 		explain_feats_free(&f[i]);
@@ -326,7 +327,7 @@ static void run_faith(const opts *o, explain_model *em)
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_init(argv[0]);
 	opts o = {.mode = MODE_PAIR, .pair = {-1, -1}, .query = -1, .rank = 1, .top = 5, .paths = 3, .png_attrs = 2,
 		  .tile = 112, .k = 8, .pairs = 50, .steps = 16, .attr_k = 8, .out = "-", .verbosity = CLI_NORMAL};
 	int skip = 0;

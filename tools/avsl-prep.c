@@ -77,7 +77,7 @@ static int ends_with(const char *s, const char *suffix)
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_init(argv[0]);
 	enum { O_LAYOUT = 256, O_SPLIT, O_CLASSES, O_PER_CLASS, O_SHARD_SIZE, O_LEVEL, O_RESIZE, O_NO_RESIZE, O_THREADS, O_STRICT,
 	       O_LIST, O_VERIFY };
 	static const struct option opts[] = {
@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 			die_usage("--classes: '%s': %s", classes, why);
 	}
 	const char *splits[2] = {"train", "test"};
+	out_set set = {0}; /* every shard and manifest of the run, renamed together at the end */
 	for (int k = 0; k < 2; k++) {
 		if (strcmp(split, "both") && strcmp(split, splits[k]))
 			continue;
@@ -172,7 +173,7 @@ int main(int argc, char **argv)
 			warn("%s: %s layout, %s split: %zu images", root, ds_layout_name(layout), splits[k], s.n);
 		char *dst = single ? xstrdup(out) : xasprintf("%s-%s", out, splits[k]);
 		prep_stats st;
-		prep_split(&s, dst, !single, &o, &st);
+		prep_split_into(&s, dst, !single, &o, &st, &set);
 		if (o.verbosity != CLI_QUIET)
 			warn("%s: %llu images, %zu classes, %llu skipped, %llu bytes in, %llu bytes out (%llu shard%s), "
 			     "%.1f images/s", single ? dst : splits[k], (unsigned long long)st.images, st.classes,
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
 		free(dst);
 		ds_split_free(&s);
 	}
+	out_set_commit(&set);
 	ds_filter_free(&filter);
 	return 0;
 }

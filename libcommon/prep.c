@@ -13,9 +13,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	shard_encoded enc;
@@ -42,12 +45,31 @@ typedef struct {
 	pthread_t th;
 } worker;
 
-/* Read a whole file without dying: a missing or unreadable image is a skipped item, like a corrupt one. */
+/* Read a whole file without dying: a missing or unreadable image is a skipped item, like a corrupt one. Only a
+ * regular file is read: O_NONBLOCK so a FIFO named like an image never blocks the run, then fstat says what the
+ * path is (a directory called x.jpg, a FIFO, a device). */
 static unsigned char *slurp(const char *path, size_t *len, char *why, size_t why_len)
 {
-	FILE *fp = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			snprintf(why, why_len, "dangling symbolic link");
+		else
+			snprintf(why, why_len, "%s", strerror(e));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, why_len, "not a regular file (%s)",
+			 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+		close(fd);
+		return NULL;
+	}
+	FILE *fp = fdopen(fd, "rb");
 	if (!fp) {
 		snprintf(why, why_len, "%s", strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	size_t cap = 1 << 16, n = 0;

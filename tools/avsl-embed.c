@@ -159,8 +159,9 @@ int main(int argc, char **argv)
 	/* The stream and the .npy files appear together or not at all (cli.h out_set). */
 	out_set set = {0};
 	out_file *o = out_set_open(&set, out_path, 1);
+	const char *out_name = strcmp(out_path, "-") ? out_path : "standard output";
 	fmt_error err;
-	if (ave_write_header(o->fp, out_path, &h, &err))
+	if (ave_write_header(o->fp, out_name, &h, &err))
 		die("%s", err.msg);
 
 	FILE *f_emb[MODEL_LEVELS] = {0}, *f_cert[MODEL_LEVELS] = {0}, *f_lab = NULL, *f_id = NULL;
@@ -181,7 +182,7 @@ int main(int argc, char **argv)
 		f_id = npy_open(&set, npy_dir, "ids.npy", NPY_I64, 1, shape);
 	}
 
-	sink k = {.fp = o->fp, .path = out_path, .h = &h, .npy_dir = npy_dir, .f_lab = f_lab, .f_id = f_id};
+	sink k = {.fp = o->fp, .path = out_name, .h = &h, .npy_dir = npy_dir, .f_lab = f_lab, .f_id = f_id};
 	for (int l = 0; l < L; l++)
 		k.f_emb[l] = f_emb[l], k.f_cert[l] = f_cert[l];
 	k.rec = xmalloc_array((size_t)ave_record_floats(&h), sizeof(float));

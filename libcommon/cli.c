@@ -124,6 +124,15 @@ void cli_init(const char *argv0)
 	atexit(at_exit);
 }
 
+void cli_omp_passive(char **argv)
+{
+	const char *w = getenv("OMP_WAIT_POLICY");
+	if (w && *w)
+		return;
+	setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+	execv("/proc/self/exe", argv); /* returns only on failure: then run on with libgomp's default */
+}
+
 void cli_print_version(void)
 {
 	printf("%s %s\n", avsl_progname(), AVSL_VERSION);

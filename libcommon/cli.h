@@ -29,6 +29,13 @@ enum { CLI_QUIET = 0, CLI_NORMAL = 1, CLI_VERBOSE = 2 };
  * to be ignored stays ignored) and the exit-time check of standard output. Call first in every tool's main(). */
 void cli_init(const char *argv0);
 
+/* OpenMP threads wait passively (sleep in the kernel) at the end of a parallel region instead of spinning:
+ * with another CPU-bound process on the machine, spinning threads take turns burning the cores the working
+ * threads need, and throughput collapses (avsl-train kept a third of its speed beside one `yes`). libgomp reads
+ * OMP_WAIT_POLICY once, when it is loaded, before main(); so when it is unset this sets OMP_WAIT_POLICY=PASSIVE
+ * and re-executes the program (/proc/self/exe, same argv and pid). A value the user set is kept. Call first. */
+void cli_omp_passive(char **argv);
+
 /* Print "prog AVSL_VERSION" to stdout. */
 void cli_print_version(void);
 

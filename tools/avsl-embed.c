@@ -96,6 +96,7 @@ static void write_batch(void *ctx, int b, float *const emb[], float *const cert[
 
 int main(int argc, char **argv)
 {
+	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE");
 	int batch = 0, threads = 0, verbosity = CLI_NORMAL;

@@ -354,6 +354,7 @@ static void run_faith(const opts *o, explain_model *em)
 
 int main(int argc, char **argv)
 {
+	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	opts o = {.mode = MODE_PAIR, .pair = {-1, -1}, .query = -1, .rank = 1, .top = 5, .paths = 3, .png_attrs = 2,
 		  .tile = 112, .k = 8, .pairs = 50, .steps = 16, .attr_k = 8, .out = "-", .verbosity = CLI_NORMAL};

@@ -68,6 +68,7 @@ static void load(const char *path, ave_set *s)
 
 int main(int argc, char **argv)
 {
+	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	static const struct option longopts[] = {
 		{"model", required_argument, 0, 'm'}, {"gallery", required_argument, 0, 'g'},

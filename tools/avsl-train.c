@@ -7,6 +7,7 @@
 
 int main(int argc, char **argv)
 {
+	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	train_config c;
 	train_config_parse_or_exit(&c, argc, argv);

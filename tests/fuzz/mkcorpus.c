@@ -120,6 +120,8 @@ static void checkpoint(const char *harness, const char *name, int levels, int d,
 	train_config c;
 	if (with_config) {
 		train_config_init(&c);
+		/* the configuration agrees with the summary keys and the tensors (formats/checkpoint.md) */
+		c.embeddings_dim = d, c.topk_corr = 2, c.prob_gamma = 1.5, c.index_p = 2, c.avsl_m = 0.5;
 		json = train_config_to_json(&c);
 		st_writer_meta(w, "avsl.config", json);
 	}

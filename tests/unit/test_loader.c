@@ -132,7 +132,7 @@ TEST(ranks_partition_the_global_batches)
 	int nr[2];
 	for (int r = 0; r < 2; r++) {
 		small_config(&c, 1, 1 + r, r);
-		c.batch = 4;
+		c.batch = 8; /* the global batch: 4 images per rank */
 		c.rank = r;
 		c.world = 2;
 		nr[r] = read_all(&c, 2, xr[r], lr[r], ir[r]);

@@ -101,6 +101,14 @@ avsl-graph -q -m "$M" -k 5 --shard 1/3 "$T/e1.ave" -o "$T/p5.avg"
 expect graph_merge_mismatch 1 empty 'p5\.avg: k 5' -- avsl-graph --merge -o "$T/gx.avg" "$T/p0.avg" "$T/p5.avg"
 expect graph_merge_no_parts 2 empty 'missing' -- avsl-graph --merge -o "$T/gx.avg"
 
+# A paper recipe with NP=2 launches its training, embedding and graphs through mpirun.
+synth "$D/rec" 6 20 16 3
+RTINY="--arch cifar_resnet18 --base-width 8 --channels 1 --input-size 16 --resize 0 --epochs 1 --batch_size 16
+--test_batch_size 32 --warm_up 0 --feature_dim_list 16 32 64 --embeddings_dim 16 --topk_corr 4 --threads 1 -q"
+expect mpi_recipe_np2 0 - '' -- make -s -C "$AVSL_ROOT" -f pipelines/sop.mk BIN="$AVSL_BIN" DATA="$D/rec" INIT=none \
+	OUT="$T/sop" NP=2 MPIRUN_FLAGS=--oversubscribe EXTRA_TRAIN="$RTINY"
+check mpi_recipe_np2_results "grep -q '^AVSL ' $T/sop/results.txt"
+
 # Faults, on a set big enough that the runs are under way when the signal comes (100 steps per epoch).
 synth "$D/big" 4 400 16 2
 avsl-prep -q --layout idx --split train --classes 0-3 -o "$D/big.avs" "$D/big"
@@ -138,7 +146,7 @@ t0=$(date +%s)
 for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
 if kill -0 $job 2>/dev/null; then
 	echo "FAIL mpi_kill9: the job still runs 30 s after rank 1 was killed"
-	pkill -KILL -f -- "-o $T/rk\$"
+	pgrep -f -- "-o $T/rk\$" | xargs -r kill -9
 	kill -9 $job
 else
 	echo "PASS mpi_kill9_all_exit (in $(($(date +%s) - t0)) s)"

@@ -57,7 +57,10 @@ equal() {
 }
 export -f losses
 export PY
-equal avsl
+equal avsl --eval-data "$D/test.avs" --splits_to_eval test
+# the test split, embedded in parts and evaluated by rank 0, gives the one-process metrics
+check mpi_avsl_eval "grep '\"type\":\"epoch\"' $T/avsl.2/train.jsonl | grep -o '\"recall\":{[^}]*}' > $T/rec2 &&
+	grep '\"type\":\"epoch\"' $T/avsl.1/train.jsonl | grep -o '\"recall\":{[^}]*}' > $T/rec1 && test -s $T/rec1 && cmp $T/rec1 $T/rec2"
 equal baseline --setting proxy_anchor
 # K = 1200 > 1000 proxies: the columns are the sorted unique labels of the whole global batch (SOP, §3.5)
 equal sop_columns --num_classes 1200

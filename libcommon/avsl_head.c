@@ -24,7 +24,8 @@ struct avsl_head {
 	float *u[AVSL_MAX_LEVELS];      /* (N, D) certainties */
 	float *yh[AVSL_MAX_LEVELS];     /* (K, D) normalised proxy columns */
 	float *v[AVSL_MAX_LEVELS];      /* (K, D) proxy certainty (one scalar per level, broadcast) */
-	float *blink[AVSL_MAX_LEVELS - 1]; /* (D, D) batch links */
+	float *blink[AVSL_MAX_LEVELS - 1]; /* (D, D) batch links, consecutive in blink_all (one all-reduce) */
+	float *blink_all;                  /* (L - 1, D, D) */
 	float *shat[AVSL_MAX_LEVELS - 1];  /* (D, D) */
 	float *df, *dl[AVSL_MAX_LEVELS];   /* (N, K) this rank's distances */
 	/* Data parallel (dist.h): the losses couple the whole global batch of NG <= N * world images, so every rank
@@ -33,6 +34,7 @@ struct avsl_head {
 	int NGmax;                         /* N * world */
 	float *gdf, *gdl[AVSL_MAX_LEVELS]; /* (NG, K) global distances (world > 1) */
 	int32_t *glab;                     /* (NG) global labels (world > 1) */
+	float *stage, *gstage;             /* (N, 1 + L, K), (NG, 1 + L, K): the distance rows packed for one gather */
 	float *Gf, *Gl[AVSL_MAX_LEVELS];   /* (NG, K) loss gradients */
 	float *dxh[AVSL_MAX_LEVELS], *dyh[AVSL_MAX_LEVELS]; /* (N, D), (K, D) */
 	float *tmpK;                    /* (K, D) */
@@ -91,12 +93,14 @@ static void plan_free(avsl_head *h)
 		free(h->dxh[l]);
 		free(h->dyh[l]);
 		if (l + 1 < AVSL_MAX_LEVELS) {
-			free(h->blink[l]);
 			free(h->shat[l]);
 		}
 	}
 	free(h->df);
 	free(h->gdf);
+	free(h->blink_all);
+	free(h->stage);
+	free(h->gstage);
 	free(h->glab);
 	free(h->Gf);
 	free(h->tmpK);
@@ -166,12 +170,17 @@ void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 		h->dxh[l] = xmalloc_array((size_t)N * D, sizeof(float));
 		h->dyh[l] = xmalloc_array((size_t)K * D, sizeof(float));
 		if (l + 1 < L) {
-			h->blink[l] = xmalloc_array((size_t)D * D, sizeof(float));
+			h->blink[l] = NULL; /* set below, in blink_all */
 			h->shat[l] = xmalloc_array((size_t)D * D, sizeof(float));
 		}
 	}
 	h->df = xmalloc_array((size_t)N * K, sizeof(float));
 	h->gdf = world > 1 ? xmalloc_array((size_t)NG * K, sizeof(float)) : NULL;
+	h->stage = world > 1 ? xmalloc_array((size_t)N * (1 + L), (size_t)K * sizeof(float)) : NULL;
+	h->gstage = world > 1 ? xmalloc_array((size_t)NG * (1 + L), (size_t)K * sizeof(float)) : NULL;
+	h->blink_all = xmalloc_array((size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
+	for (int t = 0; t + 1 < L; t++)
+		h->blink[t] = h->blink_all + (size_t)t * D * D;
 	h->glab = world > 1 ? xmalloc_array((size_t)NG, sizeof(int32_t)) : NULL;
 	h->Gf = xmalloc_array((size_t)NG * K, sizeof(float));
 	h->tmpK = xmalloc_array((size_t)K * D, sizeof(float));
@@ -245,11 +254,9 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		avsl_link_batch(h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N, D, h->blink[t], th);
 	if (dist_world() > 1) {
 		/* The batch link is a mean over images: the global one is the sum of the ranks' means weighted N / NG. */
-		for (int t = 0; t + 1 < L; t++) {
-			for (size_t i = 0; i < (size_t)D * D; i++)
-				h->blink[t][i] *= (float)N / (float)NG;
-			dist_allreduce_f32(h->blink[t], (size_t)D * D);
-		}
+		for (size_t i = 0; i < (size_t)(L - 1) * D * D; i++)
+			h->blink_all[i] *= (float)N / (float)NG;
+		dist_allreduce_f32(h->blink_all, (size_t)(L - 1) * D * D);
 	}
 	for (int t = 0; t + 1 < L; t++) {
 		float *Lt = paramset_data(ps, h->il[t]);
@@ -305,12 +312,22 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 	for (int l = 0; l < L; l++)
 		gdl[l] = h->dl[l];
 	if (dist_world() > 1) {
-		dist_gather_rows(&rows, h->df, sizeof(float) * C, h->gdf, 1);
-		gdf = h->gdf;
-		for (int l = 0; l < L; l++) {
-			dist_gather_rows(&rows, h->dl[l], sizeof(float) * C, h->gdl[l], 1);
-			gdl[l] = h->gdl[l];
+		/* one gather: row i of stage is [df_i, dl_0,i, ..., dl_L-1,i] */
+		const size_t row = (size_t)(1 + L) * C;
+		for (int i = 0; i < N; i++) {
+			memcpy(h->stage + i * row, h->df + (size_t)i * C, sizeof(float) * C);
+			for (int l = 0; l < L; l++)
+				memcpy(h->stage + i * row + (size_t)(1 + l) * C, h->dl[l] + (size_t)i * C, sizeof(float) * C);
 		}
+		dist_gather_rows(&rows, h->stage, sizeof(float) * row, h->gstage, 1);
+		for (int i = 0; i < NG; i++) {
+			memcpy(h->gdf + (size_t)i * C, h->gstage + i * row, sizeof(float) * C);
+			for (int l = 0; l < L; l++)
+				memcpy(h->gdl[l] + (size_t)i * C, h->gstage + i * row + (size_t)(1 + l) * C, sizeof(float) * C);
+		}
+		gdf = h->gdf;
+		for (int l = 0; l < L; l++)
+			gdl[l] = h->gdl[l];
 	}
 	float lf = avsl_pa_dist_loss(gdf, NG, C, glabels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
 				     cf->final_pa_alpha, h->Gf);

@@ -109,16 +109,23 @@ void dist_finalize(void)
 /* Count chunks under INT_MAX elements (MPI counts are int). */
 enum { CHUNK = 1 << 28 };
 
+#ifdef AVSL_HAVE_MPI
+/* In-place sum of n elements of `size` bytes and type t, in chunks under INT_MAX elements. */
+static void allreduce(void *buf, size_t n, size_t size, MPI_Datatype t)
+{
+	double t0 = avsl_now();
+	for (size_t o = 0; o < n; o += CHUNK)
+		MPI_Allreduce(MPI_IN_PLACE, (char *)buf + o * size, (int)(n - o < CHUNK ? n - o : CHUNK), t, MPI_SUM,
+			      MPI_COMM_WORLD);
+	g_comm += avsl_now() - t0;
+}
+#endif
+
 void dist_allreduce_f32(float *buf, size_t n)
 {
 #ifdef AVSL_HAVE_MPI
-	if (g_world > 1) {
-		double t = avsl_now();
-		for (size_t o = 0; o < n; o += CHUNK)
-			MPI_Allreduce(MPI_IN_PLACE, buf + o, (int)(n - o < CHUNK ? n - o : CHUNK), MPI_FLOAT, MPI_SUM,
-				      MPI_COMM_WORLD);
-		g_comm += avsl_now() - t;
-	}
+	if (g_world > 1)
+		allreduce(buf, n, sizeof *buf, MPI_FLOAT);
 #else
 	(void)buf, (void)n;
 #endif
@@ -127,13 +134,8 @@ void dist_allreduce_f32(float *buf, size_t n)
 void dist_allreduce_f64(double *buf, size_t n)
 {
 #ifdef AVSL_HAVE_MPI
-	if (g_world > 1) {
-		double t = avsl_now();
-		for (size_t o = 0; o < n; o += CHUNK)
-			MPI_Allreduce(MPI_IN_PLACE, buf + o, (int)(n - o < CHUNK ? n - o : CHUNK), MPI_DOUBLE, MPI_SUM,
-				      MPI_COMM_WORLD);
-		g_comm += avsl_now() - t;
-	}
+	if (g_world > 1)
+		allreduce(buf, n, sizeof *buf, MPI_DOUBLE);
 #else
 	(void)buf, (void)n;
 #endif

@@ -23,8 +23,37 @@ static void emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour
 		die("%s", err.msg);
 }
 
-void graph_run_dist(const knn_opts *o, const avg_header *h, const char *output, const char *input)
+/* Open output (temporary name until out_commit) and write the header. */
+static void open_graph(out_file *out, const char *output, const avg_header *h)
 {
+	fmt_error err;
+	out_open(out, output, 1);
+	if (avg_write_header(out->fp, out->path, h, &err) != 0) {
+		out_abort(out);
+		die("%s", err.msg);
+	}
+}
+
+/* One process: the records straight into the output. */
+static void write_one(const knn_opts *o, const avg_header *h, const char *output, const char *input)
+{
+	out_file out;
+	open_graph(&out, output, h);
+	sink s = {out.fp, out.path, h};
+	char err[512];
+	if (knn_run(o, emit, &s, err, sizeof err) != 0) {
+		out_abort(&out);
+		die("%s: %s", input, err);
+	}
+	out_commit(&out);
+}
+
+void graph_write(const knn_opts *o, const avg_header *h, const char *output, const char *input)
+{
+	if (dist_world() == 1) {
+		write_one(o, h, output, input);
+		return;
+	}
 	/* this rank's queries, written as records into memory */
 	knn_opts mine = *o;
 	uint64_t n = o->q_end - o->q_begin;
@@ -51,12 +80,7 @@ void graph_run_dist(const knn_opts *o, const avg_header *h, const char *output, 
 	dist_gather_rows(&rows, buf, 1, all, 0);
 	if (dist_rank() == 0) {
 		out_file out;
-		out_open(&out, output, 1);
-		fmt_error ferr;
-		if (avg_write_header(out.fp, out.path, h, &ferr) != 0) {
-			out_abort(&out);
-			die("%s", ferr.msg);
-		}
+		open_graph(&out, output, h);
 		if (fwrite(all, 1, (size_t)rows.total, out.fp) != (size_t)rows.total) {
 			out_abort(&out);
 			die("%s: write error", output);
@@ -89,11 +113,7 @@ void graph_merge(const char *output, char *const parts[], int n)
 		h.nq += p.nq;
 	}
 	out_file out;
-	out_open(&out, output, 1);
-	if (avg_write_header(out.fp, out.path, &h, &err) != 0) {
-		out_abort(&out);
-		die("%s", err.msg);
-	}
+	open_graph(&out, output, &h);
 	avg_neighbour *nb = xmalloc_array(h.k, sizeof *nb);
 	for (int i = 0; i < n; i++) {
 		FILE *fp = in_open(parts[i]);

@@ -44,22 +44,6 @@ static const char usage_text[] =
 
 enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_MERGE };
 
-typedef struct {
-	out_file *out;
-	const avg_header *h;
-} sink;
-
-static void emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
-{
-	sink *s = ctx;
-	fmt_error err;
-	(void)qi;
-	if (avg_write_query(s->out->fp, s->out->path, s->h, q, nb, &err) != 0) {
-		out_abort(s->out);
-		die("%s", err.msg);
-	}
-}
-
 static void load(const char *path, ave_set *s)
 {
 	fmt_error err;
@@ -67,25 +51,6 @@ static void load(const char *path, ave_set *s)
 	if (ave_load(fp, strcmp(path, "-") ? path : "(stdin)", s, &err) != 0)
 		die("%s", err.msg);
 	in_close(fp);
-}
-
-/* One process: the whole query range straight into the output. */
-static void write_graph(const knn_opts *o, const avg_header *h, const char *output, const char *input)
-{
-	out_file out;
-	out_open(&out, output, 1);
-	fmt_error ferr;
-	if (avg_write_header(out.fp, out.path, h, &ferr) != 0) {
-		out_abort(&out);
-		die("%s", ferr.msg);
-	}
-	sink s = {&out, h};
-	char err[512];
-	if (knn_run(o, emit, &s, err, sizeof err) != 0) {
-		out_abort(&out);
-		die("%s: %s", input, err);
-	}
-	out_commit(&out);
 }
 
 int main(int argc, char **argv)
@@ -203,10 +168,7 @@ int main(int argc, char **argv)
 	/* The header keeps the k asked for; records hold fewer when the gallery is smaller (graph.h). */
 	avg_header h = {.k = o.k, .nq = o.q_end - o.q_begin};
 	memcpy(h.metric, name, sizeof h.metric);
-	if (dist_world() > 1)
-		graph_run_dist(&o, &h, output, input);
-	else
-		write_graph(&o, &h, output, input);
+	graph_write(&o, &h, output, input); /* under mpirun: the ranks share the queries, rank 0 writes */
 #ifdef GRAPH_HAVE_AVSL
 	if (use_model) {
 		avsl_collector_free(&col);

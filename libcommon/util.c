@@ -1,6 +1,7 @@
 /* util.c: see util.h. */
 #define _GNU_SOURCE
 #include "util.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -56,6 +57,7 @@ void die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport(fmt, ap);
 	va_end(ap);
+	cli_on_die();
 	noreturn_exit(AVSL_EXIT_ERROR);
 }
 
@@ -74,6 +76,7 @@ void die_usage(const char *fmt, ...)
 	vreport(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+	cli_on_die();
 	noreturn_exit(AVSL_EXIT_USAGE);
 }
 

@@ -1,5 +1,6 @@
 /* avsl-train: train a ResNet trunk with the AVSL head (or the Proxy-Anchor baseline) on image shards.
  * The official AVSL sample command lines are accepted unchanged (man avsl-train). */
+#include "cli.h"
 #include "dist.h"
 #include "trainer.h"
 #include "train_config.h"
@@ -7,7 +8,8 @@
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_omp_passive(argv);
+	cli_init(argv[0]);
 	dist_init(&argc, &argv); /* under mpirun/srun: data parallel over the ranks (man avsl-train, DISTRIBUTED) */
 	train_config c;
 	train_config_parse_or_exit(&c, argc, argv);

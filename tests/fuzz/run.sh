@@ -16,7 +16,7 @@ touch "$BUILD/logs/.start"
 run_one() { # NAME: fuzz it for FUZZ_S seconds (ASan/UBSan inside; a 20 s hang or 2 GB is a finding too)
 	local n=$1
 	mkdir -p "$BUILD/corpus/$n"
-	"$BUILD/fuzz-bin/fuzz_$n" -max_total_time="$FUZZ_S" -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
+	"$BUILD/fuzz-bin/fuzz_$n" -max_total_time="$FUZZ_S" -timeout="${FUZZ_TIMEOUT:-20}" -rss_limit_mb=2560 -print_final_stats=1 \
 		-artifact_prefix="$BUILD/findings/$n-" "$BUILD/corpus/$n" "tests/fuzz/corpus/$n" \
 		>"$BUILD/logs/$n.log" 2>&1
 	echo "$SECONDS" >"$BUILD/logs/$n.secs"

@@ -15,6 +15,7 @@
 
 #if __has_include("avsl_head.h")
 #include "avsl_head.h"
+#include "ckpt_describe.h"
 #include "safetensors.h"
 #define GRAPH_HAVE_AVSL 1
 #endif
@@ -38,12 +39,13 @@ static const char usage_text[] =
 	"                       (--tile 1: each query as soon as it arrives)\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
 	"  -o, --output FILE    write the graph to FILE (default: standard output)\n"
+	"      --print-checkpoint  print what the -m checkpoint holds (metadata, tensors, who reads each) and exit\n"
 	"  -q, --quiet          no progress on stderr\n"
 	"  -v, --verbose        say what is being computed\n"
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n";
 
-enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST };
+enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK };
 
 typedef struct {
 	out_file *out;
@@ -132,13 +134,14 @@ int main(int argc, char **argv)
 		{"dense", required_argument, 0, OPT_DENSE}, {"threads", required_argument, 0, OPT_THREADS},
 		{"tile", required_argument, 0, OPT_TILE}, {"shard", required_argument, 0, OPT_SHARD},
 		{"rerank", required_argument, 0, OPT_RERANK}, {"shortlist", required_argument, 0, OPT_SHORTLIST},
+		{"print-checkpoint", no_argument, 0, OPT_PRINT_CK},
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	const char *model = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
-	int verbosity = CLI_NORMAL, c, sharded = 0;
+	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0;
 	long rerank = 0;
 	knn_metric metric, shortlist = {.kind = KNN_LEVELS};
 	const char *why;
@@ -160,6 +163,7 @@ int main(int argc, char **argv)
 				die_usage("--shard %s: %s", optarg, why);
 			sharded = 1;
 			break;
+		case OPT_PRINT_CK: print_ck = 1; break;
 		case OPT_RERANK: rerank = opt_long("--rerank", optarg, 1, 1L << 24); break;
 		case OPT_SHORTLIST:
 			if (knn_metric_parse(optarg, &shortlist, &why) != 0)
@@ -174,6 +178,21 @@ int main(int argc, char **argv)
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: die_usage("unknown option");
 		}
+	}
+	if (print_ck) {
+		if (!model || optind < argc)
+			die_usage("--print-checkpoint needs -m MODEL and nothing else");
+#ifdef GRAPH_HAVE_AVSL
+		st_file ck;
+		fmt_error err;
+		if (st_open(&ck, model, &err) != 0)
+			die("%s", err.msg);
+		int rc = ckpt_describe(stdout, &ck);
+		st_close(&ck);
+		return rc;
+#else
+		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model);
+#endif
 	}
 	if (argc - optind > 1)
 		die_usage("one embeddings file expected, got %d", argc - optind);

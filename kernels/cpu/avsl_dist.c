@@ -460,11 +460,23 @@ static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, 
 		for (int l = 0; l < L; l++)
 			for (int p = 0; p < PB; p++) {
 				int q = b * PB + p;
-				size_t row = q < C ? (size_t)(idx ? idx[q] : q) : 0;
 				float *yo = yB[l] + (size_t)b * D * PB + p, *vo = vB[l] + (size_t)b * D * PB + p;
-				for (int n = 0; n < D; n++) {
-					yo[(size_t)n * PB] = q < C ? y[l][row * D + n] : 0.0f;
-					vo[(size_t)n * PB] = q < C && l ? v[l][row * D + n] : 0.0f;
+				/* level 0 has no gate: its certainties are never read, so vB[0] is left as allocated */
+				if (q >= C) {
+					for (int n = 0; n < D; n++)
+						yo[(size_t)n * PB] = 0.0f;
+					if (l)
+						for (int n = 0; n < D; n++)
+							vo[(size_t)n * PB] = 0.0f;
+					continue;
+				}
+				const float *ys = y[l] + (size_t)(idx ? idx[q] : q) * D;
+				for (int n = 0; n < D; n++)
+					yo[(size_t)n * PB] = ys[n];
+				if (l) {
+					const float *vs = v[l] + (size_t)(idx ? idx[q] : q) * D;
+					for (int n = 0; n < D; n++)
+						vo[(size_t)n * PB] = vs[n];
 				}
 			}
 

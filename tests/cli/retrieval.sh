@@ -39,6 +39,10 @@ np.save("ids.npy", (1000 + np.arange(N)).astype(np.int64))
 np.save("emb0_f64.npy", np.load("emb0.npy").astype(np.float64))
 np.save("emb0_fortran.npy", np.asfortranarray(np.load("emb0.npy")))
 np.save("short.npy", np.load("emb1.npy")[:10])
+np.save("emb0_be.npy", np.load("emb0.npy").astype(">f4"))
+np.save("labels_be.npy", lab.astype(">i8"))
+with open("emb0_v2.npy", "wb") as f:
+    np.lib.format.write_array(f, np.load("emb0.npy"), version=(2, 0))
 PYEOF
 expect from_npy_files 0 empty empty -- avsl-embed --from-npy emb0.npy,emb1.npy,emb2.npy --cert cert0.npy,cert1.npy,cert2.npy \
 	--labels labels.npy --ids ids.npy -o s.ave
@@ -56,6 +60,9 @@ check from_npy_text_labels "avsl-embed --from-npy emb0.npy,emb1.npy,emb2.npy --c
 	--labels labels.txt --ids ids.npy | cmp - s.ave"
 # float64 arrays are read as float32 (the values above are float32, so the round trip is exact)
 check from_npy_float64 "avsl-embed --from-npy emb0_f64.npy --labels labels.npy | cmp - <(avsl-embed --from-npy emb0.npy --labels labels.npy)"
+# big-endian arrays and format version 2.0 read as the same values
+check from_npy_big_endian "avsl-embed --from-npy emb0_be.npy --labels labels_be.npy | cmp - <(avsl-embed --from-npy emb0.npy --labels labels.npy)"
+check from_npy_version2 "avsl-embed --from-npy emb0_v2.npy --labels labels.npy | cmp - <(avsl-embed --from-npy emb0.npy --labels labels.npy)"
 # a directory as avsl-embed --npy writes it
 mkdir -p dir && cp emb?.npy cert?.npy labels.npy ids.npy dir/
 check from_npy_dir "avsl-embed --from-npy dir | cmp - s.ave"

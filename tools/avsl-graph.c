@@ -258,9 +258,13 @@ int main(int argc, char **argv)
 	if (verbosity == CLI_VERBOSE) {
 		char sl[32];
 		knn_metric_name(&shortlist, sl);
-		warn("%s: %s queries [%llu, %s) x %llu gallery items, metric %s, k %u, %ld threads, tile %ld", qname,
-		     streaming ? "a stream of" : "", (unsigned long long)o.q_begin,
-		     streaming ? "end" : "", (unsigned long long)gs->n, name, o.k, threads, tile);
+		if (streaming)
+			warn("%s: a query stream x %llu gallery items, metric %s, k %u, %ld threads, %ld queries at a time",
+			     qname, (unsigned long long)gs->n, name, o.k, threads, tile);
+		else
+			warn("%s: %llu queries [%llu, %llu) x %llu gallery items, metric %s, k %u, %ld threads, tile %ld",
+			     qname, (unsigned long long)qs.n, (unsigned long long)o.q_begin, (unsigned long long)o.q_end,
+			     (unsigned long long)gs->n, name, o.k, threads, tile);
 		if (rerank)
 			warn("re-rank: the %ld nearest by %s, then the exact %s distance on those", rerank, sl, name);
 	}

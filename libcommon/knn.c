@@ -45,8 +45,7 @@ typedef struct {
 /* A gallery prepared once (knn_prepare): its tile inputs and its labels sorted (for n_relevant). */
 struct knn_prepared {
 	const ave_set *gallery;
-	knn_metric metric; /* the scanned metric: o->metric, or o->shortlist when re-ranking */
-	prep p;
+	prep p;            /* the scanned metric's vectors: o->metric, or o->shortlist when re-ranking */
 	int32_t *sorted;   /* (gallery n) labels, ascending */
 	float *rows[AVSL_MAX_LEVELS]; /* re-rank: (gallery n, D) p-normalised rows per level (rerank_gallery_rows) */
 };
@@ -67,6 +66,8 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 		m->kind = KNN_L2;
 	else if (!strcmp(s, "cosine"))
 		m->kind = KNN_COSINE;
+	else if (!strcmp(s, "avsl-linear"))
+		m->kind = KNN_AVSL_LINEAR;
 	else if (!strncmp(s, "level:", 6)) {
 		long v;
 		if (parse_long(s + 6, 0, AVE_MAX_LEVELS - 1, &v, why) != 0)
@@ -74,7 +75,7 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 		m->kind = KNN_LEVEL;
 		m->level = (int)v;
 	} else {
-		*why = "expected avsl, levels, level:N, l2 or cosine";
+		*why = "expected avsl, levels, level:N, l2, cosine or avsl-linear";
 		return -1;
 	}
 	return 0;
@@ -82,7 +83,7 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 
 void knn_metric_name(const knn_metric *m, char *buf)
 {
-	static const char *names[] = {"avsl", "levels", "level", "l2", "cosine"};
+	static const char *names[] = {"avsl", "levels", "level", "l2", "cosine", "avsl-linear"};
 	if (m->kind == KNN_LEVEL)
 		snprintf(buf, 32, "level:%d", m->level);
 	else
@@ -142,6 +143,18 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 		if (c && c->p != 2.0f)
 			return fail(err, errlen, "metric levels: only p = 2 is supported (the model has p = %g)",
 				    (double)c->p);
+		break;
+	case KNN_AVSL_LINEAR:
+		if (!c)
+			return fail(err, errlen, "metric avsl-linear needs a model (-m)");
+		if (!g->has_cert)
+			return fail(err, errlen, "metric avsl-linear needs gallery embeddings with certainties");
+		if (c->p != 2.0f)
+			return fail(err, errlen, "metric avsl-linear: only p = 2 is supported (the model has p = %g)",
+				    (double)c->p);
+		if ((int)q->levels != c->levels || (int)q->dim[0] != c->dim)
+			return fail(err, errlen, "metric avsl-linear: the embeddings do not match the model's %d levels of %d",
+				    c->levels, c->dim);
 		break;
 	case KNN_AVSL:
 #ifndef KNN_HAVE_AVSL
@@ -222,6 +235,15 @@ static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
 	p->x = alloc_aligned(s->n, (size_t)D * sizeof(float));
 	p->sq = alloc_aligned(s->n ? s->n : 1, sizeof(float));
 	int whole = o->metric.kind == KNN_L2 || o->metric.kind == KNN_COSINE;
+	/* avsl-linear: sqrt of the per-dimension weights (from the collector and the gallery's certainties, so query
+	 * and gallery get the same), applied after the per-level normalisation */
+	float *sw = NULL;
+	if (o->metric.kind == KNN_AVSL_LINEAR) {
+		sw = xmalloc_array((size_t)D, sizeof *sw);
+		rerank_linear_weights(o->metric.avsl, o->gallery, sw);
+		for (int j = 0; j < D; j++)
+			sw[j] = sqrtf(sw[j]);
+	}
 #pragma omp parallel for num_threads(o->threads) schedule(static)
 	for (uint64_t i = 0; i < s->n; i++) {
 		float *row = p->x + i * D;
@@ -234,8 +256,12 @@ static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
 		}
 		if (whole)
 			l2_normalise(row, D);
+		if (sw)
+			for (int j = 0; j < D; j++)
+				row[j] *= sw[j];
 		p->sq[i] = sq_norm(row, D);
 	}
+	free(sw);
 }
 
 static void prep_free(prep *p)
@@ -413,11 +439,9 @@ knn_prepared *knn_prepare(const knn_opts *o)
 		s.metric.avsl = o->metric.avsl;
 	}
 	p->gallery = o->gallery;
-	p->metric = s.metric;
-	/* the rerank stage reads the raw gallery rows; only its shortlist scans prepared vectors */
 	prep_build(&s, o->gallery, &p->p);
 	p->sorted = sorted_labels(o->gallery);
-	if (o->rerank)
+	if (o->rerank) /* the second stage reads p-normalised rows (and the raw certainties) */
 		rerank_gallery_rows(o, p->rows);
 	return p;
 }

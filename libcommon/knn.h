@@ -7,6 +7,10 @@
  *   l2        squared Euclidean distance of the L2-normalised embeddings (all levels concatenated, then
  *             normalised): the baseline evaluator's ranking (squared as in formats/graph.md and faiss IndexFlatL2)
  *   cosine    1 - cosine similarity of the same vectors
+ *   avsl-linear  the AVSL distance with every gate fixed at its gallery-mean value: then d_f is linear in the
+ *             per-dimension differences, sum_l sum_n w_l[n] (x_l[n] - y_l[n])^2 of the p-normalised levels (p = 2),
+ *             i.e. a weighted levels distance, computed as a dot metric (rerank.h: rerank_linear_weights).
+ *             Needs a collector; a cheap shortlist for --rerank that tracks the exact metric closely.
  * The plain metrics use dot_tile (one fma chain per pair), so results are bit-identical for any tile size, thread
  * count or shard split. Ties are broken by ascending gallery index (topk.h). When the gallery is the query set the
  * query's own index is excluded (an exact duplicate with another index stays, and counts).
@@ -22,7 +26,7 @@
 #include "emb.h"
 #include "graph.h"
 
-typedef enum { KNN_AVSL, KNN_LEVELS, KNN_LEVEL, KNN_L2, KNN_COSINE } knn_metric_kind;
+typedef enum { KNN_AVSL, KNN_LEVELS, KNN_LEVEL, KNN_L2, KNN_COSINE, KNN_AVSL_LINEAR } knn_metric_kind;
 
 typedef struct {
 	knn_metric_kind kind;
@@ -30,7 +34,7 @@ typedef struct {
 	const avsl_collector_view *avsl;   /* KNN_AVSL: the collector (borrowed); also gives p for levels */
 } knn_metric;
 
-/* Parse "avsl", "levels", "level:N", "l2", "cosine". Returns 0, or -1 with *why. */
+/* Parse "avsl", "levels", "level:N", "l2", "cosine", "avsl-linear". Returns 0, or -1 with *why. */
 int knn_metric_parse(const char *s, knn_metric *m, const char **why);
 /* The name stored in the graph header ("level:2", ...). buf: 32 bytes. */
 void knn_metric_name(const knn_metric *m, char *buf);

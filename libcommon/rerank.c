@@ -7,6 +7,7 @@
 #include "topk.h"
 #include "util.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,39 @@ void rerank_gallery_rows(const knn_opts *o, float **rows)
 		/* the exact graph's normalisation (knn.c prep_build), row by row: the same bits */
 		avsl_normalize_rows(rows[l], (int64_t)gs->n, c->dim, c->p);
 	}
+}
+
+void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gs, float *w)
+{
+	const int L = c->levels, D = c->dim;
+	double *g = xcalloc((size_t)D, sizeof *g), *h = xcalloc((size_t)D, sizeof *h);
+	double *ubar = xcalloc((size_t)D, sizeof *ubar); /* (D) mean certainty of level l over the gallery */
+	for (int n = 0; n < D; n++)
+		g[n] = 1.0;
+	for (int l = L - 1; l >= 1; l--) {
+		memset(ubar, 0, (size_t)D * sizeof *ubar);
+		for (uint64_t i = 0; i < gs->n; i++)
+			for (int n = 0; n < D; n++)
+				ubar[n] += gs->cert[l][i * D + n];
+		for (int n = 0; n < D; n++) {
+			double u = gs->n ? ubar[n] / (double)gs->n : 0;
+			double pi = 1.0 / (1.0 + exp(-(double)c->gamma_p * (u * u * c->alpha[l][n] + c->beta[l][n])));
+			w[(size_t)l * D + n] = (float)(g[n] * pi);
+			h[n] = g[n] * (1.0 - pi);
+		}
+		const float *S = c->s_hat[l - 1]; /* (D, D): rows = level l-1 dims, columns = level l dims */
+		for (int m = 0; m < D; m++) {
+			double acc = 0;
+			for (int n = 0; n < D; n++)
+				acc += (double)S[(size_t)m * D + n] * h[n];
+			g[m] = acc;
+		}
+	}
+	for (int n = 0; n < D; n++)
+		w[n] = (float)g[n];
+	free(g);
+	free(h);
+	free(ubar);
 }
 
 /* Re-rank buffered query j with worker w, kernel threads kt. */
@@ -181,6 +215,18 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 	(void)o, (void)emit, (void)ctx;
 	snprintf(err, errlen, "--rerank: not available in this build (no AVSL collector)");
 	return -1;
+}
+
+void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gallery, float *w)
+{
+	(void)gallery;
+	for (int i = 0; i < c->levels * c->dim; i++)
+		w[i] = 1.0f;
+}
+
+void rerank_gallery_rows(const knn_opts *o, float **rows)
+{
+	(void)o, (void)rows;
 }
 
 #endif

@@ -20,4 +20,10 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
  * per run, or once per stream by knn_prepare). */
 void rerank_gallery_rows(const knn_opts *o, float **rows);
 
+/* The weights of --shortlist avsl-linear: w (L * D), level-major. The exact d_f with each gate pi_l[n] replaced
+ * by pi_bar_l[n] = sigmoid(gamma * (ubar_l[n]^2 * alpha_l[n] + beta_l[n])), ubar the gallery's mean certainty,
+ * is sum_l w_l . Delta_l with (g_{L-1} = 1; for l = L-1..1: w_l = g_l * pi_bar_l, g_{l-1} = S_hat_{l-1} (g_l *
+ * (1 - pi_bar_l)); w_0 = g_0), which is the top-down propagation of method 3.3 step 5 run on the coefficients. */
+void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gallery, float *w);
+
 #endif

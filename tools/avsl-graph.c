@@ -29,10 +29,11 @@ static const char usage_text[] =
 	"  -m, --model FILE     checkpoint with the AVSL collector (read by --metric avsl only)\n"
 	"  -g, --gallery FILE   gallery embeddings (default: the queries themselves)\n"
 	"  -k, --k N            neighbours per query (default: max(100, largest class size - 1), at most 1023)\n"
-	"      --metric M       avsl | levels | level:N | l2 | cosine (default: avsl with a model and certainties,\n"
-	"                       else l2)\n"
+	"      --metric M       avsl | levels | level:N | l2 | cosine | avsl-linear (default: avsl with a model and\n"
+	"                       certainties, else l2)\n"
 	"      --rerank C       two stages: the C nearest by --shortlist, then the exact avsl metric on those only\n"
-	"      --shortlist M    the shortlist metric of --rerank: levels | level:N | l2 | cosine (default levels)\n"
+	"      --shortlist M    the shortlist metric of --rerank: avsl-linear | levels | level:N | l2 | cosine\n"
+	"                       (default avsl-linear)\n"
 	"      --dense FILE     also write the full query x gallery distance matrix (.npy float32; small sets)\n"
 	"      --threads N      worker threads (default: all CPUs)\n"
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
 	uint64_t shard_i = 0, shard_n = 1;
 	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0;
 	long rerank = 0;
-	knn_metric metric, shortlist = {.kind = KNN_LEVELS};
+	knn_metric metric, shortlist = {.kind = KNN_AVSL_LINEAR};
 	const char *why;
 	while ((c = getopt_long(argc, argv, "m:g:k:o:qvVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -228,7 +229,7 @@ int main(int argc, char **argv)
 	if (rerank && metric.kind != KNN_AVSL)
 		die("%s: --rerank needs the avsl metric: a model (-m) and embeddings with certainties", qname);
 	const avsl_collector_view *view = NULL;
-	int use_model = model && metric.kind == KNN_AVSL;
+	int use_model = model && (metric.kind == KNN_AVSL || metric.kind == KNN_AVSL_LINEAR);
 #ifdef GRAPH_HAVE_AVSL
 	st_file ck;
 	avsl_collector_eval col;

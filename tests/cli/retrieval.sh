@@ -78,14 +78,14 @@ M=collector.safetensors
 avsl-graph -q -m $M -k 10 -o exact.avg s.ave
 avsl-graph -q -m $M -k 10 --rerank 599 -o rr-all.avg s.ave
 check rerank_whole_gallery_is_exact "cmp rr-all.avg exact.avg"
-for sl in levels level:2 l2 cosine; do
+for sl in avsl-linear levels level:2 l2 cosine; do
 	check "rerank_${sl/:/}_shortlist_whole_gallery" "avsl-graph -q -m $M -k 10 --rerank 599 --shortlist $sl --tile 64 --threads 2 s.ave | cmp - exact.avg"
 done
 avsl-graph -q -m $M -k 10 --rerank 60 -o rr60.avg s.ave
 avsl-graph -q -m $M -k 10 --dense dense.npy -o /dev/null s.ave
-avsl-graph -q --metric levels -k 60 -o short60.avg s.ave
+avsl-graph -q -m $M --metric avsl-linear -k 60 -o short60.avg s.ave
 # Every re-ranked distance is the exact d_f of that pair (bit for bit), and the re-ranked list is the exact top-10
-# of the shortlist: the exact ranking restricted to the 60 candidates of the levels metric.
+# of the shortlist: the exact ranking restricted to the 60 candidates of the default shortlist (avsl-linear).
 check rerank_equals_exact_on_shortlist "$PY -c \"
 import numpy as np, struct
 def graph(p):
@@ -117,6 +117,29 @@ check rerank_shard_parts "cmp <(for i in 0 1 2; do avsl-graph -q -m $M -k 10 --r
 expect rerank_plain_metric 2 empty 're-ranks by the avsl metric' -- avsl-graph -m $M --metric l2 --rerank 10 s.ave
 expect rerank_shortlist_avsl 2 empty 'shortlist must be' -- avsl-graph -m $M --rerank 10 --shortlist avsl s.ave
 expect rerank_without_model 1 empty 'needs the avsl metric' -- avsl-graph --rerank 10 s.ave
+expect avsl_linear_without_model 1 empty 'metric avsl-linear needs a model' -- avsl-graph --metric avsl-linear s.ave
+# avsl-linear weights, recomputed by numpy from the checkpoint and the certainties: the dense matrix is
+# sum_l w_l . (x_l - y_l)^2 of the L2-normalised levels
+check avsl_linear_vs_numpy "avsl-graph -q -m $M --metric avsl-linear --dense lin.npy -o /dev/null s.ave && $PY -c \"
+import numpy as np, sys; sys.path.insert(0, '$AVSL_ROOT/tests/reference'); import st_write
+t, meta = st_write.load('$M'); L, D, k = 3, 64, int(meta['avsl.topk_corr'])
+def shat(Lk):
+    R = np.maximum(Lk.astype(np.float64), 0); S = np.zeros_like(R)
+    for n in range(D):
+        tau = np.sort(R[:, n])[::-1][k - 1] - 1e-8; keep = R[:, n] >= tau; S[keep, n] = R[keep, n]
+    return S / (S.sum(0, keepdims=True) + 1e-8)
+g = np.ones(D); w = [None] * L
+for l in range(L - 1, 0, -1):
+    u = np.load(f'cert{l}.npy').astype(np.float64).mean(0)
+    pi = 1 / (1 + np.exp(-10 * (u * u * t[f'collector.prob_coef.{l}'] + t[f'collector.prob_bias.{l}'])))
+    w[l] = g * pi; g = shat(t[f'collector.links.{l - 1}']) @ (g * (1 - pi))
+w[0] = g
+x = [np.load(f'emb{l}.npy').astype(np.float64)[:40] for l in range(L)]
+x = [a / np.linalg.norm(a, axis=1, keepdims=True) for a in x]
+ref = sum(((a[:, None] - a[None]) ** 2 * wl).sum(-1) for a, wl in zip(x, w))
+d = np.load('lin.npy')[:40, :40]
+assert np.allclose(d, ref, rtol=1e-4, atol=1e-5), abs(d - ref).max()
+\""
 
 # ---- query streams (-g): answered block by block; the same graph as loading the queries first ------------------
 $PY -c "

@@ -485,8 +485,12 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index;
 	int par = o->metric.kind != KNN_AVSL; /* the AVSL kernel parallelises inside a tile itself */
 	/* Gallery columns per tile: the row tile in symmetric mode (blocks must line up), else at least 512 so that a
-	 * small row tile (--tile 1, one query at a time from a stream) still meets the gallery in large tiles. */
+	 * small row tile (--tile 1, one query at a time from a stream) still meets the gallery in large tiles. The AVSL
+	 * kernel parallelises inside one call and each call costs a few parallel regions (slow on a busy machine): a
+	 * small row tile gets about 256K pairs per call, e.g. a whole 5,000-item gallery for one query. */
 	int CT = sym || T >= 512 ? T : 512;
+	if (!sym && !par && T < 512)
+		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, qs, &pq);

@@ -1,6 +1,7 @@
 /* ckpt_describe.c: see ckpt_describe.h. The roles follow formats/checkpoint.md ("What each tool reads"). */
 #include "ckpt_describe.h"
 #include "avsl_head.h"
+#include "checkpoint.h"
 
 #include <string.h>
 
@@ -67,9 +68,23 @@ int ckpt_describe(FILE *fp, const st_file *ck)
 			snprintf(shape + o, sizeof shape - o, "]");
 		fprintf(fp, "  %-40s %-4s %-18s %s\n", t->name, st_dtype_name(t->dtype), shape, tensor_role(t->name));
 	}
+	/* the one hyper-parameter reader (checkpoint.h): it dies with its own message on a checkpoint it refuses */
+	fflush(fp);
+	train_config tc;
+	train_config_init(&tc);
+	checkpoint_config_from(ck, &tc);
+	if (tc.setting != SETTING_AVSL) {
+		fprintf(fp, "avsl-graph --metric avsl: not usable: a %s checkpoint has no AVSL collector\n",
+			train_config_arch(&tc));
+		train_config_free(&tc);
+		return 1;
+	}
+	avsl_head_config hc;
+	checkpoint_collector_config(&tc, &hc);
+	train_config_free(&tc);
 	avsl_collector_eval col;
 	fmt_error err;
-	if (avsl_collector_load(ck, &col, &err) != 0) {
+	if (avsl_collector_load(ck, &hc, &col, &err) != 0) {
 		fprintf(fp, "avsl-graph --metric avsl: not usable: %s\n", err.msg);
 		return 1;
 	}

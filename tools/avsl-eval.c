@@ -177,7 +177,7 @@ static double cluster_nmi(const ave_set *s, const char *name, uint64_t seed, int
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_init(argv[0]);
 	static const struct option longopts[] = {
 		{"k", required_argument, 0, 'k'}, {"precision", no_argument, 0, 'p'},
 		{"slice-mean", required_argument, 0, OPT_SLICE}, {"json", no_argument, 0, OPT_JSON},

@@ -15,6 +15,7 @@
 
 #if __has_include("avsl_head.h")
 #include "avsl_head.h"
+#include "checkpoint.h"
 #include "ckpt_describe.h"
 #include "safetensors.h"
 #define GRAPH_HAVE_AVSL 1
@@ -123,7 +124,8 @@ static void serve(const knn_opts *o0, FILE *fp, const char *name, sink *s, int q
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_omp_passive(argv);
+	cli_init(argv[0]);
 	/* The AVSL kernel allocates its transposed column blocks (megabytes) per call, and a re-rank or a query stream
 	 * calls it once per query: keep freed memory in the process instead of returning it to the kernel and
 	 * faulting it back in every time (glibc would otherwise mmap/trim blocks of this size). */
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
-	const char *model = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
+	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
 	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0;
@@ -148,7 +150,7 @@ int main(int argc, char **argv)
 	const char *why;
 	while ((c = getopt_long(argc, argv, "m:g:k:o:qvVh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': model = optarg; break;
+		case 'm': model_path = optarg; break;
 		case 'g': gallery = optarg; break;
 		case 'k': k = opt_long("-k", optarg, 1, 65536); break;
 		case OPT_METRIC:
@@ -181,12 +183,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (print_ck) {
-		if (!model || optind < argc)
+		if (!model_path || optind < argc)
 			die_usage("--print-checkpoint needs -m MODEL and nothing else");
 #ifdef GRAPH_HAVE_AVSL
 		st_file ck;
 		fmt_error err;
-		if (st_open(&ck, model, &err) != 0)
+		if (st_open(&ck, model_path, &err) != 0)
 			die("%s", err.msg);
 		int rc = ckpt_describe(stdout, &ck);
 		st_close(&ck);
@@ -225,23 +227,34 @@ int main(int argc, char **argv)
 	/* The collector is read only for the avsl metric: a baseline checkpoint has none, and its embeddings have no
 	 * certainties, so `-m baseline.safetensors` falls back to l2 like a plain run. */
 	if (!metric_name)
-		metric.kind = model && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
+		metric.kind = model_path && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
 	if (rerank && metric.kind != KNN_AVSL)
 		die("%s: --rerank needs the avsl metric: a model (-m) and embeddings with certainties", qname);
 	const avsl_collector_view *view = NULL;
-	int use_model = model && (metric.kind == KNN_AVSL || metric.kind == KNN_AVSL_LINEAR);
+	int use_model = model_path && (metric.kind == KNN_AVSL || metric.kind == KNN_AVSL_LINEAR);
 #ifdef GRAPH_HAVE_AVSL
 	st_file ck;
 	avsl_collector_eval col;
 	if (use_model) {
 		fmt_error err;
-		if (st_open(&ck, model, &err) != 0 || avsl_collector_load(&ck, &col, &err) != 0)
+		if (st_open(&ck, model_path, &err) != 0)
+			die("%s", err.msg);
+		/* the hyper-parameters through the one checkpoint reader every tool uses (checkpoint.h) */
+		train_config tc;
+		train_config_init(&tc);
+		checkpoint_config_from(&ck, &tc);
+		if (tc.setting != SETTING_AVSL)
+			die("%s: a %s checkpoint has no AVSL collector (use --metric l2)", model_path, train_config_arch(&tc));
+		avsl_head_config hc;
+		checkpoint_collector_config(&tc, &hc);
+		train_config_free(&tc);
+		if (avsl_collector_load(&ck, &hc, &col, &err) != 0)
 			die("%s", err.msg);
 		view = &col.view;
 	}
 #else
 	if (use_model)
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model);
+		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model_path);
 #endif
 	metric.avsl = view;
 

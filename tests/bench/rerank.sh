@@ -48,7 +48,11 @@ for l in range(L):  # the gate as the paper initialises it: alpha = 1, beta = 0
     t[f"collector.prob_bias.{l}"] = np.zeros(D, np.float32)
 for l in range(L - 1):  # raw links: random non-negative co-activation statistics
     t[f"collector.links.{l}"] = rng.random((D, D), dtype=np.float32)
-st_write.save(f"{out}/synth.safetensors", t, {"avsl.levels": L, "avsl.embeddings_dim": D, "avsl.topk_corr": 128,
+import json
+hp = {"setting": "avsl_proxyanchor", "embeddings_dim": D, "topk_corr": 128, "prob_gamma": 10, "index_p": 2}
+st_write.save(f"{out}/synth.safetensors", t, {"avsl.format_version": "1.0", "avsl.config": json.dumps(hp),
+                                              "avsl.setting": "avsl_proxyanchor", "avsl.levels": L,
+                                              "avsl.embeddings_dim": D, "avsl.topk_corr": 128,
                                               "avsl.prob_gamma": 10, "avsl.index_p": 2})
 lab = np.arange(N) % K
 rng.shuffle(lab)

@@ -20,8 +20,14 @@ expect print_checkpoint_needs_model 2 empty 'needs -m MODEL' -- avsl-graph --pri
 # a checkpoint without the collector: says why, exit 1
 $PY -c "
 import sys; sys.path.insert(0, '$AVSL_ROOT/tests/reference'); import numpy as np, st_write
-st_write.save('nocol.safetensors', {'x': np.zeros(2, np.float32)}, {'avsl.levels': 3})"
-check print_checkpoint_not_usable "! avsl-graph --print-checkpoint -m nocol.safetensors >o.txt && grep -q 'not usable: .*avsl.embeddings_dim' o.txt"
+import json
+hp = json.dumps({'setting': 'avsl_proxyanchor', 'embeddings_dim': 64, 'topk_corr': 16, 'prob_gamma': 10, 'index_p': 2})
+st_write.save('nocol.safetensors', {'x': np.zeros(2, np.float32)}, {'avsl.format_version': '1.0', 'avsl.config': hp,
+              'avsl.setting': 'avsl_proxyanchor', 'avsl.levels': 3, 'avsl.embeddings_dim': 64, 'avsl.topk_corr': 16,
+              'avsl.prob_gamma': 10, 'avsl.index_p': 2})
+st_write.save('noversion.safetensors', {'x': np.zeros(2, np.float32)}, {'avsl.levels': 3})"
+check print_checkpoint_not_usable "! avsl-graph --print-checkpoint -m nocol.safetensors >o.txt && grep -q 'not usable: .*collector.prob_coef.0' o.txt"
+expect print_checkpoint_refused 1 - 'noversion.safetensors: .*format_version' -- avsl-graph --print-checkpoint -m noversion.safetensors
 
 # ---- numpy embeddings: 600 items, 3 levels of 64 with certainties, 40 classes (the example's dimension) --------
 $PY - <<'PYEOF'

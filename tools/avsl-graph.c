@@ -1,8 +1,10 @@
 /* avsl-graph: embeddings (.ave) -> neighbour graph (.avg): the k nearest gallery items of every query, exactly.
  * See man/avsl-graph.1. The work lives in libcommon/knn.c. */
 #include "cli.h"
+#include "dist.h"
 #include "emb.h"
 #include "graph.h"
+#include "graph_parts.h"
 #include "knn.h"
 #include "progress.h"
 #include "threadpool.h"
@@ -23,6 +25,7 @@
 
 static const char usage_text[] =
 	"Usage: avsl-graph [OPTIONS] [EMBEDDINGS]\n"
+	"       avsl-graph --merge [-o FILE] PART...\n"
 	"Write the k nearest gallery items of every query (a .avg neighbour graph) to stdout or -o FILE.\n"
 	"EMBEDDINGS is an .ave stream (default or \"-\": standard input); the gallery is the same set, the query\n"
 	"itself excluded, unless -g names another.\n"
@@ -40,6 +43,7 @@ static const char usage_text[] =
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
 	"                       (--tile 1: each query as soon as it arrives)\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
+	"      --merge          join the --shard parts PART... (in order 0/n .. n-1/n) into one graph\n"
 	"  -o, --output FILE    write the graph to FILE (default: standard output)\n"
 	"      --print-checkpoint  print what the -m checkpoint holds (metadata, tensors, who reads each) and exit\n"
 	"  -q, --quiet          no progress on stderr\n"
@@ -47,7 +51,7 @@ static const char usage_text[] =
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n";
 
-enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK };
+enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK, OPT_MERGE };
 
 typedef struct {
 	out_file *out;
@@ -126,6 +130,7 @@ int main(int argc, char **argv)
 {
 	cli_omp_passive(argv);
 	cli_init(argv[0]);
+	dist_init(&argc, &argv); /* under mpirun: the ranks share the queries, rank 0 writes (man avsl-graph) */
 	/* The AVSL kernel allocates its transposed column blocks (megabytes) per call, and a re-rank or a query stream
 	 * calls it once per query: keep freed memory in the process instead of returning it to the kernel and
 	 * faulting it back in every time (glibc would otherwise mmap/trim blocks of this size). */
@@ -138,13 +143,14 @@ int main(int argc, char **argv)
 		{"tile", required_argument, 0, OPT_TILE}, {"shard", required_argument, 0, OPT_SHARD},
 		{"rerank", required_argument, 0, OPT_RERANK}, {"shortlist", required_argument, 0, OPT_SHORTLIST},
 		{"print-checkpoint", no_argument, 0, OPT_PRINT_CK},
+		{"merge", no_argument, 0, OPT_MERGE},
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
-	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0;
+	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0, merge = 0;
 	long rerank = 0;
 	knn_metric metric, shortlist = {.kind = KNN_AVSL_LINEAR};
 	const char *why;
@@ -174,6 +180,7 @@ int main(int argc, char **argv)
 			if (shortlist.kind == KNN_AVSL)
 				die_usage("--shortlist avsl: the shortlist must be a cheap plain metric");
 			break;
+		case OPT_MERGE: merge = 1; break;
 		case 'o': output = optarg; break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;
@@ -190,16 +197,29 @@ int main(int argc, char **argv)
 		fmt_error err;
 		if (st_open(&ck, model_path, &err) != 0)
 			die("%s", err.msg);
-		int rc = ckpt_describe(stdout, &ck);
+		int rc = dist_rank() == 0 ? ckpt_describe(stdout, &ck) : 0;
 		st_close(&ck);
+		dist_finalize();
 		return rc;
 #else
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model);
+		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model_path);
 #endif
+	}
+	if (merge) {
+		if (optind == argc)
+			die_usage("--merge: the parts to join are missing");
+		if (dist_rank() == 0)
+			graph_merge(output, argv + optind, argc - optind);
+		dist_finalize();
+		return 0;
 	}
 	if (argc - optind > 1)
 		die_usage("one embeddings file expected, got %d", argc - optind);
 	const char *input = optind < argc ? argv[optind] : "-";
+	if (dist_world() > 1 && (!strcmp(input, "-") || (gallery && !strcmp(gallery, "-"))))
+		die_usage("under mpirun the embeddings must be files (only rank 0 reads standard input)");
+	if (dist_world() > 1 && dense)
+		die_usage("--dense: not computed under mpirun; run one process");
 	if (gallery && !strcmp(gallery, "-") && !strcmp(input, "-"))
 		die_usage("the queries and the gallery cannot both be standard input");
 	if (rerank && metric_name && metric.kind != KNN_AVSL)
@@ -207,7 +227,7 @@ int main(int argc, char **argv)
 
 	/* With a separate gallery the queries are a stream, answered block by block (serve()); otherwise the whole set
 	 * is loaded first (the gallery is the query set, or the run is sharded or writes --dense). */
-	int streaming = gallery && !sharded && !dense;
+	int streaming = gallery && !sharded && !dense && dist_world() == 1;
 	ave_set qs, gs_own, *gs = &qs;
 	FILE *qfp = NULL;
 	const char *qname = strcmp(input, "-") ? input : "(stdin)";
@@ -295,23 +315,21 @@ int main(int argc, char **argv)
 	/* The header keeps the k asked for; records hold fewer when the gallery is smaller (graph.h). */
 	avg_header h = {.k = o.k, .nq = streaming ? qs.h.count : o.q_end - o.q_begin};
 	memcpy(h.metric, name, sizeof h.metric);
-	out_file out;
-	out_open(&out, output, 1);
-	fmt_error ferr;
-	if (avg_write_header(out.fp, out.path, &h, &ferr) != 0) {
-		out_abort(&out);
-		die("%s", ferr.msg);
-	}
-	sink s = {&out, &h};
-	if (streaming)
+	if (streaming) {
+		out_file out;
+		out_open(&out, output, 1);
+		fmt_error ferr;
+		if (avg_write_header(out.fp, out.path, &h, &ferr) != 0) {
+			out_abort(&out);
+			die("%s", ferr.msg);
+		}
+		sink s = {&out, &h};
 		serve(&o, qfp, qname, &s, verbosity == CLI_QUIET);
-	else if (knn_run(&o, emit, &s, err, sizeof err) != 0) {
-		out_abort(&out);
-		die("%s: %s", qname, err);
-	}
-	if (qfp)
 		in_close(qfp);
-	out_commit(&out);
+		out_commit(&out);
+	} else {
+		graph_write(&o, &h, output, input); /* under mpirun: the ranks share the queries, rank 0 writes */
+	}
 #ifdef GRAPH_HAVE_AVSL
 	if (use_model) {
 		avsl_collector_free(&col);
@@ -322,5 +340,6 @@ int main(int argc, char **argv)
 		ave_free(&qs);
 	if (gallery)
 		ave_free(&gs_own);
+	dist_finalize();
 	return 0;
 }

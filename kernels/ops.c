@@ -1,8 +1,8 @@
-/* ops.c: dispatch of every op to the backend that the context selects (kernels/backend.h). */
+/* ops.c: dispatch of every op to the backend that the context selects (kernels/op_backend.h). */
 #include <stdio.h>
 #include <string.h>
 
-#include "backend.h"
+#include "op_backend.h"
 
 /* AVSL_HAVE_CUDA_TRUNK: the cuDNN/cuBLAS twins of the trunk ops (kernels/cuda/trunk_*.cu) are compiled in.
  * Until they are, a CUDA build dispatches only to the CPU and -d cuda reports that the trunk ops are missing. */

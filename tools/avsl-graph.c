@@ -11,11 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if __has_include("avsl_head.h")
 #include "avsl_head.h"
 #include "safetensors.h"
-#define GRAPH_HAVE_AVSL 1
-#endif
 
 static const char usage_text[] =
 	"Usage: avsl-graph [OPTIONS] [EMBEDDINGS]\n"
@@ -125,7 +122,6 @@ int main(int argc, char **argv)
 		metric.kind = model && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
 	const avsl_collector_view *view = NULL;
 	int use_model = model && metric.kind == KNN_AVSL;
-#ifdef GRAPH_HAVE_AVSL
 	st_file ck;
 	avsl_collector_eval col;
 	if (use_model) {
@@ -134,10 +130,6 @@ int main(int argc, char **argv)
 			die("%s", err.msg);
 		view = &col.view;
 	}
-#else
-	if (use_model)
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model);
-#endif
 	metric.avsl = view;
 
 	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = (int)threads, .tile = (int)tile,
@@ -178,12 +170,10 @@ int main(int argc, char **argv)
 		die("%s: %s", input, err);
 	}
 	out_commit(&out);
-#ifdef GRAPH_HAVE_AVSL
 	if (use_model) {
 		avsl_collector_free(&col);
 		st_close(&ck);
 	}
-#endif
 	ave_free(&qs);
 	if (gallery)
 		ave_free(&gs_own);

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "backend.h"
+#include "op_backend.h"
 }
 
 struct trunk_conv; // one cached cuDNN convolution setup (trunk_conv.cu)

@@ -10,7 +10,7 @@
  * (ggml's test-backend-ops idea), and padded leading dimensions are checked the same way.
  */
 #define _GNU_SOURCE
-#include "backend.h"
+#include "device.h"
 #include "device_api.h"
 #include "harness.h"
 #include "rng.h"

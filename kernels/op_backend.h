@@ -1,7 +1,7 @@
-/* backend.h: the per-backend entry points behind ops.h (generated from ops.h: same names with cpu_/cuda_
+/* op_backend.h: the per-backend entry points behind ops.h (generated from ops.h: same names with cpu_/cuda_
  * prefixes, same arguments). Only kernels/ops.c and the backends include it. */
-#ifndef AVSL_BACKEND_H
-#define AVSL_BACKEND_H
+#ifndef AVSL_OP_BACKEND_H
+#define AVSL_OP_BACKEND_H
 
 #include "ops.h"
 

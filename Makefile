@@ -66,7 +66,7 @@ CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels
 ifeq ($(HAVE_CUDA),yes)
-CPPFLAGS += -DAVSL_HAVE_CUDA=1 -DAVSL_HAVE_CUDA_TRUNK=1
+CPPFLAGS += -DAVSL_HAVE_CUDA=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
@@ -178,7 +178,7 @@ deps-bench: deps
 # The public headers (the API of libavsl.a, listed in HACKING.md): the file formats, the op contract, k-NN and the
 # retrieval metrics. Everything else is internal. Each one compiles on its own from include/avsl/.
 PUBLIC_HEADERS := formats/fmt_error.h formats/safetensors.h formats/npy.h formats/emb.h formats/graph.h \
-	formats/shard.h kernels/ops.h kernels/avsl_ops.h libcommon/knn.h libcommon/metrics.h libcommon/rng.h
+	formats/shard.h kernels/ops.h kernels/op_list.h kernels/avsl_ops.h libcommon/knn.h libcommon/metrics.h libcommon/rng.h
 print-public-headers:
 	@echo $(PUBLIC_HEADERS)
 install: all

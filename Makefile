@@ -65,6 +65,7 @@ endif
 CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels
+LDLIBS_HOST := $(LDLIBS)
 ifeq ($(HAVE_CUDA),yes)
 CPPFLAGS += -DAVSL_HAVE_CUDA=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
@@ -87,8 +88,19 @@ TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
+# ---- CUDA emulator (tests/cuda-emu): every .cu file built for the host with stand-ins for the CUDA runtime, cuDNN
+# and cuBLAS, linked with the library's C objects, runs the CUDA tests on a machine without a GPU. Needs only g++.
+CXX      ?= g++
+EMU      := $(BUILD)/cuda-emu
+EMU_FLAGS := -O1 -g -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unused-function
+EMU_CU_OBJ := $(CUDA_SRC:kernels/cuda/%.cu=$(EMU)/cu/%.o)
+EMU_LIB_OBJ := $(filter-out $(BUILD)/obj/kernels/cuda/% $(BUILD)/obj/kernels/cuda_backend.o,$(LIB_OBJ)) \
+	$(EMU)/cuda_backend.o $(EMU_CU_OBJ)
+EMU_TEST_SRC := tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c
+EMU_TESTS := $(EMU_TEST_SRC:tests/unit/%.c=$(EMU)/%)
+
 .PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench install print-public-headers clean config
-all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES)
+all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(EMU_TESTS)
 
 MISSING := $(foreach d,ZSTD DNNL OPENBLAS STB ZLIB,$(if $(filter no,$(HAVE_$(d))),$(d)))
 config:
@@ -124,6 +136,25 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+$(EMU)/cu/%.cpp: kernels/cuda/%.cu tests/cuda-emu/launches.py
+	@mkdir -p $(@D)
+	python3 tests/cuda-emu/launches.py $< $@
+
+$(EMU)/cu/%.o: $(EMU)/cu/%.cpp $(FLAGS_STAMP)
+	$(CXX) -std=c++17 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -Itests/cuda-emu/include -Ikernels/cuda -Ikernels -MMD -MP -c $< -o $@
+
+$(EMU)/cuda_backend.o: kernels/cuda_backend.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -Ikernels -MMD -MP -c $< -o $@
+
+$(EMU)/test_%.o: tests/unit/test_%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -MMD -MP -c $< -o $@
+
+$(EMU)/test_%: $(EMU)/test_%.o $(EMU_LIB_OBJ)
+	$(CXX) -pthread -fopenmp $^ $(LDLIBS_HOST) -o $@
+
+-include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
 
 # ---- tests ----------------------------------------------------------------------------------------------------

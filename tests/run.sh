@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh: run every test and print one closing line "N passed, N failed".
 #   unit tests:  build/tests/test_*   (lines "PASS name" / "FAIL name: ...")
+#   CUDA emulator: build/cuda-emu/test_*  (the CUDA tests against every .cu file built for the host, tests/cuda-emu)
 #   CLI tests:   tests/cli/*.sh       (same line protocol, see tests/cli/lib.sh)
 #   lint:        make lint            (one case per man page)
 # Exit status 1 if any case failed or any test program crashed.
@@ -31,6 +32,12 @@ for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	"$t" >"$log" 2>&1
 	count "$(basename "$t")" $?
+done
+for t in "$BUILD"/cuda-emu/test_*; do
+	[ -x "$t" ] && [ -f "$t" ] || continue
+	case $t in *.o | *.d) continue ;; esac
+	"$t" >"$log" 2>&1
+	count "cuda-emu/$(basename "$t")" $?
 done
 for t in tests/cli/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue

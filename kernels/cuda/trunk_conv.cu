@@ -139,7 +139,7 @@ static trunk_conv *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s)
 	}
 	c->kind = kind;
 	c->s = *s;
-	int n, k, p, q;
+	int n = 0, k = 0, p = 0, q = 0;
 	if (trunk_dnn_check(ctx, cudnnCreateTensorDescriptor(&c->x), "cudnnCreateTensorDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnCreateTensorDescriptor(&c->y), "cudnnCreateTensorDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnCreateFilterDescriptor(&c->w), "cudnnCreateFilterDescriptor") ||

@@ -10,9 +10,9 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 cuda=auto
 [ -f "$BUILD/flags.stamp" ] && ! grep -q -- -DAVSL_HAVE_CUDA "$BUILD/flags.stamp" && cuda=0
-make -s -j"$(nproc)" BUILD="$BUILD" CUDA=$cuda "$BUILD"/cuda-emu/test_cuda "$BUILD"/cuda-emu/test_cuda_trunk
+make -s -j"$(nproc)" BUILD="$BUILD" CUDA=$cuda "$BUILD"/cuda-emu/test_backend_ops "$BUILD"/cuda-emu/test_cuda "$BUILD"/cuda-emu/test_cuda_trunk
 status=0
-for t in "$BUILD"/cuda-emu/test_cuda "$BUILD"/cuda-emu/test_cuda_trunk; do
+for t in "$BUILD"/cuda-emu/test_backend_ops "$BUILD"/cuda-emu/test_cuda "$BUILD"/cuda-emu/test_cuda_trunk; do
 	"$t" || status=1
 done
 exit $status

@@ -141,7 +141,8 @@ $(EMU)/cu/%.cpp: kernels/cuda/%.cu tests/cuda-emu/launches.py
 	python3 tests/cuda-emu/launches.py $< $@
 
 $(EMU)/cu/%.o: $(EMU)/cu/%.cpp $(FLAGS_STAMP)
-	$(CXX) -std=c++17 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -Itests/cuda-emu/include -Ikernels/cuda -Ikernels -MMD -MP -c $< -o $@
+	$(CXX) -std=c++17 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -Itests/cuda-emu/include -Ikernels/cuda -Ikernels \
+		-MMD -MP -c $< -o $@
 
 $(EMU)/cuda_backend.o: kernels/cuda_backend.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -24,7 +24,10 @@ struct emu_cublas {
 };
 typedef emu_cublas *cublasHandle_t;
 
-inline const char *cublasGetStatusString(cublasStatus_t s) { return s ? "emulated cuBLAS error" : "CUBLAS_STATUS_SUCCESS"; }
+inline const char *cublasGetStatusString(cublasStatus_t s)
+{
+	return s ? "emulated cuBLAS error" : "CUBLAS_STATUS_SUCCESS";
+}
 inline cublasStatus_t cublasCreate(cublasHandle_t *h)
 {
 	*h = (cublasHandle_t)calloc(1, sizeof(emu_cublas));

@@ -176,36 +176,48 @@ inline cudnnStatus_t emu_conv_check(const void *ws, size_t ws_bytes, const void 
 	return CUDNN_STATUS_SUCCESS;
 }
 
+// Check the shape and the pointers, compute the naive result into a temporary (n floats) and blend it into out.
+template <typename F>
+cudnnStatus_t emu_conv(cudnnConvolutionDescriptor_t cd, cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd,
+		       cudnnTensorDescriptor_t yd, const void *ws, size_t ws_bytes, const void *a, const void *b,
+		       void *out, const void *alpha, const void *beta, size_t (*count)(const conv_shape *),
+		       F naive)
+{
+	conv_shape s;
+	if (emu_conv_shape(cd, xd, wd, yd, &s) || emu_conv_check(ws, ws_bytes, a, b, out))
+		return CUDNN_STATUS_BAD_PARAM;
+	size_t n = count(&s);
+	float *r = (float *)malloc(n * sizeof(float));
+	naive(&s, r);
+	emu_blend((float *)out, r, n, *(const float *)alpha, *(const float *)beta);
+	free(r);
+	return CUDNN_STATUS_SUCCESS;
+}
+inline size_t emu_numel_x(const conv_shape *s) { return (size_t)s->N * s->C * s->H * s->W; }
+inline size_t emu_numel_y(const conv_shape *s) { return (size_t)s->N * s->K * s->P * s->Q; }
+inline size_t emu_numel_w(const conv_shape *s) { return (size_t)s->K * s->C * s->R * s->S; }
+
 inline cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, cudnnTensorDescriptor_t xd,
 					     const void *x, cudnnFilterDescriptor_t wd, const void *w,
 					     cudnnConvolutionDescriptor_t cd, cudnnConvolutionFwdAlgo_t, void *ws,
 					     size_t ws_bytes, const void *beta, cudnnTensorDescriptor_t yd, void *y)
 {
-	conv_shape s;
-	if (emu_conv_shape(cd, xd, wd, yd, &s) || emu_conv_check(ws, ws_bytes, x, w, y))
-		return CUDNN_STATUS_BAD_PARAM;
-	size_t n = (size_t)s.N * s.K * s.P * s.Q;
-	float *r = (float *)malloc(n * sizeof(float));
-	conv2d_fwd_naive(&s, (const float *)x, (const float *)w, NULL, r, 0);
-	emu_blend((float *)y, r, n, *(const float *)alpha, *(const float *)beta);
-	free(r);
-	return CUDNN_STATUS_SUCCESS;
+	auto naive = [&](conv_shape *s, float *r) {
+		conv2d_fwd_naive(s, (const float *)x, (const float *)w, NULL, r, 0);
+	};
+	return emu_conv(cd, xd, wd, yd, ws, ws_bytes, x, w, y, alpha, beta, emu_numel_y, naive);
 }
 
 inline cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, cudnnFilterDescriptor_t wd,
 						  const void *w, cudnnTensorDescriptor_t dyd, const void *dy,
-						  cudnnConvolutionDescriptor_t cd, cudnnConvolutionBwdDataAlgo_t, void *ws,
-						  size_t ws_bytes, const void *beta, cudnnTensorDescriptor_t dxd, void *dx)
+						  cudnnConvolutionDescriptor_t cd, cudnnConvolutionBwdDataAlgo_t,
+						  void *ws, size_t ws_bytes, const void *beta,
+						  cudnnTensorDescriptor_t dxd, void *dx)
 {
-	conv_shape s;
-	if (emu_conv_shape(cd, dxd, wd, dyd, &s) || emu_conv_check(ws, ws_bytes, w, dy, dx))
-		return CUDNN_STATUS_BAD_PARAM;
-	size_t n = (size_t)s.N * s.C * s.H * s.W;
-	float *r = (float *)malloc(n * sizeof(float));
-	conv2d_bwd_data_naive(&s, (const float *)dy, (const float *)w, r, 0);
-	emu_blend((float *)dx, r, n, *(const float *)alpha, *(const float *)beta);
-	free(r);
-	return CUDNN_STATUS_SUCCESS;
+	auto naive = [&](conv_shape *s, float *r) {
+		conv2d_bwd_data_naive(s, (const float *)dy, (const float *)w, r, 0);
+	};
+	return emu_conv(cd, dxd, wd, dyd, ws, ws_bytes, w, dy, dx, alpha, beta, emu_numel_x, naive);
 }
 
 inline cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, cudnnTensorDescriptor_t xd,
@@ -214,13 +226,8 @@ inline cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *a
 						    void *ws, size_t ws_bytes, const void *beta,
 						    cudnnFilterDescriptor_t dwd, void *dw)
 {
-	conv_shape s;
-	if (emu_conv_shape(cd, xd, dwd, dyd, &s) || emu_conv_check(ws, ws_bytes, x, dy, dw))
-		return CUDNN_STATUS_BAD_PARAM;
-	size_t n = (size_t)s.K * s.C * s.R * s.S;
-	float *r = (float *)malloc(n * sizeof(float));
-	conv2d_bwd_weight_naive(&s, (const float *)x, (const float *)dy, r, 0);
-	emu_blend((float *)dw, r, n, *(const float *)alpha, *(const float *)beta);
-	free(r);
-	return CUDNN_STATUS_SUCCESS;
+	auto naive = [&](conv_shape *s, float *r) {
+		conv2d_bwd_weight_naive(s, (const float *)x, (const float *)dy, r, 0);
+	};
+	return emu_conv(cd, xd, dwd, dyd, ws, ws_bytes, x, dy, dw, alpha, beta, emu_numel_w, naive);
 }

@@ -68,7 +68,7 @@ endif
 CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels
-LDLIBS_HOST := $(LDLIBS)
+comma := ,
 ifeq ($(HAVE_CUDA),yes)
 CPPFLAGS += -DAVSL_HAVE_CUDA=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
@@ -184,8 +184,14 @@ $(EMU)/test_%.o: tests/unit/test_%.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -MMD -MP -c $< -o $@
 
-$(EMU)/test_%: $(EMU)/test_%.o $(EMU_LIB_OBJ)
-	$(CXX) -pthread -fopenmp $^ $(LDLIBS_HOST) -o $@
+# An archive, so a test pulls only what it uses; the real CUDA libraries are never linked (the stand-ins replace them).
+EMU_LDLIBS := $(filter-out -L$(CUDA_HOME)/lib64 -Wl$(comma)-rpath$(comma)$(CUDA_HOME)/lib64 -lcudnn -lcublasLt \
+	-lcublas -lcudart -lnccl,$(LDLIBS))
+$(EMU)/libavsl-emu.a: $(EMU_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
+	$(CXX) -pthread -fopenmp $^ $(EMU_LDLIBS) -o $@
 
 -include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)

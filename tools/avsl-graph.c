@@ -189,7 +189,6 @@ int main(int argc, char **argv)
 	if (print_ck) {
 		if (!model_path || optind < argc)
 			die_usage("--print-checkpoint needs -m MODEL and nothing else");
-#ifdef GRAPH_HAVE_AVSL
 		st_file ck;
 		fmt_error err;
 		if (st_open(&ck, model_path, &err) != 0)
@@ -198,9 +197,6 @@ int main(int argc, char **argv)
 		st_close(&ck);
 		dist_finalize();
 		return rc;
-#else
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model_path);
-#endif
 	}
 	if (merge) {
 		if (optind == argc)
@@ -307,9 +303,6 @@ int main(int argc, char **argv)
 	/* The header keeps the k asked for; records hold fewer when the gallery is smaller (graph.h). */
 	avg_header h = {.k = o.k, .nq = streaming ? qs.h.count : o.q_end - o.q_begin};
 	memcpy(h.metric, name, sizeof h.metric);
-<<<<<<< HEAD
-	graph_write(&o, &h, output, input); /* under mpirun: the ranks share the queries, rank 0 writes */
-=======
 	if (streaming) {
 		out_file out;
 		out_open(&out, output, 1);
@@ -325,19 +318,12 @@ int main(int argc, char **argv)
 	} else {
 		graph_write(&o, &h, output, input); /* under mpirun: the ranks share the queries, rank 0 writes */
 	}
-#ifdef GRAPH_HAVE_AVSL
->>>>>>> main
 	if (use_model) {
 		avsl_collector_free(&col);
 		st_close(&ck);
 	}
-<<<<<<< HEAD
-	ave_free(&qs);
-=======
-#endif
 	if (!streaming)
 		ave_free(&qs);
->>>>>>> main
 	if (gallery)
 		ave_free(&gs_own);
 	dist_finalize();

@@ -124,7 +124,7 @@ static double evaluate(trainer *t, trainlog_entry *e)
 	for (int i = 0; i < c->n_k_list; i++)
 		ks[i] = c->k_list[i];
 	metrics_mean g, sl;
-	int slices = c->test_split_num > 1 ? c->test_split_num : 0;
+	int slices = train_config_slices(c); /* 0 for the baseline: proxy_anchor ignores --test_split_num (§8.3) */
 	evaluate_metrics(&t->m, &s, ks, c->n_k_list, (uint32_t)c->k, c->threads > 0 ? c->threads : avsl_cpu_count(),
 			 slices, &g, slices ? &sl : NULL, t->quiet);
 	ave_free(&s);
@@ -245,6 +245,8 @@ int trainer_run(train_config *c, int argc, char **argv)
 	if (c->device_kind == DEVICE_CUDA || (dev && strcmp(dev, "cuda") == 0))
 		die("--device cuda: the CUDA ops are built, but the trainer does not drive them yet; use --device cpu");
 	build_model(&t, argc, argv);
+	if (!t.quiet)
+		train_config_notices(c, stderr);
 	char err[512];
 	if (train_config_check(c, err, sizeof err))
 		die_usage("%s", err);

@@ -150,6 +150,10 @@ void train_config_loader(const train_config *c, int train, loader_config *lc);
 /* Set each optimiser group's lr (lr0 during warm-up, then StepLR: lr0 * gamma^floor((epoch - warm_up) / step)),
  * weight decay and active flag (warm-up) for epoch `epoch`. Call at the start of every epoch. */
 void train_config_apply_epoch(const train_config *c, adamw *o, int epoch);
+/* The optimiser update after a backward pass at global iteration `step` (0-based over the whole run): per-group
+ * global-norm clipping to --clip-norm when --clip-grad says so (official: step 0 only, §11-P3), then AdamW on the
+ * groups train_config_apply_epoch made active. */
+void train_config_update(const train_config *c, adamw *o, int64_t step);
 
 /* Early stopping and model selection on test Recall@1 (avsl-method.md §5): strict improvement is a new best;
  * otherwise a counter grows by `interval`; stop when it reaches `patience` (patience 0: never), or when R@1 falls to

@@ -175,10 +175,7 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 		if (!isfinite(loss))
 			die("epoch %d step %lld: the loss is %g; stopping (the last good checkpoint is %s)", epoch,
 			    (long long)t->st.step, (double)loss, t->last_path);
-		if (optim_clip_due((clip_mode)c->clip_mode, t->st.step))
-			for (int g = PG_TRUNK; g < PG_COUNT; g++)
-				grad_clip_group(&t->m.ps, (param_group)g, c->clip_norm);
-		adamw_step(&t->opt);
+		train_config_update(c, &t->opt, t->st.step);
 		t->st.step++;
 		int nt = t->m.avsl ? 4 : 1;
 		for (int i = 0; i < nt; i++)

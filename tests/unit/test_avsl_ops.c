@@ -163,11 +163,26 @@ TEST(pa_dist_loss_fd_and_stability)
 	float d[LR * LC], g[LR * LC];
 	fill(d, LR * LC, 8, 1.5f, 2.5f);
 	float L0 = avsl_pa_dist_loss(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, g);
-	/* hand value for column 2 (no positive): Neg = ln(1 + sum_r exp(-16 (d - 2.2))) / C */
-	double neg2 = 0;
-	for (int r = 0; r < LR; r++)
-		neg2 += exp(-16.0 * (d[r * LC + 2] - 2.2));
-	CHECK(isfinite(L0) && L0 > log1p(neg2) / LC);
+	/* §4.1 evaluated term by term in double: Pos_c over the columns with a positive (labels 0, 1, 3), Neg_c over all
+	 * four; float32 inputs are exact in double, so only the op's float32 rounding separates the two (1e-5 relative) */
+	double pos = 0, neg = 0;
+	int with_pos = 0;
+	for (int c = 0; c < LC; c++) {
+		double sp = 0, sn = 0;
+		int has = 0;
+		for (int r = 0; r < LR; r++) {
+			double dv = d[r * LC + c];
+			if (ylab[r] == zlab[c])
+				sp += exp(16.0 * (dv - 1.8)), has = 1;
+			else
+				sn += exp(-16.0 * (dv - 2.2));
+		}
+		if (has)
+			pos += log1p(sp), with_pos++;
+		neg += log1p(sn);
+	}
+	CHECK(with_pos == 3);
+	CHECK_CLOSE(L0, pos / with_pos + neg / LC, 1e-6, 1e-5);
 	for (int i = 0; i < LR * LC; i++) {
 		float old = d[i], h = 1e-3f;
 		d[i] = old + h;

@@ -85,6 +85,14 @@ lr_collector_epochs 0-19:0.06 20-34:0.015 35-49:0.00375 50-60:0.0009375
 EOF
 
 # ---- AVSL, samples_avsl.sh ----
+cat >"$T/avsl-cars" <<'EOF'
+dataset cars196
+num_classes 98
+level_pa pos_margin 1.8 neg_margin 2.2 alpha 16
+final_pa pos_margin 1.8 neg_margin 2.2 alpha 16
+loss_weights final 1 level0 1 level1 4 level2 4
+proxy_columns all
+EOF
 cat "$T/avsl-common" "$T/cub-cars-eval" - >"$T/want" <<'EOF'
 dataset cub200
 num_classes 100
@@ -103,13 +111,7 @@ EOF
 official official_avsl_cub "$T/want" -- \
 avsl-train --data_path data/cub200 --save_path logs --device 0 --batch_size 180 --test_batch_size 180 --setting avsl_proxyanchor --feature_dim_list 512 1024 2048 --embeddings_dim 512 --avsl_m 0.5 --topk_corr 128 --prob_gamma 10 --index_p 2 --pa_pos_margin 1.8 --pa_neg_margin 2.2 --pa_alpha 16 --final_pa_pos_margin 1.8 --final_pa_neg_margin 2.2 --final_pa_alpha 16 --num_classes 100 --use_proxy --wd 0.0001 --gamma 0.5 --step 10 --dataset cub200 --model resnet50 --splits_to_eval test --warm_up 5 --warm_up_list embedder collector --loss0_weight=0.5 --loss1_weight=1 --loss2_weight=0.5 --lr_collector=0.00011 --lr_embedder=0.00055 --lr_trunk=0.00001 --save_name proxy-anchor-resnet50-cub200-avsl
 
-cat "$T/avsl-common" "$T/cub-cars-eval" - >"$T/want" <<'EOF'
-dataset cars196
-num_classes 98
-level_pa pos_margin 1.8 neg_margin 2.2 alpha 16
-final_pa pos_margin 1.8 neg_margin 2.2 alpha 16
-loss_weights final 1 level0 1 level1 4 level2 4
-proxy_columns all
+cat "$T/avsl-common" "$T/cub-cars-eval" "$T/avsl-cars" - >"$T/want" <<'EOF'
 lr trunk 0.0002523093462 embedder 0.000162941392 collector 0.09918213648
 step_gamma step 5 gamma 0.5
 lr_trunk_epochs 0-4:off 5-9:0.0002523093462 10-14:0.0001261546731 15-19:6.307733655e-05 20-24:3.153866827e-05 25-29:1.576933414e-05 30-34:7.884667068e-06 35-39:3.942333534e-06 40-44:1.971166767e-06 45-49:9.855833835e-07 50-54:4.927916918e-07 55-59:2.463958459e-07 60:1.231979229e-07
@@ -178,13 +180,7 @@ check official_baseline_sop_notice "grep -q 'ignored by --setting proxy_anchor.*
 official readme_baseline_cars "$T/want-base-cars" -- \
 avsl-train --data_path data/cars196 --save_path logs --device 0 --batch_size 180 --test_batch_size 180 --setting proxy_anchor --embeddings_dim 512 --proxyanchor_margin 0.1 --proxyanchor_alpha 32 --num_classes 98 --wd 0.0001 --gamma 0.5 --step 10 --lr_trunk 0.0001 --lr_embedder 0.0001 --lr_collector 0.01 --dataset cars196 --model resnet50 --delete_old --save_name proxy-anchor-resnet50-cars196-baseline --warm_up 5 --warm_up_list embedder collector
 
-cat "$T/avsl-common" "$T/cub-cars-eval" - >"$T/want" <<'EOF'
-dataset cars196
-num_classes 98
-level_pa pos_margin 1.8 neg_margin 2.2 alpha 16
-final_pa pos_margin 1.8 neg_margin 2.2 alpha 16
-loss_weights final 1 level0 1 level1 4 level2 4
-proxy_columns all
+cat "$T/avsl-common" "$T/cub-cars-eval" "$T/avsl-cars" - >"$T/want" <<'EOF'
 lr trunk 0.0002 embedder 0.0002 collector 0.1
 step_gamma step 5 gamma 0.5
 lr_trunk_epochs 0-4:off 5-9:0.0002 10-14:0.0001 15-19:5e-05 20-24:2.5e-05 25-29:1.25e-05 30-34:6.25e-06 35-39:3.125e-06 40-44:1.5625e-06 45-49:7.8125e-07 50-54:3.90625e-07 55-59:1.953125e-07 60:9.765625e-08

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "avsl_ops.h"
+#include "cli.h"
 #include "fmt_error.h"
 #include "image.h"
 #include "model.h"
@@ -142,7 +143,8 @@ void canvas_image(canvas *cv, int x, int y, int w, int h, const image_u8 *im);
 void canvas_heat(canvas *cv, int x, int y, int w, int h, const image_u8 *im, const float *heat, int hh, int hw,
 		 float alpha);
 /* Write as PNG (atomically; dies naming the path on error). */
-void canvas_write_png(const canvas *cv, const char *path);
+/* Encode and write the picture; with set it joins that output set (renamed by the caller), else committed now. */
+void canvas_write_png(const canvas *cv, const char *path, out_set *set);
 
 /* The colour map: t in [0, 1] (clamped) -> RGB; dark blue-black at 0 through purple, red and orange to pale yellow
  * at 1, with lightness increasing monotonically (piecewise linear between 9 fixed points). */
@@ -170,7 +172,7 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
  * disp_a/disp_b: the network's view of the images. */
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
-		      int tile, const char *path);
+		      int tile, const char *path, out_set *set);
 
 /* A retrieval board: the query and its first k neighbours (disp[0] the query, disp[1..k] the neighbours), green
  * frames for the query's class, red otherwise, the distance and id under each tile. */

@@ -112,7 +112,7 @@ static const uint8_t GREEN[3] = {24, 160, 60}, RED[3] = {210, 40, 40}, BLUE[3] =
 
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
-		      int tile, const char *path)
+		      int tile, const char *path, out_set *set)
 {
 	const int L = d->L, D = d->D, pad = 8, lab = 2 * 7 + 8, head = 2 * (2 * 7 + 6) + pad;
 	if (per_level > D)
@@ -197,7 +197,7 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 		canvas_rect(&cv, W - pad + 2, bar_y + j, pad - 4, 1, c);
 	}
 	free(idx);
-	canvas_write_png(&cv, path);
+	canvas_write_png(&cv, path, set);
 	canvas_free(&cv);
 }
 
@@ -239,6 +239,6 @@ void explain_board_png(const image_u8 *disp, const int64_t *ids, const int32_t *
 		snprintf(line, sizeof line, "ID %lld C %d", (long long)ids[i], labels[i]);
 		canvas_text(&cv, x + (cw - canvas_text_width(s_id, line)) / 2, y + cw + 8 + 7 * txt, s_id, SUB, line);
 	}
-	canvas_write_png(&cv, path);
+	canvas_write_png(&cv, path, NULL);
 	canvas_free(&cv);
 }

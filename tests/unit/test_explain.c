@@ -323,7 +323,7 @@ TEST(canvas_png_roundtrip)
 	canvas_init(&cv, 20, 10, white);
 	canvas_rect(&cv, 2, 3, 4, 2, red);
 	CHECK(canvas_text(&cv, 12, 1, 1, ink, "1") == 5);
-	canvas_write_png(&cv, path);
+	canvas_write_png(&cv, path, NULL);
 	canvas_free(&cv);
 	image_u8 im;
 	CHECK(decode_png(path, &im) == 0);
@@ -391,7 +391,7 @@ TEST(pair_png_dimensions)
 	/* round trip of the display image: x * std + mean, x = (v - 0.25) / 0.5 */
 	CHECK(da.px[0] == (uint8_t)lrintf(fminf(fmaxf((x[0] * 0.5f + 0.25f) * 255.0f, 0), 255)));
 	explain_report_opts ro = {"a", "b", -1, -1, 5, 3, NAN};
-	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, 2, 40, path);
+	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, 2, 40, path, NULL);
 	image_u8 im;
 	CHECK(decode_png(path, &im) == 0);
 	unlink(path);

@@ -39,14 +39,18 @@ NVCC     ?= $(CUDA_HOME)/bin/nvcc
 ARCHFLAGS ?= -march=native
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) $(ARCHFLAGS) -g
-WARN     := -Wall -Wextra -Wshadow -Wno-sign-compare -Wno-missing-field-initializers
-CPPFLAGS += -I. -Ilibcommon -Ikernels -Iformats -Itests -I/usr/include/stb -D_FILE_OFFSET_BITS=64
+WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-sign-compare -Wno-missing-field-initializers
+CPPFLAGS += -D_FILE_OFFSET_BITS=64
+# Include paths follow the layering: kernels/ and formats/ see only their own headers; the rest sees everything.
+INCLUDES := -I. -Ilibcommon -Ikernels -Iformats -Itests -isystem /usr/include/stb
+$(BUILD)/obj/kernels/%.o: INCLUDES := -Ikernels
+$(BUILD)/obj/formats/%.o: INCLUDES := -Iformats
 ALL_CFLAGS = -std=gnu11 -pthread -fopenmp $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   := -lzstd -ldnnl -lopenblas -lz -lm -lpthread -fopenmp
 
 # ---- probes ---------------------------------------------------------------------------------------------------
 probe_lib = $(shell printf '#include <%s>\nint main(void){return 0;}\n' '$(1)' | \
-	$(CC) $(CPPFLAGS) -x c - -o /dev/null $(2) 2>/dev/null && echo yes || echo no)
+	$(CC) $(CPPFLAGS) -I/usr/include/stb -x c - -o /dev/null $(2) 2>/dev/null && echo yes || echo no)
 HAVE_ZSTD    := $(call probe_lib,zstd.h,-lzstd)
 HAVE_DNNL    := $(call probe_lib,oneapi/dnnl/dnnl.h,-ldnnl)
 HAVE_OPENBLAS:= $(call probe_lib,cblas.h,-lopenblas)
@@ -74,9 +78,10 @@ endif
 
 CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels -Ilibcommon -Iformats
+NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels
+comma := ,
 ifeq ($(HAVE_CUDA),yes)
-CPPFLAGS += -DAVSL_HAVE_CUDA=1 -DAVSL_HAVE_CUDA_TRUNK=1
+CPPFLAGS += -DAVSL_HAVE_CUDA=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
@@ -130,8 +135,19 @@ BENCHES  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench deps-fuzz fuzz fuzz-bins install clean config
-all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(FUZZ_REPLAY)
+# ---- CUDA emulator (tests/cuda-emu): every .cu file built for the host with stand-ins for the CUDA runtime, cuDNN
+# and cuBLAS, linked with the library's C objects, runs the CUDA tests on a machine without a GPU. Needs only g++.
+CXX      ?= g++
+EMU      := $(BUILD)/cuda-emu
+EMU_FLAGS := -O1 -g -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unused-function
+EMU_CU_OBJ := $(CUDA_SRC:kernels/cuda/%.cu=$(EMU)/cu/%.o)
+EMU_LIB_OBJ := $(filter-out $(BUILD)/obj/kernels/cuda/% $(BUILD)/obj/kernels/cuda_backend.o,$(LIB_OBJ)) \
+	$(EMU)/cuda_backend.o $(EMU_CU_OBJ)
+EMU_TEST_SRC := tests/unit/test_backend_ops.c tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c
+EMU_TESTS := $(EMU_TEST_SRC:tests/unit/%.c=$(EMU)/%)
+
+.PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench deps-fuzz fuzz fuzz-bins install print-public-headers clean config
+all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(EMU_TESTS) $(FUZZ_REPLAY)
 
 MISSING := $(foreach d,ZSTD DNNL OPENBLAS STB ZLIB,$(if $(filter no,$(HAVE_$(d))),$(d)))
 config:
@@ -139,7 +155,7 @@ config:
 	@if [ -n "$(strip $(MISSING))" ]; then echo "avsl: missing: $(MISSING); run 'make deps' (as root) first" >&2; exit 1; fi
 
 # Objects depend on the flags they were built with: switching CUDA=0 / CUDA=auto or CFLAGS rebuilds them.
-FLAGS_LINE := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+FLAGS_LINE := $(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
 FLAGS_STAMP := $(BUILD)/flags.stamp
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_LINE)' ] || echo '$(FLAGS_LINE)' > $(FLAGS_STAMP))
 
@@ -152,7 +168,7 @@ $(BUILD)/obj/libcommon/image.o: ALL_CFLAGS += $(if $(findstring -fsanitize=,$(EX
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -178,6 +194,32 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay.o $(
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
+$(EMU)/cu/%.cpp: kernels/cuda/%.cu tests/cuda-emu/launches.py
+	@mkdir -p $(@D)
+	python3 tests/cuda-emu/launches.py $< $@
+
+$(EMU)/cu/%.o: $(EMU)/cu/%.cpp $(FLAGS_STAMP)
+	$(CXX) -std=c++17 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -Itests/cuda-emu/include -Ikernels/cuda -Ikernels \
+		-MMD -MP -c $< -o $@
+
+$(EMU)/cuda_backend.o: kernels/cuda_backend.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -Ikernels -MMD -MP -c $< -o $@
+
+$(EMU)/test_%.o: tests/unit/test_%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -MMD -MP -c $< -o $@
+
+# An archive, so a test pulls only what it uses; the real CUDA libraries are never linked (the stand-ins replace them).
+EMU_LDLIBS := $(filter-out -L$(CUDA_HOME)/lib64 -Wl$(comma)-rpath$(comma)$(CUDA_HOME)/lib64 -lcudnn -lcublasLt \
+	-lcublas -lcudart -lnccl,$(LDLIBS))
+$(EMU)/libavsl-emu.a: $(EMU_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
+	$(CXX) -pthread -fopenmp $^ $(EMU_LDLIBS) -o $@
+
+-include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
 -include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/tests/fuzz/replay.d
 
@@ -231,8 +273,8 @@ lint:
 DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc \
 	libopenmpi-dev openmpi-bin
 DEB_DEMO  := dataset-fashion-mnist
-# what the test scripts import or call (tests/cli/*.sh check outputs with numpy)
-DEB_TEST  := python3-numpy
+# what the test scripts import or call (tests/cli/*.sh check outputs with numpy; install.sh runs man, pkg-config)
+DEB_TEST  := python3-numpy man-db pkgconf
 DEB_FUZZ  := clang libclang-rt-dev libomp-dev
 DEB_BENCH := python3-torch python3-torchvision python3-faiss python3-numpy python3-pil
 define apt_install
@@ -256,13 +298,23 @@ deps-fuzz: deps
 	$(call apt_install,$(DEB_FUZZ))
 
 # ---- install --------------------------------------------------------------------------------------------------
+# The public headers (the API of libavsl.a, listed in HACKING.md): the file formats, the op contract, k-NN and the
+# retrieval metrics. Everything else is internal. Each one compiles on its own from include/avsl/.
+PUBLIC_HEADERS := formats/fmt_error.h formats/safetensors.h formats/npy.h formats/emb.h formats/graph.h \
+	formats/shard.h kernels/ops.h kernels/op_list.h kernels/avsl_ops.h libcommon/knn.h libcommon/metrics.h libcommon/rng.h
+print-public-headers:
+	@echo $(PUBLIC_HEADERS)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/avsl
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/avsl
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 libcommon/*.h formats/*.h kernels/*.h $(DESTDIR)$(PREFIX)/include/avsl/
-	for m in $(MAN_SRC); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
-		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/avsl/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: avsl' 'Description: Attributable Visual Similarity Learning: formats, ops, k-NN' 'Version: 0' \
+		'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lavsl' 'Libs.private: $(strip $(LDLIBS))' \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/avsl.pc
+	for m in $(MAN_SRC); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s && \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/ || exit 1; done
 
 clean:
 	rm -rf $(BUILD)

@@ -41,7 +41,8 @@ for t in "$BUILD"/cuda-emu/test_*; do
 	[ -x "$t" ] && [ -f "$t" ] || continue
 	case $t in *.o | *.d) continue ;; esac
 	"$t" >"$log" 2>&1
-	count "cuda-emu/$(basename "$t")" $?
+	st=$?
+	count "cuda-emu/$(basename "$t")" $st
 done
 for t in tests/cli/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue

@@ -217,7 +217,7 @@ $(EMU)/libavsl-emu.a: $(EMU_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
-	$(CXX) -pthread -fopenmp $^ $(EMU_LDLIBS) -o $@
+	$(CXX) -pthread -fopenmp $(SAN_FLAGS) $^ $(EMU_LDLIBS) -o $@
 
 -include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)

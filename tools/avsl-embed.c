@@ -118,10 +118,11 @@ static int split_list(char *s, char **out, int max, const char *opt)
 /* --from-npy: numpy files -> .ave (no model involved). */
 static int from_npy(char *spec, char *labels, char *cert, const char *ids, const char *out_path)
 {
-	char *emb[AVE_MAX_LEVELS], *certs[AVE_MAX_LEVELS];
-	int L = 0, nc = 0;
+	char *emb[AVE_MAX_LEVELS], *certs[AVE_MAX_LEVELS], *idp = NULL;
+	int L = 0, nc = 0, owned = 0; /* owned: the names were built here (DIR form) and are freed at the end */
 	struct stat st;
 	if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
+		owned = 1;
 		if (labels || cert || ids)
 			die_usage("--from-npy DIR reads DIR/labels.npy, DIR/cert*.npy and DIR/ids.npy itself");
 		for (int l = 0; l < AVE_MAX_LEVELS; l++) {
@@ -140,7 +141,7 @@ static int from_npy(char *spec, char *labels, char *cert, const char *ids, const
 		if (!L)
 			die("%s: no emb0.npy in this directory", spec);
 		labels = xasprintf("%s/labels.npy", spec);
-		char *idp = xasprintf("%s/ids.npy", spec);
+		idp = xasprintf("%s/ids.npy", spec);
 		ids = access(idp, F_OK) == 0 ? idp : NULL;
 	} else {
 		L = split_list(spec, emb, AVE_MAX_LEVELS, "--from-npy");
@@ -162,6 +163,14 @@ static int from_npy(char *spec, char *labels, char *cert, const char *ids, const
 	}
 	out_commit(&o);
 	ave_free(&s);
+	if (owned) {
+		for (int l = 0; l < L; l++)
+			free(emb[l]);
+		for (int l = 0; l < nc; l++)
+			free(certs[l]);
+		free(labels);
+		free(idp);
+	}
 	return 0;
 }
 

@@ -110,31 +110,32 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
 static const uint8_t WHITE[3] = {255, 255, 255}, INK[3] = {20, 20, 28}, SUB[3] = {90, 90, 100};
 static const uint8_t GREEN[3] = {24, 160, 60}, RED[3] = {210, 40, 40}, BLUE[3] = {40, 90, 200};
 
-/* Lines of at most width pixels (scale 1) that s breaks into: every character is kept, none cut. */
-static int wrap_lines(const char *s, int width)
+/* Lines of at most width pixels (text scale ts) that s breaks into: every character is kept, none cut. */
+static int wrap_lines(const char *s, int width, int ts)
 {
-	int per = width / 6 > 0 ? width / 6 : 1, n = (int)strlen(s);
+	int per = width / (6 * ts) > 0 ? width / (6 * ts) : 1, n = (int)strlen(s);
 	return n ? (n + per - 1) / per : 1;
 }
 
-static void text_wrapped(canvas *cv, int x, int y, int width, const uint8_t rgb[3], const char *s)
+/* s in lines of 10 * ts pixels (wrap_lines of them) */
+static void text_wrapped(canvas *cv, int x, int y, int width, int ts, const uint8_t rgb[3], const char *s)
 {
-	int per = width / 6 > 0 ? width / 6 : 1, n = (int)strlen(s);
+	int per = width / (6 * ts) > 0 ? width / (6 * ts) : 1, n = (int)strlen(s);
 	char buf[256];
 	for (int i = 0, line = 0; i < n; i += per, line++) {
 		int k = n - i < per ? n - i : per;
 		k = k < (int)sizeof buf - 1 ? k : (int)sizeof buf - 1;
 		memcpy(buf, s + i, (size_t)k);
 		buf[k] = 0;
-		canvas_text(cv, x, y + line * 10, 1, rgb, buf);
+		canvas_text(cv, x, y + line * 10 * ts, ts, rgb, buf);
 	}
 }
 
 enum { BAR_W = 10, BAR_TEXT = 6 * 9 }; /* colour bar and room for a "%.3g" number beside it */
 
-/* A vertical colour bar of height h at (x, y) for values lo (bottom) .. hi (top), with the numbers at the top,
- * middle and bottom beside it. */
-static void colour_bar(canvas *cv, int x, int y, int h, float lo, float hi)
+/* A vertical colour bar of height h at (x, y) for values lo (bottom) .. hi (top), with the numbers (text scale ts)
+ * at the top, middle and bottom beside it. */
+static void colour_bar(canvas *cv, int x, int y, int h, int ts, float lo, float hi)
 {
 	for (int j = 0; j < h; j++) {
 		uint8_t c[3];
@@ -143,10 +144,10 @@ static void colour_bar(canvas *cv, int x, int y, int h, float lo, float hi)
 	}
 	char t[32];
 	const float v[3] = {hi, 0.5f * (lo + hi), lo};
-	const int ty[3] = {y, y + h / 2 - 3, y + h - 7};
+	const int ty[3] = {y, y + h / 2 - 7 * ts / 2, y + h - 7 * ts};
 	for (int i = 0; i < 3; i++) {
 		snprintf(t, sizeof t, "%.3g", v[i]);
-		canvas_text(cv, x + BAR_W + 3, ty[i], 1, INK, t);
+		canvas_text(cv, x + BAR_W + 3, ty[i], ts, INK, t);
 	}
 }
 
@@ -163,18 +164,19 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 		      int tile, const char *path)
 {
 	tile = explain_pair_tile(em->S, tile);
+	const int ts = tile >= 200 ? 2 : 1; /* small text twice as large beside large panels */
 	const int L = d->L, D = d->D, pad = 8, lab = 2 * 7 + 8;
 	if (per_level > D)
 		per_level = D;
 	int rows = L * per_level + 1; /* + the similarity-evidence map row */
 	char line[320];
 	snprintf(line, sizeof line, "A %s", o->name_a);
-	int na = wrap_lines(line, tile + pad);
+	int na = wrap_lines(line, tile + pad, ts);
 	snprintf(line, sizeof line, "B %s", o->name_b);
-	int nb = wrap_lines(line, tile + pad);
-	const int names = (na > nb ? na : nb) * 10;
+	int nb = wrap_lines(line, tile + pad, ts);
+	const int names = (na > nb ? na : nb) * 10 * ts;
 	const int head = 2 * 7 + 6 + names + pad;
-	int W = 2 * tile + 3 * pad + BAR_W + BAR_TEXT, Hc = head + tile + pad + rows * (lab + tile + pad) + pad;
+	int W = 2 * tile + 3 * pad + BAR_W + BAR_TEXT * ts, Hc = head + tile + pad + rows * (lab + tile + pad) + pad;
 	const int bar_x = 2 * tile + 3 * pad - 4;
 	int scale = 1;
 	snprintf(line, sizeof line, "D_F %.4g", d->df);
@@ -184,9 +186,9 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 	canvas_init(&cv, W, Hc, WHITE);
 	canvas_text(&cv, pad, pad, scale, INK, line);
 	snprintf(line, sizeof line, "A %s", o->name_a);
-	text_wrapped(&cv, pad, pad + 7 * scale + 6, tile + pad, SUB, line);
+	text_wrapped(&cv, pad, pad + 7 * scale + 6, tile + pad, ts, SUB, line);
 	snprintf(line, sizeof line, "B %s", o->name_b);
-	text_wrapped(&cv, tile + 2 * pad, pad + 7 * scale + 6, tile + pad, SUB, line);
+	text_wrapped(&cv, tile + 2 * pad, pad + 7 * scale + 6, tile + pad, ts, SUB, line);
 	/* the images themselves first, as the network sees them */
 	canvas_image(&cv, pad, head, tile, tile, disp_a);
 	canvas_image(&cv, tile + 2 * pad, head, tile, tile, disp_b);
@@ -213,10 +215,10 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 			snprintf(line, sizeof line, "L%d #%d", l, n);
 			int tw = canvas_text(&cv, pad, y + (lab - 14) / 2, 2, INK, line);
 			snprintf(line, sizeof line, "H %.3g PI %.2f", d->h[l][n], d->pi[l][n]);
-			canvas_text(&cv, pad + tw + 8, y + (lab - 14) / 2 + 7, 1, SUB, line);
+			canvas_text(&cv, pad + tw + 8, y + (lab - 14) / 2 + (ts == 1 ? 7 : 0), ts, SUB, line);
 			canvas_heat(&cv, pad, y + lab, tile, tile, disp_a, ha, fa->H[l], fa->W[l], 0.55f);
 			canvas_heat(&cv, tile + 2 * pad, y + lab, tile, tile, disp_b, hb, fb->H[l], fb->W[l], 0.55f);
-			colour_bar(&cv, bar_x, y + lab, tile, mn, mx > mn ? mx : mn + 1.0f);
+			colour_bar(&cv, bar_x, y + lab, tile, ts, mn, mx > mn ? mx : mn + 1.0f);
 			y += lab + tile + pad;
 		}
 		free(ha);
@@ -244,7 +246,7 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 		canvas_text(&cv, pad, y + (lab - 7 * s) / 2, s, INK, line);
 		canvas_heat(&cv, pad, y + lab, tile, tile, disp_a, ma, S, S, 0.55f);
 		canvas_heat(&cv, tile + 2 * pad, y + lab, tile, tile, disp_b, mb, S, S, 0.55f);
-		colour_bar(&cv, bar_x, y + lab, tile, 0.0f, mx > 0 ? mx : 1.0f);
+		colour_bar(&cv, bar_x, y + lab, tile, ts, 0.0f, mx > 0 ? mx : 1.0f);
 		free(e), free(ma), free(mb);
 	}
 	free(idx);

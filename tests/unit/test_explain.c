@@ -309,15 +309,17 @@ TEST(board_png_layout_and_frames)
 		free(disp[i].px);
 }
 
-TEST(pair_png_dimensions)
+/* The pair picture of the tiny model's random pair `stream`, decoded into im. Returns 0, or -1 when it cannot be
+ * written or decoded. */
+static int draw_pair(uint64_t stream, const char *name_a, int per_level, int tile, image_u8 *im)
 {
-	CHECK(tiny_model() == 0);
 	char path[] = "/tmp/test_explain_XXXXXX";
 	int fd = mkstemp(path);
-	CHECK(fd >= 0);
+	if (fd < 0)
+		return -1;
 	close(fd);
 	float x[2 * TS * TS];
-	tiny_inputs(x, 5);
+	tiny_inputs(x, stream);
 	explain_feats f[2];
 	explain_forward(&tm, x, 2, 1, f);
 	explain_decomp d;
@@ -326,14 +328,31 @@ TEST(pair_png_dimensions)
 	image_u8 da, db;
 	explain_tensor_image(&tm, x, &da);
 	explain_tensor_image(&tm, x + TS * TS, &db);
+	explain_report_opts ro = {name_a, "b", -1, -1, 5, 3, NAN};
+	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, per_level, tile, path);
+	int r = decode_png(path, im);
+	unlink(path);
+	image_free(&da);
+	image_free(&db);
+	explain_decomp_free(&d);
+	explain_feats_free(&f[0]);
+	explain_feats_free(&f[1]);
+	return r;
+}
+
+TEST(pair_png_dimensions)
+{
+	CHECK(tiny_model() == 0);
+	float x[2 * TS * TS];
+	tiny_inputs(x, 5);
+	image_u8 da;
+	explain_tensor_image(&tm, x, &da);
 	CHECK(da.w == TS && da.c == 1);
 	/* round trip of the display image: x * std + mean, x = (v - 0.25) / 0.5 */
 	CHECK(da.px[0] == (uint8_t)lrintf(fminf(fmaxf((x[0] * 0.5f + 0.25f) * 255.0f, 0), 255)));
-	explain_report_opts ro = {"a", "b", -1, -1, 5, 3, NAN};
-	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, 2, 40, path);
+	image_free(&da);
 	image_u8 im;
-	CHECK(decode_png(path, &im) == 0);
-	unlink(path);
+	CHECK(draw_pair(5, "a", 2, 40, &im) == 0);
 	/* width 2 tiles + 3 pads + colour bar 10 + its numbers 54; height: title 20 + one name line 10 + pad 8, image
 	 * row 48, 6 + 1 rows of (22 + 40 + 8), bottom pad 8 */
 	CHECKF(im.w == 2 * 40 + 24 + 64 && im.h == 38 + 48 + 7 * 70 + 8, "%dx%d", im.w, im.h);
@@ -345,11 +364,6 @@ TEST(pair_png_dimensions)
 			ink += px(&im, xx, yy)[0] < 128;
 	CHECKF(ink > 5, "ink %d", ink);
 	image_free(&im);
-	image_free(&da);
-	image_free(&db);
-	explain_decomp_free(&d);
-	explain_feats_free(&f[0]);
-	explain_feats_free(&f[1]);
 }
 
 TEST(pair_png_names_in_full_and_auto_tile)
@@ -357,34 +371,12 @@ TEST(pair_png_names_in_full_and_auto_tile)
 	CHECK(explain_pair_tile(224, 0) == 224 && explain_pair_tile(28, 0) == 112 && explain_pair_tile(16, 0) == 112);
 	CHECK(explain_pair_tile(300, 0) == 300 && explain_pair_tile(28, 50) == 50);
 	CHECK(tiny_model() == 0);
-	char path[] = "/tmp/test_explain_XXXXXX";
-	int fd = mkstemp(path);
-	CHECK(fd >= 0);
-	close(fd);
-	float x[2 * TS * TS];
-	tiny_inputs(x, 6);
-	explain_feats f[2];
-	explain_forward(&tm, x, 2, 1, f);
-	explain_decomp d;
-	explain_decompose(&tm.view, (const float *const *)f[0].xh, (const float *const *)f[0].cert,
-			  (const float *const *)f[1].xh, (const float *const *)f[1].cert, &d);
-	image_u8 da, db;
-	explain_tensor_image(&tm, x, &da);
-	explain_tensor_image(&tm, x + TS * TS, &db);
-	/* "A " + a 40-character name in a 120 px column (20 characters a line at scale 1): 3 lines, nothing cut */
-	explain_report_opts ro = {"images/birds/0123456789-abcdefghijkl.png", "b", -1, -1, 5, 3, NAN};
-	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, 1, 0, path);
 	image_u8 im;
-	CHECK(decode_png(path, &im) == 0);
-	unlink(path);
+	/* "A " + a 40-character name in a 120 px column (20 characters a line at scale 1): 3 lines, nothing cut */
+	CHECK(draw_pair(6, "images/birds/0123456789-abcdefghijkl.png", 1, 0, &im) == 0);
 	/* auto tile 112 for 16 px; head 20 + 3 name lines of 10 + 8; 3 + 1 rows of (22 + 112 + 8) */
 	CHECKF(im.w == 2 * 112 + 24 + 64 && im.h == 58 + 120 + 4 * 142 + 8, "%dx%d", im.w, im.h);
 	image_free(&im);
-	image_free(&da);
-	image_free(&db);
-	explain_decomp_free(&d);
-	explain_feats_free(&f[0]);
-	explain_feats_free(&f[1]);
 }
 
 int main(void)

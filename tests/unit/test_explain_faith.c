@@ -23,13 +23,17 @@ static double df_with(const explain_feats *a, const explain_feats *b, int lev, c
 	return df;
 }
 
-static void pair_feats(explain_feats f[2], explain_decomp *d, uint64_t stream)
+/* A random pair of the tiny model with its decomposition and dd_f/dx_l, dd_f/du_l of the first image. */
+static void pair_feats(explain_feats f[2], explain_decomp *d, uint64_t stream, float dx[3][TD], float du[3][TD])
 {
 	float x[2 * TS * TS];
 	tiny_inputs(x, stream);
 	explain_forward(&tm, x, 2, 1, f);
 	explain_decompose(&tm.view, (const float *const *)f[0].xh, (const float *const *)f[0].cert,
 			  (const float *const *)f[1].xh, (const float *const *)f[1].cert, d);
+	float *pdx[3] = {dx[0], dx[1], dx[2]}, *pdu[3] = {du[0], du[1], du[2]};
+	explain_df_grad(&tm.view, d, (const float *const *)f[0].xh, (const float *const *)f[1].xh,
+			(const float *const *)f[1].cert, pdx, pdu);
 }
 
 TEST(df_grad_matches_finite_differences)
@@ -37,10 +41,8 @@ TEST(df_grad_matches_finite_differences)
 	CHECK(tiny_model() == 0);
 	explain_feats f[2];
 	explain_decomp d;
-	pair_feats(f, &d, 21);
-	float dx[3][TD], du[3][TD], *pdx[3] = {dx[0], dx[1], dx[2]}, *pdu[3] = {du[0], du[1], du[2]};
-	explain_df_grad(&tm.view, &d, (const float *const *)f[0].xh, (const float *const *)f[1].xh,
-			(const float *const *)f[1].cert, pdx, pdu);
+	float dx[3][TD], du[3][TD];
+	pair_feats(f, &d, 21, dx, du);
 	const float h = 1e-3f;
 	int nonzero = 0;
 	for (int l = 0; l < 3; l++)
@@ -88,10 +90,8 @@ TEST(level_grad_matches_finite_differences)
 	CHECK(tiny_model() == 0);
 	explain_feats f[2];
 	explain_decomp d;
-	pair_feats(f, &d, 22);
-	float dx[3][TD], du[3][TD], *pdx[3] = {dx[0], dx[1], dx[2]}, *pdu[3] = {du[0], du[1], du[2]};
-	explain_df_grad(&tm.view, &d, (const float *const *)f[0].xh, (const float *const *)f[1].xh,
-			(const float *const *)f[1].cert, pdx, pdu);
+	float dx[3][TD], du[3][TD];
+	pair_feats(f, &d, 22, dx, du);
 	float zero[TD] = {0}, ones[TD];
 	for (int n = 0; n < TD; n++)
 		ones[n] = n % 2 ? 1.0f : -1.0f;

@@ -3,7 +3,7 @@
 # same trunk, data and budget, on the CPU. `make demo` runs it; every artefact lands in $(OUT).
 #
 #   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=0] [OUT=demo-run]
-#   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=100] [SANITY_PAIRS=20]   (after the above: are the
+#   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=50] [SANITY_PAIRS=20]   (after the above: are the
 #       attribution maps faithful, and do they pass the sanity checks? see avsl-explain(1))
 #
 # PER_CLASS training images per class and EPOCHS set the budget (the defaults finish in well under 15 minutes on
@@ -74,7 +74,7 @@ $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
 # random controls with the maps' own smoothness, in pixels and cells, with mean and blur fills, means with bootstrap
 # intervals; then the cascading-randomisation sanity checks. On the demo's test classes; both tables are written to
 # $(OUT)/faithfulness.txt and $(OUT)/sanity.txt and printed.
-PAIRS ?= 100
+PAIRS ?= 50
 SANITY_PAIRS ?= 20
 faithfulness: $(OUT)/faithfulness.txt $(OUT)/sanity.txt
 	@cat $(OUT)/faithfulness.txt

@@ -373,31 +373,14 @@ int avsl_head_metadata(const avsl_head_config *cfg, const char *key[5], char val
 	return 5;
 }
 
-/* A metadata number: plain decimal, in range. */
-static int meta_num(const st_file *ck, const char *key, double lo, double hi, double *out, fmt_error *err)
-{
-	const char *s = st_meta(ck, key);
-	if (!s)
-		return fmt_fail(err, "%s: __metadata__.%s: missing (not an AVSL checkpoint?)", ck->path, key);
-	const char *why;
-	if (parse_double(s, lo, hi, out, &why))
-		return fmt_fail(err, "%s: __metadata__.%s: '%.40s': %s", ck->path, key, s, why);
-	return 0;
-}
-
-int avsl_collector_load(const st_file *ck, avsl_collector_eval *out, fmt_error *err)
+int avsl_collector_load(const st_file *ck, const avsl_head_config *cfg, avsl_collector_eval *out, fmt_error *err)
 {
 	memset(out, 0, sizeof *out);
-	double lv, dim, topk, gam, p;
-	if (meta_num(ck, "avsl.levels", 1, AVSL_MAX_LEVELS, &lv, err) ||
-	    meta_num(ck, "avsl.embeddings_dim", 1, 65536, &dim, err) ||
-	    meta_num(ck, "avsl.topk_corr", 1, 1e9, &topk, err) || meta_num(ck, "avsl.prob_gamma", -1e30, 1e30, &gam, err) ||
-	    meta_num(ck, "avsl.index_p", 1e-6, 1e6, &p, err))
-		return -1;
-	if (lv != floor(lv) || dim != floor(dim) || topk != floor(topk))
-		return fmt_fail(err, "%s: __metadata__: avsl.levels, avsl.embeddings_dim and avsl.topk_corr must be integers",
-				ck->path);
-	const int L = (int)lv, D = (int)dim;
+	if (cfg->levels < 1 || cfg->levels > AVSL_MAX_LEVELS || cfg->D < 1 || cfg->topk < 1 || cfg->topk > cfg->D)
+		return fmt_fail(err, "%s: collector: levels %d, D %d, topk_corr %d: out of range", ck->path, cfg->levels,
+				cfg->D, cfg->topk);
+	double gam = cfg->prob_gamma, p = cfg->index_p, topk = cfg->topk;
+	const int L = cfg->levels, D = cfg->D;
 	size_t nf = (size_t)(L - 1) * D * D + 2 * (size_t)L * D + (size_t)D * D;
 	float *st = malloc(nf * sizeof(float));
 	if (!st)

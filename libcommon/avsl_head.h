@@ -60,13 +60,14 @@ void avsl_head_embed(avsl_head *h, paramset *ps, const float *const feat[], int 
 int avsl_head_links_initialised(const avsl_head *h);
 void avsl_head_set_links_initialised(avsl_head *h, int v);
 
-/* The eval collector from a checkpoint: links -> s_hat (top-k prepared), prob_coef/prob_bias, and the metadata
- * avsl.levels, avsl.embeddings_dim, avsl.topk_corr, avsl.prob_gamma, avsl.index_p (plain decimal strings). */
+/* The eval collector from a checkpoint's tensors: links -> s_hat (top-k prepared), prob_coef/prob_bias, with the
+ * hyper-parameters cfg->levels, D, topk, prob_gamma, index_p as the one checkpoint reader found them
+ * (checkpoint_read_config + checkpoint_collector_config); tensor shapes must match them. */
 typedef struct {
 	avsl_collector_view view;
 	float *storage;
 } avsl_collector_eval;
-int avsl_collector_load(const st_file *ck, avsl_collector_eval *out, fmt_error *err);
+int avsl_collector_load(const st_file *ck, const avsl_head_config *cfg, avsl_collector_eval *out, fmt_error *err);
 void avsl_collector_free(avsl_collector_eval *c);
 /* The metadata avsl_collector_load needs, for the checkpoint writer: fills up to 5 key/value pairs (values in
  * val[i], 32 bytes each) and returns their count. */

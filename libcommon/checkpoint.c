@@ -1,9 +1,11 @@
 /* checkpoint.c: see checkpoint.h. */
 #include "checkpoint.h"
 #include "cli.h"
+#include "json.h"
 #include "safetensors.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,17 +110,127 @@ static void open_or_die(st_file *f, const char *path)
 		die("%s", err.msg);
 }
 
+/* A summary key must say what the configuration says (numbers compared as numbers: a hand-written "0.50" agrees
+ * with 0.5). want is the value derived from avsl.config, rendered as the writer renders it. */
+static void agree_str(const st_file *f, const char *key, const char *want, int required)
+{
+	const char *v = st_meta(f, key);
+	if (!v) {
+		if (required)
+			die("%s: __metadata__.%s: missing", f->path, key);
+		return;
+	}
+	if (strcmp(v, want) != 0)
+		die("%s: __metadata__.%s: '%.40s' contradicts avsl.config ('%s')", f->path, key, v, want);
+}
+
+static void agree_num(const st_file *f, const char *key, double want, int required)
+{
+	const char *v = st_meta(f, key);
+	if (!v) {
+		if (required)
+			die("%s: __metadata__.%s: missing", f->path, key);
+		return;
+	}
+	double got;
+	const char *why;
+	if (parse_double(v, -1e300, 1e300, &got, &why))
+		die("%s: __metadata__.%s: '%.40s': %s", f->path, key, v, why);
+	/* the writer prints floats with 9 significant digits: equal up to that rounding */
+	if (fabs(got - want) > 1e-8 * fmax(1.0, fabs(want)))
+		die("%s: __metadata__.%s: %.9g contradicts avsl.config (%.9g)", f->path, key, got, want);
+}
+
+/* avsl.input: {"size","resize","channels","mean":[3],"std":[3]} must match the configuration's input fields. */
+static void agree_input(const st_file *f, const train_config *c)
+{
+	const char *v = st_meta(f, "avsl.input");
+	if (!v)
+		return;
+	char why[160];
+	json_value *root = json_parse(v, strlen(v), why, sizeof why);
+	if (!root)
+		die("%s: __metadata__.avsl.input: %s", f->path, why);
+	const char *bad = NULL;
+	const json_value *x;
+	double want[3] = {c->input_size, c->resize, c->channels};
+	static const char *const scalar[3] = {"size", "resize", "channels"};
+	for (int i = 0; i < 3 && !bad; i++)
+		if (!(x = json_get(root, scalar[i])) || x->type != JSON_NUMBER || x->num != want[i])
+			bad = scalar[i];
+	for (int k = 0; k < 2 && !bad; k++) {
+		const char *name = k ? "std" : "mean";
+		const float *cv = k ? c->std : c->mean;
+		if (!(x = json_get(root, name)) || x->type != JSON_ARRAY || x->n != 3) {
+			bad = name;
+			break;
+		}
+		for (int i = 0; i < 3; i++)
+			if (x->items[i].type != JSON_NUMBER || fabs(x->items[i].num - cv[i]) > 1e-6 * fmax(1.0, fabs(cv[i])))
+				bad = name;
+	}
+	json_free(root);
+	if (bad)
+		die("%s: __metadata__.avsl.input: '%s' contradicts avsl.config", f->path, bad);
+}
+
+void checkpoint_config_from(const st_file *f, train_config *c)
+{
+	fmt_error err;
+	if (st_check_avsl_version(f, &err))
+		die("%s", err.msg);
+	const char *json = st_meta(f, "avsl.config");
+	if (!json)
+		die("%s: __metadata__.avsl.config: missing (not an avsl checkpoint; ImageNet weights go to --init)",
+		    f->path);
+	char why[256];
+	train_config_free(c); /* from_json starts from the defaults again */
+	if (train_config_from_json(c, json, why, sizeof why))
+		die("%s: __metadata__.avsl.config: %s", f->path, why);
+	/* what no reader can work with, whatever the summary keys say */
+	if (c->embeddings_dim < 1)
+		die("%s: __metadata__.avsl.config: embeddings_dim %d", f->path, c->embeddings_dim);
+	if (c->setting == SETTING_AVSL && (c->topk_corr < 1 || c->topk_corr > c->embeddings_dim))
+		die("%s: __metadata__.avsl.config: topk_corr %d outside [1, embeddings_dim %d]", f->path, c->topk_corr,
+		    c->embeddings_dim);
+	for (int i = 0; i < 3; i++)
+		if (!(c->std[i] > 0) || !isfinite(c->std[i]) || !isfinite(c->mean[i]))
+			die("%s: __metadata__.avsl.config: input mean/std [%d] = %g/%g (std must be finite and > 0)", f->path,
+			    i, c->mean[i], c->std[i]);
+	int avsl = c->setting == SETTING_AVSL;
+	agree_str(f, "avsl.setting", avsl ? "avsl_proxyanchor" : "proxy_anchor", 1);
+	agree_str(f, "avsl.arch", train_config_arch(c), 0);
+	agree_num(f, "avsl.levels", avsl ? MODEL_LEVELS : 1, avsl);
+	agree_num(f, "avsl.embeddings_dim", c->embeddings_dim, avsl);
+	if (avsl) {
+		agree_num(f, "avsl.topk_corr", c->topk_corr, 1);
+		agree_num(f, "avsl.prob_gamma", (float)c->prob_gamma, 1);
+		agree_num(f, "avsl.index_p", (float)c->index_p, 1);
+		agree_num(f, "avsl.avsl_m", (float)c->avsl_m, 0);
+	}
+	agree_num(f, "avsl.seed", (double)c->seed, 0);
+	agree_input(f, c);
+}
+
 void checkpoint_read_config(const char *path, train_config *c)
 {
 	st_file f;
-	open_or_die(&f, path);
-	const char *json = st_meta(&f, "avsl.config");
-	if (!json)
-		die("%s: __metadata__.avsl.config: missing (not an avsl checkpoint; ImageNet weights go to --init)", path);
-	char why[256];
-	if (train_config_from_json(c, json, why, sizeof why))
-		die("%s: __metadata__.avsl.config: %s", path, why);
+	fmt_error err;
+	if (st_open(&f, path, &err))
+		die("%s", err.msg);
+	checkpoint_config_from(&f, c);
 	st_close(&f);
+}
+
+void checkpoint_collector_config(const train_config *c, avsl_head_config *a)
+{
+	memset(a, 0, sizeof *a);
+	a->levels = MODEL_LEVELS;
+	a->D = c->embeddings_dim;
+	a->topk = c->topk_corr;
+	a->prob_gamma = (float)c->prob_gamma;
+	a->index_p = (float)c->index_p;
+	a->avsl_m = (float)c->avsl_m;
 }
 
 static int64_t meta_int(const st_file *f, const char *key, int64_t lo, int64_t hi)

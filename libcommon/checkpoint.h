@@ -13,6 +13,7 @@
 
 #include "model.h"
 #include "optim.h"
+#include "safetensors.h"
 #include "train_config.h"
 
 typedef struct {
@@ -28,8 +29,16 @@ typedef struct {
 void checkpoint_save(const char *path, const model *m, const adamw *opt, const train_config *c,
 		     const train_state *st);
 
-/* Read the configuration stored in a checkpoint into c (train_config_from_json: defaults, then the stored values). */
+/* The one reader of a checkpoint's hyper-parameters, used by every tool (formats/checkpoint.md §4): checks
+ * avsl.format_version, reads avsl.config (authoritative) into c, refuses values no model can have (topk_corr
+ * outside [1, D], a std that is not finite and > 0) and checks that every summary key present (avsl.setting,
+ * arch, levels, embeddings_dim, topk_corr, prob_gamma, index_p, avsl_m, seed, input) agrees with it: a
+ * contradiction is an error naming the file and the key. c must hold a configuration (train_config_init); it is
+ * freed and replaced. Dies on any error. */
 void checkpoint_read_config(const char *path, train_config *c);
+void checkpoint_config_from(const st_file *f, train_config *c);
+/* The collector's evaluation parameters (levels, D, topk, gamma_p, p, m) of configuration c. */
+void checkpoint_collector_config(const train_config *c, avsl_head_config *a);
 
 /* Build the model that c describes with the checkpoint's class count and load every tensor. When opt is not NULL
  * it is initialised over the model and its moments and step counts are restored; when st is not NULL the

@@ -81,12 +81,20 @@ int ds_detect(const char *root)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Sorted names in dir; dirs_only selects folders, otherwise regular files. Hidden entries are skipped. */
-static char **list_dir(const char *dir, int dirs_only, size_t *n)
+/* Sorted names in dir; dirs_only selects folders, otherwise regular files and anything with an image's name (a
+ * dangling symlink, a FIFO, a folder called x.jpg: prep reports each as skipped, by name, instead of losing it
+ * silently). Hidden entries are skipped. NULL (errno set) when dir cannot be opened and may_fail. */
+static int is_image_name(const char *name);
+static char **list_dir_or_null(const char *dir, int dirs_only, size_t *n, int may_fail)
 {
 	DIR *d = opendir(dir);
-	if (!d)
+	if (!d) {
+		if (may_fail) {
+			*n = (size_t)-1;
+			return NULL;
+		}
 		die("%s: %s", dir, strerror(errno));
+	}
 	char **names = NULL;
 	size_t cnt = 0, cap = 0;
 	struct dirent *e;
@@ -96,6 +104,8 @@ static char **list_dir(const char *dir, int dirs_only, size_t *n)
 		char *p = xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;
 		int ok = stat(p, &st) == 0 && (dirs_only ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+		if (!dirs_only && !ok && is_image_name(e->d_name))
+			ok = 1; /* not a readable regular file: kept, so it is counted and named as skipped */
 		free(p);
 		if (!ok)
 			continue;
@@ -110,6 +120,8 @@ static char **list_dir(const char *dir, int dirs_only, size_t *n)
 	*n = cnt;
 	return names;
 }
+
+static char **list_dir(const char *dir, int dirs_only, size_t *n) { return list_dir_or_null(dir, dirs_only, n, 0); }
 
 /* torchvision's IMG_EXTENSIONS, compared without case */
 static int is_image_name(const char *name)
@@ -209,7 +221,7 @@ static int field_long(char **p, long min, long max, long *out)
 
 /* ---- ImageFolder ------------------------------------------------------------------------------------------ */
 
-static void load_imagefolder(const char *root, const char *split, const ds_filter *f, ds_split *s)
+static void load_imagefolder(const char *root, const char *split, const ds_filter *f, int strict, ds_split *s)
 {
 	char *dir = xasprintf("%s/%s", root, split);
 	size_t ncls, cap = 0, pcap = 0;
@@ -221,7 +233,14 @@ static void load_imagefolder(const char *root, const char *split, const ds_filte
 			continue;
 		char *cdir = xasprintf("%s/%s", dir, cls[c]);
 		size_t nf;
-		char **files = list_dir(cdir, 0, &nf);
+		char **files = list_dir_or_null(cdir, 0, &nf, !strict);
+		if (!files && nf == (size_t)-1) {
+			/* an unreadable class folder is named and skipped like an unreadable file (--strict: an error) */
+			warn("%s: %s; class folder skipped", cdir, strerror(errno));
+			s->skipped++;
+			free(cdir);
+			continue;
+		}
 		const char *cname = pool_add(s, cls[c], &pcap);
 		for (size_t i = 0; i < nf; i++) {
 			if (is_image_name(files[i])) {
@@ -421,7 +440,7 @@ static void load_idx(const char *root, const char *split, const ds_filter *f, ds
 	free(lp);
 }
 
-void ds_load(const char *root, int layout, const char *split, const ds_filter *f, ds_split *out)
+void ds_load(const char *root, int layout, const char *split, const ds_filter *f, int strict, ds_split *out)
 {
 	memset(out, 0, sizeof *out);
 	out->name = split;
@@ -429,7 +448,7 @@ void ds_load(const char *root, int layout, const char *split, const ds_filter *f
 		layout = ds_detect(root);
 	switch (layout) {
 	case DS_IMAGEFOLDER:
-		load_imagefolder(root, split, f, out);
+		load_imagefolder(root, split, f, strict, out);
 		break;
 	case DS_CUB:
 		load_cub(root, split, f, out);

@@ -28,6 +28,7 @@ typedef struct {
 	char **class_names;   /* pool, freed with the split */
 	size_t nclass_names;
 	uint8_t *blob;        /* IDX pixels */
+	size_t skipped;       /* paths skipped while listing (unreadable class folders), each named in a warning */
 } ds_split;
 
 /* Which labels to keep: NULL keeps all. */
@@ -41,8 +42,9 @@ int ds_layout_parse(const char *s);
 const char *ds_layout_name(int layout);
 /* Guess the layout of root from the files it holds; dies with the list of what was looked for. */
 int ds_detect(const char *root);
-/* Load split "train" or "test" of root. Dies on unreadable lists or malformed lines (FILE:LINE: what). */
-void ds_load(const char *root, int layout, const char *split, const ds_filter *f, ds_split *out);
+/* Load split "train" or "test" of root. Dies on unreadable lists or malformed lines (FILE:LINE: what). An
+ * unreadable class folder is warned about, counted in out->skipped and skipped, unless strict (then it dies). */
+void ds_load(const char *root, int layout, const char *split, const ds_filter *f, int strict, ds_split *out);
 void ds_split_free(ds_split *s);
 /* Parse a class list "0-4" or "0,2,5-7" (labels 0..max) into a filter; returns -1 with a reason on error. */
 int ds_filter_parse(const char *s, int32_t max, ds_filter *f, const char **why);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "avsl_ops.h"
+#include "cli.h"
 #include "fmt_error.h"
 #include "image.h"
 #include "model.h"
@@ -147,7 +148,8 @@ void canvas_image(canvas *cv, int x, int y, int w, int h, const image_u8 *im);
 void canvas_heat(canvas *cv, int x, int y, int w, int h, const image_u8 *im, const float *heat, int hh, int hw,
 		 float alpha);
 /* Write as PNG (atomically; dies naming the path on error). */
-void canvas_write_png(const canvas *cv, const char *path);
+/* Encode and write the picture; with set it joins that output set (renamed by the caller), else committed now. */
+void canvas_write_png(const canvas *cv, const char *path, out_set *set);
 
 /* The colour map: t in [0, 1] (clamped) -> RGB; dark blue-black at 0 through purple, red and orange to pale yellow
  * at 1, with lightness increasing monotonically (piecewise linear between 9 fixed points). */
@@ -176,7 +178,7 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
  * disp_a/disp_b: the network's view of the images. */
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
-		      int tile, const char *path);
+		      int tile, const char *path, out_set *set);
 
 /* The pair picture's tile: tile itself when > 0, else (auto) S for S >= 112 and the first whole multiple of S at or
  * above 112 otherwise, so a 224 px image is shown at 224 px and a 28 px one at 112 px. */

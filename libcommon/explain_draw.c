@@ -171,19 +171,19 @@ void canvas_heat(canvas *cv, int x, int y, int w, int h, const image_u8 *im, con
 	free(up);
 }
 
-void canvas_write_png(const canvas *cv, const char *path)
+void canvas_write_png(const canvas *cv, const char *path, out_set *set)
 {
 	image_u8 im = {cv->h, cv->w, 3, cv->px};
 	unsigned char *png;
 	size_t len;
 	if (image_encode_png(&im, &png, &len))
 		die("%s: PNG encoding failed", path);
-	out_file o;
-	out_open(&o, path, 1);
-	if (fwrite(png, 1, len, o.fp) != len) {
-		out_abort(&o);
+	out_file one, *o = set ? out_set_open(set, path, 1) : &one;
+	if (!set)
+		out_open(o, path, 1);
+	if (fwrite(png, 1, len, o->fp) != len)
 		die("%s: write failed: %s", path, strerror(errno));
-	}
-	out_commit(&o);
+	if (!set)
+		out_commit(o);
 	free(png);
 }

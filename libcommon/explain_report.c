@@ -161,7 +161,7 @@ int explain_pair_tile(int S, int tile)
 
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
-		      int tile, const char *path)
+		      int tile, const char *path, out_set *set)
 {
 	tile = explain_pair_tile(em->S, tile);
 	const int ts = tile >= 200 ? 2 : 1; /* small text twice as large beside large panels */
@@ -250,7 +250,7 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 		free(e), free(ma), free(mb);
 	}
 	free(idx);
-	canvas_write_png(&cv, path);
+	canvas_write_png(&cv, path, set);
 	canvas_free(&cv);
 }
 
@@ -292,6 +292,6 @@ void explain_board_png(const image_u8 *disp, const int64_t *ids, const int32_t *
 		snprintf(line, sizeof line, "ID %lld C %d", (long long)ids[i], labels[i]);
 		canvas_text(&cv, x + (cw - canvas_text_width(s_id, line)) / 2, y + cw + 8 + 7 * txt, s_id, SUB, line);
 	}
-	canvas_write_png(&cv, path);
+	canvas_write_png(&cv, path, NULL);
 	canvas_free(&cv);
 }

@@ -7,9 +7,11 @@
 #include "image.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #if defined(__SSE4_1__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -30,8 +32,84 @@
 #include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
-/* A decompression bomb is refused, not allowed to exhaust memory: 2^28 pixels (PIL warns at 89M, errors at 179M). */
-#define IMAGE_MAX_PIXELS (1ull << 28)
+/* A decompression bomb is refused before it is decoded, not allowed to exhaust memory: at most image_max_pixels
+ * pixels (PIL's MAX_IMAGE_PIXELS, the size where it starts to warn) and image_max_bytes decoded bytes (samples
+ * times bytes per sample: a 16-bit RGBA PNG counts 8 bytes a pixel). Set once by the tool (avsl-prep --max-pixels,
+ * --max-image-bytes) before any thread decodes. */
+static uint64_t image_max_pixels = IMAGE_DEFAULT_MAX_PIXELS;
+static uint64_t image_max_bytes = IMAGE_DEFAULT_MAX_BYTES;
+#define IMAGE_MAX_PIXELS image_max_pixels
+
+void image_set_limits(uint64_t max_pixels, uint64_t max_bytes)
+{
+	image_max_pixels = max_pixels;
+	image_max_bytes = max_bytes;
+}
+
+static int over_limits(uint64_t w, uint64_t h, uint64_t bytes_per_pixel, char *why, size_t why_len)
+{
+	if (w * h > image_max_pixels) {
+		snprintf(why, why_len, "%llux%llu pixels, more than the %llu allowed (--max-pixels)", (unsigned long long)w,
+			 (unsigned long long)h, (unsigned long long)image_max_pixels);
+		return 1;
+	}
+	if (w * h * bytes_per_pixel > image_max_bytes) {
+		snprintf(why, why_len, "%llux%llu pixels decode to %llu bytes, more than the %llu allowed (--max-image-bytes)",
+			 (unsigned long long)w, (unsigned long long)h, (unsigned long long)(w * h * bytes_per_pixel),
+			 (unsigned long long)image_max_bytes);
+		return 1;
+	}
+	return 0;
+}
+
+static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* A PNG's chunk structure, checked as PIL (libpng) checks it before stb_image (which ignores CRCs) decodes it:
+ * every chunk whole and its CRC right, up to IEND. A file that ends inside a chunk or before IEND is reported as
+ * truncated (not as whatever a decoder makes of the missing bytes). Also applies the limits to IHDR's size. */
+static int png_check(const unsigned char *b, size_t len, char *why, size_t why_len)
+{
+	size_t pos = 8;
+	int seen_ihdr = 0;
+	for (;;) {
+		if (len - pos < 12) {
+			snprintf(why, why_len, "truncated PNG: the file ends at byte %zu, %s", len,
+				 seen_ihdr ? "before the IEND chunk" : "inside the header");
+			return -1;
+		}
+		uint32_t n = be32(b + pos);
+		char type[5] = {0};
+		memcpy(type, b + pos + 4, 4);
+		if (n > 0x7fffffffu || n > len - pos - 12) {
+			snprintf(why, why_len, "truncated PNG: chunk '%.4s' at byte %zu needs %u bytes, the file ends at byte %zu",
+				 isprint((unsigned char)type[0]) ? type : "????", pos, n + 12, len);
+			return -1;
+		}
+		uint32_t crc = (uint32_t)crc32(0L, b + pos + 4, n + 4);
+		if (crc != be32(b + pos + 8 + n)) {
+			snprintf(why, why_len, "PNG chunk '%.4s' at byte %zu: CRC mismatch (corrupt file)", type, pos);
+			return -1;
+		}
+		if (!seen_ihdr) {
+			if (memcmp(type, "IHDR", 4) || n != 13) {
+				snprintf(why, why_len, "PNG: the first chunk is '%.4s', expected IHDR", type);
+				return -1;
+			}
+			seen_ihdr = 1;
+			const unsigned char *h = b + pos + 8;
+			static const int samples[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type: gray, -, RGB, palette, GA, -, RGBA */
+			int depth = h[8], ct = h[9];
+			uint64_t bpp = (ct < 7 && samples[ct] ? (uint64_t)samples[ct] : 4) * (depth > 8 ? 2 : 1);
+			if (ct == 3)
+				bpp = 3; /* a palette image decodes to RGB */
+			if (over_limits(be32(h), be32(h + 4), bpp, why, why_len))
+				return -1;
+		}
+		pos += 12 + (size_t)n;
+		if (!memcmp(type, "IEND", 4))
+			return 0;
+	}
+}
 
 #ifdef AVSL_HAVE_JPEG
 #include <jpeglib.h>
@@ -86,9 +164,7 @@ static int decode_jpeg(const void *buf, size_t len, image_u8 *out, char *why, si
 		jpeg_destroy_decompress(&ci);
 		return 1;
 	}
-	if ((uint64_t)ci.image_width * ci.image_height > IMAGE_MAX_PIXELS) {
-		snprintf(why, why_len, "%ux%u pixels, more than the %llu allowed", ci.image_width, ci.image_height,
-			 (unsigned long long)IMAGE_MAX_PIXELS);
+	if (over_limits(ci.image_width, ci.image_height, (uint64_t)ci.num_components, why, why_len)) {
 		jpeg_destroy_decompress(&ci);
 		return -1;
 	}
@@ -162,7 +238,15 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 		}
 	}
 #endif
+	static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+	if (len >= 8 && !memcmp(buf, png_sig, 8) && png_check(buf, len, why, why_len))
+		return -1;
 	int w, h, n;
+	/* the size from the header first: a bomb is refused before a byte of it is inflated */
+	if (stbi_info_from_memory(buf, (int)len, &w, &h, &n) &&
+	    over_limits((uint64_t)w, (uint64_t)h,
+			(uint64_t)n * (stbi_is_16_bit_from_memory(buf, (int)len) ? 2 : 1), why, why_len))
+		return -1;
 	unsigned char *px = stbi_load_from_memory(buf, (int)len, &w, &h, &n, 0);
 	if (!px) {
 		snprintf(why, why_len, "%s", stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error");

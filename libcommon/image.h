@@ -19,11 +19,18 @@ typedef struct {
 
 void image_free(image_u8 *im);
 
+/* Decoding limits: pixels (PIL's MAX_IMAGE_PIXELS) and decoded bytes (pixels x samples x bytes per sample). */
+#define IMAGE_DEFAULT_MAX_PIXELS 89478485ull
+#define IMAGE_DEFAULT_MAX_BYTES (1ull << 30)
+/* Set the limits for the whole process; call before any thread decodes. */
+void image_set_limits(uint64_t max_pixels, uint64_t max_bytes);
+
 /* Decode a JPEG/PNG/BMP/GIF(first frame)/... buffer. want_c: 0 keep (gray stays 1, anything else becomes 3),
  * 1 gray, 3 RGB (gray replicated, alpha dropped). Returns 0, or -1 with the decoder's reason in why.
  * JPEGs go through libjpeg(-turbo) when the build has it (AVSL_HAVE_JPEG: PIL's decoder, identical pixels; a
  * truncated JPEG is refused as PIL refuses it), everything else through stb_image. RGB -> gray uses PIL's "L"
- * formula. Images over 2^28 pixels are refused. Thread-safe. */
+ * formula. PNGs are checked chunk by chunk first (CRCs, truncation reported as such). Images over the limits
+ * (image_set_limits) are refused from their header, before decoding. Thread-safe. */
 int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *why, size_t why_len);
 
 /* Resize so the shorter side is `shorter` and the longer is floor(shorter * long / short) (torchvision

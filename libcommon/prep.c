@@ -13,9 +13,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	shard_encoded enc;
@@ -42,12 +45,31 @@ typedef struct {
 	pthread_t th;
 } worker;
 
-/* Read a whole file without dying: a missing or unreadable image is a skipped item, like a corrupt one. */
+/* Read a whole file without dying: a missing or unreadable image is a skipped item, like a corrupt one. Only a
+ * regular file is read: O_NONBLOCK so a FIFO named like an image never blocks the run, then fstat says what the
+ * path is (a directory called x.jpg, a FIFO, a device). */
 static unsigned char *slurp(const char *path, size_t *len, char *why, size_t why_len)
 {
-	FILE *fp = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			snprintf(why, why_len, "dangling symbolic link");
+		else
+			snprintf(why, why_len, "%s", strerror(e));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, why_len, "not a regular file (%s)",
+			 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+		close(fd);
+		return NULL;
+	}
+	FILE *fp = fdopen(fd, "rb");
 	if (!fp) {
 		snprintf(why, why_len, "%s", strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	size_t cap = 1 << 16, n = 0;
@@ -144,7 +166,8 @@ typedef struct {
 	const char *out;
 	int multi;
 	int level;
-	out_file f;
+	out_set *set;      /* the shards and the manifest, renamed together by the caller */
+	out_file *f;       /* the shard being written */
 	shard_writer *w;
 	char **names;      /* shard file names (basenames) */
 	uint64_t *counts;
@@ -155,12 +178,10 @@ typedef struct {
 static void sink_open(sink *k)
 {
 	char *path = k->multi ? xasprintf("%s-%05d.avs", k->out, k->n) : xstrdup(k->out);
-	out_open(&k->f, path, 1);
+	k->f = out_set_open(k->set, path, 1);
 	fmt_error err;
-	if (shard_writer_open(&k->w, k->f.fp, path, k->level, &err)) {
-		out_abort(&k->f);
+	if (shard_writer_open(&k->w, k->f->fp, path, k->level, &err))
 		die("%s", err.msg);
-	}
 	const char *slash = strrchr(path, '/');
 	k->names = xrealloc_array(k->names, (size_t)k->n + 1, sizeof *k->names);
 	k->counts = xrealloc_array(k->counts, (size_t)k->n + 1, sizeof *k->counts);
@@ -175,16 +196,21 @@ static void sink_close(sink *k)
 	fmt_error err;
 	uint64_t total;
 	k->counts[k->n - 1] = shard_writer_count(k->w);
-	if (shard_writer_finish(k->w, &total, &err)) {
-		out_abort(&k->f);
+	if (shard_writer_finish(k->w, &total, &err))
 		die("%s", err.msg);
-	}
 	k->w = NULL;
-	out_commit(&k->f);
+	out_finish(k->f); /* synced and closed; renamed with the rest of the set */
 	k->bytes_out += total;
 }
 
 void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *o, prep_stats *st)
+{
+	out_set set = {0};
+	prep_split_into(s, out, multi, o, st, &set);
+	out_set_commit(&set);
+}
+
+void prep_split_into(const ds_split *s, const char *out, int multi, const prep_opts *o, prep_stats *st, out_set *set)
 {
 	memset(st, 0, sizeof *st);
 	double t0 = avsl_now();
@@ -201,7 +227,7 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0)
 			die("cannot start worker thread %d: %s", i, strerror(errno));
 	}
-	sink k = {out, multi, o->level};
+	sink k = {out, multi, o->level, set};
 	sink_open(&k);
 	progress pr;
 	char label[64];
@@ -218,7 +244,6 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 		st->bytes_in += r->bytes_in;
 		if (!r->ok) {
 			if (o->strict) {
-				out_abort(&k.f);
 				die("%s: %s (--strict)", it->file ? it->file : it->rel, r->why);
 			}
 			warn("%s: %s; skipped", it->file ? it->file : it->rel, r->why);
@@ -232,10 +257,8 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 				sink_open(&k);
 			}
 			fmt_error err;
-			if (shard_writer_put(k.w, &r->enc, &err)) {
-				out_abort(&k.f);
+			if (shard_writer_put(k.w, &r->enc, &err))
 				die("%s", err.msg);
-			}
 			st->images++;
 			shard_encoded_free(&r->enc);
 		}
@@ -252,14 +275,10 @@ void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *
 	sink_close(&k);
 	if (multi) {
 		char *mpath = xasprintf("%s.avsm", out);
-		out_file mf;
-		out_open(&mf, mpath, 0);
+		out_file *mf = out_set_open(set, mpath, 0); /* last in the set: renamed after every shard */
 		fmt_error err;
-		if (shard_manifest_write(mf.fp, mpath, k.names, k.counts, k.n, &err)) {
-			out_abort(&mf);
+		if (shard_manifest_write(mf->fp, mpath, k.names, k.counts, k.n, &err))
 			die("%s", err.msg);
-		}
-		out_commit(&mf);
 		free(mpath);
 	}
 	for (int i = 0; i < k.n; i++)

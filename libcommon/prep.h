@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "cli.h"
 #include "datasets.h"
 
 typedef struct {
@@ -28,5 +29,8 @@ typedef struct {
 /* Write split s. out: a file name ending in .avs (exactly one shard) or, when multi is set, a prefix: shards
  * PREFIX-00000.avs, PREFIX-00001.avs, ... and the manifest PREFIX.avsm. Dies on errors. */
 void prep_split(const ds_split *s, const char *out, int multi, const prep_opts *o, prep_stats *st);
+/* The same, leaving the files under temporary names in set (the manifest last); the caller renames them all with
+ * out_set_commit, so a run over several splits appears all together or not at all. */
+void prep_split_into(const ds_split *s, const char *out, int multi, const prep_opts *o, prep_stats *st, out_set *set);
 
 #endif

@@ -1,7 +1,9 @@
 /* signals.c: see signals.h. The handler only stores to volatile sig_atomic_t and calls async-signal-safe
- * functions (sigaction, raise). */
+ * functions (sigaction, raise,
+ * unlink through out_unlink_pending). */
 #define _GNU_SOURCE
 #include "signals.h"
+#include "cli.h"
 
 #include <signal.h>
 #include <string.h>
@@ -11,7 +13,8 @@ static volatile sig_atomic_t stop_signal; /* first signal number, 0 when none */
 static void on_signal(int sig)
 {
 	if (stop_signal) {
-		/* Second signal: give up on a clean stop. */
+		/* Second signal: give up on a clean stop; no temporary output survives (cli.h). */
+		out_unlink_pending();
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = SIG_DFL;

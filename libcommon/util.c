@@ -1,6 +1,7 @@
 /* util.c: see util.h. */
 #define _GNU_SOURCE
 #include "util.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -45,6 +46,7 @@ void die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport(fmt, ap);
 	va_end(ap);
+	cli_on_die();
 	exit(AVSL_EXIT_ERROR);
 }
 
@@ -63,6 +65,7 @@ void die_usage(const char *fmt, ...)
 	vreport(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+	cli_on_die();
 	exit(AVSL_EXIT_USAGE);
 }
 

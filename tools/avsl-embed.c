@@ -39,37 +39,16 @@ static void usage(FILE *fp)
 		"  -V, --version          print the version\n");
 }
 
-typedef struct {
-	FILE *fp[2 * MODEL_LEVELS + 2];
-	char *path[2 * MODEL_LEVELS + 2];
-	char *tmp[2 * MODEL_LEVELS + 2];
-	int n;
-} npy_set;
-
-static FILE *npy_open(npy_set *s, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape)
+/* Open DIR/name as one more member of the output set and write its .npy header. */
+static FILE *npy_open(out_set *set, const char *dir, const char *name, npy_dtype dt, int ndim, const int64_t *shape)
 {
-	int i = s->n++;
-	s->path[i] = xasprintf("%s/%s", dir, name);
-	s->tmp[i] = xasprintf("%s.tmp.%ld", s->path[i], (long)getpid());
-	s->fp[i] = fopen(s->tmp[i], "wb");
-	if (!s->fp[i])
-		die("%s: cannot create: %s", s->tmp[i], strerror(errno));
+	char *path = xasprintf("%s/%s", dir, name);
+	out_file *f = out_set_open(set, path, 1);
 	fmt_error err;
-	if (npy_write_header(s->fp[i], s->path[i], dt, ndim, shape, &err))
+	if (npy_write_header(f->fp, path, dt, ndim, shape, &err))
 		die("%s", err.msg);
-	return s->fp[i];
-}
-
-static void npy_commit(npy_set *s)
-{
-	for (int i = 0; i < s->n; i++) {
-		if (fflush(s->fp[i]) || ferror(s->fp[i]) || fclose(s->fp[i]))
-			die("%s: write failed: %s", s->path[i], strerror(errno));
-		if (rename(s->tmp[i], s->path[i]))
-			die("%s: cannot rename into place: %s", s->path[i], strerror(errno));
-		free(s->path[i]);
-		free(s->tmp[i]);
-	}
+	free(path);
+	return f->fp;
 }
 
 static void npy_put(FILE *fp, const char *name, npy_dtype dt, const void *data, uint64_t n)
@@ -117,7 +96,8 @@ static void write_batch(void *ctx, int b, float *const emb[], float *const cert[
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_omp_passive(argv);
+	cli_init(argv[0]);
 	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE");
 	int batch = 0, threads = 0, verbosity = CLI_NORMAL;
 	static const struct option opts[] = {
@@ -177,13 +157,14 @@ int main(int argc, char **argv)
 			.kind = has_cert ? AVE_KIND_AVSL : AVE_KIND_BASELINE};
 	for (int l = 0; l < L; l++)
 		h.dim[l] = (uint32_t)D;
-	out_file o;
-	out_open(&o, out_path, 1);
+	/* The stream and the .npy files appear together or not at all (cli.h out_set). */
+	out_set set = {0};
+	out_file *o = out_set_open(&set, out_path, 1);
+	const char *out_name = strcmp(out_path, "-") ? out_path : "standard output";
 	fmt_error err;
-	if (ave_write_header(o.fp, out_path, &h, &err))
+	if (ave_write_header(o->fp, out_name, &h, &err))
 		die("%s", err.msg);
 
-	npy_set ns = {0};
 	FILE *f_emb[MODEL_LEVELS] = {0}, *f_cert[MODEL_LEVELS] = {0}, *f_lab = NULL, *f_id = NULL;
 	if (npy_dir) {
 		if (mkdir(npy_dir, 0777) && errno != EEXIST)
@@ -192,25 +173,23 @@ int main(int argc, char **argv)
 		char name[32];
 		for (int l = 0; l < L; l++) {
 			snprintf(name, sizeof name, "emb%d.npy", l);
-			f_emb[l] = npy_open(&ns, npy_dir, name, NPY_F32, 2, shape);
+			f_emb[l] = npy_open(&set, npy_dir, name, NPY_F32, 2, shape);
 			if (has_cert) {
 				snprintf(name, sizeof name, "cert%d.npy", l);
-				f_cert[l] = npy_open(&ns, npy_dir, name, NPY_F32, 2, shape);
+				f_cert[l] = npy_open(&set, npy_dir, name, NPY_F32, 2, shape);
 			}
 		}
-		f_lab = npy_open(&ns, npy_dir, "labels.npy", NPY_I32, 1, shape);
-		f_id = npy_open(&ns, npy_dir, "ids.npy", NPY_I64, 1, shape);
+		f_lab = npy_open(&set, npy_dir, "labels.npy", NPY_I32, 1, shape);
+		f_id = npy_open(&set, npy_dir, "ids.npy", NPY_I64, 1, shape);
 	}
 
-	sink k = {.fp = o.fp, .path = out_path, .h = &h, .npy_dir = npy_dir, .f_lab = f_lab, .f_id = f_id};
+	sink k = {.fp = o->fp, .path = out_name, .h = &h, .npy_dir = npy_dir, .f_lab = f_lab, .f_id = f_id};
 	for (int l = 0; l < L; l++)
 		k.f_emb[l] = f_emb[l], k.f_cert[l] = f_cert[l];
 	k.rec = xmalloc_array((size_t)ave_record_floats(&h), sizeof(float));
 	embed_all(&m, ld, write_batch, &k, verbosity == CLI_QUIET);
 	free(k.rec);
-	out_commit(&o);
-	if (npy_dir)
-		npy_commit(&ns);
+	out_set_commit(&set);
 	loader_close(ld);
 	model_free(&m);
 	train_config_free(&c);

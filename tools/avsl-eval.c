@@ -68,7 +68,7 @@ static void read_graph(const char *path, metrics_acc *m, long kmax, char *metric
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_init(argv[0]);
 	static const struct option longopts[] = {
 		{"k", required_argument, 0, 'k'}, {"precision", no_argument, 0, 'p'},
 		{"slice-mean", required_argument, 0, OPT_SLICE}, {"json", no_argument, 0, OPT_JSON},

@@ -140,23 +140,50 @@ static void parse(opts *o, int argc, char **argv)
 	}
 }
 
-/* The graph record of query id (its neighbours in nb, room for h.k). */
-static void graph_find(const char *path, int64_t id, avg_header *h, avg_query *q, avg_neighbour **nb)
+/* A graph record's id and label must be those of the shard's record: a graph of another set would explain
+ * unrelated images without a word. */
+static void graph_check_record(const char *graph, const char *shard, shard_reader *rd, uint64_t q, int64_t id,
+			       int32_t label, const char *what)
+{
+	uint64_t n = shard_reader_count(rd);
+	if (id < 0 || (uint64_t)id >= n)
+		die("%s: query %llu: %s id %lld is not a record of %s (%llu records): graph and shard do not match",
+		    graph, (unsigned long long)q, what, (long long)id, shard, (unsigned long long)n);
+	int32_t sl = shard_reader_label(rd, (uint64_t)id);
+	if (sl != label)
+		die("%s: query %llu: %s id %lld has label %d, but record %lld of %s has label %d: graph and shard do not "
+		    "match", graph, (unsigned long long)q, what, (long long)id, label, (long long)id, shard, sl);
+}
+
+/* The graph record of query id (its neighbours in nb, room for h.k). Every record of the graph is checked
+ * against the shard (ids and labels), so the first mismatch is named whichever query is asked for. */
+static void graph_find(const char *path, const char *shard, shard_reader *rd, int64_t id, avg_header *h, avg_query *q,
+		       avg_neighbour **nb)
 {
 	FILE *fp = in_open(path);
 	fmt_error err;
 	if (avg_read_header(fp, path, h, &err))
 		die("%s", err.msg);
 	*nb = xmalloc_array(h->k, sizeof **nb);
-	int r;
-	for (uint64_t i = 0; (r = avg_read_query(fp, path, h, i, q, *nb, &err)) == 1; i++)
-		if (q->id == id) {
-			in_close(fp);
-			return;
+	avg_neighbour *cur = xmalloc_array(h->k, sizeof *cur);
+	avg_query c;
+	int r, found = 0;
+	for (uint64_t i = 0; (r = avg_read_query(fp, path, h, i, &c, cur, &err)) == 1; i++) {
+		graph_check_record(path, shard, rd, i, c.id, c.label, "query");
+		for (uint32_t j = 0; j < c.count; j++)
+			graph_check_record(path, shard, rd, i, cur[j].id, cur[j].label, "neighbour");
+		if (c.id == id && !found) {
+			*q = c;
+			memcpy(*nb, cur, (size_t)c.count * sizeof *cur);
+			found = 1;
 		}
+	}
 	if (r < 0)
 		die("%s", err.msg);
-	die("%s: query %lld: not in the graph", path, (long long)id);
+	free(cur);
+	in_close(fp);
+	if (!found)
+		die("%s: query %lld: not in the graph", path, (long long)id);
 }
 
 static void shard_image(shard_reader *rd, const char *shard, int64_t id, image_u8 *im, int32_t *label)
@@ -201,7 +228,7 @@ static void run_pair(const opts *o, explain_model *em)
 			avg_header h;
 			avg_query q;
 			avg_neighbour *nb;
-			graph_find(o->graph, o->query, &h, &q, &nb);
+			graph_find(o->graph, o->shard, rd, o->query, &h, &q, &nb);
 			if ((uint32_t)o->rank > q.count)
 				die("%s: query %lld has %u neighbours; --rank %d", o->graph, (long long)o->query, q.count,
 				    o->rank);
@@ -227,18 +254,19 @@ static void run_pair(const opts *o, explain_model *em)
 	explain_decompose(&em->view, (const float *const *)f[0].xh, (const float *const *)f[0].cert,
 			  (const float *const *)f[1].xh, (const float *const *)f[1].cert, &d);
 	explain_report_opts ro = {names[0], names[1], lab[0], lab[1], o->top, o->paths, gdist};
-	out_file of;
-	out_open(&of, o->out, 0);
-	explain_report(of.fp, em, &d, &ro, o->json);
-	out_commit(&of);
+	/* The text and the picture appear together or not at all (cli.h out_set). */
+	out_set set = {0};
+	out_file *of = out_set_open(&set, o->out, 0);
+	explain_report(of->fp, em, &d, &ro, o->json);
 	if (o->png) {
 		image_u8 disp[2];
 		for (int i = 0; i < 2; i++)
 			explain_tensor_image(em, x + i * plane, &disp[i]);
-		explain_pair_png(em, &disp[0], &disp[1], &f[0], &f[1], &d, &ro, o->png_attrs, o->tile, o->png);
+		explain_pair_png(em, &disp[0], &disp[1], &f[0], &f[1], &d, &ro, o->png_attrs, o->tile, o->png, &set);
 		image_free(&disp[0]);
 		image_free(&disp[1]);
 	}
+	out_set_commit(&set);
 	explain_decomp_free(&d);
 	for (int i = 0; i < 2; i++) {
 		explain_feats_free(&f[i]);
@@ -252,12 +280,12 @@ static void run_board(const opts *o, explain_model *em)
 	avg_header h;
 	avg_query q;
 	avg_neighbour *nb;
-	graph_find(o->graph, o->query, &h, &q, &nb);
-	int k = (uint32_t)o->k < q.count ? o->k : (int)q.count;
 	shard_reader *rd;
 	fmt_error err;
 	if (shard_reader_open(&rd, o->shard, &err))
 		die("%s", err.msg);
+	graph_find(o->graph, o->shard, rd, o->query, &h, &q, &nb);
+	int k = (uint32_t)o->k < q.count ? o->k : (int)q.count;
 	image_u8 *disp = xcalloc((size_t)k + 1, sizeof *disp);
 	int64_t *ids = xmalloc_array((size_t)k + 1, sizeof *ids);
 	int32_t *labels = xmalloc_array((size_t)k + 1, sizeof *labels);
@@ -314,7 +342,8 @@ static void run_sanity(const opts *o, explain_model *em)
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_omp_passive(argv);
+	cli_init(argv[0]);
 	opts o = {.mode = MODE_PAIR, .pair = {-1, -1}, .query = -1, .rank = 1, .top = 5, .paths = 3, .png_attrs = 2,
 		  .tile = 0, .k = 8, .pairs = 50, .steps = 16, .resamples = 2000, .attr_k = 8, .out = "-", .verbosity = CLI_NORMAL};
 	int skip = 0;

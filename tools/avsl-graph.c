@@ -13,6 +13,7 @@
 
 #if __has_include("avsl_head.h")
 #include "avsl_head.h"
+#include "checkpoint.h"
 #include "safetensors.h"
 #define GRAPH_HAVE_AVSL 1
 #endif
@@ -67,7 +68,8 @@ static void load(const char *path, ave_set *s)
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_omp_passive(argv);
+	cli_init(argv[0]);
 	static const struct option longopts[] = {
 		{"model", required_argument, 0, 'm'}, {"gallery", required_argument, 0, 'g'},
 		{"k", required_argument, 0, 'k'}, {"metric", required_argument, 0, OPT_METRIC},
@@ -76,7 +78,7 @@ int main(int argc, char **argv)
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
-	const char *model = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
+	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
 	int verbosity = CLI_NORMAL, c;
@@ -84,7 +86,7 @@ int main(int argc, char **argv)
 	const char *why;
 	while ((c = getopt_long(argc, argv, "m:g:k:o:qvVh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': model = optarg; break;
+		case 'm': model_path = optarg; break;
 		case 'g': gallery = optarg; break;
 		case 'k': k = opt_long("-k", optarg, 1, 65536); break;
 		case OPT_METRIC:
@@ -122,21 +124,32 @@ int main(int argc, char **argv)
 	/* The collector is read only for the avsl metric: a baseline checkpoint has none, and its embeddings have no
 	 * certainties, so `-m baseline.safetensors` falls back to l2 like a plain run. */
 	if (!metric_name)
-		metric.kind = model && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
+		metric.kind = model_path && qs.h.has_cert ? KNN_AVSL : KNN_L2, metric.level = 0;
 	const avsl_collector_view *view = NULL;
-	int use_model = model && metric.kind == KNN_AVSL;
+	int use_model = model_path && metric.kind == KNN_AVSL;
 #ifdef GRAPH_HAVE_AVSL
 	st_file ck;
 	avsl_collector_eval col;
 	if (use_model) {
 		fmt_error err;
-		if (st_open(&ck, model, &err) != 0 || avsl_collector_load(&ck, &col, &err) != 0)
+		if (st_open(&ck, model_path, &err) != 0)
+			die("%s", err.msg);
+		/* the hyper-parameters through the one checkpoint reader every tool uses (checkpoint.h) */
+		train_config tc;
+		train_config_init(&tc);
+		checkpoint_config_from(&ck, &tc);
+		if (tc.setting != SETTING_AVSL)
+			die("%s: a %s checkpoint has no AVSL collector (use --metric l2)", model_path, train_config_arch(&tc));
+		avsl_head_config hc;
+		checkpoint_collector_config(&tc, &hc);
+		train_config_free(&tc);
+		if (avsl_collector_load(&ck, &hc, &col, &err) != 0)
 			die("%s", err.msg);
 		view = &col.view;
 	}
 #else
 	if (use_model)
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model);
+		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model_path);
 #endif
 	metric.avsl = view;
 

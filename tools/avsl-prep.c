@@ -1,6 +1,7 @@
 /* avsl-prep: pack an image dataset into zstd shards (.avs); list or verify shards. See avsl-prep(1). */
 #include "cli.h"
 #include "datasets.h"
+#include "image.h"
 #include "prep.h"
 #include "shard.h"
 #include "threadpool.h"
@@ -28,6 +29,8 @@ static void usage(void)
 	       "      --no-resize        keep the decoded size\n"
 	       "      --threads N        worker threads (default: all CPUs); output is identical for any N\n"
 	       "      --strict           a corrupt image is an error (default: warn and skip)\n"
+	       "      --max-pixels N     refuse (skip) an image of more than N pixels (default 89478485)\n"
+	       "      --max-image-bytes N  refuse (skip) an image that decodes to more than N bytes (default 1G)\n"
 	       "      --list FILE        print the records of a shard or manifest\n"
 	       "      --verify FILE      check every checksum of a shard or manifest\n"
 	       "  -q, --quiet            no progress or summary\n"
@@ -77,9 +80,9 @@ static int ends_with(const char *s, const char *suffix)
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_init(argv[0]);
 	enum { O_LAYOUT = 256, O_SPLIT, O_CLASSES, O_PER_CLASS, O_SHARD_SIZE, O_LEVEL, O_RESIZE, O_NO_RESIZE, O_THREADS, O_STRICT,
-	       O_LIST, O_VERIFY };
+	       O_LIST, O_VERIFY, O_MAX_PIXELS, O_MAX_BYTES };
 	static const struct option opts[] = {
 		{"output", required_argument, 0, 'o'},      {"layout", required_argument, 0, O_LAYOUT},
 		{"split", required_argument, 0, O_SPLIT},   {"classes", required_argument, 0, O_CLASSES},
@@ -87,6 +90,7 @@ int main(int argc, char **argv)
 		{"shard-size", required_argument, 0, O_SHARD_SIZE}, {"level", required_argument, 0, O_LEVEL},
 		{"resize", required_argument, 0, O_RESIZE}, {"no-resize", no_argument, 0, O_NO_RESIZE},
 		{"threads", required_argument, 0, O_THREADS}, {"strict", no_argument, 0, O_STRICT},
+		{"max-pixels", required_argument, 0, O_MAX_PIXELS}, {"max-image-bytes", required_argument, 0, O_MAX_BYTES},
 		{"list", required_argument, 0, O_LIST},     {"verify", required_argument, 0, O_VERIFY},
 		{"quiet", no_argument, 0, 'q'},             {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
@@ -94,6 +98,7 @@ int main(int argc, char **argv)
 	size_t per_class = 0;
 	const char *out = NULL, *split = "both", *classes = NULL, *list = NULL, *verify = NULL, *shard_size = NULL;
 	int layout = DS_AUTO, resize = -1;
+	uint64_t max_pixels = IMAGE_DEFAULT_MAX_PIXELS, max_bytes = IMAGE_DEFAULT_MAX_BYTES;
 	prep_opts o = {.level = 1, .threads = avsl_cpu_count(), .verbosity = CLI_NORMAL};
 	int c;
 	while ((c = getopt_long(argc, argv, "o:qvhV", opts, NULL)) != -1) {
@@ -116,6 +121,8 @@ int main(int argc, char **argv)
 		case O_NO_RESIZE: resize = 0; break;
 		case O_THREADS: o.threads = (int)opt_long("--threads", optarg, 1, 1024); break;
 		case O_STRICT: o.strict = 1; break;
+		case O_MAX_PIXELS: max_pixels = opt_size("--max-pixels", optarg, 1, 1ull << 40); break;
+		case O_MAX_BYTES: max_bytes = opt_size("--max-image-bytes", optarg, 1, 1ull << 46); break;
 		case O_LIST: list = optarg; break;
 		case O_VERIFY: verify = optarg; break;
 		case 'q': o.verbosity = CLI_QUIET; break;
@@ -130,6 +137,7 @@ int main(int argc, char **argv)
 			die_usage("--list and --verify take one FILE and no other arguments");
 		return list_or_verify(list ? list : verify, verify != NULL);
 	}
+	image_set_limits(max_pixels, max_bytes);
 	if (optind + 1 != argc)
 		die_usage(optind == argc ? "missing the dataset ROOT" : "one dataset ROOT expected");
 	if (!out)
@@ -159,11 +167,12 @@ int main(int argc, char **argv)
 			die_usage("--classes: '%s': %s", classes, why);
 	}
 	const char *splits[2] = {"train", "test"};
+	out_set set = {0}; /* every shard and manifest of the run, renamed together at the end */
 	for (int k = 0; k < 2; k++) {
 		if (strcmp(split, "both") && strcmp(split, splits[k]))
 			continue;
 		ds_split s;
-		ds_load(root, layout, splits[k], classes ? &filter : NULL, &s);
+		ds_load(root, layout, splits[k], classes ? &filter : NULL, o.strict, &s);
 		if (per_class)
 			ds_split_limit_per_class(&s, per_class);
 		if (s.n == 0)
@@ -172,7 +181,8 @@ int main(int argc, char **argv)
 			warn("%s: %s layout, %s split: %zu images", root, ds_layout_name(layout), splits[k], s.n);
 		char *dst = single ? xstrdup(out) : xasprintf("%s-%s", out, splits[k]);
 		prep_stats st;
-		prep_split(&s, dst, !single, &o, &st);
+		prep_split_into(&s, dst, !single, &o, &st, &set);
+		st.skipped += s.skipped;
 		if (o.verbosity != CLI_QUIET)
 			warn("%s: %llu images, %zu classes, %llu skipped, %llu bytes in, %llu bytes out (%llu shard%s), "
 			     "%.1f images/s", single ? dst : splits[k], (unsigned long long)st.images, st.classes,
@@ -182,6 +192,7 @@ int main(int argc, char **argv)
 		free(dst);
 		ds_split_free(&s);
 	}
+	out_set_commit(&set);
 	ds_filter_free(&filter);
 	return 0;
 }

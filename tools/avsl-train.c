@@ -1,12 +1,14 @@
 /* avsl-train: train a ResNet trunk with the AVSL head (or the Proxy-Anchor baseline) on image shards.
  * The official AVSL sample command lines are accepted unchanged (man avsl-train). */
+#include "cli.h"
 #include "trainer.h"
 #include "train_config.h"
 #include "util.h"
 
 int main(int argc, char **argv)
 {
-	avsl_set_progname(argv[0]);
+	cli_omp_passive(argv);
+	cli_init(argv[0]);
 	train_config c;
 	train_config_parse_or_exit(&c, argc, argv);
 	int status = trainer_run(&c, argc, argv);

@@ -42,6 +42,12 @@ expect missing_image 1 empty 'nope\.png' -- avsl-explain -m "$M" --images "$T/no
 expect not_an_image 1 empty 'bad\.avs: cannot decode' -- avsl-explain -m "$M" --images "$T/bad.avs" "$T/bad.avs"
 expect query_not_in_graph 1 empty 'query 9999: not in the graph' -- \
 	avsl-explain -m "$M" --shard "$S" --graph "$T/test.avg" --query 9999
+# a graph of another set: its ids/labels are not the shard's (train.avs holds classes 0-2, the graph 3-5)
+expect graph_of_other_shard 1 empty 'test\.avg: query 0: query id 0 has label [0-9]+, but record 0 of .*train\.avs has label' -- \
+	avsl-explain -m "$M" --shard "$D/train.avs" --graph "$T/test.avg" --query 0
+expect board_graph_of_other_shard 1 empty 'test\.avg: .*train\.avs.*do not match' -- \
+	avsl-explain board -m "$M" --shard "$D/train.avs" --graph "$T/test.avg" --query 0 --png "$T/other.png"
+check board_other_shard_no_png "[ ! -e $T/other.png ] && ! ls $T/other.png.tmp.* 2>/dev/null"
 expect rank_too_large 1 empty 'has 5 neighbours' -- avsl-explain -m "$M" --shard "$S" --graph "$T/test.avg" --query 0 --rank 6
 expect not_a_checkpoint 1 empty 'test\.avg' -- avsl-explain -m "$T/test.avg" --shard "$S" --pair 0 1
 
@@ -68,6 +74,10 @@ check board_size "[ \"\$(od -An -tu1 -j16 -N8 $T/board.png | tr -s ' ')\" = ' 0 
 
 # pictures of a pair; images given as files (the board PNG itself is an image)
 expect pair_png 0 - empty -- avsl-explain -m "$M" --shard "$S" --pair 0 5 --png "$T/pair.png" -o "$T/pair-png.txt"
+# text and picture appear together or not at all: a picture that cannot be written leaves no text either
+expect pair_png_fails_no_text 1 empty 'nodir/x\.png' -- \
+	avsl-explain -m "$M" --shard "$S" --pair 0 5 --png "$T/nodir/x.png" -o "$T/x.txt"
+check pair_png_fails_no_text_left "[ ! -e $T/x.txt ] && ! ls $T/x.txt.tmp.* 2>/dev/null"
 check pair_png_written "[ \"\$(head -c 4 $T/pair.png | od -An -tx1 | tr -d ' \\n')\" = 89504e47 ]"
 expect images 0 - empty -- avsl-explain -m "$M" --images "$T/board.png" "$T/pair.png" -o "$T/img.txt"
 check images_named "grep -q '^a: .*board.png' $T/img.txt"

@@ -104,7 +104,23 @@ np.save(f'{out}/avsl-df.npy', get('d_f'))
 PYEOF
 	"$T/mkave" <"$T/avsl-q.txt" >"$T/avsl-q.ave"
 	"$T/mkave" <"$T/avsl-g.txt" >"$T/avsl-g.ave"
-	G="$AVSL_ROOT/tests/golden/avsl_dist.safetensors"
+	# the golden holds the collector and its numbers; a checkpoint also needs the format version, the setting and
+	# avsl.config, the authoritative hyper-parameters (formats/checkpoint.md §4)
+	G="$T/avsl-model.safetensors"
+	/usr/bin/python3 "$AVSL_ROOT/tests/cli/st_meta.py" "$AVSL_ROOT/tests/golden/avsl_dist.safetensors" "$G" \
+		avsl.format_version=1.0 avsl.setting=avsl_proxyanchor \
+		'avsl.config={"embeddings_dim":16,"topk_corr":5,"prob_gamma":10,"index_p":2}'
+	expect avsl_golden_without_version 1 empty 'avsl_dist\.safetensors: .*avsl\.format_version.* missing' -- \
+		avsl-graph -q -m "$AVSL_ROOT/tests/golden/avsl_dist.safetensors" -g "$T/avsl-g.ave" "$T/avsl-q.ave"
+	# KEY=VALUE|expected message
+	for bad in 'avsl.format_version=2.0|avsl.format_version 2.0' 'avsl.topk_corr=17|avsl.topk_corr: 17 contradicts' \
+		'avsl.embeddings_dim=32|avsl.embeddings_dim: 32 contradicts' \
+		'avsl.config={"embeddings_dim":16,"topk_corr":17}|topk_corr 17 outside'; do
+		/usr/bin/python3 "$AVSL_ROOT/tests/cli/st_meta.py" "$G" "$T/bad-model.safetensors" "${bad%%|*}"
+		expect "avsl_refuses_${bad%%=*}" 1 empty "bad-model\.safetensors: .*${bad#*|}" -- \
+			avsl-graph -q -m "$T/bad-model.safetensors" -g "$T/avsl-g.ave" -o "$T/bad.avg" "$T/avsl-q.ave"
+	done
+	check avsl_refusals_leave_nothing "! ls $T/bad.avg* 2>/dev/null"
 	expect avsl_default_metric_with_model 0 - empty -- avsl-graph -q -m "$G" -g "$T/avsl-g.ave" -k 7 -o "$T/avsl.avg" --dense "$T/avsl-d.npy" "$T/avsl-q.ave"
 	check avsl_header_metric "[ \"\$(dd if='$T/avsl.avg' bs=1 skip=24 count=4 2>/dev/null)\" = avsl ]"
 	# distances within 1e-5 relative of PyTorch's d_f (float32, different summation order)

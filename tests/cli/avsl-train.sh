@@ -75,7 +75,12 @@ check train_baseline_recall "grep -q '\"recall\":{\"1\":' $T/rp/train.jsonl"
 # avsl-embed
 expect embed_no_model 2 empty 'MODEL' -- avsl-embed "$D/test.avs"
 expect embed_not_checkpoint 1 empty 'bad\.avs' -- avsl-embed -m "$T/bad.avs" "$D/test.avs"
-expect embed_refuses_tty 1 empty '' -- avsl-embed -m "$T/ra/model.safetensors" "$T/missing.avs"
+# a terminal as standard output (a pseudo-terminal): refused before any byte is written, with a valid model and shard
+check embed_refuses_tty "out=\$(/usr/bin/python3 $AVSL_ROOT/tests/cli/on_tty.py avsl-embed -q -m $T/ra/model.safetensors \
+	$D/test.avs); st=\$?; [ \$st -eq 1 ] && [ \$(printf '%s' \"\$out\" | wc -l) -le 1 ] && \
+	printf '%s' \"\$out\" | grep -q '^avsl-embed: refusing to write binary data to a terminal'"
+check embed_tty_with_output_file "/usr/bin/python3 $AVSL_ROOT/tests/cli/on_tty.py avsl-embed -q -m $T/ra/model.safetensors \
+	-o $T/tty.ave $D/test.avs && test -s $T/tty.ave"
 expect embed_npy 0 empty '' -- avsl-embed -q -m "$T/ra/model.safetensors" --npy "$T/npy" -o "$T/e.ave" "$D/test.avs"
 check embed_npy_files "test -s $T/npy/emb0.npy && test -s $T/npy/cert2.npy && test -s $T/npy/labels.npy && test -s $T/npy/ids.npy"
 check embed_pipe_equals_file "avsl-embed -q -m $T/ra/model.safetensors $D/test.avs | cmp - $T/e.ave"

@@ -249,12 +249,28 @@ TEST(head_embed_matches_train_forward)
 	paramset_free(&ps);
 }
 
+/* The golden files carry the collector's numbers as plain metadata keys (no avsl.config). */
+static int golden_collector_cfg(const st_file *f, avsl_head_config *c, fmt_error *err)
+{
+	int64_t lv, d, k;
+	double g, p;
+	memset(c, 0, sizeof *c);
+	if (st_meta_int(f, "avsl.levels", 1, AVSL_MAX_LEVELS, &lv, err) || st_meta_int(f, "avsl.embeddings_dim", 1, 65536, &d, err) ||
+	    st_meta_int(f, "avsl.topk_corr", 1, 65536, &k, err) || st_meta_double(f, "avsl.prob_gamma", -1e30, 1e30, &g, err) ||
+	    st_meta_double(f, "avsl.index_p", 1e-6, 1e6, &p, err))
+		return -1;
+	c->levels = (int)lv, c->D = (int)d, c->topk = (int)k, c->prob_gamma = (float)g, c->index_p = (float)p;
+	return 0;
+}
+
 TEST(collector_load_and_eval_distance_match_torch)
 {
 	CHECK(golden_open("avsl_dist.safetensors") == 0);
 	avsl_collector_eval ce;
 	fmt_error err;
-	CHECKF(avsl_collector_load(&gf, &ce, &err) == 0, "%s", err.msg);
+	avsl_head_config gc;
+	CHECKF(golden_collector_cfg(&gf, &gc, &err) == 0, "%s", err.msg);
+	CHECKF(avsl_collector_load(&gf, &gc, &ce, &err) == 0, "%s", err.msg);
 	CHECK(ce.view.levels == 3 && ce.view.dim == 16 && ce.view.p == 2.0f && ce.view.gamma_p == 10.0f);
 	enum { R = 5, C = 7, L = 3 };
 	float *x[L], *u[L], *y[L], *v[L];
@@ -286,14 +302,20 @@ TEST(collector_load_and_eval_distance_match_torch)
 	avsl_collector_free(&ce);
 }
 
-TEST(collector_load_rejects_missing_metadata)
+TEST(collector_load_rejects_shapes_other_than_the_config)
 {
-	CHECK(golden_open("avsl_head_step.safetensors") == 0);
+	CHECK(golden_open("avsl_dist.safetensors") == 0);
 	avsl_collector_eval ce;
 	fmt_error err;
-	CHECK(avsl_collector_load(&gf, &ce, &err) == -1);
-	CHECKF(strstr(err.msg, "avsl.levels") != NULL, "%s", err.msg);
+	avsl_head_config gc;
+	CHECKF(golden_collector_cfg(&gf, &gc, &err) == 0, "%s", err.msg);
+	gc.D = 32; /* the file's tensors are (16) and (16, 16) */
+	gc.topk = 4;
+	CHECK(avsl_collector_load(&gf, &gc, &ce, &err) == -1);
+	CHECKF(strstr(err.msg, "collector.") != NULL, "%s", err.msg);
 	CHECK(ce.storage == NULL);
+	gc.D = 16, gc.topk = 17; /* topk_corr above D */
+	CHECK(avsl_collector_load(&gf, &gc, &ce, &err) == -1 && strstr(err.msg, "topk_corr"));
 }
 
 /* A head's tensors + avsl_head_metadata written with the safetensors writer load back as the eval collector. */
@@ -330,7 +352,7 @@ TEST(collector_load_roundtrip_from_head_checkpoint)
 	st_file f;
 	CHECKF(st_open_memory(&f, buf, len, "mem", &err) == 0, "%s", err.msg);
 	avsl_collector_eval ce;
-	CHECKF(avsl_collector_load(&f, &ce, &err) == 0, "%s", err.msg);
+	CHECKF(avsl_collector_load(&f, &cfg, &ce, &err) == 0, "%s", err.msg);
 	CHECK(ce.view.levels == 3 && ce.view.dim == 16 && ce.view.gamma_p == 10.0f && ce.view.p == 2.0f);
 	float S[16 * 16];
 	for (int t = 0; t < 2; t++) {
@@ -395,7 +417,7 @@ int main(void)
 	RUN(head_batch_classes_match_torch);
 	RUN(head_embed_matches_train_forward);
 	RUN(collector_load_and_eval_distance_match_torch);
-	RUN(collector_load_rejects_missing_metadata);
+	RUN(collector_load_rejects_shapes_other_than_the_config);
 	RUN(collector_load_roundtrip_from_head_checkpoint);
 	RUN(baseline_head_matches_torch);
 	if (gf_open)

@@ -262,7 +262,7 @@ TEST(canvas_png_roundtrip)
 	canvas_init(&cv, 20, 10, white);
 	canvas_rect(&cv, 2, 3, 4, 2, red);
 	CHECK(canvas_text(&cv, 12, 1, 1, ink, "1") == 5);
-	canvas_write_png(&cv, path);
+	canvas_write_png(&cv, path, NULL);
 	canvas_free(&cv);
 	image_u8 im;
 	CHECK(decode_png(path, &im) == 0);
@@ -329,7 +329,7 @@ static int draw_pair(uint64_t stream, const char *name_a, int per_level, int til
 	explain_tensor_image(&tm, x, &da);
 	explain_tensor_image(&tm, x + TS * TS, &db);
 	explain_report_opts ro = {name_a, "b", -1, -1, 5, 3, NAN};
-	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, per_level, tile, path);
+	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, per_level, tile, path, NULL);
 	int r = decode_png(path, im);
 	unlink(path);
 	image_free(&da);

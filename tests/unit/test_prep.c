@@ -65,7 +65,7 @@ static void make_dataset(void)
 TEST(round_trip_pixels_equal_decode_plus_resize)
 {
 	ds_split s;
-	ds_load(dir, DS_IMAGEFOLDER, "train", NULL, &s);
+	ds_load(dir, DS_IMAGEFOLDER, "train", NULL, 0, &s);
 	CHECK(s.n == 3);
 	char out[256];
 	snprintf(out, sizeof out, "%s/rt.avs", dir);
@@ -110,7 +110,7 @@ static unsigned char *slurp(const char *path, size_t *n)
 TEST(threads_do_not_change_bytes)
 {
 	ds_split s;
-	ds_load(dir, DS_AUTO, "train", NULL, &s);
+	ds_load(dir, DS_AUTO, "train", NULL, 0, &s);
 	char a[128], b[128], am[256], bm[256];
 	snprintf(a, sizeof a, "%s/t1", dir);
 	snprintf(b, sizeof b, "%s/t3", dir);

@@ -1,6 +1,7 @@
 # avsl: GNU make build.
 #   make            library, tools, tests (CUDA sources too when nvcc is found)
 #   make CUDA=0     CPU only
+#   make MPI=0      without the distributed path (mpirun/srun; built when mpicc is found)
 #   make check      install what is missing (deps), build, run every test; ends with "N passed, N failed"
 #   make check-cuda the op and golden tests on the GPU (needs a GPU host)
 #   make bench      benchmarks against PyTorch / faiss / PIL on this machine
@@ -16,6 +17,8 @@ SHELL := /bin/bash
 
 CC       ?= cc
 CUDA     ?= auto
+MPI      ?= auto
+MPICC    ?= mpicc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build
@@ -66,6 +69,35 @@ CPPFLAGS += -DAVSL_HAVE_CUDA=1 -DAVSL_HAVE_CUDA_TRUNK=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
+# Data parallel (libcommon/dist.c): MPI from mpicc's flags; NCCL (libcommon/dist_nccl.c) when CUDA and MPI are both
+# built and the toolkit ships nccl.h and libnccl.
+ifeq ($(MPI),0)
+HAVE_MPI := no
+else
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+HAVE_MPI := $(shell printf '\043include <mpi.h>\nint main(void){return MPI_Init(0, 0);}\n' | \
+	$(CC) $(MPI_CFLAGS) -x c - -o /dev/null $(MPI_LIBS) 2>/dev/null && echo yes || echo no)
+ifeq ($(MPI),1)
+ifneq ($(HAVE_MPI),yes)
+$(error MPI=1 but $(MPICC) or mpi.h was not found; run 'make deps' (libopenmpi-dev))
+endif
+endif
+endif
+ifeq ($(HAVE_MPI),yes)
+CPPFLAGS += -DAVSL_HAVE_MPI=1 $(MPI_CFLAGS)
+LDLIBS   += $(MPI_LIBS)
+endif
+HAVE_NCCL := no
+ifeq ($(HAVE_CUDA)$(HAVE_MPI),yesyes)
+HAVE_NCCL := $(shell test -f $(CUDA_HOME)/include/nccl.h && ls $(CUDA_HOME)/lib64/libnccl.so* >/dev/null 2>&1 && \
+	echo yes || echo no)
+endif
+ifeq ($(HAVE_NCCL),yes)
+CPPFLAGS += -DAVSL_HAVE_NCCL=1 -isystem $(CUDA_HOME)/include
+LDLIBS   += -lnccl
+endif
+
 # ---- sources --------------------------------------------------------------------------------------------------
 LIB_SRC  := $(sort $(wildcard libcommon/*.c formats/*.c kernels/*.c kernels/cpu/*.c))
 CUDA_SRC := $(sort $(wildcard kernels/cuda/*.cu))
@@ -88,7 +120,7 @@ all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES)
 
 MISSING := $(foreach d,ZSTD DNNL OPENBLAS STB ZLIB,$(if $(filter no,$(HAVE_$(d))),$(d)))
 config:
-	@echo "avsl: zstd=$(HAVE_ZSTD) oneDNN=$(HAVE_DNNL) OpenBLAS=$(HAVE_OPENBLAS) stb=$(HAVE_STB) zlib=$(HAVE_ZLIB) cuda=$(HAVE_CUDA) (CUDA=$(CUDA))"
+	@echo "avsl: zstd=$(HAVE_ZSTD) oneDNN=$(HAVE_DNNL) OpenBLAS=$(HAVE_OPENBLAS) stb=$(HAVE_STB) zlib=$(HAVE_ZLIB) cuda=$(HAVE_CUDA) (CUDA=$(CUDA)) mpi=$(HAVE_MPI) nccl=$(HAVE_NCCL)"
 	@if [ -n "$(strip $(MISSING))" ]; then echo "avsl: missing: $(MISSING); run 'make deps' (as root) first" >&2; exit 1; fi
 
 # Objects depend on the flags they were built with: switching CUDA=0 / CUDA=auto or CFLAGS rebuilds them.
@@ -147,7 +179,8 @@ lint:
 	@mandoc -Tlint -Wwarning $(MAN_SRC) && echo "lint: $(words $(MAN_SRC)) man pages clean"
 
 # ---- dependencies ---------------------------------------------------------------------------------------------
-DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc
+DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc \
+	libopenmpi-dev openmpi-bin
 DEB_DEMO  := dataset-fashion-mnist
 # what the test scripts import or call (tests/cli/*.sh check outputs with numpy)
 DEB_TEST  := python3-numpy

@@ -1,5 +1,6 @@
 /* avsl_head.c: see avsl_head.h. */
 #include "avsl_head.h"
+#include "dist.h"
 #include "rng.h"
 #include "util.h"
 
@@ -23,10 +24,18 @@ struct avsl_head {
 	float *u[AVSL_MAX_LEVELS];      /* (N, D) certainties */
 	float *yh[AVSL_MAX_LEVELS];     /* (K, D) normalised proxy columns */
 	float *v[AVSL_MAX_LEVELS];      /* (K, D) proxy certainty (one scalar per level, broadcast) */
-	float *blink[AVSL_MAX_LEVELS - 1]; /* (D, D) batch links */
+	float *blink[AVSL_MAX_LEVELS - 1]; /* (D, D) batch links, consecutive in blink_all (one all-reduce) */
+	float *blink_all;                  /* (L - 1, D, D) */
 	float *shat[AVSL_MAX_LEVELS - 1];  /* (D, D) */
-	float *df, *dl[AVSL_MAX_LEVELS];   /* (N, K) */
-	float *Gf, *Gl[AVSL_MAX_LEVELS];   /* (N, K) loss gradients */
+	float *df, *dl[AVSL_MAX_LEVELS];   /* (N, K) this rank's distances */
+	/* Data parallel (dist.h): the losses couple the whole global batch of NG <= N * world images, so every rank
+	 * gathers the distances and labels of all of them, computes the global loss and back-propagates its own rows.
+	 * One process: the g* pointers are the local buffers. */
+	int NGmax;                         /* N * world */
+	float *gdf, *gdl[AVSL_MAX_LEVELS]; /* (NG, K) global distances (world > 1) */
+	int32_t *glab;                     /* (NG) global labels (world > 1) */
+	float *stage, *gstage;             /* (N, 1 + L, K), (NG, 1 + L, K): the distance rows packed for one gather */
+	float *Gf, *Gl[AVSL_MAX_LEVELS];   /* (NG, K) loss gradients */
 	float *dxh[AVSL_MAX_LEVELS], *dyh[AVSL_MAX_LEVELS]; /* (N, D), (K, D) */
 	float *tmpK;                    /* (K, D) */
 	float *de, *dg;                 /* (N, D), (N, max C) */
@@ -79,15 +88,20 @@ static void plan_free(avsl_head *h)
 		free(h->yh[l]);
 		free(h->v[l]);
 		free(h->dl[l]);
+		free(h->gdl[l]);
 		free(h->Gl[l]);
 		free(h->dxh[l]);
 		free(h->dyh[l]);
 		if (l + 1 < AVSL_MAX_LEVELS) {
-			free(h->blink[l]);
 			free(h->shat[l]);
 		}
 	}
 	free(h->df);
+	free(h->gdf);
+	free(h->blink_all);
+	free(h->stage);
+	free(h->gstage);
+	free(h->glab);
 	free(h->Gf);
 	free(h->tmpK);
 	free(h->de);
@@ -132,9 +146,11 @@ void avsl_head_init(avsl_head *h, paramset *ps, uint64_t seed)
 void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 {
 	plan_free(h);
-	const int L = h->cfg.levels, D = h->cfg.D, K = h->cfg.K;
+	const int L = h->cfg.levels, D = h->cfg.D, K = h->cfg.K, world = dist_world();
 	int cmax = 1;
 	h->N = N;
+	h->NGmax = N * world;
+	const int NG = h->NGmax;
 	for (int l = 0; l < L; l++) {
 		h->H[l] = H[l];
 		h->W[l] = W[l];
@@ -149,20 +165,28 @@ void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 		h->yh[l] = xmalloc_array((size_t)K * D, sizeof(float));
 		h->v[l] = xmalloc_array((size_t)K * D, sizeof(float));
 		h->dl[l] = xmalloc_array((size_t)N * K, sizeof(float));
-		h->Gl[l] = xmalloc_array((size_t)N * K, sizeof(float));
+		h->gdl[l] = world > 1 ? xmalloc_array((size_t)NG * K, sizeof(float)) : NULL;
+		h->Gl[l] = xmalloc_array((size_t)NG * K, sizeof(float));
 		h->dxh[l] = xmalloc_array((size_t)N * D, sizeof(float));
 		h->dyh[l] = xmalloc_array((size_t)K * D, sizeof(float));
 		if (l + 1 < L) {
-			h->blink[l] = xmalloc_array((size_t)D * D, sizeof(float));
+			h->blink[l] = NULL; /* set below, in blink_all */
 			h->shat[l] = xmalloc_array((size_t)D * D, sizeof(float));
 		}
 	}
 	h->df = xmalloc_array((size_t)N * K, sizeof(float));
-	h->Gf = xmalloc_array((size_t)N * K, sizeof(float));
+	h->gdf = world > 1 ? xmalloc_array((size_t)NG * K, sizeof(float)) : NULL;
+	h->stage = world > 1 ? xmalloc_array((size_t)N * (1 + L), (size_t)K * sizeof(float)) : NULL;
+	h->gstage = world > 1 ? xmalloc_array((size_t)NG * (1 + L), (size_t)K * sizeof(float)) : NULL;
+	h->blink_all = xmalloc_array((size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
+	for (int t = 0; t + 1 < L; t++)
+		h->blink[t] = h->blink_all + (size_t)t * D * D;
+	h->glab = world > 1 ? xmalloc_array((size_t)NG, sizeof(int32_t)) : NULL;
+	h->Gf = xmalloc_array((size_t)NG * K, sizeof(float));
 	h->tmpK = xmalloc_array((size_t)K * D, sizeof(float));
 	h->de = xmalloc_array((size_t)N * D, sizeof(float));
 	h->dg = xmalloc_array((size_t)N * cmax, sizeof(float));
-	h->cols = xmalloc_array((size_t)(K > N ? K : N), sizeof(int32_t)); /* batch labels are sorted in place */
+	h->cols = xmalloc_array((size_t)(K > NG ? K : NG), sizeof(int32_t)); /* batch labels are sorted in place */
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -215,9 +239,26 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 	/* embedder forward */
 	embed_fwd(h, ps, feat, N, h->H, h->W, h->g, h->am, h->e, h->A, h->u);
 
+	/* The global batch: this rank's rows [first, first + N) of NG, the labels of all (world 1: the local ones). */
+	dist_rows rows;
+	dist_rows_plan(&rows, N);
+	const int NG = rows.total;
+	const int32_t *glabels = labels;
+	if (dist_world() > 1) {
+		dist_gather_rows(&rows, labels, sizeof(int32_t), h->glab, 1);
+		glabels = h->glab;
+	}
+
 	/* links: batch link, EMA (first step copies), then S_hat for this step's distances */
-	for (int t = 0; t + 1 < L; t++) {
+	for (int t = 0; t + 1 < L; t++)
 		avsl_link_batch(h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N, D, h->blink[t], th);
+	if (dist_world() > 1) {
+		/* The batch link is a mean over images: the global one is the sum of the ranks' means weighted N / NG. */
+		for (size_t i = 0; i < (size_t)(L - 1) * D * D; i++)
+			h->blink_all[i] *= (float)N / (float)NG;
+		dist_allreduce_f32(h->blink_all, (size_t)(L - 1) * D * D);
+	}
+	for (int t = 0; t + 1 < L; t++) {
 		float *Lt = paramset_data(ps, h->il[t]);
 		for (size_t i = 0; i < (size_t)D * D; i++)
 			Lt[i] = h->links_init ? cf->avsl_m * Lt[i] + (1.0f - cf->avsl_m) * h->blink[t][i] : h->blink[t][i];
@@ -228,9 +269,9 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 	/* columns: all K proxies, or the sorted unique batch labels when K is large (§3.5) */
 	int C = 0;
 	if (K > cf->batch_classes_above) {
-		memcpy(h->cols, labels, sizeof(int32_t) * N);
-		qsort(h->cols, (size_t)N, sizeof(int32_t), cmp_i32);
-		for (int i = 0; i < N; i++)
+		memcpy(h->cols, glabels, sizeof(int32_t) * NG);
+		qsort(h->cols, (size_t)NG, sizeof(int32_t), cmp_i32);
+		for (int i = 0; i < NG; i++)
 			if (i == 0 || h->cols[i] != h->cols[C - 1])
 				h->cols[C++] = h->cols[i];
 	} else {
@@ -238,6 +279,11 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 			h->cols[C++] = k;
 	}
 	h->ncols = C;
+	double usum[AVSL_MAX_LEVELS] = {0}; /* proxy certainty: mean over all global batch images and dims (§3.5, §11-P5) */
+	for (int l = 0; l < L; l++)
+		for (size_t i = 0; i < (size_t)N * D; i++)
+			usum[l] += h->u[l][i];
+	dist_allreduce_f64(usum, (size_t)L);
 	for (int l = 0; l < L; l++) {
 		const float *P = paramset_data(ps, h->ip[l]);
 		for (int c = 0; c < C; c++)
@@ -245,10 +291,7 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		avsl_normalize_rows(h->yh[l], C, D, cf->index_p);
 		memcpy(h->xh[l], h->e[l], sizeof(float) * N * D);
 		avsl_normalize_rows(h->xh[l], N, D, cf->index_p);
-		double s = 0; /* proxy certainty: mean over all batch images and dims (§3.5, §11-P5) */
-		for (size_t i = 0; i < (size_t)N * D; i++)
-			s += h->u[l][i];
-		float vm = (float)(s / ((double)N * D));
+		float vm = (float)(usum[l] / ((double)NG * D));
 		for (size_t i = 0; i < (size_t)C * D; i++)
 			h->v[l][i] = vm;
 	}
@@ -264,28 +307,55 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		V[l] = h->v[l];
 	}
 	avsl_collector_fwd(&cv, N, X, U, C, Y, V, h->df, h->dl, th);
-	float lf = avsl_pa_dist_loss(h->df, N, C, labels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
+	/* Proxy-Anchor log-sum-exps run over the global batch: gather every rank's distance rows. */
+	const float *gdf = h->df, *gdl[AVSL_MAX_LEVELS];
+	for (int l = 0; l < L; l++)
+		gdl[l] = h->dl[l];
+	if (dist_world() > 1) {
+		/* one gather: row i of stage is [df_i, dl_0,i, ..., dl_L-1,i] */
+		const size_t row = (size_t)(1 + L) * C;
+		for (int i = 0; i < N; i++) {
+			memcpy(h->stage + i * row, h->df + (size_t)i * C, sizeof(float) * C);
+			for (int l = 0; l < L; l++)
+				memcpy(h->stage + i * row + (size_t)(1 + l) * C, h->dl[l] + (size_t)i * C, sizeof(float) * C);
+		}
+		dist_gather_rows(&rows, h->stage, sizeof(float) * row, h->gstage, 1);
+		for (int i = 0; i < NG; i++) {
+			memcpy(h->gdf + (size_t)i * C, h->gstage + i * row, sizeof(float) * C);
+			for (int l = 0; l < L; l++)
+				memcpy(h->gdl[l] + (size_t)i * C, h->gstage + i * row + (size_t)(1 + l) * C, sizeof(float) * C);
+		}
+		gdf = h->gdf;
+		for (int l = 0; l < L; l++)
+			gdl[l] = h->gdl[l];
+	}
+	float lf = avsl_pa_dist_loss(gdf, NG, C, glabels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
 				     cf->final_pa_alpha, h->Gf);
 	float total = lf;
 	if (loss_terms)
 		loss_terms[0] = lf;
 	for (int l = 0; l < L; l++) {
-		float ll = avsl_pa_dist_loss(h->dl[l], N, C, labels, h->cols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
+		float ll = avsl_pa_dist_loss(gdl[l], NG, C, glabels, h->cols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
 					     h->Gl[l]);
-		for (size_t i = 0; i < (size_t)N * C; i++)
+		for (size_t i = 0; i < (size_t)NG * C; i++)
 			h->Gl[l][i] *= cf->loss_w[l];
 		total += cf->loss_w[l] * ll;
 		if (loss_terms)
 			loss_terms[1 + l] = ll;
 	}
 
-	/* backward */
+	/* backward of this rank's rows: the parameter gradients are partial sums over them, which the trainer's
+	 * all-reduce completes */
 	float *da[AVSL_MAX_LEVELS] = {0}, *dbe[AVSL_MAX_LEVELS] = {0};
+	const float *Gf = h->Gf + (size_t)rows.first * C, *Gl[AVSL_MAX_LEVELS];
+	for (int l = 0; l < L; l++)
+		Gl[l] = h->Gl[l] + (size_t)rows.first * C;
 	for (int l = 1; l < L; l++) {
 		da[l] = paramset_grad(ps, h->ia[l]);
 		dbe[l] = paramset_grad(ps, h->ibe[l]);
 	}
-	avsl_collector_bwd(&cv, N, X, U, C, Y, V, h->Gf, (const float *const *)h->Gl, h->dxh, h->dyh, da, dbe, th);
+	dist_rows_free(&rows);
+	avsl_collector_bwd(&cv, N, X, U, C, Y, V, Gf, Gl, h->dxh, h->dyh, da, dbe, th);
 	for (int l = 0; l < L; l++) {
 		int Cl = cf->C[l], HW = h->H[l] * h->W[l];
 		/* proxies: through the normalisation of the gathered rows, scattered back by class */

@@ -1,6 +1,7 @@
 /* baseline_head.c: see baseline_head.h. */
 #include "baseline_head.h"
 #include "avsl_ops.h"
+#include "dist.h"
 #include "rng.h"
 #include "util.h"
 
@@ -17,8 +18,12 @@ struct baseline_head {
 	int32_t *am;   /* (N, C) */
 	float *e, *xh; /* (N, D) raw and normalised embeddings */
 	float *ph;     /* (K, D) normalised proxies */
-	float *s, *ds; /* (N, K) similarities and dL/ds */
-	float *d;      /* (N, K) distances sqrt(2 - 2 s) (distance variant only) */
+	/* Data parallel (dist.h): the loss couples the global batch of NG <= N * world images; s holds every rank's
+	 * similarity rows (gathered), ds the global loss gradient, of which this rank back-propagates its rows. */
+	int NGmax;     /* N * world */
+	int32_t *glab; /* (NG) global labels */
+	float *s, *ds; /* (NG, K) similarities and dL/ds */
+	float *d;      /* (NG, K) distances sqrt(2 - 2 s) (distance variant only) */
 	float *dxh, *de; /* (N, D) */
 	float *dph;    /* (K, D) */
 	float *dg;     /* (N, C) */
@@ -53,6 +58,7 @@ static void bplan_free(baseline_head *h)
 	free(h->dph);
 	free(h->dg);
 	free(h->cols);
+	free(h->glab);
 }
 
 void baseline_head_free(baseline_head *h)
@@ -84,14 +90,17 @@ void baseline_head_plan(baseline_head *h, int N, int H, int W)
 	const int C = h->cfg.C, D = h->cfg.D, K = h->cfg.K;
 	h->N = N;
 	h->HW = H * W;
+	h->NGmax = N * dist_world();
+	const int NG = h->NGmax;
 	h->g = xmalloc_array((size_t)N * C, sizeof(float));
 	h->am = xmalloc_array((size_t)N * C, sizeof(int32_t));
 	h->e = xmalloc_array((size_t)N * D, sizeof(float));
 	h->xh = xmalloc_array((size_t)N * D, sizeof(float));
 	h->ph = xmalloc_array((size_t)K * D, sizeof(float));
-	h->s = xmalloc_array((size_t)N * K, sizeof(float));
-	h->ds = xmalloc_array((size_t)N * K, sizeof(float));
-	h->d = xmalloc_array((size_t)N * K, sizeof(float));
+	h->s = xmalloc_array((size_t)NG * K, sizeof(float));
+	h->ds = xmalloc_array((size_t)NG * K, sizeof(float));
+	h->d = xmalloc_array((size_t)NG * K, sizeof(float));
+	h->glab = xmalloc_array((size_t)NG, sizeof(int32_t));
 	h->dxh = xmalloc_array((size_t)N * D, sizeof(float));
 	h->de = xmalloc_array((size_t)N * D, sizeof(float));
 	h->dph = xmalloc_array((size_t)K * D, sizeof(float));
@@ -124,25 +133,39 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 	const float *P = paramset_data(ps, h->ip);
 	memcpy(h->ph, P, sizeof(float) * K * D);
 	avsl_normalize_rows(h->ph, K, D, 2.0f);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, D, 1.0f, h->xh, D, h->ph, D, 0.0f, h->s, K);
+	/* this rank's rows of s at their global place, then everyone's */
+	dist_rows rows;
+	dist_rows_plan(&rows, N);
+	const int NG = rows.total;
+	float *sl = h->s + (size_t)rows.first * K; /* (N, K) */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, D, 1.0f, h->xh, D, h->ph, D, 0.0f, sl, K);
+	const int32_t *glabels = labels;
+	if (dist_world() > 1) {
+		dist_gather_rows(&rows, labels, sizeof(int32_t), h->glab, 1);
+		dist_gather_rows(&rows, sl, sizeof(float) * K, h->s, 1);
+		glabels = h->glab;
+	}
 	float loss;
 	if (h->cfg.distance) {
 		/* The AVSL repository's proxy_anchor (§4.3 last paragraph, §11-P1): the non-squared Euclidean distance of
 		 * the unit vectors, d = ||x - p|| = sqrt(2 - 2 s), under the distance Proxy-Anchor of §4.1. */
-		size_t NK = (size_t)N * K;
+		size_t NK = (size_t)NG * K;
 		for (size_t i = 0; i < NK; i++)
 			h->d[i] = sqrtf(fmaxf(2.0f - 2.0f * h->s[i], 0.0f));
-		loss = avsl_pa_dist_loss(h->d, N, K, labels, h->cols, h->cfg.pa_pos, h->cfg.pa_neg, h->cfg.pa_alpha,
+		loss = avsl_pa_dist_loss(h->d, NG, K, glabels, h->cols, h->cfg.pa_pos, h->cfg.pa_neg, h->cfg.pa_alpha,
 					 h->ds);
 		/* dd/ds = -1 / d; at d = 0 (x on its proxy) the derivative is unbounded: no gradient there. */
 		for (size_t i = 0; i < NK; i++)
 			h->ds[i] = h->d[i] > 1e-12f ? -h->ds[i] / h->d[i] : 0.0f;
 	} else {
-		loss = avsl_pa_cos_loss(h->s, N, K, labels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds);
+		loss = avsl_pa_cos_loss(h->s, NG, K, glabels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds);
 	}
-	/* s = xh ph^T: dxh = ds ph, dph = ds^T xh */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, K, 1.0f, h->ds, K, h->ph, D, 0.0f, h->dxh, D);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, D, N, 1.0f, h->ds, K, h->xh, D, 0.0f, h->dph, D);
+	/* s = xh ph^T over this rank's rows: dxh = ds ph, dph = ds^T xh (a partial sum the trainer's all-reduce
+	 * completes) */
+	const float *dsl = h->ds + (size_t)rows.first * K; /* (N, K) */
+	dist_rows_free(&rows);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, K, 1.0f, dsl, K, h->ph, D, 0.0f, h->dxh, D);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, D, N, 1.0f, dsl, K, h->xh, D, 0.0f, h->dph, D);
 	avsl_normalize_rows_bwd(P, h->dph, K, D, 2.0f, h->dph);
 	float *dP = paramset_grad(ps, h->ip);
 	for (size_t i = 0; i < (size_t)K * D; i++)

@@ -1,5 +1,6 @@
 /* evaluate.c: see evaluate.h. */
 #include "evaluate.h"
+#include "dist.h"
 #include "knn.h"
 #include "progress.h"
 #include "util.h"
@@ -9,7 +10,7 @@
 
 void embed_all(model *m, loader *l, embed_batch_fn fn, void *ctx, int quiet)
 {
-	uint64_t n = loader_count(l);
+	uint64_t n = loader_rank_count(l); /* this rank's part under mpirun */
 	int L = model_levels(m), cert = model_has_cert(m), cap = m->planned_n;
 	float *emb[MODEL_LEVELS] = {0}, *cr[MODEL_LEVELS] = {0};
 	for (int lv = 0; lv < L; lv++) {
@@ -62,7 +63,7 @@ static void append_batch(void *ctx, int b, float *const emb[], float *const cert
 void evaluate_embed(model *m, loader *l, ave_set *s, int quiet)
 {
 	memset(s, 0, sizeof *s);
-	uint64_t n = loader_count(l);
+	uint64_t n = loader_rank_count(l);
 	int L = model_levels(m), cert = model_has_cert(m);
 	s->h.levels = (uint32_t)L;
 	s->h.has_cert = cert;
@@ -125,4 +126,33 @@ void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, 
 		    (unsigned long long)s->n);
 	metrics_free(&acc);
 	free(s_hat);
+}
+
+void evaluate_gather(ave_set *s)
+{
+	if (dist_world() == 1)
+		return;
+	if (s->n > (uint64_t)INT32_MAX)
+		die("internal error: %llu records on one rank", (unsigned long long)s->n);
+	dist_rows rows;
+	dist_rows_plan(&rows, (int)s->n);
+	ave_set g = {.h = s->h, .n = dist_rank() == 0 ? (uint64_t)rows.total : 0};
+	g.h.count = g.n;
+	size_t n = g.n ? g.n : 1;
+	g.id = xmalloc_array(n, sizeof *g.id);
+	g.label = xmalloc_array(n, sizeof *g.label);
+	dist_gather_rows(&rows, s->id, sizeof *s->id, g.id, 0);
+	dist_gather_rows(&rows, s->label, sizeof *s->label, g.label, 0);
+	for (uint32_t lv = 0; lv < s->h.levels; lv++) {
+		size_t row = (size_t)s->h.dim[lv] * sizeof(float);
+		g.emb[lv] = xmalloc_array(n, row);
+		dist_gather_rows(&rows, s->emb[lv], row, g.emb[lv], 0);
+		if (s->cert[lv]) {
+			g.cert[lv] = xmalloc_array(n, row);
+			dist_gather_rows(&rows, s->cert[lv], row, g.cert[lv], 0);
+		}
+	}
+	dist_rows_free(&rows);
+	ave_free(s);
+	*s = g;
 }

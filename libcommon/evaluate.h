@@ -19,8 +19,12 @@ typedef void (*embed_batch_fn)(void *ctx, int b, float *const emb[], float *cons
  * stderr unless quiet. Dies on a loader error or a short read. The loader's batch <= the model's planned batch. */
 void embed_all(model *m, loader *l, embed_batch_fn fn, void *ctx, int quiet);
 
-/* Embed every record of an eval-mode loader into s (ids = record indexes). batch <= the model's planned batch. */
+/* Embed every record of an eval-mode loader into s (ids = record indexes). batch <= the model's planned batch.
+ * Under mpirun (a loader opened with this rank's rank/world): this rank's records only; see evaluate_gather. */
 void evaluate_embed(model *m, loader *l, ave_set *s, int quiet);
+/* Under mpirun: replace every rank's part by the whole set, in record order, on rank 0 (the other ranks are left
+ * with an empty set). One process: nothing to do. */
+void evaluate_gather(ave_set *s);
 
 /* Build the graph with k neighbours (0: the default of knn.h) and fill the metric means (sliced may be NULL; with
  * slices > 1 it gets the official SOP slice mean). threads: CPU threads. */

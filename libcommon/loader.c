@@ -158,9 +158,10 @@ static void run_job(loader *l, int64_t batch, int si)
 	slot *s = &l->slots[si];
 	const uint64_t B = (uint64_t)l->cfg.batch;
 	uint64_t first, end;
-	if (l->cfg.train) { /* this rank's slice of global batch `batch` */
-		first = (uint64_t)batch * B * (uint64_t)l->cfg.world + (uint64_t)l->cfg.rank * B;
-		end = first + B;
+	if (l->cfg.train) { /* this rank's slice [B r / w, B (r + 1) / w) of global batch `batch` */
+		const uint64_t r = (uint64_t)l->cfg.rank, w = (uint64_t)l->cfg.world;
+		first = (uint64_t)batch * B + B * r / w;
+		end = (uint64_t)batch * B + B * (r + 1) / w;
 	} else {
 		first = l->lo + (uint64_t)batch * B;
 		end = first + B < l->hi ? first + B : l->hi;
@@ -256,9 +257,14 @@ loader *loader_open(const char *path, const loader_config *cfg, fmt_error *err)
 	if (shard_reader_open(&rd, path, err))
 		return NULL;
 	uint64_t count = shard_reader_count(rd);
-	if (count == 0 || (cfg->train && count < (uint64_t)cfg->batch * (uint64_t)cfg->world)) {
-		fmt_fail(err, "%s: %llu records, fewer than one training batch of %llu", path, (unsigned long long)count,
-			 (unsigned long long)cfg->batch * (unsigned long long)cfg->world);
+	if (cfg->train && cfg->batch < cfg->world) {
+		fmt_fail(err, "%s: loader: a training batch of %d cannot be split over %d ranks", path, cfg->batch,
+			 cfg->world);
+		return NULL;
+	}
+	if (count == 0 || (cfg->train && count < (uint64_t)cfg->batch)) {
+		fmt_fail(err, "%s: %llu records, fewer than one training batch of %d", path, (unsigned long long)count,
+			 cfg->batch);
 		if (count == 0 && !cfg->train)
 			fmt_fail(err, "%s: no records", path);
 		shard_reader_close(rd);
@@ -273,17 +279,21 @@ loader *loader_open(const char *path, const loader_config *cfg, fmt_error *err)
 	l->pool = pool_create(cfg->threads);
 	l->nbufs = pool_size(l->pool);
 	l->bufs = xcalloc((size_t)l->nbufs, sizeof *l->bufs);
-	l->lo = count * (uint64_t)cfg->rank / (uint64_t)cfg->world;
-	l->hi = count * ((uint64_t)cfg->rank + 1) / (uint64_t)cfg->world;
-	l->nbatches = cfg->train ? (int64_t)(count / ((uint64_t)cfg->batch * (uint64_t)cfg->world))
+	/* eval: whole batches of the one-process schedule, so every image is computed in the same batch (same size,
+	 * same neighbours) as one process would: outputs are then byte-identical whatever the rank count */
+	uint64_t B = (uint64_t)cfg->batch, nb = (count + B - 1) / B, r = (uint64_t)cfg->rank, w = (uint64_t)cfg->world;
+	l->lo = B * (nb * r / w) < count ? B * (nb * r / w) : count;
+	l->hi = B * (nb * (r + 1) / w) < count ? B * (nb * (r + 1) / w) : count;
+	l->nbatches = cfg->train ? (int64_t)(count / (uint64_t)cfg->batch)
 				 : (int64_t)((l->hi - l->lo + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch);
 	if (cfg->train)
 		l->order = xmalloc_array(count, sizeof *l->order);
 	size_t per = (size_t)cfg->channels * cfg->out_h * cfg->out_w;
+	size_t cap = (size_t)loader_rank_batch(cfg);
 	for (int s = 0; s < 2; s++) {
-		l->slots[s].x = xmalloc_array((size_t)cfg->batch, per * sizeof(float));
-		l->slots[s].labels = xmalloc_array((size_t)cfg->batch, sizeof(int32_t));
-		l->slots[s].ids = xmalloc_array((size_t)cfg->batch, sizeof(int64_t));
+		l->slots[s].x = xmalloc_array(cap, per * sizeof(float));
+		l->slots[s].labels = xmalloc_array(cap, sizeof(int32_t));
+		l->slots[s].ids = xmalloc_array(cap, sizeof(int64_t));
 	}
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
@@ -294,6 +304,13 @@ loader *loader_open(const char *path, const loader_config *cfg, fmt_error *err)
 		l->have_thread = 1;
 	}
 	return l;
+}
+
+int loader_rank_batch(const loader_config *c)
+{
+	if (!c->train || c->world <= 1)
+		return c->batch;
+	return (int)(((int64_t)c->batch + c->world - 1) / c->world);
 }
 
 loader *loader_open_or_die(const char *path, const loader_config *cfg)
@@ -334,6 +351,9 @@ void loader_close(loader *l)
 	free(l->path);
 	free(l);
 }
+
+uint64_t loader_rank_count(const loader *l) { return l->cfg.train ? l->count : l->hi - l->lo; }
+uint64_t loader_rank_first(const loader *l) { return l->cfg.train ? 0 : l->lo; }
 
 uint64_t loader_count(const loader *l) { return l->count; }
 int32_t loader_num_classes(const loader *l) { return l->num_classes; }

@@ -40,10 +40,14 @@ typedef struct {
 	int rank, world;              /* data parallel: this process's part (0 and 1 = everything; see below) */
 } loader_config;
 
-/* Data parallel (rank r of w): train mode uses one global permutation with global batches of batch * w records;
- * rank r gets positions [r * batch, (r + 1) * batch) of each, so the ranks together see exactly the batches of a
- * single process with batch * w (and identical pixels: augmentation depends on the record, not the rank). Eval mode
- * gives rank r the contiguous records [count * r / w, count * (r + 1) / w). */
+/* Data parallel (rank r of w): train mode uses one global permutation with global batches of `batch` records (the
+ * same batches as one process, whatever w is); rank r gets positions [batch * r / w, batch * (r + 1) / w) of each,
+ * so the ranks together see exactly the batches of a single process (and identical pixels: augmentation depends on
+ * the record, not the rank), and a run can resume on another number of ranks. Eval mode gives rank r the contiguous
+ * records [lo, hi) made of whole batches of the one-process schedule: batches [nb r / w, nb (r + 1) / w) of the nb =
+ * ceil(count / batch), so each image is embedded in the same batch as by one process. */
+/* The most images one loader_next gives this rank: ceil(batch / world) in train mode, else batch. */
+int loader_rank_batch(const loader_config *c);
 
 typedef struct loader loader;
 
@@ -59,8 +63,10 @@ loader *loader_open_or_die(const char *path, const loader_config *cfg);
 void loader_close(loader *l);
 
 uint64_t loader_count(const loader *l);        /* records */
+uint64_t loader_rank_count(const loader *l);   /* eval: this rank's records hi - lo; train: all records */
+uint64_t loader_rank_first(const loader *l);   /* eval: this rank's first record lo; train: 0 */
 int32_t loader_num_classes(const loader *l);   /* highest label + 1 */
-int64_t loader_num_batches(const loader *l);   /* batches per epoch (train: floor(count / (batch * world))) */
+int64_t loader_num_batches(const loader *l);   /* batches per epoch (train: floor(count / batch)) */
 /* Label of record i without decoding it. */
 int32_t loader_label(const loader *l, uint64_t i);
 

@@ -1,5 +1,6 @@
 /* model.c: see model.h. The composition only: the mathematics lives in resnet.c, avsl_head.c, baseline_head.c. */
 #include "model.h"
+#include "dist.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -23,6 +24,7 @@ void model_create(model *m, const train_config *c, int K)
 		.threads = c->threads,
 	};
 	m->trunk = resnet_create(&rc, &m->ps);
+	int first_head = m->ps.n;
 	/* Channels of the three levels do not depend on the input size: plan a tiny batch to read them. */
 	resnet_plan(m->trunk, 1, c->input_size, c->input_size);
 	for (int l = 0; l < MODEL_LEVELS; l++)
@@ -73,6 +75,7 @@ void model_create(model *m, const train_config *c, int K)
 		m->base = baseline_head_create(b, &m->ps);
 	}
 	paramset_finalize(&m->ps);
+	m->head_off = first_head < m->ps.n ? m->ps.info[first_head].offset : m->ps.total;
 }
 
 void model_free(model *m)
@@ -138,6 +141,27 @@ static void trunk_batch(model *m, int N)
 	resnet_plan(m->trunk, N, m->input_size, m->input_size);
 }
 
+/* resnet grad-ready hook: trunk gradients [off, sync_pending) are final; start them once a bucket is big enough
+ * (or the stem is done), else let MPI move the started ones along. */
+static void grad_ready(void *ctx, size_t off)
+{
+	model *m = ctx;
+	if (m->sync_pending - off >= m->bucket_floats || off == 0) {
+		dist_bucket_start(m->ps.grad + off, m->sync_pending - off);
+		m->sync_pending = off;
+	} else {
+		dist_progress();
+	}
+}
+
+void model_set_grad_sync(model *m, int on, int overlap)
+{
+	m->grad_sync = on && dist_world() > 1;
+	m->overlap = overlap;
+	m->bucket_floats = (size_t)1 << 20; /* 4 MB: few enough messages, early enough starts */
+	resnet_set_grad_ready_hook(m->trunk, m->grad_sync && overlap ? grad_ready : NULL, m);
+}
+
 float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4])
 {
 	trunk_batch(m, N);
@@ -156,8 +180,22 @@ float model_train_step(model *m, const float *x, const int32_t *labels, int N, i
 		loss_terms[0] = loss;
 		dfeat[MODEL_LEVELS - 1] = m->dfeat[MODEL_LEVELS - 1];
 	}
+	if (m->grad_sync && m->overlap) {
+		/* the head's gradients are final: sum them while the trunk runs backward */
+		dist_bucket_start(m->ps.grad + m->head_off, m->ps.total - m->head_off);
+		m->sync_pending = m->head_off;
+	}
 	if (trunk_grads)
 		resnet_backward(m->trunk, &m->ps, dfeat, 1);
+	if (m->grad_sync) {
+		if (!m->overlap) {
+			/* without trunk gradients (warm-up) its part of the buffer is zero everywhere: skip it */
+			size_t from = trunk_grads ? 0 : m->head_off;
+			dist_allreduce_f32(m->ps.grad + from, m->ps.total - from);
+		} else if (trunk_grads && m->sync_pending > 0)
+			dist_bucket_start(m->ps.grad, m->sync_pending);
+		dist_bucket_wait_all();
+	}
 	return loss;
 }
 

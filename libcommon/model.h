@@ -31,6 +31,11 @@ typedef struct {
 	int planned_n;             /* batch size the buffers are planned for */
 	int C[MODEL_LEVELS], H[MODEL_LEVELS], W[MODEL_LEVELS];
 	float *dfeat[MODEL_LEVELS]; /* (N, C_l, H_l, W_l) dL/dF_l, written by the head, read by the trunk backward */
+	size_t head_off;           /* flat offset of the head's first tensor (the trunk's are below it) */
+	/* data parallel gradient sum (model_set_grad_sync) */
+	int grad_sync, overlap;
+	size_t sync_pending;       /* trunk gradients [sync_pending, head_off) not yet handed to the all-reduce */
+	size_t bucket_floats;      /* smallest bucket started during the backward pass */
 } model;
 
 /* Build the architecture that c describes with K classes (registers and allocates every tensor, values zero). */
@@ -46,6 +51,11 @@ void model_plan(model *m, int N);
 /* Embedding levels the model writes (3 for AVSL, 1 for the baseline) and whether certainties come with them. */
 int model_levels(const model *m);
 int model_has_cert(const model *m);
+
+/* Data parallel (dist.h, several ranks): model_train_step ends with m->ps.grad summed over the ranks. overlap = 1
+ * starts summing gradient buckets (the head, then the trunk's last blocks) while the backward pass still runs;
+ * 0 sums the whole buffer after it. One process: nothing to sum. */
+void model_set_grad_sync(model *m, int on, int overlap);
 
 /* One training step: forward, loss, backward. Gradients are ACCUMULATED into m->ps.grad (zero them first).
  * trunk_grads = 0 skips the trunk backward (warm-up: the trunk optimiser does not step; method §5 allows it).

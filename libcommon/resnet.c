@@ -60,7 +60,27 @@ struct resnet {
 	const float *x;
 	int batch_stats;  /* last forward used batch statistics */
 	int forwarded;
+	void (*grad_ready)(void *ctx, size_t off); /* see resnet_set_grad_ready_hook */
+	void *grad_ready_ctx;
 };
+
+void resnet_set_grad_ready_hook(resnet *r, void (*fn)(void *ctx, size_t off), void *ctx)
+{
+	r->grad_ready = fn;
+	r->grad_ready_ctx = ctx;
+}
+
+/* Flat offset of block b's first tensor (its tensors are registered together, convolutions first). */
+static size_t block_first_offset(const resnet *r, const paramset *ps, const block *b)
+{
+	int first = b->c[0].w;
+	for (int j = 1; j < b->nconv; j++)
+		first = b->c[j].w < first ? b->c[j].w : first;
+	if (b->has_ds && b->ds.w < first)
+		first = b->ds.w;
+	(void)r;
+	return ps->info[first].offset;
+}
 
 static void check(resnet *r, int rc)
 {
@@ -456,6 +476,8 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 		/* D is now the grad of b->in = the previous block's output */
 		float *t = A;
 		A = D, D = t;
+		if (r->grad_ready && want)
+			r->grad_ready(r->grad_ready_ctx, block_first_offset(r, ps, b));
 	}
 	/* stem: A is the grad of the max-pool output (or of the stem output without a pool) */
 	convbn *st = &r->stem;
@@ -466,6 +488,8 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 	}
 	bwd_bn(r, ps, st, g, st->bn_out, g, NULL, want);
 	bwd_conv(r, ps, st, r->x, g, NULL, 0, want);
+	if (r->grad_ready && want)
+		r->grad_ready(r->grad_ready_ctx, ps->info[r->first_param].offset);
 }
 
 double resnet_flops_per_image(const resnet *r)

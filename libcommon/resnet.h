@@ -57,6 +57,10 @@ void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const fl
 /* Backward of the last forward. dfeat[l] (N, C_l, H_l, W_l) or NULL (no gradient from that level).
  * Accumulates into ps->grad (conv weights; BN gamma/beta when not frozen) when want_param_grads. */
 void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int want_param_grads);
+/* Overlap of the gradient all-reduce (data parallel): during resnet_backward with param grads, fn(ctx, off) is
+ * called each time the gradient of every trunk tensor at flat offset >= off is final (after each block, the last
+ * layers first, and once more after the stem with the trunk's first offset). NULL: no calls. */
+void resnet_set_grad_ready_hook(resnet *r, void (*fn)(void *ctx, size_t off), void *ctx);
 /* Forward FLOPs (2 per multiply-add) of the convolutions for one image of the planned size. */
 double resnet_flops_per_image(const resnet *r);
 /* The op context the trunk runs on (for ops of the head that should share its cache and threads). */

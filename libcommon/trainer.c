@@ -2,6 +2,7 @@
 #include "trainer.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "loader.h"
 #include "model.h"
@@ -29,6 +30,10 @@ typedef struct {
 	train_state st;
 	trainlog log;
 	int quiet;
+	int lead;          /* rank 0 (or the only process): writes the log and the checkpoints, prints */
+	int rank_batch;    /* most training images per step on this rank */
+	double comm_s;     /* this epoch: seconds blocked in communication, */
+	double step_s;     /* and in training steps */
 } trainer;
 
 static void make_dir(const char *dir)
@@ -54,12 +59,17 @@ static void open_data(trainer *t)
 		die("%s", err);
 	loader_config lc;
 	train_config_loader(t->c, 1, &lc);
+	/* Data parallel: the global batch --batch_size is split over the ranks (loader.h), so the batches and their
+	 * order are those of one process whatever the rank count (a run resumes on any number of ranks). */
+	lc.rank = dist_rank(), lc.world = dist_world();
+	t->rank_batch = loader_rank_batch(&lc);
 	t->train = loader_open_or_die(t->train_path, &lc);
 	if (loader_num_batches(t->train) < 1)
 		die("%s: %llu images, fewer than one batch of %d", t->train_path,
 		    (unsigned long long)loader_count(t->train), t->c->batch_size);
 	if (t->test_path && (t->c->splits_to_eval & SPLIT_TEST)) {
 		train_config_loader(t->c, 0, &lc);
+		lc.rank = dist_rank(), lc.world = dist_world();
 		t->test = loader_open_or_die(t->test_path, &lc);
 	}
 }
@@ -112,14 +122,24 @@ static void fill_entry(const trainer *t, trainlog_entry *e, int epoch, const dou
 	}
 }
 
-static void save_last(trainer *t) { checkpoint_save(t->last_path, &t->m, &t->opt, t->c, &t->st); }
+static void save_last(trainer *t)
+{
+	if (t->lead)
+		checkpoint_save(t->last_path, &t->m, &t->opt, t->c, &t->st);
+}
 
-/* Evaluate on the test split; returns Recall@1 and fills the entry's metrics. */
+/* Evaluate on the test split; returns Recall@1 and fills the entry's metrics. Under mpirun every rank embeds its
+ * part and rank 0 alone computes the metrics (the other ranks return -1 with e untouched). */
 static double evaluate(trainer *t, trainlog_entry *e)
 {
 	const train_config *c = t->c;
 	ave_set s;
 	evaluate_embed(&t->m, t->test, &s, t->quiet);
+	evaluate_gather(&s);
+	if (!t->lead) {
+		ave_free(&s);
+		return -1;
+	}
 	long ks[TC_MAX_LIST];
 	for (int i = 0; i < c->n_k_list; i++)
 		ks[i] = c->k_list[i];
@@ -171,6 +191,9 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 			break;
 		paramset_zero_grad(&t->m.ps);
 		float terms[4] = {0};
+		double ts = avsl_now(), cs = dist_comm_seconds();
+		/* Under mpirun the losses are those of the global batch and the gradients come back summed over the
+		 * ranks (model_set_grad_sync), so the clipping and the AdamW step below are the same on every rank. */
 		float loss = model_train_step(&t->m, x, labels, n, trunk_grads, terms);
 		if (!isfinite(loss))
 			die("epoch %d step %lld: the loss is %g; stopping (the last good checkpoint is %s)", epoch,
@@ -180,6 +203,10 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 				grad_clip_group(&t->m.ps, (param_group)g, c->clip_norm);
 		adamw_step(&t->opt);
 		t->st.step++;
+		/* a signal on any rank stops every rank after this same step */
+		int sig = dist_max_int(signals_received());
+		t->step_s += avsl_now() - ts;
+		t->comm_s += dist_comm_seconds() - cs;
 		int nt = t->m.avsl ? 4 : 1;
 		for (int i = 0; i < nt; i++)
 			sum[i] += terms[i], win[i] += terms[i];
@@ -190,21 +217,23 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 			double now = avsl_now();
 			e.seconds = now - tw;
 			e.img_s = e.seconds > 0 ? (double)n_win * c->batch_size / e.seconds : 0;
-			trainlog_step(&t->log, &e);
-			if (c->verbosity >= CLI_VERBOSE)
+			if (t->lead)
+				trainlog_step(&t->log, &e);
+			if (t->lead && c->verbosity >= CLI_VERBOSE)
 				fprintf(stderr, "%s: epoch %d step %lld loss %.5f  %.1f img/s\n", avsl_progname(), epoch,
 					(long long)t->st.step, e.loss[0], e.img_s);
 			memset(win, 0, sizeof win);
 			n_win = 0;
 			tw = now;
 		}
-		if (signals_stop_requested()) {
+		if (sig) {
 			t->st.epoch = epoch;
 			t->st.batch_in_epoch = (int)b + 1;
 			save_last(t);
-			fprintf(stderr, "%s: interrupted; saved %s (epoch %d, batch %d); continue with --resume %s\n",
-				avsl_progname(), t->last_path, epoch, t->st.batch_in_epoch, t->last_path);
-			return signals_received();
+			if (t->lead)
+				fprintf(stderr, "%s: interrupted; saved %s (epoch %d, batch %d); continue with --resume %s\n",
+					avsl_progname(), t->last_path, epoch, t->st.batch_in_epoch, t->last_path);
+			return sig;
 		}
 	}
 	trainlog_entry e;
@@ -216,20 +245,31 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	int stop = 0;
 	if (t->test && train_config_eval_due(c, epoch)) {
 		double r1 = evaluate(t, &e);
-		/* Model selection and early stop on test Recall@1, as the official manager does (§5, §11-P11). */
-		early_stop es = {.best = t->st.best_recall1, .best_epoch = t->st.best_epoch, .bad = t->st.bad_epochs};
-		e.best = early_stop_update(&es, c, epoch, r1, &stop);
-		t->st.best_recall1 = es.best;
-		t->st.best_epoch = es.best_epoch;
-		t->st.bad_epochs = es.bad;
-		if (e.best)
-			checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
-	} else if (!t->test) {
+		if (t->lead) {
+			/* Model selection and early stop on test Recall@1, as the official manager does (§5, §11-P11). */
+			early_stop es = {.best = t->st.best_recall1, .best_epoch = t->st.best_epoch, .bad = t->st.bad_epochs};
+			e.best = early_stop_update(&es, c, epoch, r1, &stop);
+			t->st.best_recall1 = es.best;
+			t->st.best_epoch = es.best_epoch;
+			t->st.bad_epochs = es.bad;
+			if (e.best)
+				checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
+		}
+		/* rank 0 decided: every rank keeps the same state (it is in the checkpoints) and stops together */
+		dist_bcast(&t->st, sizeof t->st, 0);
+		dist_bcast(&stop, sizeof stop, 0);
+	} else if (!t->test && t->lead) {
 		checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
 	}
-	trainlog_epoch(&t->log, &e);
+	if (t->lead)
+		trainlog_epoch(&t->log, &e);
 	if (!t->quiet)
 		trainlog_print_summary(stderr, c->epochs, &e);
+	if (!t->quiet && dist_world() > 1)
+		fprintf(stderr, "%s: %d ranks: communication %.1f%% of step time (%.3f of %.3f s, not hidden by the backward "
+			"pass; overlap %s)\n", avsl_progname(), dist_world(), t->step_s > 0 ? 100 * t->comm_s / t->step_s : 0,
+			t->comm_s, t->step_s, t->m.overlap ? "on" : "off");
+	t->comm_s = t->step_s = 0;
 	save_last(t);
 	if (stop && !t->quiet)
 		fprintf(stderr, "%s: early stop after epoch %d (best Recall@1 %.4f at epoch %d)\n", avsl_progname(),
@@ -240,7 +280,8 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 int trainer_run(train_config *c, int argc, char **argv)
 {
 	trainer t = {.c = c};
-	t.quiet = c->verbosity == CLI_QUIET;
+	t.lead = dist_rank() == 0;
+	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
 	const char *dev = c->device_given ? NULL : getenv("AVSL_DEVICE");
 	if (c->device_kind == DEVICE_CUDA || (dev && strcmp(dev, "cuda") == 0))
 		die("--device cuda: the CUDA ops are built, but the trainer does not drive them yet; use --device cpu");
@@ -249,19 +290,25 @@ int trainer_run(train_config *c, int argc, char **argv)
 	if (train_config_check(c, err, sizeof err))
 		die_usage("%s", err);
 	t.dir = train_config_run_dir(c);
-	make_dir(t.dir);
+	if (t.lead)
+		make_dir(t.dir);
 	t.last_path = xasprintf("%s/last.safetensors", t.dir);
 	struct stat sb;
-	if (!c->resume && !c->delete_old && stat(t.last_path, &sb) == 0)
+	if (t.lead && !c->resume && !c->delete_old && stat(t.last_path, &sb) == 0)
 		die("%s: a previous run is there; continue it with --resume %s, or replace it with --delete_old", t.dir,
 		    t.last_path);
 	t.model_path = xasprintf("%s/model.safetensors", t.dir);
 	t.log_path = xasprintf("%s/train.jsonl", t.dir);
-	if (!c->resume)
-		unlink(t.log_path); /* a new run (possibly --delete_old) starts a new log; a resumed one appends */
-	if (trainlog_open(&t.log, t.log_path))
-		die("%s: %s", t.log_path, strerror(errno));
-	model_plan(&t.m, c->batch_size > c->test_batch_size ? c->batch_size : c->test_batch_size);
+	if (t.lead) {
+		if (!c->resume)
+			unlink(t.log_path); /* a new run (possibly --delete_old) starts a new log; a resumed one appends */
+		if (trainlog_open(&t.log, t.log_path))
+			die("%s: %s", t.log_path, strerror(errno));
+	}
+	model_plan(&t.m, t.rank_batch > c->test_batch_size ? t.rank_batch : c->test_batch_size);
+	/* AVSL_DIST_OVERLAP=0: sum the gradients after the backward pass instead of during it (for measurements) */
+	const char *ov = getenv("AVSL_DIST_OVERLAP");
+	model_set_grad_sync(&t.m, 1, !(ov && strcmp(ov, "0") == 0));
 	if (!t.quiet)
 		fprintf(stderr,
 			"%s: %s %s, %d classes, %llu training images (%lld batches of %d), %zu trainable parameters, "
@@ -270,6 +317,9 @@ int trainer_run(train_config *c, int argc, char **argv)
 			train_config_arch(c), t.m.K, (unsigned long long)loader_count(t.train),
 			(long long)loader_num_batches(t.train), c->batch_size, paramset_trainable_count(&t.m.ps),
 			c->threads > 0 ? c->threads : avsl_cpu_count(), t.dir);
+	if (!t.quiet && dist_world() > 1)
+		fprintf(stderr, "%s: %d ranks, up to %d images each per step\n", avsl_progname(), dist_world(),
+			t.rank_batch);
 	signals_install();
 	int status = 0;
 	for (int epoch = t.st.epoch; epoch < c->epochs; epoch++) {
@@ -284,7 +334,8 @@ int trainer_run(train_config *c, int argc, char **argv)
 	}
 	if (!status && t.st.best_epoch < 0 && t.test == NULL && !t.quiet)
 		fprintf(stderr, "%s: no test split evaluated; %s is the last epoch\n", avsl_progname(), t.model_path);
-	trainlog_close(&t.log);
+	if (t.lead)
+		trainlog_close(&t.log);
 	loader_close(t.train);
 	if (t.test)
 		loader_close(t.test);

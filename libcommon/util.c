@@ -23,6 +23,17 @@ void avsl_set_progname(const char *argv0)
 
 const char *avsl_progname(void) { return progname; }
 
+/* Set by dist.c under mpirun: a dying rank must take the others down with it (MPI_Abort), not leave them waiting. */
+static void (*exit_hook)(int status);
+void avsl_set_exit_hook(void (*fn)(int status)) { exit_hook = fn; }
+
+static void __attribute__((noreturn)) noreturn_exit(int status)
+{
+	if (exit_hook)
+		exit_hook(status);
+	exit(status);
+}
+
 static void vreport(const char *fmt, va_list ap)
 {
 	/* One fprintf-sized buffer so the line is written in one piece even when threads report at once. */
@@ -47,7 +58,7 @@ void die(const char *fmt, ...)
 	vreport(fmt, ap);
 	va_end(ap);
 	cli_on_die();
-	exit(AVSL_EXIT_ERROR);
+	noreturn_exit(AVSL_EXIT_ERROR);
 }
 
 void warn(const char *fmt, ...)
@@ -66,7 +77,7 @@ void die_usage(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
 	cli_on_die();
-	exit(AVSL_EXIT_USAGE);
+	noreturn_exit(AVSL_EXIT_USAGE);
 }
 
 int size_mul(size_t a, size_t b, size_t *out)

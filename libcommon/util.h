@@ -17,6 +17,8 @@ enum { AVSL_EXIT_OK = 0, AVSL_EXIT_ERROR = 1, AVSL_EXIT_USAGE = 2 };
 /* The program name used as a prefix for every diagnostic ("avsl-prep: ..."). Set once by main(). */
 void avsl_set_progname(const char *argv0);
 const char *avsl_progname(void);
+/* Called by die()/die_usage() with the exit status just before they exit (dist.c: abort the other ranks). */
+void avsl_set_exit_hook(void (*fn)(int status));
 
 /* "prog: message\n" on stderr, then exit(1). */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

@@ -2,7 +2,7 @@
 # train on classes 0-4, retrieve among the never-seen classes 5-9, AVSL against the Proxy-Anchor baseline with the
 # same trunk, data and budget, on the CPU. `make demo` runs it; every artefact lands in $(OUT).
 #
-#   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=0] [OUT=demo-run]
+#   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=0] [OUT=demo-run] [NP=1]
 #   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=50] [SANITY_PAIRS=20]   (after the above: are the
 #       attribution maps faithful, and do they pass the sanity checks? see avsl-explain(1))
 #
@@ -16,6 +16,11 @@ EPOCHS    ?= 4
 SEED      ?= 1
 THREADS   ?= 0
 K         ?= 1,2,4,8
+# NP > 1: train, embed and build the graphs under mpirun -np NP (THREADS is then per rank)
+NP        ?= 1
+MPIRUN    ?= mpirun
+MPIRUN_FLAGS ?=
+LAUNCH    := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
 
 # Small-image settings shared by both models: a CIFAR-style ResNet-18 (base width 16) on 28x28 gray images,
 # trained from scratch, so BN is trained too (--not_freeze_bn; the frozen default is for ImageNet weights).
@@ -55,20 +60,20 @@ $(OUT)/test.avs: | check-inputs
 
 $(OUT)/%/model.safetensors: $(OUT)/train.avs
 	@echo "fashion-mnist.mk: training $* ($(EPOCHS) epochs of $$(( $(PER_CLASS) * 5 )) images)" >&2
-	$(call TIMED,$(BIN)/avsl-train --delete_old --data_path $< --splits_to_eval train -o $(OUT)/$* $(TRUNK) \
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train --delete_old --data_path $< --splits_to_eval train -o $(OUT)/$* $(TRUNK) \
 		$(if $(filter avsl,$*),$(AVSL_FLAGS),$(BASE_FLAGS)),train-$*)
 
 $(OUT)/%/test.ave: $(OUT)/%/model.safetensors $(OUT)/test.avs
-	$(call TIMED,$(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/test.avs,embed-$*)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/test.avs,embed-$*)
 
 # AVSL: the learned distance; the same embeddings under the plain multi-level distance (what the graph adds);
 # the baseline: Euclidean distance of its L2-normalised embeddings.
 $(OUT)/avsl/test.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -o $@ $<,graph-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -o $@ $<,graph-avsl)
 $(OUT)/avsl/levels.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(BIN)/avsl-graph -q --metric levels -o $@ $<,graph-levels)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric levels -o $@ $<,graph-levels)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
-	$(call TIMED,$(BIN)/avsl-graph -q --metric l2 -o $@ $<,graph-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric l2 -o $@ $<,graph-baseline)
 
 # Are the attribution maps faithful? Deletion/insertion of every method (avsl, cam-last, grad, per level) against
 # random controls with the maps' own smoothness, in pixels and cells, with mean and blur fills, means with bootstrap

@@ -7,8 +7,13 @@
 # Variables: DATA (dataset root: ImageFolder train/ and test/, or the raw release; see avsl-prep(1)), INIT (ImageNet
 # ResNet-50 weights as safetensors with torchvision names; INIT=none trains from scratch), OUT, BIN (tools),
 # THREADS, EXTRA_TRAIN (flags appended to both training commands: they override the official ones, e.g. --epochs),
-# PREP_FLAGS (extra avsl-prep flags), DEVICE (--device value).
+# PREP_FLAGS (extra avsl-prep flags), DEVICE (--device value), NP (ranks: NP=8 runs training, embedding and the
+# graph under `mpirun -np 8 $(MPIRUN_FLAGS)`; THREADS is then per rank; see avsl-train(1), DISTRIBUTED).
 BIN         ?= build/bin
+NP          ?= 1
+MPIRUN      ?= mpirun
+MPIRUN_FLAGS ?=
+LAUNCH      := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
 THREADS     ?= 0
 DEVICE      ?= auto
 EXTRA_TRAIN ?=
@@ -47,18 +52,18 @@ COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-
 	--threads $(THREADS) $(INIT_FLAG) --delete_old
 
 $(OUT)/baseline/model.safetensors: $(OUT)/data/ds-train.avsm
-	$(call TIMED,$(BIN)/avsl-train $(BASELINE_FLAGS) $(COMMON_TRAIN) -o $(OUT)/baseline $(EXTRA_TRAIN),train-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(BASELINE_FLAGS) $(COMMON_TRAIN) -o $(OUT)/baseline $(EXTRA_TRAIN),train-baseline)
 $(OUT)/avsl/model.safetensors: $(OUT)/data/ds-train.avsm
-	$(call TIMED,$(BIN)/avsl-train $(AVSL_FLAGS) $(COMMON_TRAIN) -o $(OUT)/avsl $(EXTRA_TRAIN),train-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(AVSL_FLAGS) $(COMMON_TRAIN) -o $(OUT)/avsl $(EXTRA_TRAIN),train-avsl)
 baseline: $(OUT)/baseline/model.safetensors
 avsl: $(OUT)/avsl/model.safetensors
 
 $(OUT)/%/test.ave: $(OUT)/%/model.safetensors $(OUT)/data/ds-test.avsm
-	$(call TIMED,$(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
 $(OUT)/avsl/test.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
-	$(call TIMED,$(BIN)/avsl-graph -q --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
 $(OUT)/%/test.json: $(OUT)/%/test.avg
 	$(BIN)/avsl-eval --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
 

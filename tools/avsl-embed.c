@@ -7,6 +7,7 @@
  */
 #include "checkpoint.h"
 #include "cli.h"
+#include "dist.h"
 #include "emb.h"
 #include "evaluate.h"
 #include "loader.h"
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
 {
 	cli_omp_passive(argv);
 	cli_init(argv[0]);
+	dist_init(&argc, &argv); /* under mpirun: the ranks share the records, rank 0 writes (man avsl-embed) */
 	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE");
 	int batch = 0, threads = 0, verbosity = CLI_NORMAL;
 	static const struct option opts[] = {
@@ -148,9 +150,25 @@ int main(int argc, char **argv)
 	loader_config lc;
 	train_config_loader(&c, 0, &lc);
 	lc.batch = batch;
+	lc.rank = dist_rank(), lc.world = dist_world();
 	loader *ld = loader_open_or_die(shard, &lc);
 	uint64_t n = loader_count(ld);
 	model_plan(&m, batch);
+	int lead = dist_rank() == 0;
+	ave_set all = {0};
+	if (dist_world() > 1) {
+		/* Each rank embeds whole batches of the one-process schedule (loader.h), so every number is the one a
+		 * single process computes; rank 0 gathers them in record order and writes the same bytes. */
+		evaluate_embed(&m, ld, &all, verbosity == CLI_QUIET || !lead);
+		evaluate_gather(&all);
+	}
+	if (!lead) {
+		loader_close(ld);
+		model_free(&m);
+		train_config_free(&c);
+		dist_finalize();
+		return 0;
+	}
 
 	int L = model_levels(&m), has_cert = model_has_cert(&m), D = m.D;
 	ave_header h = {.levels = (uint32_t)L, .has_cert = has_cert, .count = n,
@@ -187,11 +205,19 @@ int main(int argc, char **argv)
 	for (int l = 0; l < L; l++)
 		k.f_emb[l] = f_emb[l], k.f_cert[l] = f_cert[l];
 	k.rec = xmalloc_array((size_t)ave_record_floats(&h), sizeof(float));
-	embed_all(&m, ld, write_batch, &k, verbosity == CLI_QUIET);
+	if (dist_world() > 1) {
+		if (all.n > (uint64_t)INT32_MAX)
+			die("%s: %llu records: too many for one gathered batch", shard, (unsigned long long)all.n);
+		write_batch(&k, (int)all.n, all.emb, has_cert ? all.cert : NULL, all.label, all.id);
+		ave_free(&all);
+	} else {
+		embed_all(&m, ld, write_batch, &k, verbosity == CLI_QUIET);
+	}
 	free(k.rec);
 	out_set_commit(&set);
 	loader_close(ld);
 	model_free(&m);
 	train_config_free(&c);
+	dist_finalize();
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* avsl-graph: embeddings (.ave) -> neighbour graph (.avg): the k nearest gallery items of every query, exactly.
  * See man/avsl-graph.1. The work lives in libcommon/knn.c. */
 #include "cli.h"
+#include "dist.h"
 #include "emb.h"
 #include "graph.h"
+#include "graph_parts.h"
 #include "knn.h"
 #include "threadpool.h"
 #include "util.h"
@@ -20,6 +22,7 @@
 
 static const char usage_text[] =
 	"Usage: avsl-graph [OPTIONS] [EMBEDDINGS]\n"
+	"       avsl-graph --merge [-o FILE] PART...\n"
 	"Write the k nearest gallery items of every query (a .avg neighbour graph) to stdout or -o FILE.\n"
 	"EMBEDDINGS is an .ave stream (default or \"-\": standard input); the gallery is the same set, the query\n"
 	"itself excluded, unless -g names another.\n"
@@ -33,29 +36,14 @@ static const char usage_text[] =
 	"      --threads N      worker threads (default: all CPUs)\n"
 	"      --tile R         queries (and gallery items) per tile (default 512)\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
+	"      --merge          join the --shard parts PART... (in order 0/n .. n-1/n) into one graph\n"
 	"  -o, --output FILE    write the graph to FILE (default: standard output)\n"
 	"  -q, --quiet          no progress on stderr\n"
 	"  -v, --verbose        say what is being computed\n"
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n";
 
-enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD };
-
-typedef struct {
-	out_file *out;
-	const avg_header *h;
-} sink;
-
-static void emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
-{
-	sink *s = ctx;
-	fmt_error err;
-	(void)qi;
-	if (avg_write_query(s->out->fp, s->out->path, s->h, q, nb, &err) != 0) {
-		out_abort(s->out);
-		die("%s", err.msg);
-	}
-}
+enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_MERGE };
 
 static void load(const char *path, ave_set *s)
 {
@@ -70,18 +58,20 @@ int main(int argc, char **argv)
 {
 	cli_omp_passive(argv);
 	cli_init(argv[0]);
+	dist_init(&argc, &argv); /* under mpirun: the ranks share the queries, rank 0 writes (man avsl-graph) */
 	static const struct option longopts[] = {
 		{"model", required_argument, 0, 'm'}, {"gallery", required_argument, 0, 'g'},
 		{"k", required_argument, 0, 'k'}, {"metric", required_argument, 0, OPT_METRIC},
 		{"dense", required_argument, 0, OPT_DENSE}, {"threads", required_argument, 0, OPT_THREADS},
 		{"tile", required_argument, 0, OPT_TILE}, {"shard", required_argument, 0, OPT_SHARD},
+		{"merge", no_argument, 0, OPT_MERGE},
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
-	int verbosity = CLI_NORMAL, c;
+	int verbosity = CLI_NORMAL, c, merge = 0;
 	knn_metric metric;
 	const char *why;
 	while ((c = getopt_long(argc, argv, "m:g:k:o:qvVh", longopts, NULL)) != -1) {
@@ -101,6 +91,7 @@ int main(int argc, char **argv)
 			if (knn_shard_parse(optarg, &shard_i, &shard_n, &why) != 0)
 				die_usage("--shard %s: %s", optarg, why);
 			break;
+		case OPT_MERGE: merge = 1; break;
 		case 'o': output = optarg; break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;
@@ -109,9 +100,21 @@ int main(int argc, char **argv)
 		default: die_usage("unknown option");
 		}
 	}
+	if (merge) {
+		if (optind == argc)
+			die_usage("--merge: the parts to join are missing");
+		if (dist_rank() == 0)
+			graph_merge(output, argv + optind, argc - optind);
+		dist_finalize();
+		return 0;
+	}
 	if (argc - optind > 1)
 		die_usage("one embeddings file expected, got %d", argc - optind);
 	const char *input = optind < argc ? argv[optind] : "-";
+	if (dist_world() > 1 && (!strcmp(input, "-") || (gallery && !strcmp(gallery, "-"))))
+		die_usage("under mpirun the embeddings must be files (only rank 0 reads standard input)");
+	if (dist_world() > 1 && dense)
+		die_usage("--dense: not computed under mpirun; run one process");
 	if (gallery && !strcmp(gallery, "-") && !strcmp(input, "-"))
 		die_usage("the queries and the gallery cannot both be standard input");
 
@@ -178,19 +181,7 @@ int main(int argc, char **argv)
 	/* The header keeps the k asked for; records hold fewer when the gallery is smaller (graph.h). */
 	avg_header h = {.k = o.k, .nq = o.q_end - o.q_begin};
 	memcpy(h.metric, name, sizeof h.metric);
-	out_file out;
-	out_open(&out, output, 1);
-	fmt_error ferr;
-	if (avg_write_header(out.fp, out.path, &h, &ferr) != 0) {
-		out_abort(&out);
-		die("%s", ferr.msg);
-	}
-	sink s = {&out, &h};
-	if (knn_run(&o, emit, &s, err, sizeof err) != 0) {
-		out_abort(&out);
-		die("%s: %s", input, err);
-	}
-	out_commit(&out);
+	graph_write(&o, &h, output, input); /* under mpirun: the ranks share the queries, rank 0 writes */
 #ifdef GRAPH_HAVE_AVSL
 	if (use_model) {
 		avsl_collector_free(&col);
@@ -200,5 +191,6 @@ int main(int argc, char **argv)
 	ave_free(&qs);
 	if (gallery)
 		ave_free(&gs_own);
+	dist_finalize();
 	return 0;
 }

@@ -132,7 +132,7 @@ TEST(ranks_partition_the_global_batches)
 	int nr[2];
 	for (int r = 0; r < 2; r++) {
 		small_config(&c, 1, 1 + r, r);
-		c.batch = 4;
+		c.batch = 8; /* the global batch: 4 images per rank */
 		c.rank = r;
 		c.world = 2;
 		nr[r] = read_all(&c, 2, xr[r], lr[r], ir[r]);
@@ -143,14 +143,33 @@ TEST(ranks_partition_the_global_batches)
 			CHECK(memcmp(i1 + b * 8 + r * 4, ir[r] + b * 4, 4 * 8) == 0);
 			CHECK(memcmp(x1 + (size_t)(b * 8 + r * 4) * PER, xr[r] + (size_t)b * 4 * PER, 4 * PER * 4) == 0);
 		}
-	/* eval: contiguous halves 0..17 and 18..36 */
+	/* uneven: 3 ranks share each global batch of 8 as positions [0, 2), [2, 5), [5, 8) */
+	static float x3[3][CAP * PER];
+	static int32_t l3[3][CAP];
+	static int64_t i3[3][CAP];
+	int n3[3];
+	for (int r = 0; r < 3; r++) {
+		small_config(&c, 1, 1, 0);
+		c.rank = r;
+		c.world = 3;
+		n3[r] = read_all(&c, 2, x3[r], l3[r], i3[r]);
+	}
+	CHECK(n3[0] == 16 && n3[1] == 24 && n3[2] == 24);
+	static const int lo3[4] = {0, 2, 5, 8};
+	for (int b = 0; b < 8; b++)
+		for (int r = 0; r < 3; r++) {
+			int k = lo3[r + 1] - lo3[r];
+			CHECK(memcmp(i1 + b * 8 + lo3[r], i3[r] + b * k, (size_t)k * 8) == 0);
+			CHECK(memcmp(x1 + (size_t)(b * 8 + lo3[r]) * PER, x3[r] + (size_t)b * k * PER, (size_t)k * PER * 4) == 0);
+		}
+	/* eval: whole batches of 8 of the one-process schedule (5 batches): 0..15 (2 batches) and 16..36 (3) */
 	for (int r = 0; r < 2; r++) {
 		small_config(&c, 0, 1, 1);
 		c.rank = r;
 		c.world = 2;
 		nr[r] = read_all(&c, 1, xr[r], lr[r], ir[r]);
 	}
-	CHECK(nr[0] == 18 && nr[1] == 19 && ir[0][0] == 0 && ir[0][17] == 17 && ir[1][0] == 18 && ir[1][18] == 36);
+	CHECK(nr[0] == 16 && nr[1] == 21 && ir[0][0] == 0 && ir[0][15] == 15 && ir[1][0] == 16 && ir[1][20] == 36);
 	small_config(&c, 1, 1, 0);
 	c.world = 2;
 	c.rank = 2;

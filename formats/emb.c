@@ -218,31 +218,42 @@ int ave_load(FILE *fp, const char *name, ave_set *s, fmt_error *err)
 	memset(s, 0, sizeof *s);
 	if (ave_read_header(fp, name, &s->h, err) < 0)
 		return -1;
+	return ave_load_block(fp, name, s, 0, UINT64_MAX, err) < 0 ? -1 : 0;
+}
+
+int64_t ave_load_block(FILE *fp, const char *name, ave_set *s, uint64_t first, uint64_t max, fmt_error *err)
+{
+	ave_header h = s->h;
+	ave_free(s);
+	s->h = h;
 	uint64_t nf = ave_record_floats(&s->h), cap = 0;
 	float *vals = malloc(nf * sizeof *vals);
 	if (!vals)
 		return fmt_fail(err, "%s: out of memory", name);
-	for (;;) {
+	while (s->n < max) {
 		if (s->n == cap) {
 			/* never trust the count for the first allocation: a corrupt header would ask for terabytes */
 			uint64_t want = cap ? cap * 2 : 1024;
-			if (s->h.count != AVE_COUNT_UNKNOWN && s->h.count > s->n && s->h.count < want)
-				want = s->h.count;
+			if (s->h.count != AVE_COUNT_UNKNOWN && s->h.count > first + s->n && s->h.count - first < want)
+				want = s->h.count - first;
+			if (want > max)
+				want = max;
 			if (grow(s, want) < 0) {
 				free(vals);
 				ave_free(s);
-				return fmt_fail(err, "%s: out of memory after %llu records", name, (unsigned long long)cap);
+				return fmt_fail(err, "%s: out of memory after %llu records", name,
+						(unsigned long long)(first + cap));
 			}
 			cap = want;
 		}
 		int64_t id;
 		int32_t label;
-		int rc = ave_read_record(fp, name, &s->h, s->n, &id, &label, vals, err);
+		int rc = ave_read_record(fp, name, &s->h, first + s->n, &id, &label, vals, err);
 		if (rc <= 0) {
 			free(vals);
 			if (rc < 0)
 				ave_free(s);
-			return rc;
+			return rc < 0 ? -1 : (int64_t)s->n;
 		}
 		s->id[s->n] = id;
 		s->label[s->n] = label;
@@ -255,4 +266,6 @@ int ave_load(FILE *fp, const char *name, ave_set *s, fmt_error *err)
 			}
 		s->n++;
 	}
+	free(vals);
+	return (int64_t)s->n;
 }

@@ -54,6 +54,10 @@ typedef struct {
 
 /* Read a header and every record from fp (a file or a pipe); name is for messages. */
 int ave_load(FILE *fp, const char *name, ave_set *s, fmt_error *err);
+/* Streaming: with s->h already read (ave_read_header), replace s's records by the next at most max records
+ * (record indices first, first + 1, ...; for messages and the count check). Returns the number read (0 at the
+ * end of the stream) or -1. A query stream is served block by block this way (avsl-graph -g). */
+int64_t ave_load_block(FILE *fp, const char *name, ave_set *s, uint64_t first, uint64_t max, fmt_error *err);
 void ave_free(ave_set *s);
 
 #endif

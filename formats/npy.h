@@ -28,4 +28,21 @@ int npy_write_data(FILE *fp, const char *name, npy_dtype dt, const void *data, u
 int npy_write(FILE *fp, const char *name, npy_dtype dt, int ndim, const int64_t *shape, const void *data,
 	      fmt_error *err);
 
+/* ---- reading (formats/npy_read.c): embeddings, labels and neighbour indices computed elsewhere ------------- */
+
+/* A whole array in memory. Accepted: format versions 1.0, 2.0 and 3.0; C order only; dtypes '<f4' and '<f8'
+ * (read as float32: the data of every float array), '<i4', '<i8' (and '|i1', '|u1', '<i2', '<u2', '<u4' for
+ * labels), read as int64. Big-endian arrays are byte-swapped. */
+typedef struct {
+	int ndim;
+	int64_t shape[NPY_MAX_DIMS];
+	uint64_t n;       /* product of shape (1 for a scalar) */
+	int is_float;     /* the file held floats (f4/f8) */
+	float *f;         /* (n) when is_float */
+	int64_t *i;       /* (n) when !is_float */
+} npy_array;
+
+int npy_load(FILE *fp, const char *name, npy_array *a, fmt_error *err);
+void npy_free(npy_array *a);
+
 #endif

@@ -35,6 +35,17 @@ void avsl_normalize_rows(float *x, int64_t n, int D, float p);
 void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
 		    const float *const *y, const float *const *v, float *out, int64_t ldo, int threads);
 
+/* The re-ranking form (avsl-graph --rerank), CPU only: the same d_f with the columns picked by index,
+ * column q = row idx[q] of y[l], v[l] ((n, D) arrays, p-normalised), so no gathered copy is made; bit-identical to
+ * avsl_dist_tile on the gathered columns. The plan holds S_hat regrouped for the kernel, built once per collector
+ * (c must outlive it) instead of once per call. */
+typedef struct avsl_dist_plan avsl_dist_plan;
+avsl_dist_plan *avsl_dist_plan_new(const avsl_collector_view *c);
+void avsl_dist_plan_free(avsl_dist_plan *p);
+void avsl_dist_gather(const avsl_dist_plan *p, int R, const float *const *x, const float *const *u, int C,
+		      const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo,
+		      int threads);
+
 /* Plain reference of avsl_dist_tile (one pair at a time, dense propagation) kept for tests. */
 void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
 			  const float *const *y, const float *const *v, float *out, int64_t ldo);

@@ -1,6 +1,7 @@
 /* datasets.c: see datasets.h. */
 #define _GNU_SOURCE
 #include "datasets.h"
+#include "datasets_cars.h"
 #include "cli.h"
 #include "util.h"
 
@@ -61,7 +62,7 @@ int ds_detect(const char *root)
 		return DS_SOP;
 	if (exists(root, "images.txt", 0) && exists(root, "image_class_labels.txt", 0))
 		return DS_CUB;
-	if (exists(root, "cars_annos.mat", 0))
+	if (ds_cars_detect(root))
 		return DS_CARS;
 	char *f = idx_file(root, "train", "images-idx3");
 	if (!f)
@@ -460,8 +461,8 @@ void ds_load(const char *root, int layout, const char *split, const ds_filter *f
 		load_idx(root, split, f, out);
 		break;
 	case DS_CARS:
-		die("%s: the Cars196 cars_annos.mat (MATLAB v5) layout is not supported; arrange the images as "
-		    "ROOT/train/<class>/ and ROOT/test/<class>/ and use --layout imagefolder (see avsl-prep(1))", root);
+		ds_load_cars(root, split, f, out);
+		break;
 	default:
 		die("%s: unknown layout", root);
 	}

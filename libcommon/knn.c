@@ -16,6 +16,7 @@
 #include "dot_tile.h"
 #include "npy.h"
 #include "progress.h"
+#include "rerank.h"
 #include "topk.h"
 #include "util.h"
 
@@ -41,6 +42,19 @@ typedef struct {
 	const float *cert[AVSL_MAX_LEVELS]; /* avsl: (n, dim) certainties (borrowed) */
 } prep;
 
+/* A gallery prepared once (knn_prepare): its tile inputs and its labels sorted (for n_relevant). */
+struct knn_prepared {
+	const ave_set *gallery;
+	prep p;            /* the scanned metric's vectors: o->metric, or o->shortlist when re-ranking */
+	int32_t *sorted;   /* (gallery n) labels, ascending */
+	float *rows[AVSL_MAX_LEVELS]; /* re-rank: (gallery n, D) p-normalised rows per level (rerank_gallery_rows) */
+};
+
+const float *const *knn_prepared_rows(const knn_prepared *p)
+{
+	return p && p->rows[0] ? (const float *const *)p->rows : NULL;
+}
+
 int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 {
 	memset(m, 0, sizeof *m);
@@ -52,6 +66,8 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 		m->kind = KNN_L2;
 	else if (!strcmp(s, "cosine"))
 		m->kind = KNN_COSINE;
+	else if (!strcmp(s, "avsl-linear"))
+		m->kind = KNN_AVSL_LINEAR;
 	else if (!strncmp(s, "level:", 6)) {
 		long v;
 		if (parse_long(s + 6, 0, AVE_MAX_LEVELS - 1, &v, why) != 0)
@@ -59,7 +75,7 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 		m->kind = KNN_LEVEL;
 		m->level = (int)v;
 	} else {
-		*why = "expected avsl, levels, level:N, l2 or cosine";
+		*why = "expected avsl, levels, level:N, l2, cosine or avsl-linear";
 		return -1;
 	}
 	return 0;
@@ -67,7 +83,7 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why)
 
 void knn_metric_name(const knn_metric *m, char *buf)
 {
-	static const char *names[] = {"avsl", "levels", "level", "l2", "cosine"};
+	static const char *names[] = {"avsl", "levels", "level", "l2", "cosine", "avsl-linear"};
 	if (m->kind == KNN_LEVEL)
 		snprintf(buf, 32, "level:%d", m->level);
 	else
@@ -101,6 +117,21 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 	if (o->gallery->n > INT32_MAX)
 		return fail(err, errlen, "gallery of %llu items: at most %d supported", (unsigned long long)o->gallery->n,
 			    INT32_MAX);
+	if (o->prepared && (o->prepared->gallery != o->gallery || o->query == o->gallery))
+		return fail(err, errlen, "internal: a prepared gallery serves only the set it was prepared for");
+	if (o->rerank) {
+		if (o->metric.kind != KNN_AVSL)
+			return fail(err, errlen, "--rerank re-ranks by the avsl metric (got a plain --metric)");
+		if (o->shortlist.kind == KNN_AVSL)
+			return fail(err, errlen, "--shortlist avsl: the shortlist must be a plain metric");
+		knn_opts s = *o;
+		s.rerank = 0;
+		s.metric = o->shortlist;
+		s.metric.avsl = o->metric.avsl;
+		s.prepared = NULL;
+		if (knn_check(&s, err, errlen) != 0)
+			return -1;
+	}
 	const avsl_collector_view *c = o->metric.avsl;
 	switch (o->metric.kind) {
 	case KNN_LEVEL:
@@ -112,6 +143,18 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 		if (c && c->p != 2.0f)
 			return fail(err, errlen, "metric levels: only p = 2 is supported (the model has p = %g)",
 				    (double)c->p);
+		break;
+	case KNN_AVSL_LINEAR:
+		if (!c)
+			return fail(err, errlen, "metric avsl-linear needs a model (-m)");
+		if (!g->has_cert)
+			return fail(err, errlen, "metric avsl-linear needs gallery embeddings with certainties");
+		if (c->p != 2.0f)
+			return fail(err, errlen, "metric avsl-linear: only p = 2 is supported (the model has p = %g)",
+				    (double)c->p);
+		if ((int)q->levels != c->levels || (int)q->dim[0] != c->dim)
+			return fail(err, errlen, "metric avsl-linear: the embeddings do not match the model's %d levels of %d",
+				    c->levels, c->dim);
 		break;
 	case KNN_AVSL:
 #ifndef KNN_HAVE_AVSL
@@ -192,6 +235,15 @@ static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
 	p->x = alloc_aligned(s->n, (size_t)D * sizeof(float));
 	p->sq = alloc_aligned(s->n ? s->n : 1, sizeof(float));
 	int whole = o->metric.kind == KNN_L2 || o->metric.kind == KNN_COSINE;
+	/* avsl-linear: sqrt of the per-dimension weights (from the collector and the gallery's certainties, so query
+	 * and gallery get the same), applied after the per-level normalisation */
+	float *sw = NULL;
+	if (o->metric.kind == KNN_AVSL_LINEAR) {
+		sw = xmalloc_array((size_t)D, sizeof *sw);
+		rerank_linear_weights(o->metric.avsl, o->gallery, sw);
+		for (int j = 0; j < D; j++)
+			sw[j] = sqrtf(sw[j]);
+	}
 #pragma omp parallel for num_threads(o->threads) schedule(static)
 	for (uint64_t i = 0; i < s->n; i++) {
 		float *row = p->x + i * D;
@@ -204,8 +256,12 @@ static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
 		}
 		if (whole)
 			l2_normalise(row, D);
+		if (sw)
+			for (int j = 0; j < D; j++)
+				row[j] *= sw[j];
 		p->sq[i] = sq_norm(row, D);
 	}
+	free(sw);
 }
 
 static void prep_free(prep *p)
@@ -329,12 +385,18 @@ static int cmp_i32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t *n_rel)
+static int32_t *sorted_labels(const ave_set *gallery)
 {
 	uint64_t ng = gallery->n;
 	int32_t *sorted = xmalloc_array(ng ? ng : 1, sizeof *sorted);
 	memcpy(sorted, gallery->label, ng * sizeof *sorted);
 	qsort(sorted, ng, sizeof *sorted, cmp_i32);
+	return sorted;
+}
+
+/* n_rel from the gallery's sorted labels (two binary searches per query). */
+static void count_relevant(const int32_t *sorted, uint64_t ng, const ave_set *query, int same, uint32_t *n_rel)
+{
 	for (uint64_t i = 0; i < query->n; i++) {
 		int32_t v = query->label[i];
 		uint64_t lo = 0, hi = ng;
@@ -355,11 +417,44 @@ void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t 
 				hi = m;
 		}
 		uint64_t cnt = lo - a;
-		if (query == gallery && cnt > 0)
+		if (same && cnt > 0)
 			cnt--;
 		n_rel[i] = cnt > UINT32_MAX ? UINT32_MAX : (uint32_t)cnt;
 	}
+}
+
+void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t *n_rel)
+{
+	int32_t *sorted = sorted_labels(gallery);
+	count_relevant(sorted, gallery->n, query, query == gallery, n_rel);
 	free(sorted);
+}
+
+knn_prepared *knn_prepare(const knn_opts *o)
+{
+	knn_prepared *p = xcalloc(1, sizeof *p);
+	knn_opts s = *o;
+	if (o->rerank) {
+		s.metric = o->shortlist;
+		s.metric.avsl = o->metric.avsl;
+	}
+	p->gallery = o->gallery;
+	prep_build(&s, o->gallery, &p->p);
+	p->sorted = sorted_labels(o->gallery);
+	if (o->rerank) /* the second stage reads p-normalised rows (and the raw certainties) */
+		rerank_gallery_rows(o, p->rows);
+	return p;
+}
+
+void knn_prepared_free(knn_prepared *p)
+{
+	if (!p)
+		return;
+	prep_free(&p->p);
+	free(p->sorted);
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++)
+		free(p->rows[l]);
+	free(p);
 }
 
 uint32_t knn_default_k(const ave_set *query, const ave_set *gallery)
@@ -378,23 +473,38 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 {
 	if (knn_check(o, err, errlen) != 0)
 		return -1;
+	if (o->rerank)
+		return knn_rerank_run(o, emit, ctx, err, errlen);
 	const ave_set *qs = o->query, *gs = o->gallery;
 	int same = qs == gs;
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
 	uint64_t avail = ng - (same && ng > 0 ? 1 : 0);
 	uint32_t k = o->k < avail ? o->k : (uint32_t)avail;
 	int T = o->tile, nt = o->threads > 0 ? o->threads : 1;
-	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL;
+	/* The shortlist of a re-rank keeps its C candidates per row only until the row block is emitted. */
+	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index;
 	int par = o->metric.kind != KNN_AVSL; /* the AVSL kernel parallelises inside a tile itself */
+	/* Gallery columns per tile: the row tile in symmetric mode (blocks must line up), else at least 512 so that a
+	 * small row tile (--tile 1, one query at a time from a stream) still meets the gallery in large tiles. The AVSL
+	 * kernel parallelises inside one call and each call costs a few parallel regions (slow on a busy machine): a
+	 * small row tile gets about 256K pairs per call, e.g. a whole 5,000-item gallery for one query. */
+	int CT = sym || T >= 512 ? T : 512;
+	if (!sym && !par && T < 512)
+		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, qs, &pq);
-	if (!same) {
+	if (o->prepared) {
+		pg = (prep *)&o->prepared->p;
+	} else if (!same) {
 		prep_build(o, gs, &pg_own);
 		pg = &pg_own;
 	}
 	uint32_t *n_rel = xmalloc_array(qs->n ? qs->n : 1, sizeof *n_rel);
-	knn_relevant_counts(qs, gs, n_rel);
+	if (o->prepared)
+		count_relevant(o->prepared->sorted, gs->n, qs, 0, n_rel);
+	else
+		knn_relevant_counts(qs, gs, n_rel);
 
 	/* Result heaps: all rows in symmetric mode (the column side feeds later blocks), else one block. */
 	uint64_t nheap = sym ? qs->n : (uint64_t)T;
@@ -409,25 +519,27 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	topk *loc = xmalloc_array((size_t)nt * T, sizeof *loc);
 	worker *w = xcalloc((size_t)nt, sizeof *w);
 	for (int t = 0; t < nt; t++) {
-		w[t].tile = alloc_aligned((size_t)T * T, sizeof(float));
-		w[t].scratch = alloc_aligned(dot_tile_scratch(T, T, pq.D ? pq.D : 1), sizeof(float));
+		w[t].tile = alloc_aligned((size_t)T * CT, sizeof(float));
+		w[t].scratch = alloc_aligned(dot_tile_scratch(T, CT, pq.D ? pq.D : 1), sizeof(float));
 		w[t].cb = alloc_aligned((size_t)T, sizeof(float));
 	}
 	avg_neighbour *nb = xmalloc_array(kk, sizeof *nb);
+	int32_t *nbi = xmalloc_array(kk, sizeof *nbi);
+	float *nbd = xmalloc_array(kk, sizeof *nbd);
 
 	progress pr = {0};
 	progress_start(&pr, o->label ? o->label : "graph", "queries", q1 - q0, o->quiet);
 	for (uint64_t r0 = q0; r0 < q1; r0 += (uint64_t)T) {
 		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
 		uint64_t cstart = sym ? r0 : 0;
-		long ncb = ng > cstart ? (long)((ng - cstart + T - 1) / T) : 0;
+		long ncb = ng > cstart ? (long)((ng - cstart + CT - 1) / CT) : 0;
 		for (size_t i = 0; i < (size_t)nt * T; i++)
 			topk_init(&loc[i], k, lk + i * kk);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
 		for (long jb = 0; jb < ncb; jb++) {
 			int tid = omp_get_thread_num();
-			uint64_t c0 = cstart + (uint64_t)jb * T;
-			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
+			uint64_t c0 = cstart + (uint64_t)jb * CT;
+			int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
 			float *tl = w[tid].tile;
 			tile_dist(o, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch, par ? 1 : nt);
 			topk *mine = loc + (size_t)tid * T;
@@ -452,6 +564,14 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			for (int t = 0; t < nt; t++)
 				topk_merge(res, &loc[(size_t)t * T + r]);
 			topk_sort(res);
+			if (o->emit_index) {
+				for (uint32_t j = 0; j < res->n; j++) {
+					nbi[j] = topk_key_index(res->key[j]);
+					nbd[j] = topk_key_dist(res->key[j]);
+				}
+				o->emit_index(ctx, qi, n_rel[qi], nbi, nbd, res->n);
+				continue;
+			}
 			for (uint32_t j = 0; j < res->n; j++) {
 				int32_t g = topk_key_index(res->key[j]);
 				nb[j].id = gs->id[g];
@@ -461,6 +581,8 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = res->n};
 			emit(ctx, qi, &q, nb);
 		}
+		if (o->block_done)
+			o->block_done(ctx);
 		progress_add(&pr, (uint64_t)R);
 	}
 	progress_end(&pr);
@@ -472,13 +594,15 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	}
 	free(w);
 	free(nb);
+	free(nbi);
+	free(nbd);
 	free(loc);
 	free(lk);
 	free(heap);
 	free(hk);
 	free(n_rel);
 	prep_free(&pq);
-	if (!same)
+	if (!same && !o->prepared)
 		prep_free(&pg_own);
 	return 0;
 }

@@ -129,6 +129,9 @@ int metrics_sliced(const metrics_acc *m, uint64_t S, metrics_mean *out)
 	return 0;
 }
 
+/* Text values: percentages with 2 decimals (paper tables), or fractions with 4 (--fraction). JSON: fractions. */
+static int text_percent;
+
 static void row(FILE *fp, const char *name, double g, const metrics_mean *sl, double s, int json, int *first,
 		const char *key)
 {
@@ -137,10 +140,15 @@ static void row(FILE *fp, const char *name, double g, const metrics_mean *sl, do
 		*first = 0;
 		return;
 	}
-	if (sl)
-		fprintf(fp, "%-14s %8.4f %8.4f\n", name, g, s);
-	else
-		fprintf(fp, "%-14s %8.4f\n", name, g);
+	const char *f = text_percent ? "%8.2f" : "%8.4f";
+	double k = text_percent ? 100.0 : 1.0;
+	fprintf(fp, "%-14s ", name);
+	fprintf(fp, f, k * g);
+	if (sl) {
+		fputc(' ', fp);
+		fprintf(fp, f, k * s);
+	}
+	fputc('\n', fp);
 }
 
 static void block(FILE *fp, const metrics_acc *m, const metrics_mean *g, const metrics_mean *sl, int precision,
@@ -164,8 +172,9 @@ static void block(FILE *fp, const metrics_acc *m, const metrics_mean *g, const m
 }
 
 void metrics_print(FILE *fp, const metrics_acc *m, const metrics_mean *global, const metrics_mean *sliced,
-		   uint64_t S, int precision, int json)
+		   uint64_t S, int precision, int json, int percent, const double *nmi)
 {
+	text_percent = percent;
 	if (json) {
 		fprintf(fp, "{\"queries\": %llu, \"evaluated\": %llu, \"lone\": %llu, \"truncated\": %llu, \"global\": {",
 			(unsigned long long)m->n, (unsigned long long)global->evaluated,
@@ -179,16 +188,23 @@ void metrics_print(FILE *fp, const metrics_acc *m, const metrics_mean *global, c
 			block(fp, m, global, sliced, precision, 1);
 			fprintf(fp, "}");
 		}
+		if (nmi)
+			fprintf(fp, ", \"nmi\": %.6f", *nmi);
 		fprintf(fp, "}\n");
 		return;
 	}
+	const char *head = percent ? "metric (%)" : "metric";
 	if (sliced) {
 		char hdr[48];
 		snprintf(hdr, sizeof hdr, "slices/%llu", (unsigned long long)S);
-		fprintf(fp, "%-14s %8s %8s\n", "metric", "global", hdr);
+		fprintf(fp, "%-14s %8s %8s\n", head, "global", hdr);
 	} else
-		fprintf(fp, "%-14s %8s\n", "metric", "global");
+		fprintf(fp, "%-14s %8s\n", head, "global");
 	block(fp, m, global, sliced, precision, 0);
+	if (nmi) {
+		int first = 0;
+		row(fp, "NMI", *nmi, NULL, 0, 0, &first, "nmi");
+	}
 	fprintf(fp, "%-14s %8llu\n", "queries", (unsigned long long)m->n);
 	fprintf(fp, "%-14s %8llu\n", "evaluated", (unsigned long long)global->evaluated);
 	fprintf(fp, "%-14s %8llu\n", "lone", (unsigned long long)m->n_lone);

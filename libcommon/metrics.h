@@ -49,8 +49,10 @@ void metrics_global(const metrics_acc *m, metrics_mean *out);
 /* Slice mean with S slices (1 <= S <= n). Returns 0, or -1 when S is out of range. */
 int metrics_sliced(const metrics_acc *m, uint64_t S, metrics_mean *out);
 
-/* Print the table (text) or one JSON object on fp. sliced may be NULL (no --slice-mean); S its slice count. */
+/* Print the table (text) or one JSON object on fp. sliced may be NULL (no --slice-mean); S its slice count.
+ * Text values are percentages (2 decimals) when percent is set, else fractions (4 decimals); JSON values are always
+ * fractions in [0, 1]. nmi: the k-means NMI (a fraction; kmeans.h) or NULL. */
 void metrics_print(FILE *fp, const metrics_acc *m, const metrics_mean *global, const metrics_mean *sliced,
-		   uint64_t S, int precision, int json);
+		   uint64_t S, int precision, int json, int percent, const double *nmi);
 
 #endif

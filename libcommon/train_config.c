@@ -92,8 +92,11 @@ const opt_def tc_opts[] = {
 	{"verbose", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 	{"help", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 	{"version", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
+	{"print_config", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 };
 const int tc_nopts = sizeof tc_opts / sizeof tc_opts[0];
+_Static_assert(sizeof tc_opts / sizeof tc_opts[0] <= 64 * sizeof ((train_config *)0)->given / sizeof(uint64_t),
+	       "train_config.given has a bit per option");
 
 static const char *const arch_names[] = {"resnet50", "resnet18", "resnet34", "cifar_resnet18"};
 const char *const tc_group_names[PG_COUNT] = {"none", "trunk", "embedder", "collector"};
@@ -423,6 +426,8 @@ int tc_apply(errbuf *e, train_config *c, const opt_def *o, char **words, int n, 
 		*status = TC_HELP;
 	else if (strcmp(nm, "version") == 0)
 		*status = TC_VERSION;
+	else if (strcmp(nm, "print_config") == 0 && *status == TC_OK)
+		*status = TC_PRINT;
 	return 0;
 }
 
@@ -457,6 +462,38 @@ static char *normalise(const char *arg, const char **value)
 	name[n] = 0;
 	*value = eq ? eq + 1 : NULL;
 	return name;
+}
+
+static void mark_given(train_config *c, const opt_def *o)
+{
+	int i = (int)(o - tc_opts);
+	c->given[i / 64] |= 1ull << (i % 64);
+}
+
+int train_config_given(const train_config *c, const char *name)
+{
+	const opt_def *o = tc_find_opt(name);
+	if (!o)
+		return 0;
+	int i = (int)(o - tc_opts);
+	return (int)(c->given[i / 64] >> (i % 64) & 1u);
+}
+
+/* Which Proxy-Anchor a pasted baseline line means (avsl-method.md §4.3, §11-P1): --proxyanchor_margin/_alpha exist
+ * only in gedml's flag table (its cosine PA); --pa_* only in the AVSL repository's, where proxy_anchor is the
+ * distance PA on non-squared Euclidean distances (the official SOP baseline line). --baseline-loss wins; a line
+ * with neither family (e.g. --resume with a few flags) keeps the value it had. */
+static void resolve_baseline_loss(train_config *c)
+{
+	if (c->setting != SETTING_PROXY_ANCHOR || train_config_given(c, "baseline_loss"))
+		return;
+	int pa = train_config_given(c, "pa_pos_margin") || train_config_given(c, "pa_neg_margin") ||
+		 train_config_given(c, "pa_alpha");
+	int gedml = train_config_given(c, "proxyanchor_margin") || train_config_given(c, "proxyanchor_alpha");
+	if (pa && !gedml)
+		c->baseline_distance = 1;
+	else if (gedml && !pa)
+		c->baseline_distance = 0;
 }
 
 static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
@@ -505,6 +542,7 @@ static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
 				return tc_fail(e, "--%s takes no value", o->name);
 			if (tc_apply(e, c, o, NULL, 0, negate, &status))
 				return -1;
+			mark_given(c, o);
 			continue;
 		}
 		char *single[1];
@@ -532,6 +570,7 @@ static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
 				     : tc_fail(e, "--%s: at most %d values", o->name, o->max_n);
 		if (tc_apply(e, c, o, words, n, 0, &status))
 			return -1;
+		mark_given(c, o);
 	}
 	return status;
 }
@@ -562,10 +601,12 @@ int train_config_check(const train_config *c, char *err, size_t errlen)
 int train_config_parse(train_config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	errbuf e = {err, errlen};
+	memset(c->given, 0, sizeof c->given);
 	int st = parse_args(c, argc, argv, &e);
-	if (st != TC_OK)
+	if (st != TC_OK && st != TC_PRINT)
 		return st;
-	return train_config_check(c, err, errlen) ? TC_ERROR : TC_OK;
+	resolve_baseline_loss(c);
+	return train_config_check(c, err, errlen) ? TC_ERROR : st;
 }
 
 void train_config_parse_or_exit(train_config *c, int argc, char **argv)
@@ -576,6 +617,10 @@ void train_config_parse_or_exit(train_config *c, int argc, char **argv)
 	case TC_OK: return;
 	case TC_HELP: train_config_usage(stdout); exit(AVSL_EXIT_OK);
 	case TC_VERSION: cli_print_version(); exit(AVSL_EXIT_OK);
+	case TC_PRINT:
+		train_config_print(c, stdout);
+		train_config_notices(c, stderr);
+		exit(AVSL_EXIT_OK);
 	default: die_usage("%s", err);
 	}
 }
@@ -599,6 +644,37 @@ int train_config_group_active(const train_config *c, param_group g, int epoch)
 	if (g <= PG_NONE || g >= PG_COUNT)
 		return 0;
 	return epoch >= c->warm_up || (c->warm_up_groups >> g & 1u);
+}
+
+int train_config_slices(const train_config *c)
+{
+	return c->setting == SETTING_AVSL && c->test_split_num > 1 ? c->test_split_num : 0;
+}
+
+int train_config_notices(const train_config *c, FILE *fp)
+{
+	int lines = 0;
+	if (c->setting == SETTING_PROXY_ANCHOR) {
+		/* samples_baseline.sh's SOP line passes the AVSL flags too; proxy_anchor parses and ignores them (§8.3) */
+		static const char *const avsl_only[] = {"feature_dim_list", "avsl_m", "topk_corr", "prob_gamma",
+							"index_p", "loss0_weight", "loss1_weight", "loss2_weight",
+							"final_pa_pos_margin", "final_pa_neg_margin", "final_pa_alpha",
+							"use_proxy", "test_split_num"};
+		char list[512] = "";
+		for (size_t i = 0; i < sizeof avsl_only / sizeof *avsl_only; i++)
+			if (train_config_given(c, avsl_only[i]) && strlen(list) + strlen(avsl_only[i]) + 4 < sizeof list)
+				strcat(strcat(list, " --"), avsl_only[i]);
+		if (list[0]) {
+			fprintf(fp, "%s: note: ignored by --setting proxy_anchor, as in the official code:%s\n",
+				avsl_progname(), list);
+			lines++;
+		}
+	} else if (!c->use_proxy) {
+		fprintf(fp, "%s: note: --no-use-proxy is accepted and ignored: batch-vs-batch AVSL is not implemented, "
+			    "training compares with proxies as every official command does\n", avsl_progname());
+		lines++;
+	}
+	return lines;
 }
 
 int train_config_eval_due(const train_config *c, int epoch)
@@ -631,6 +707,14 @@ void train_config_apply_epoch(const train_config *c, adamw *o, int epoch)
 		o->group[g].wd = c->wd;
 		o->group[g].active = train_config_group_active(c, (param_group)g, epoch);
 	}
+}
+
+void train_config_update(const train_config *c, adamw *o, int64_t step)
+{
+	if (optim_clip_due((clip_mode)c->clip_mode, step))
+		for (int g = PG_TRUNK; g < PG_COUNT; g++)
+			grad_clip_group(o->ps, (param_group)g, c->clip_norm);
+	adamw_step(o);
 }
 
 void early_stop_init(early_stop *s)
@@ -724,17 +808,20 @@ void train_config_usage(FILE *fp)
 	      "  --resume FILE             continue from a checkpoint\n"
 	      "Model:\n"
 	      "  --setting S               avsl_proxyanchor (AVSL) or proxy_anchor (baseline)\n"
+	      "  --dataset NAME            cub200, cars196, online_products, ...: recorded only\n"
 	      "  --model M, --arch M       resnet50 (default), resnet18, resnet34, cifar_resnet18\n"
 	      "  --base-width N            ResNet base width (64)\n"
 	      "  --feature_dim_list A B C  (512 1024 2048)     --embeddings_dim D (512)\n"
-	      "  --num_classes K           (default: from the training data)   --use_proxy, --no-use-proxy (on)\n"
+	      "  --num_classes K           (default: from the training data)\n"
+	      "  --use_proxy               compare with proxies (always; --no-use-proxy is accepted and ignored)\n"
 	      "  --avsl_m M (0.5)  --topk_corr K (128)  --prob_gamma G (10)  --index_p P (2)\n"
 	      "Losses:\n"
 	      "  --pa_pos_margin (1.8) --pa_neg_margin (2.2) --pa_alpha (16)            level losses\n"
 	      "  --final_pa_pos_margin (1.8) --final_pa_neg_margin (2.2) --final_pa_alpha (16)\n"
 	      "  --loss0_weight (0.5) --loss1_weight (1) --loss2_weight (0.5)\n"
 	      "  --proxyanchor_margin (0.1) --proxyanchor_alpha (32)   cosine Proxy-Anchor (baseline)\n"
-	      "  --baseline-loss cosine|distance (cosine)   baseline loss: cosine PA, or distance PA with --pa_*\n"
+	      "  --baseline-loss cosine|distance   baseline loss (default: distance when the line has --pa_* and no\n"
+	      "                            --proxyanchor_*, as the official SOP baseline; else cosine)\n"
 	      "Optimisation:\n"
 	      "  --batch_size N (180)  --epochs N (61)  --wd X (1e-4)\n"
 	      "  --lr_trunk X (1e-5)  --lr_embedder X (5.5e-4)  --lr_collector X (1.1e-4)\n"
@@ -749,7 +836,8 @@ void train_config_usage(FILE *fp)
 	      "  --patience N (15)\n"
 	      "Runtime:\n"
 	      "  --device cpu|cuda|auto|ID... (auto)  --threads N, --num_workers N (0: all CPUs)\n"
-	      "  --log-every N (10)  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
+	      "  --log-every N (10)  --print-config (the resolved configuration; no training)\n"
+	      "  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
 	      "See avsl-train(1).\n",
 	      fp);
 }

@@ -69,7 +69,9 @@ typedef struct {
 	char eval_exclude[TC_MAX_LIST][TC_WORD_LEN]; /* metric names skipped (NMI AMI f1_score) */
 	int n_eval_exclude;
 	double proxyanchor_margin, proxyanchor_alpha; /* 0.1 32: cosine Proxy-Anchor (gedml; §11-P1) */
-	int baseline_distance;    /* --baseline-loss: 0 cosine PA (§4.3, default), 1 the AVSL repo's distance PA */
+	int baseline_distance;    /* --baseline-loss: 0 cosine PA (§4.3), 1 the AVSL repo's distance PA. Not given: the
+				   * command's loss flags decide (train_config_parse): --pa_* without --proxyanchor_*
+				   * is the AVSL repository's line (distance, §11-P1), else cosine */
 
 	/* ---- avsl's own ---- */
 	int epochs;               /* 61 */
@@ -92,10 +94,11 @@ typedef struct {
 	int clip_mode;            /* clip_mode of optim.h: CLIP_FIRST (official), CLIP_EVERY, CLIP_NEVER */
 	double clip_norm;         /* max global L2 norm per group, 10 */
 	int verbosity;            /* CLI_QUIET / CLI_NORMAL / CLI_VERBOSE (not saved) */
+	uint64_t given[2];        /* bit i: tc_opts[i] appeared on this command line (not saved) */
 } train_config;
 
 /* Result of train_config_parse. */
-enum { TC_OK = 0, TC_ERROR = -1, TC_HELP = 1, TC_VERSION = 2 };
+enum { TC_OK = 0, TC_ERROR = -1, TC_HELP = 1, TC_VERSION = 2, TC_PRINT = 3 /* --print-config */ };
 
 /* Defaults (see above). */
 void train_config_init(train_config *c);
@@ -104,12 +107,25 @@ void train_config_free(train_config *c);
  * TC_VERSION, or TC_ERROR with a one-line message in err ("--batch_size: out of range [1, 1000000]"). Never exits.
  * Also checks the result (train_config_check). */
 int train_config_parse(train_config *c, int argc, char **argv, char *err, size_t errlen);
-/* For a tool's main: init + parse; prints help or version and exits 0, or die_usage (exit 2) on error. */
+/* For a tool's main: init + parse; prints help, version or the resolved configuration (--print-config) and exits 0,
+ * or die_usage (exit 2) on error. */
 void train_config_parse_or_exit(train_config *c, int argc, char **argv);
 /* Cross-field checks (data path present unless resuming, k >= max k_list, topk_corr <= embeddings_dim, ...). */
 int train_config_check(const train_config *c, char *err, size_t errlen);
 /* Full help text. */
 void train_config_usage(FILE *fp);
+
+/* Whether flag `name` (canonical, underscores) appeared on the command line. */
+int train_config_given(const train_config *c, const char *name);
+/* Whether the evaluation averages over query slices: --test_split_num > 1 with the AVSL setting (the official
+ * proxy_anchor path ignores the flag and evaluates globally, avsl-method.md §8.3). */
+int train_config_slices(const train_config *c);
+/* One line on fp for every accepted official flag this implementation or the official code ignores (a baseline
+ * given AVSL-only flags, --no-use-proxy). Returns the number of lines. */
+int train_config_notices(const train_config *c, FILE *fp);
+/* The resolved configuration as "key value" lines, one per setting that decides the result (train_config_print.c;
+ * avsl-train --print-config; the keys are listed in avsl-train(1)). */
+void train_config_print(const train_config *c, FILE *fp);
 
 /* The architecture to build: --arch if given, else --model. */
 const char *train_config_arch(const train_config *c);
@@ -134,6 +150,10 @@ void train_config_loader(const train_config *c, int train, loader_config *lc);
 /* Set each optimiser group's lr (lr0 during warm-up, then StepLR: lr0 * gamma^floor((epoch - warm_up) / step)),
  * weight decay and active flag (warm-up) for epoch `epoch`. Call at the start of every epoch. */
 void train_config_apply_epoch(const train_config *c, adamw *o, int epoch);
+/* The optimiser update after a backward pass at global iteration `step` (0-based over the whole run): per-group
+ * global-norm clipping to --clip-norm when --clip-grad says so (official: step 0 only, §11-P3), then AdamW on the
+ * groups train_config_apply_epoch made active. */
+void train_config_update(const train_config *c, adamw *o, int64_t step);
 
 /* Early stopping and model selection on test Recall@1 (avsl-method.md §5): strict improvement is a new best;
  * otherwise a counter grows by `interval`; stop when it reaches `patience` (patience 0: never), or when R@1 falls to

@@ -144,7 +144,7 @@ static double evaluate(trainer *t, trainlog_entry *e)
 	for (int i = 0; i < c->n_k_list; i++)
 		ks[i] = c->k_list[i];
 	metrics_mean g, sl;
-	int slices = c->test_split_num > 1 ? c->test_split_num : 0;
+	int slices = train_config_slices(c); /* 0 for the baseline: proxy_anchor ignores --test_split_num (§8.3) */
 	evaluate_metrics(&t->m, &s, ks, c->n_k_list, (uint32_t)c->k, c->threads > 0 ? c->threads : avsl_cpu_count(),
 			 slices, &g, slices ? &sl : NULL, t->quiet);
 	ave_free(&s);
@@ -198,10 +198,7 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 		if (!isfinite(loss))
 			die("epoch %d step %lld: the loss is %g; stopping (the last good checkpoint is %s)", epoch,
 			    (long long)t->st.step, (double)loss, t->last_path);
-		if (optim_clip_due((clip_mode)c->clip_mode, t->st.step))
-			for (int g = PG_TRUNK; g < PG_COUNT; g++)
-				grad_clip_group(&t->m.ps, (param_group)g, c->clip_norm);
-		adamw_step(&t->opt);
+		train_config_update(c, &t->opt, t->st.step);
 		t->st.step++;
 		/* a signal on any rank stops every rank after this same step */
 		int sig = dist_max_int(signals_received());
@@ -286,6 +283,8 @@ int trainer_run(train_config *c, int argc, char **argv)
 	if (c->device_kind == DEVICE_CUDA || (dev && strcmp(dev, "cuda") == 0))
 		die("--device cuda: the CUDA ops are built, but the trainer does not drive them yet; use --device cpu");
 	build_model(&t, argc, argv);
+	if (!t.quiet)
+		train_config_notices(c, stderr);
 	char err[512];
 	if (train_config_check(c, err, sizeof err))
 		die_usage("%s", err);

@@ -2,7 +2,7 @@
 # CARS_LR=readme uses the README's learning rates (2e-4 / 2e-4 / 0.1) instead of samples_avsl.sh's (§11-P9).
 NAME      := cars196
 OUT       ?= runs/cars196
-DATA_HELP := train/ and test/ class folders (classes 1-98 train, 99-196 test; avsl-prep cannot read cars_annos.mat); https://ai.stanford.edu/~jkrause/cars/car_dataset.html
+DATA_HELP := the release as downloaded: cars_annos.mat and car_ims/ (or the devkit release, or train/ and test/ class folders); https://ai.stanford.edu/~jkrause/cars/car_dataset.html
 TITLE     := Cars196 test (classes 99-196), Recall@K in %
 K_LIST    ?= 1,2,4,8
 GRAPH_K   ?= 100

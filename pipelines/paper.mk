@@ -67,6 +67,7 @@ $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
 $(OUT)/%/test.json: $(OUT)/%/test.avg
 	$(BIN)/avsl-eval --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
 
+# Each row shows the figure the paper reports: global, or with AVSL_FIGURE=@slices (sop.mk) AVSL's slice mean.
 $(OUT)/results.txt: $(OUT)/baseline/test.json $(OUT)/avsl/test.json
 	pipelines/results-table.sh $(OUT) "$(TITLE)" "Proxy-Anchor baseline=baseline/test.json" \
-		"AVSL=avsl/test.json" > $@.tmp && mv $@.tmp $@
+		"AVSL=avsl/test.json$(AVSL_FIGURE)" > $@.tmp && mv $@.tmp $@

@@ -13,6 +13,7 @@
 #include "loader.h"
 #include "model.h"
 #include "npy.h"
+#include "npy_import.h"
 #include "util.h"
 
 #include <errno.h>
@@ -26,11 +27,18 @@ static void usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: avsl-embed -m MODEL [options] SHARD\n"
+		"       avsl-embed --from-npy DIR|EMB.npy[,EMB.npy...] [--labels FILE] [--cert C.npy,...] [--ids FILE]\n"
 		"Embed every image of a shard or manifest with a trained model; write an embeddings stream (.ave).\n"
+		"With --from-npy, convert embeddings computed elsewhere (numpy) into an embeddings stream instead.\n"
 		"\n"
 		"  -m, --model FILE       checkpoint written by avsl-train (model.safetensors or last.safetensors)\n"
 		"  -o, --output FILE      embeddings stream (default: standard output, '-')\n"
 		"      --npy DIR          also write DIR/emb{0,1,2}.npy, DIR/cert{0,1,2}.npy, labels.npy, ids.npy\n"
+		"      --from-npy SPEC    convert numpy files: a directory as --npy writes it (emb0.npy..., cert0.npy...,\n"
+		"                         labels.npy, ids.npy), or float32 (N, D) files, one per level, comma-separated\n"
+		"      --labels FILE      with a file list: labels, an integer .npy (N) or a text file, one per line\n"
+		"      --cert LIST        with a file list: certainties, one float32 (N, D) .npy per level\n"
+		"      --ids FILE         with a file list: item ids, an integer .npy (N) (default 0..N-1)\n"
 		"  -b, --batch-size N     images per forward pass (default: the checkpoint's test_batch_size)\n"
 		"  -t, --threads N        CPU threads (default: all CPUs)\n"
 		"  -d, --device DEV       cpu, cuda or auto (default: AVSL_DEVICE, else auto)\n"
@@ -95,12 +103,75 @@ static void write_batch(void *ctx, int b, float *const emb[], float *const cert[
 	npy_put(k->f_id, k->npy_dir, NPY_I64, ids, (uint64_t)b);
 }
 
+/* Split a comma-separated list into at most max paths (the string is modified). Returns the count. */
+static int split_list(char *s, char **out, int max, const char *opt)
+{
+	int n = 0;
+	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ","))
+		if (n < max)
+			out[n++] = tok;
+		else
+			die_usage("%s: more than %d levels", opt, max);
+	return n;
+}
+
+/* --from-npy: numpy files -> .ave (no model involved). */
+static int from_npy(char *spec, char *labels, char *cert, const char *ids, const char *out_path)
+{
+	char *emb[AVE_MAX_LEVELS], *certs[AVE_MAX_LEVELS];
+	int L = 0, nc = 0;
+	struct stat st;
+	if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (labels || cert || ids)
+			die_usage("--from-npy DIR reads DIR/labels.npy, DIR/cert*.npy and DIR/ids.npy itself");
+		for (int l = 0; l < AVE_MAX_LEVELS; l++) {
+			char *e = xasprintf("%s/emb%d.npy", spec, l), *c = xasprintf("%s/cert%d.npy", spec, l);
+			if (access(e, F_OK) != 0) {
+				free(e);
+				free(c);
+				break;
+			}
+			emb[L++] = e;
+			if (access(c, F_OK) == 0)
+				certs[nc++] = c;
+			else
+				free(c);
+		}
+		if (!L)
+			die("%s: no emb0.npy in this directory", spec);
+		labels = xasprintf("%s/labels.npy", spec);
+		char *idp = xasprintf("%s/ids.npy", spec);
+		ids = access(idp, F_OK) == 0 ? idp : NULL;
+	} else {
+		L = split_list(spec, emb, AVE_MAX_LEVELS, "--from-npy");
+		if (cert)
+			nc = split_list(cert, certs, AVE_MAX_LEVELS, "--cert");
+		if (!labels)
+			die_usage("--from-npy with files needs --labels FILE");
+	}
+	if (nc && nc != L)
+		die_usage("%d certainty files for %d embedding levels", nc, L);
+	ave_set s;
+	npy_import_set(L, (const char *const *)emb, nc ? (const char *const *)certs : NULL, labels, ids, &s);
+	out_file o;
+	out_open(&o, out_path, 1);
+	fmt_error err;
+	if (ave_write_set(o.fp, out_path, &s, &err) != 0) {
+		out_abort(&o);
+		die("%s", err.msg);
+	}
+	out_commit(&o);
+	ave_free(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	dist_init(&argc, &argv); /* under mpirun: the ranks share the records, rank 0 writes (man avsl-embed) */
-	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE");
+	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE"), *ids = NULL;
+	char *from = NULL, *labels = NULL, *cert = NULL;
 	int batch = 0, threads = 0, verbosity = CLI_NORMAL;
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'},   {"output", required_argument, 0, 'o'},
@@ -108,6 +179,8 @@ int main(int argc, char **argv)
 		{"threads", required_argument, 0, 't'}, {"device", required_argument, 0, 'd'},
 		{"quiet", no_argument, 0, 'q'},         {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+		{"from-npy", required_argument, 0, 'F'}, {"labels", required_argument, 0, 'L'},
+		{"cert", required_argument, 0, 'C'},    {"ids", required_argument, 0, 'I'},
 		{0, 0, 0, 0},
 	};
 	int ch;
@@ -116,6 +189,10 @@ int main(int argc, char **argv)
 		case 'm': model_path = optarg; break;
 		case 'o': out_path = optarg; break;
 		case 'N': npy_dir = optarg; break;
+		case 'F': from = optarg; break;
+		case 'L': labels = optarg; break;
+		case 'C': cert = optarg; break;
+		case 'I': ids = optarg; break;
 		case 'b': batch = (int)opt_long("--batch-size", optarg, 1, 1 << 16); break;
 		case 't': threads = (int)opt_long("--threads", optarg, 1, 1024); break;
 		case 'd': device = optarg; break;
@@ -126,6 +203,15 @@ int main(int argc, char **argv)
 		default: usage(stderr); return AVSL_EXIT_USAGE;
 		}
 	}
+	if (from) {
+		if (model_path || npy_dir || optind != argc)
+			die_usage("--from-npy converts numpy files: no -m, --npy or shard");
+		int rc = dist_rank() == 0 ? from_npy(from, labels, cert, ids, out_path) : 0;
+		dist_finalize();
+		return rc;
+	}
+	if (labels || cert || ids)
+		die_usage("--labels, --cert and --ids go with --from-npy");
 	if (!model_path)
 		die_usage("-m MODEL is required");
 	if (optind != argc - 1)

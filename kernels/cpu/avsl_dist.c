@@ -394,23 +394,56 @@ static void dist_block(const avsl_collector_view *c, const gcsc *S, const float 
 	}
 }
 
-void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
-		    const float *const *y, const float *const *v, float *out, int64_t ldo, int threads)
-{
-	const int D = c->dim, L = c->levels;
-	if (R <= 0 || C <= 0)
-		return;
-	int sym = R == C;
-	for (int l = 0; l < L; l++)
-		sym = sym && x[l] == y[l] && (l == 0 || u[l] == v[l]);
-
+/* S_hat of every link, regrouped once (avsl_dist_plan_new) or per call (avsl_dist_tile). */
+struct avsl_dist_plan {
+	const avsl_collector_view *c;
 	gcsc S[AVSL_MAX_LEVELS - 1];
-	for (int l = 0; l + 1 < L; l++) {
+};
+
+static void plan_build(const avsl_collector_view *c, avsl_dist_plan *p)
+{
+	p->c = c;
+	for (int l = 0; l + 1 < c->levels; l++) {
 		csc s;
-		avsl_csc_build(c->s_hat[l], D, &s);
-		gcsc_build(&s, D, &S[l]);
+		avsl_csc_build(c->s_hat[l], c->dim, &s);
+		gcsc_build(&s, c->dim, &p->S[l]);
 		avsl_csc_free(&s);
 	}
+}
+
+static void plan_release(avsl_dist_plan *p)
+{
+	for (int l = 0; l + 1 < p->c->levels; l++)
+		gcsc_free(&p->S[l]);
+}
+
+avsl_dist_plan *avsl_dist_plan_new(const avsl_collector_view *c)
+{
+	avsl_dist_plan *p = malloc(sizeof *p);
+	if (p)
+		plan_build(c, p);
+	return p;
+}
+
+void avsl_dist_plan_free(avsl_dist_plan *p)
+{
+	if (!p)
+		return;
+	plan_release(p);
+	free(p);
+}
+
+/* The tile body: column q is row (idx ? idx[q] : q) of y[l], v[l]. */
+static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, const float *const *u, int C,
+		      const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo,
+		      int threads)
+{
+	const avsl_collector_view *c = plan->c;
+	const gcsc *S = plan->S;
+	const int D = c->dim, L = c->levels;
+	int sym = R == C && !idx;
+	for (int l = 0; l < L; l++)
+		sym = sym && x[l] == y[l] && (l == 0 || u[l] == v[l]);
 
 	/* Column data transposed into blocks of PB columns, block-major: yB[l], vB[l] (nb, D, PB), zero-padded, so
 	 * one block's slices (D*PB floats per level and array) are contiguous and stay cached while rows stream by. */
@@ -428,9 +461,22 @@ void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, 
 			for (int p = 0; p < PB; p++) {
 				int q = b * PB + p;
 				float *yo = yB[l] + (size_t)b * D * PB + p, *vo = vB[l] + (size_t)b * D * PB + p;
-				for (int n = 0; n < D; n++) {
-					yo[(size_t)n * PB] = q < C ? y[l][(size_t)q * D + n] : 0.0f;
-					vo[(size_t)n * PB] = q < C && l ? v[l][(size_t)q * D + n] : 0.0f;
+				/* level 0 has no gate: its certainties are never read, so vB[0] is left as allocated */
+				if (q >= C) {
+					for (int n = 0; n < D; n++)
+						yo[(size_t)n * PB] = 0.0f;
+					if (l)
+						for (int n = 0; n < D; n++)
+							vo[(size_t)n * PB] = 0.0f;
+					continue;
+				}
+				const float *ys = y[l] + (size_t)(idx ? idx[q] : q) * D;
+				for (int n = 0; n < D; n++)
+					yo[(size_t)n * PB] = ys[n];
+				if (l) {
+					const float *vs = v[l] + (size_t)(idx ? idx[q] : q) * D;
+					for (int n = 0; n < D; n++)
+						vo[(size_t)n * PB] = vs[n];
 				}
 			}
 
@@ -482,9 +528,26 @@ void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, 
 	for (int l = 0; l < L; l++) {
 		free(yB[l]);
 		free(vB[l]);
-		if (l + 1 < L)
-			gcsc_free(&S[l]);
 	}
+}
+
+void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
+		    const float *const *y, const float *const *v, float *out, int64_t ldo, int threads)
+{
+	if (R <= 0 || C <= 0)
+		return;
+	avsl_dist_plan plan;
+	plan_build(c, &plan);
+	tile_core(&plan, R, x, u, C, NULL, y, v, out, ldo, threads);
+	plan_release(&plan);
+}
+
+void avsl_dist_gather(const avsl_dist_plan *p, int R, const float *const *x, const float *const *u, int C,
+		      const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo,
+		      int threads)
+{
+	if (R > 0 && C > 0)
+		tile_core(p, R, x, u, C, idx, y, v, out, ldo, threads);
 }
 
 /* ---- per-level distance --------------------------------------------------------------------------------------- */

@@ -9,7 +9,7 @@
 #   d (R=1): c1 e2 b1 a1 f3   hits 0 1 0 0 0   R@1 0  R@2 1  P@2 1/2  P@4 1/4  RP 0  MAP 0
 #   e (R=1): d2 f3 c1 b1 a1   hits 1 0 0 0 0   R@1 1  P@2 1/2  P@4 1/4  RP 1        MAP 1
 #   f: lone (no other item labelled 3): excluded, counted.
-# Means over the 5: R@1 4/5 = 0.8, R@2 = R@4 = R@8 = 1, P@1 0.8, P@2 3.5/5 = 0.7, P@4 2/5 = 0.4,
+# Means over the 5 (printed as percentages, 80.00, unless --fraction): R@1 4/5 = 0.8, R@2 = R@4 = R@8 = 1, P@1 0.8, P@2 3.5/5 = 0.7, P@4 2/5 = 0.4,
 #   P@8 (2+2+2+1+1)/8/5 = 0.2, R-Precision 3.5/5 = 0.7, MAP@R 3.5/5 = 0.7.
 # --slice-mean 2: slices [a b c] and [d e f]: R@1 (1 + 1/2)/2 = 0.75; RP and MAP ((2.5/3) + (1/2))/2 = 2/3.
 #
@@ -42,6 +42,8 @@ expect emb_and_graphs 2 empty 'exclude each other' -- avsl-eval --emb "$T/six.av
 # goldens
 expect six_table 0 "$G/eval-six.txt" 'lone' -- avsl-eval -k 1,2,4,8 -p "$T/six.avg"
 expect six_quiet 0 "$G/eval-six.txt" empty -- avsl-eval -q -k 1,2,4,8 -p "$T/six.avg"
+# percentages by default (the table above: R@1 80.00, ...); --fraction gives the same values as fractions
+expect six_fraction 0 "$G/eval-six-fraction.txt" empty -- avsl-eval -q --fraction -k 1,2,4,8 -p "$T/six.avg"
 expect six_slices 0 "$G/eval-six-slices.txt" '' -- avsl-eval -q -k 1,2 --slice-mean 2 "$T/six.avg"
 expect ties_json 0 "$G/eval-ties.json" empty -- avsl-eval -q -k 1,2,4 --json "$T/ties.avg"
 check six_through_pipe "avsl-graph -q '$T/six.ave' | avsl-eval -q -k 1,2,4,8 -p | cmp - '$G/eval-six.txt'"

@@ -120,10 +120,10 @@ expect idx_class_list_labels 0 - empty -- avsl-prep --list "$T/idx2.avs"
 check idx_class_list_kept "cut -f2 '$T/out' | sort -u | tr '\n' ' ' | grep -qx '1 3 7 8 '"
 expect idx_bad_classes 2 empty 'classes: .*5-2' -- avsl-prep -o "$T/x" --classes 5-2 "$IDX"
 
-# ---- Cars196 (.mat) is refused with a pointer to imagefolder ----
+# ---- a malformed Cars196 .mat: one line naming the file (tests/cli/cars196.sh reads real ones) ----
 mkdir -p "$T/cars"
 printf 'MATLAB 5.0 MAT-file' >"$T/cars/cars_annos.mat"
-expect cars_unsupported 1 empty 'not supported.*imagefolder' -- avsl-prep -o "$T/cars" "$T/cars"
+expect cars_malformed_mat 1 empty 'cars_annos.mat: not a MAT-file' -- avsl-prep -o "$T/cars" "$T/cars"
 
 # ---- corrupted and truncated shards ----
 cp "$T/if-train.avs" "$T/bad.avs"

@@ -19,6 +19,7 @@ for r in cub200 cars196 sop; do
 	check "recipe_${r}_artefacts" "test -s $T/$r/avsl/model.safetensors && test -s $T/$r/avsl/test.avg && test -s $T/$r/baseline/test.ave"
 done
 check recipe_sop_recall_at_100 "grep -q 'R@100' $T/sop/results.txt"
+check recipe_sop_slice_mean "grep -Eq '^AVSL +mean of [0-9]+ slices ' $T/sop/results.txt && grep -Eq '^Proxy-Anchor baseline +global ' $T/sop/results.txt"
 
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 	expect demo_recipe_tiny 0 - '' -- make -s -f pipelines/fashion-mnist.mk BIN="$AVSL_BIN" OUT="$T/demo" \

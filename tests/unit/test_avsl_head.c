@@ -3,64 +3,12 @@
  * from a checkpoint-style file, and the embed path. */
 #include "avsl_head.h"
 #include "baseline_head.h"
+#include "golden.h"
 #include "harness.h"
 #include "rng.h"
 #include "safetensors.h"
 
 #include <stdint.h>
-
-#ifndef GOLDEN_DIR
-#define GOLDEN_DIR "tests/golden"
-#endif
-
-static st_file gf;
-static int gf_open;
-
-static int golden_open(const char *name)
-{
-	if (gf_open)
-		st_close(&gf);
-	gf_open = 0;
-	char path[256];
-	const char *root = getenv("AVSL_ROOT");
-	snprintf(path, sizeof path, "%s/%s/%s", root ? root : ".", GOLDEN_DIR, name);
-	fmt_error err;
-	if (st_open(&gf, path, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	gf_open = 1;
-	return 0;
-}
-
-/* A golden tensor as float32 (malloc'd), or NULL; *n = element count. */
-static float *gload(const char *name, size_t *n)
-{
-	const st_tensor *t = st_find(&gf, name);
-	if (!t)
-		return NULL;
-	float *o = malloc(sizeof(float) * (t->numel ? t->numel : 1));
-	fmt_error err;
-	if (st_read_f32(&gf, t, o, t->numel, &err)) {
-		free(o);
-		return NULL;
-	}
-	if (n)
-		*n = t->numel;
-	return o;
-}
-
-static int32_t *gload_i32(const char *name, size_t *n)
-{
-	float *f = gload(name, n);
-	if (!f)
-		return NULL;
-	int32_t *o = malloc(sizeof(int32_t) * *n);
-	for (size_t i = 0; i < *n; i++)
-		o[i] = (int32_t)f[i];
-	free(f);
-	return o;
-}
 
 static const int HH[3] = {8, 4, 2}, WW[3] = {8, 4, 2};
 
@@ -72,36 +20,6 @@ static avsl_head_config golden_cfg(int K, int threshold)
 			      .loss_w = {0.5f, 1.0f, 0.5f}, .batch_classes_above = threshold, .threads = 2};
 	return c;
 }
-
-/* Compare a C buffer with golden "name"; fills why on failure. */
-static int cmp(const char *name, const float *a, size_t n, double atol, double rtol, char *why, size_t wl)
-{
-	size_t gn = 0;
-	float *g = gload(name, &gn);
-	if (!g) {
-		snprintf(why, wl, "golden %s missing", name);
-		return -1;
-	}
-	if (gn != n) {
-		snprintf(why, wl, "%s: %zu elements, golden %zu", name, n, gn);
-		free(g);
-		return -1;
-	}
-	size_t w;
-	double v = harness_max_violation(a, g, n, atol, rtol, &w);
-	int bad = v > 1.0;
-	if (bad)
-		snprintf(why, wl, "%s[%zu]: %.9g vs golden %.9g", name, w, (double)a[w], (double)g[w]);
-	free(g);
-	return bad ? -1 : 0;
-}
-
-#define CMP(name, a, n, atol, rtol)                                                                                \
-	do {                                                                                                       \
-		char why_[256];                                                                                    \
-		int bad_ = cmp((name), (a), (n), (atol), (rtol), why_, sizeof why_);                               \
-		CHECKF(!bad_, "%s", why_);                                                                         \
-	} while (0)
 
 /* Runs the steps of one head golden and compares everything. */
 static void head_golden(const char *file, int K, int threshold, int steps)

@@ -163,11 +163,26 @@ TEST(pa_dist_loss_fd_and_stability)
 	float d[LR * LC], g[LR * LC];
 	fill(d, LR * LC, 8, 1.5f, 2.5f);
 	float L0 = avsl_pa_dist_loss(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, g);
-	/* hand value for column 2 (no positive): Neg = ln(1 + sum_r exp(-16 (d - 2.2))) / C */
-	double neg2 = 0;
-	for (int r = 0; r < LR; r++)
-		neg2 += exp(-16.0 * (d[r * LC + 2] - 2.2));
-	CHECK(isfinite(L0) && L0 > log1p(neg2) / LC);
+	/* §4.1 evaluated term by term in double: Pos_c over the columns with a positive (labels 0, 1, 3), Neg_c over all
+	 * four; float32 inputs are exact in double, so only the op's float32 rounding separates the two (1e-5 relative) */
+	double pos = 0, neg = 0;
+	int with_pos = 0;
+	for (int c = 0; c < LC; c++) {
+		double sp = 0, sn = 0;
+		int has = 0;
+		for (int r = 0; r < LR; r++) {
+			double dv = d[r * LC + c];
+			if (ylab[r] == zlab[c])
+				sp += exp(16.0 * (dv - 1.8)), has = 1;
+			else
+				sn += exp(-16.0 * (dv - 2.2));
+		}
+		if (has)
+			pos += log1p(sp), with_pos++;
+		neg += log1p(sn);
+	}
+	CHECK(with_pos == 3);
+	CHECK_CLOSE(L0, pos / with_pos + neg / LC, 1e-6, 1e-5);
 	for (int i = 0; i < LR * LC; i++) {
 		float old = d[i], h = 1e-3f;
 		d[i] = old + h;
@@ -313,6 +328,48 @@ TEST(collector_bwd_fd_gates_and_levels)
 	}
 }
 
+/* The gate gradients sum over (row, column) pairs; rows are scheduled dynamically, so the sum is formed per row and
+ * added in row order: bit-identical for 1, 2, 3 and 7 threads, and for the same thread count twice. */
+TEST(collector_bwd_bit_identical_across_threads)
+{
+	enum { R = 29, C = 11, D = 24, L = 3 };
+	float shat[2][D * D], lk[D * D], alpha[L][D], beta[L][D];
+	float *x[L], *u[L], *y[L], *v[L], *gl[L], gf[R * C];
+	avsl_collector_view cv = {.levels = L, .dim = D, .gamma_p = 10.0f, .p = 2.0f};
+	for (int t = 0; t < 2; t++) {
+		fill(lk, D * D, 120 + t, -0.5f, 1.0f);
+		avsl_link_prepare(lk, D, 5, shat[t]);
+		cv.s_hat[t] = shat[t];
+	}
+	for (int l = 0; l < L; l++) {
+		fill(alpha[l], D, 130 + l, 0.5f, 1.5f);
+		fill(beta[l], D, 140 + l, -0.2f, 0.2f);
+		cv.alpha[l] = alpha[l], cv.beta[l] = beta[l];
+		x[l] = malloc(sizeof(float) * R * D), u[l] = malloc(sizeof(float) * R * D);
+		y[l] = malloc(sizeof(float) * C * D), v[l] = malloc(sizeof(float) * C * D);
+		gl[l] = malloc(sizeof(float) * R * C);
+		fill(x[l], R * D, 150 + l, -1, 1), fill(y[l], C * D, 160 + l, -1, 1);
+		avsl_normalize_rows(x[l], R, D, 2.0f), avsl_normalize_rows(y[l], C, D, 2.0f);
+		fill(u[l], R * D, 170 + l, 0, 0.3f), fill(v[l], C * D, 180 + l, 0, 0.3f), fill(gl[l], R * C, 190 + l, -1, 1);
+	}
+	fill(gf, R * C, 199, -1, 1);
+	static float out[5][L][2][D]; /* per run: dalpha, dbeta */
+	static const int nthreads[5] = {1, 2, 3, 7, 3};
+	for (int k = 0; k < 5; k++) {
+		float *da[L], *db[L];
+		for (int l = 0; l < L; l++) {
+			memset(out[k][l], 0, sizeof out[k][l]);
+			da[l] = out[k][l][0], db[l] = out[k][l][1];
+		}
+		avsl_collector_bwd(&cv, R, (const float *const *)x, (const float *const *)u, C, (const float *const *)y,
+				   (const float *const *)v, gf, (const float *const *)gl, NULL, NULL, da, db, nthreads[k]);
+		CHECKF(memcmp(out[k], out[0], sizeof out[0]) == 0, "%d threads differ from 1 thread", nthreads[k]);
+	}
+	CHECK(out[0][1][0][0] != 0.0f && out[0][2][1][3] != 0.0f);
+	for (int l = 0; l < L; l++)
+		free(x[l]), free(u[l]), free(y[l]), free(v[l]), free(gl[l]);
+}
+
 int main(void)
 {
 	RUN(pool_first_argmax_and_fd_gradient);
@@ -323,5 +380,6 @@ int main(void)
 	RUN(pa_dist_loss_fd_and_stability);
 	RUN(pa_cos_loss_fd);
 	RUN(collector_bwd_fd_gates_and_levels);
+	RUN(collector_bwd_bit_identical_across_threads);
 	return harness_finish();
 }

@@ -1,7 +1,9 @@
 /* The distance variant of the Proxy-Anchor baseline (--baseline-loss distance, method §4.3 last paragraph):
  * d = ||x/|x| - p/|p||| under the distance Proxy-Anchor, checked by central finite differences on the feature map,
- * the proxies and the linear weights (float32 forward, so the tolerance allows ~1e-2 relative on the slope). */
+ * the proxies and the linear weights (float32 forward, so the tolerance allows ~1e-2 relative on the slope), and its
+ * values (loss, every gradient) against an independent float64 PyTorch golden. */
 #include "baseline_head.h"
+#include "golden.h"
 #include "harness.h"
 #include "params.h"
 #include "rng.h"
@@ -74,32 +76,78 @@ TEST(distance_baseline_gradients_match_finite_differences)
 	paramset_free(&ps);
 }
 
-TEST(distance_and_cosine_variants_differ)
+/* Values against tests/reference/baseline_distance_golden.py (float64 autograd): the official SOP baseline's margins
+ * (1.8, 2.4, 16 on distances in [0, 2]) and small ones (0.3, 1.2, 4). */
+static void golden_case(const char *prefix, char *why, size_t wl, int *bad)
 {
-	float loss[2];
-	for (int v = 0; v < 2; v++) {
-		paramset ps;
-		paramset_init(&ps);
-		baseline_head_config cfg = {.C = C, .D = D, .K = K, .delta = 0.1f, .alpha = 32, .distance = v,
-					    .pa_pos = 1.8f, .pa_neg = 2.2f, .pa_alpha = 16, .threads = 1};
-		baseline_head *h = baseline_head_create(&cfg, &ps);
-		paramset_finalize(&ps);
-		baseline_head_init(h, &ps, 3);
-		baseline_head_plan(h, N, H, W);
-		float feat[N * C * H * W], dfeat[N * C * H * W];
-		for (int i = 0; i < N * C * H * W; i++)
-			feat[i] = (float)((i * 37) % 11) / 11.0f;
-		int32_t lab[N] = {0, 1, 2, 0, 1, 1};
-		loss[v] = step_loss(h, &ps, feat, lab, dfeat);
-		baseline_head_free(h);
-		paramset_free(&ps);
+	enum { GN = 6, GC = 16, GH = 2, GW = 2, GD = 16, GK = 4 };
+	char nm[128];
+	snprintf(nm, sizeof nm, "%smargins", prefix);
+	float *mg = gload(nm, NULL);
+	if (!mg) {
+		snprintf(why, wl, "golden %s missing", nm);
+		*bad = 1;
+		return;
 	}
-	CHECK(isfinite(loss[0]) && isfinite(loss[1]) && fabs(loss[0] - loss[1]) > 1e-3);
+	baseline_head_config cfg = {.C = GC, .D = GD, .K = GK, .delta = 0.1f, .alpha = 32, .distance = 1,
+				    .pa_pos = mg[0], .pa_neg = mg[1], .pa_alpha = mg[2], .threads = 2};
+	free(mg);
+	paramset ps;
+	paramset_init(&ps);
+	baseline_head *h = baseline_head_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	baseline_head_init(h, &ps, 3);
+	for (int i = 0; i < ps.n; i++) {
+		size_t n = 0;
+		snprintf(nm, sizeof nm, "%s%s", prefix, ps.info[i].name);
+		float *g = gload(nm, &n);
+		if (!g || n != ps.info[i].numel) {
+			snprintf(why, wl, "golden %s missing", nm);
+			*bad = 1;
+			free(g);
+			return;
+		}
+		memcpy(paramset_data(&ps, i), g, n * sizeof(float));
+		free(g);
+	}
+	baseline_head_plan(h, GN, GH, GW);
+	snprintf(nm, sizeof nm, "%sfeat", prefix);
+	float *feat = gload(nm, NULL), dfeat[GN * GC * GH * GW]; /* (N, C, H, W) */
+	snprintf(nm, sizeof nm, "%slabels", prefix);
+	int32_t *lab = gload_i32(nm, NULL);
+	paramset_zero_grad(&ps);
+	float loss = baseline_head_train_step(h, &ps, feat, lab, GN, dfeat);
+	/* float32 forward; a = 16 multiplies distance rounding (~1e-7) inside exp: 1e-5 relative on the loss, 1e-3 on
+	 * the gradients (sums of terms of both signs) */
+	snprintf(nm, sizeof nm, "%sloss", prefix);
+	*bad = golden_cmp(nm, &loss, 1, 1e-6, 1e-5, why, wl) != 0;
+	for (int i = 0; !*bad && i < ps.n; i++) {
+		snprintf(nm, sizeof nm, "%sgrad.%s", prefix, ps.info[i].name);
+		*bad = golden_cmp(nm, paramset_grad(&ps, i), ps.info[i].numel, 1e-6, 1e-3, why, wl) != 0;
+	}
+	snprintf(nm, sizeof nm, "%sdfeat", prefix);
+	if (!*bad)
+		*bad = golden_cmp(nm, dfeat, GN * GC * GH * GW, 1e-7, 1e-3, why, wl) != 0;
+	free(feat);
+	free(lab);
+	baseline_head_free(h);
+	paramset_free(&ps);
+}
+
+TEST(distance_baseline_matches_torch)
+{
+	CHECK(golden_open("baseline_distance.safetensors") == 0);
+	char why[256] = "";
+	int bad = 0;
+	golden_case("sop.", why, sizeof why, &bad);
+	CHECKF(!bad, "sop margins: %s", why);
+	golden_case("small.", why, sizeof why, &bad);
+	CHECKF(!bad, "small margins: %s", why);
 }
 
 int main(void)
 {
 	RUN(distance_baseline_gradients_match_finite_differences);
-	RUN(distance_and_cosine_variants_differ);
+	RUN(distance_baseline_matches_torch);
 	return harness_finish();
 }

@@ -160,7 +160,9 @@ TEST(official_baseline_sop)
 	CHECK(c.not_freeze_bn && c.interval == 5 && c.k == 101 && c.n_k_list == 3 && c.k_list[2] == 100);
 	CHECK(c.n_eval_exclude == 3 && strcmp(c.eval_exclude[0], "NMI") == 0 && strcmp(c.eval_exclude[1], "AMI") == 0 &&
 	      strcmp(c.eval_exclude[2], "f1_score") == 0);
-	CHECK(c.splits_to_eval == SPLIT_TEST && c.lr_collector == 0.06 && !c.baseline_distance);
+	CHECK(c.splits_to_eval == SPLIT_TEST && c.lr_collector == 0.06);
+	/* the AVSL repository's proxy_anchor: distance PA with --pa_* (avsl-method.md §4.3, §11-P1) */
+	CHECK(c.baseline_distance == 1 && train_config_slices(&c) == 0);
 	train_config_free(&c);
 	char *v[] = {"t", "--data_path", "x", "--setting", "proxy_anchor", "--baseline-loss", "distance"};
 	train_config_init(&c);

@@ -1,0 +1,232 @@
+/* rerank.c: see rerank.h. The shortlist stage (knn_run, k = C) hands over each query's candidates in query order;
+ * they are buffered for the row block, and when the block ends its queries are re-ranked in parallel, one query per
+ * thread (a single query, as in a --tile 1 stream, gets every thread inside the kernel), then emitted in order.
+ * Per query: gather the candidates' rows, p-normalise them, run the AVSL kernel on the (1, C) tile, keep the k
+ * nearest. Memory: O(threads * C * levels * D) for gathered rows plus O(tile * C) candidate indices. */
+#include "rerank.h"
+#include "topk.h"
+#include "util.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if __has_include("avsl_head.h")
+
+typedef struct {
+	float *x[AVSL_MAX_LEVELS];  /* (1, D) the query, p-normalised */
+	float *d;                   /* (C) the candidates' AVSL distances */
+	uint64_t *keys;             /* (k) heap storage */
+} worker;
+
+typedef struct {
+	const knn_opts *o;
+	knn_emit_fn emit;
+	void *ctx;
+	int L, D, nt;
+	size_t C, k;
+	const avsl_dist_plan *plan;
+	const float *const *rows;   /* rows[l]: (gallery n, D) p-normalised gallery embeddings */
+	float *own[AVSL_MAX_LEVELS]; /* the rows when this run built them */
+	worker *w;                  /* (nt) */
+	/* the current row block */
+	int nq;
+	uint64_t *qi;               /* (tile) query indices */
+	uint32_t *n_rel, *n_cand;   /* (tile) */
+	int32_t *cand;              /* (tile, C) candidate gallery indices */
+	avg_neighbour *res;         /* (tile, k) results */
+	uint32_t *n_res;            /* (tile) */
+} stage2;
+
+static void buffer_query(void *ctx, uint64_t qi, uint32_t n_relevant, const int32_t *idx, const float *dist,
+			 uint32_t n)
+{
+	stage2 *s = ctx;
+	(void)dist;
+	int j = s->nq++;
+	s->qi[j] = qi;
+	s->n_rel[j] = n_relevant;
+	s->n_cand[j] = n;
+	memcpy(s->cand + (size_t)j * s->C, idx, n * sizeof *idx);
+}
+
+void rerank_gallery_rows(const knn_opts *o, float **rows)
+{
+	const ave_set *gs = o->gallery;
+	const avsl_collector_view *c = o->metric.avsl;
+	for (int l = 0; l < c->levels; l++) {
+		rows[l] = xmalloc_array(gs->n ? gs->n : 1, (size_t)c->dim * sizeof(float));
+		memcpy(rows[l], gs->emb[l], gs->n * (size_t)c->dim * sizeof(float));
+		/* the exact graph's normalisation (knn.c prep_build), row by row: the same bits */
+		avsl_normalize_rows(rows[l], (int64_t)gs->n, c->dim, c->p);
+	}
+}
+
+void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gs, float *w)
+{
+	const int L = c->levels, D = c->dim;
+	double *g = xcalloc((size_t)D, sizeof *g), *h = xcalloc((size_t)D, sizeof *h);
+	double *ubar = xcalloc((size_t)D, sizeof *ubar); /* (D) mean certainty of level l over the gallery */
+	for (int n = 0; n < D; n++)
+		g[n] = 1.0;
+	for (int l = L - 1; l >= 1; l--) {
+		memset(ubar, 0, (size_t)D * sizeof *ubar);
+		for (uint64_t i = 0; i < gs->n; i++)
+			for (int n = 0; n < D; n++)
+				ubar[n] += gs->cert[l][i * D + n];
+		for (int n = 0; n < D; n++) {
+			double u = gs->n ? ubar[n] / (double)gs->n : 0;
+			double pi = 1.0 / (1.0 + exp(-(double)c->gamma_p * (u * u * c->alpha[l][n] + c->beta[l][n])));
+			w[(size_t)l * D + n] = (float)(g[n] * pi);
+			h[n] = g[n] * (1.0 - pi);
+		}
+		const float *S = c->s_hat[l - 1]; /* (D, D): rows = level l-1 dims, columns = level l dims */
+		for (int m = 0; m < D; m++) {
+			double acc = 0;
+			for (int n = 0; n < D; n++)
+				acc += (double)S[(size_t)m * D + n] * h[n];
+			g[m] = acc;
+		}
+	}
+	for (int n = 0; n < D; n++)
+		w[n] = (float)g[n];
+	free(g);
+	free(h);
+	free(ubar);
+}
+
+/* Re-rank buffered query j with worker w, kernel threads kt. */
+static void rerank_one(stage2 *s, int j, worker *w, int kt)
+{
+	const ave_set *qs = s->o->query, *gs = s->o->gallery;
+	const avsl_collector_view *c = s->o->metric.avsl;
+	const int D = s->D;
+	const uint64_t qi = s->qi[j];
+	const uint32_t n = s->n_cand[j];
+	const int32_t *idx = s->cand + (size_t)j * s->C;
+	const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
+	for (int l = 0; l < s->L; l++) {
+		memcpy(w->x[l], qs->emb[l] + qi * D, (size_t)D * sizeof(float));
+		avsl_normalize_rows(w->x[l], 1, D, c->p);
+		x[l] = w->x[l];
+		u[l] = qs->cert[l] + qi * D;
+		v[l] = gs->cert[l];
+	}
+	avsl_dist_gather(s->plan, 1, x, u, (int)n, idx, s->rows, v, w->d, (int64_t)n, kt);
+	topk t;
+	topk_init(&t, (uint32_t)s->k, w->keys);
+	for (uint32_t i = 0; i < n; i++)
+		topk_push(&t, w->d[i], idx[i]);
+	topk_sort(&t);
+	avg_neighbour *nb = s->res + (size_t)j * s->k;
+	for (uint32_t i = 0; i < t.n; i++) {
+		int32_t g = topk_key_index(t.key[i]);
+		nb[i].id = gs->id[g];
+		nb[i].label = gs->label[g];
+		nb[i].dist = topk_key_dist(t.key[i]);
+	}
+	s->n_res[j] = t.n;
+}
+
+static void rerank_block(void *ctx)
+{
+	stage2 *s = ctx;
+	const ave_set *qs = s->o->query;
+	if (s->nq == 1) {
+		rerank_one(s, 0, &s->w[0], s->nt);
+	} else {
+#pragma omp parallel for num_threads(s->nt) schedule(dynamic, 1)
+		for (int j = 0; j < s->nq; j++)
+			rerank_one(s, j, &s->w[omp_get_thread_num()], 1);
+	}
+	for (int j = 0; j < s->nq; j++) {
+		uint64_t qi = s->qi[j];
+		avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = s->n_rel[j], .count = s->n_res[j]};
+		s->emit(s->ctx, qi, &q, s->res + (size_t)j * s->k);
+	}
+	s->nq = 0;
+}
+
+int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen)
+{
+	const avsl_collector_view *c = o->metric.avsl;
+	/* the shortlist holds at least k items, so a re-rank never returns fewer neighbours than the exact graph */
+	stage2 s = {.o = o, .emit = emit, .ctx = ctx, .L = c->levels, .D = c->dim,
+		    .nt = o->threads > 0 ? o->threads : 1, .C = o->rerank > o->k ? o->rerank : o->k,
+		    .k = o->k ? o->k : 1};
+	size_t T = (size_t)(o->tile > 0 ? o->tile : 1);
+	s.w = xcalloc((size_t)s.nt, sizeof *s.w);
+	for (int t = 0; t < s.nt; t++) {
+		worker *w = &s.w[t];
+		for (int l = 0; l < s.L; l++)
+			w->x[l] = xmalloc_array((size_t)s.D, sizeof(float));
+		w->d = xmalloc_array(s.C, sizeof(float));
+		w->keys = xmalloc_array(s.k, sizeof *w->keys);
+	}
+	s.qi = xmalloc_array(T, sizeof *s.qi);
+	s.n_rel = xmalloc_array(T, sizeof *s.n_rel);
+	s.n_cand = xmalloc_array(T, sizeof *s.n_cand);
+	s.n_res = xmalloc_array(T, sizeof *s.n_res);
+	s.cand = xmalloc_array(T * s.C, sizeof *s.cand);
+	s.res = xmalloc_array(T * s.k, sizeof *s.res);
+
+	avsl_dist_plan *plan = avsl_dist_plan_new(c);
+	s.plan = plan;
+	s.rows = knn_prepared_rows(o->prepared);
+	if (!s.rows) {
+		rerank_gallery_rows(o, s.own);
+		s.rows = (const float *const *)s.own;
+	}
+
+	knn_opts first = *o;
+	first.rerank = 0;
+	first.metric = o->shortlist;
+	first.metric.avsl = c;
+	first.k = (uint32_t)s.C;
+	first.emit_index = buffer_query;
+	first.block_done = rerank_block;
+	int rc = knn_run(&first, NULL, &s, err, errlen);
+
+	for (int t = 0; t < s.nt; t++) {
+		worker *w = &s.w[t];
+		for (int l = 0; l < s.L; l++)
+			free(w->x[l]);
+		free(w->d);
+		free(w->keys);
+	}
+	free(s.w);
+	avsl_dist_plan_free(plan);
+	for (int l = 0; l < s.L; l++)
+		free(s.own[l]);
+	free(s.qi);
+	free(s.n_rel);
+	free(s.n_cand);
+	free(s.n_res);
+	free(s.cand);
+	free(s.res);
+	return rc;
+}
+
+#else
+
+int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen)
+{
+	(void)o, (void)emit, (void)ctx;
+	snprintf(err, errlen, "--rerank: not available in this build (no AVSL collector)");
+	return -1;
+}
+
+void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gallery, float *w)
+{
+	(void)gallery;
+	for (int i = 0; i < c->levels * c->dim; i++)
+		w[i] = 1.0f;
+}
+
+void rerank_gallery_rows(const knn_opts *o, float **rows)
+{
+	(void)o, (void)rows;
+}
+
+#endif

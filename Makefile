@@ -6,6 +6,8 @@
 #   make check-cuda the op and golden tests on the GPU (needs a GPU host)
 #   make bench      benchmarks against PyTorch / faiss / PIL on this machine
 #   make demo       the Fashion-MNIST demo (pipelines/fashion-mnist.mk)
+#   make check SANITIZE=1   the whole suite built with ASan+UBSan (+LeakSanitizer) in build-san, CPU only
+#   make fuzz       build the libFuzzer harnesses (clang, build-fuzz) and run each for FUZZ_S seconds
 #   make lint       mandoc -Tlint on every man page
 #   make deps       install the Debian packages the build, tests and demo need (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -21,6 +23,15 @@ MPI      ?= auto
 MPICC    ?= mpicc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on), every finding fatal, in its own
+# tree without CUDA (nvcc objects are not instrumented). The CLI tests compile their helpers with the same flags.
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+override CUDA := 0
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+EXTRA_CFLAGS += $(SAN_FLAGS)
+endif
 BUILD    ?= build
 CUDA_HOME ?= /usr/local/cuda
 NPROC    ?= $(shell nproc 2>/dev/null || echo 2)
@@ -28,14 +39,18 @@ NVCC     ?= $(CUDA_HOME)/bin/nvcc
 ARCHFLAGS ?= -march=native
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) $(ARCHFLAGS) -g
-WARN     := -Wall -Wextra -Wshadow -Wno-sign-compare -Wno-missing-field-initializers
-CPPFLAGS += -I. -Ilibcommon -Ikernels -Iformats -Itests -I/usr/include/stb -D_FILE_OFFSET_BITS=64
+WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-sign-compare -Wno-missing-field-initializers
+CPPFLAGS += -D_FILE_OFFSET_BITS=64
+# Include paths follow the layering: kernels/ and formats/ see only their own headers; the rest sees everything.
+INCLUDES := -I. -Ilibcommon -Ikernels -Iformats -Itests -isystem /usr/include/stb
+$(BUILD)/obj/kernels/%.o: INCLUDES := -Ikernels
+$(BUILD)/obj/formats/%.o: INCLUDES := -Iformats
 ALL_CFLAGS = -std=gnu11 -pthread -fopenmp $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   := -lzstd -ldnnl -lopenblas -lz -lm -lpthread -fopenmp
 
 # ---- probes ---------------------------------------------------------------------------------------------------
 probe_lib = $(shell printf '#include <%s>\nint main(void){return 0;}\n' '$(1)' | \
-	$(CC) $(CPPFLAGS) -x c - -o /dev/null $(2) 2>/dev/null && echo yes || echo no)
+	$(CC) $(CPPFLAGS) -I/usr/include/stb -x c - -o /dev/null $(2) 2>/dev/null && echo yes || echo no)
 HAVE_ZSTD    := $(call probe_lib,zstd.h,-lzstd)
 HAVE_DNNL    := $(call probe_lib,oneapi/dnnl/dnnl.h,-ldnnl)
 HAVE_OPENBLAS:= $(call probe_lib,cblas.h,-lopenblas)
@@ -63,9 +78,10 @@ endif
 
 CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels -Ilibcommon -Iformats
+NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCHS) -Xcompiler -Wall,-Wextra,-fPIC -Ikernels
+comma := ,
 ifeq ($(HAVE_CUDA),yes)
-CPPFLAGS += -DAVSL_HAVE_CUDA=1 -DAVSL_HAVE_CUDA_TRUNK=1
+CPPFLAGS += -DAVSL_HAVE_CUDA=1
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
@@ -114,9 +130,24 @@ LIB      := $(BUILD)/libavsl.a
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c), linked here with the plain replay driver: `make check` runs each over
+# its corpus tests/fuzz/corpus/NAME/ without clang.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench install clean config
-all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES)
+# ---- CUDA emulator (tests/cuda-emu): every .cu file built for the host with stand-ins for the CUDA runtime, cuDNN
+# and cuBLAS, linked with the library's C objects, runs the CUDA tests on a machine without a GPU. Needs only g++.
+CXX      ?= g++
+EMU      := $(BUILD)/cuda-emu
+EMU_FLAGS := -O1 -g -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unused-function
+EMU_CU_OBJ := $(CUDA_SRC:kernels/cuda/%.cu=$(EMU)/cu/%.o)
+EMU_LIB_OBJ := $(filter-out $(BUILD)/obj/kernels/cuda/% $(BUILD)/obj/kernels/cuda_backend.o,$(LIB_OBJ)) \
+	$(EMU)/cuda_backend.o $(EMU_CU_OBJ)
+EMU_TEST_SRC := tests/unit/test_backend_ops.c tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c
+EMU_TESTS := $(EMU_TEST_SRC:tests/unit/%.c=$(EMU)/%)
+
+.PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench deps-fuzz fuzz fuzz-bins install print-public-headers clean config
+all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(EMU_TESTS) $(FUZZ_REPLAY)
 
 MISSING := $(foreach d,ZSTD DNNL OPENBLAS STB ZLIB,$(if $(filter no,$(HAVE_$(d))),$(d)))
 config:
@@ -124,13 +155,20 @@ config:
 	@if [ -n "$(strip $(MISSING))" ]; then echo "avsl: missing: $(MISSING); run 'make deps' (as root) first" >&2; exit 1; fi
 
 # Objects depend on the flags they were built with: switching CUDA=0 / CUDA=auto or CFLAGS rebuilds them.
-FLAGS_LINE := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+FLAGS_LINE := $(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
 FLAGS_STAMP := $(BUILD)/flags.stamp
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_LINE)' ] || echo '$(FLAGS_LINE)' > $(FLAGS_STAMP))
 
+# stb_image and stb_image_write (third-party, compiled into image.c) shift ints into the sign bit (JPEG bit packing)
+# and add 0 to, or memcpy 0 bytes to, a NULL pointer (a PNG whose first IDAT chunk is empty): UB by the letter that
+# the library relies on.
+# Under a sanitizer (SANITIZE=1, make fuzz) those three checks are off for that one file.
+STB_NOSAN := -fno-sanitize=shift-base,pointer-overflow,nonnull-attribute
+$(BUILD)/obj/libcommon/image.o: ALL_CFLAGS += $(if $(findstring -fsanitize=,$(EXTRA_CFLAGS)),$(STB_NOSAN))
+
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -152,12 +190,48 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(EMU)/cu/%.cpp: kernels/cuda/%.cu tests/cuda-emu/launches.py
+	@mkdir -p $(@D)
+	python3 tests/cuda-emu/launches.py $< $@
+
+$(EMU)/cu/%.o: $(EMU)/cu/%.cpp $(FLAGS_STAMP)
+	$(CXX) -std=c++17 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -Itests/cuda-emu/include -Ikernels/cuda -Ikernels \
+		-MMD -MP -c $< -o $@
+
+$(EMU)/cuda_backend.o: kernels/cuda_backend.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(EMU_FLAGS) -DAVSL_HAVE_CUDA=1 -Ikernels -MMD -MP -c $< -o $@
+
+$(EMU)/test_%.o: tests/unit/test_%.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(ALL_CFLAGS) -DAVSL_HAVE_CUDA=1 -DAVSL_CUDA_EMU=1 -MMD -MP -c $< -o $@
+
+# An archive, so a test pulls only what it uses; the real CUDA libraries are never linked (the stand-ins replace them).
+EMU_LDLIBS := $(filter-out -L$(CUDA_HOME)/lib64 -Wl$(comma)-rpath$(comma)$(CUDA_HOME)/lib64 -lcudnn -lcublasLt \
+	-lcublas -lcudart -lnccl,$(LDLIBS))
+$(EMU)/libavsl-emu.a: $(EMU_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
+	$(CXX) -pthread -fopenmp $^ $(EMU_LDLIBS) -o $@
+
+-include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/tests/fuzz/replay.d
 
 # ---- tests ----------------------------------------------------------------------------------------------------
+# Under SANITIZE=1 every ASan/LSan report goes to a file under $(BUILD)/san-logs (a tool that was expected to fail
+# must not hide one behind its exit status 1); tests/run.sh counts each report as a failed case. A sanitizer exits 86.
+SAN_ENV := $(if $(SAN_FLAGS),AVSL_SAN_FLAGS='$(SAN_FLAGS)' \
+	ASAN_OPTIONS=detect_leaks=1:exitcode=86:log_path=$(CURDIR)/$(BUILD)/san-logs/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(CURDIR)/$(BUILD)/san-logs/ubsan)
 check: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) $(SAN_ENV) tests/run.sh
 
 check-cuda: all
 	@AVSL_DEVICE=cuda BUILD=$(BUILD) tests/run.sh
@@ -168,6 +242,23 @@ bench: deps-bench all
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) -s --no-print-directory -f pipelines/fashion-mnist.mk
+
+# ---- fuzzing ---------------------------------------------------------------------------------------------------
+# `make fuzz FUZZ_S=600`: every harness built with clang -fsanitize=fuzzer,address,undefined in $(FUZZ_BUILD), then
+# run for FUZZ_S seconds each, FUZZ_JOBS at a time, from its committed seed corpus (new inputs go to
+# $(FUZZ_BUILD)/corpus/NAME, findings to $(FUZZ_BUILD)/findings/); ends with a table of executions and findings.
+FUZZ_S     ?= 60
+FUZZ_JOBS  ?= 1
+FUZZ_BUILD ?= build-fuzz
+FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-bin/%)
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory -j$(NPROC) CC=clang CUDA=0 SANITIZE=0 BUILD=$(FUZZ_BUILD) \
+		EXTRA_CFLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' fuzz-bins
+	@BUILD=$(FUZZ_BUILD) FUZZ_S=$(FUZZ_S) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh
+fuzz-bins: config $(FUZZ_BINS)
+$(BUILD)/fuzz-bin/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 # One PASS/FAIL line per man page (read by tests/run.sh); `make lint` fails on the first warning.
 lint-cases:
@@ -182,8 +273,9 @@ lint:
 DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc \
 	libopenmpi-dev openmpi-bin
 DEB_DEMO  := dataset-fashion-mnist
-# what the test scripts import or call (tests/cli/*.sh check outputs with numpy)
-DEB_TEST  := python3-numpy
+# what the test scripts import or call (tests/cli/*.sh check outputs with numpy; install.sh runs man, pkg-config)
+DEB_TEST  := python3-numpy man-db pkgconf
+DEB_FUZZ  := clang libclang-rt-dev libomp-dev
 DEB_BENCH := python3-torch python3-torchvision python3-faiss python3-numpy python3-pil
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -202,15 +294,27 @@ deps:
 	$(call apt_install,$(DEB_BUILD) $(DEB_DEMO) $(DEB_TEST))
 deps-bench: deps
 	$(call apt_install,$(DEB_BENCH))
+deps-fuzz: deps
+	$(call apt_install,$(DEB_FUZZ))
 
 # ---- install --------------------------------------------------------------------------------------------------
+# The public headers (the API of libavsl.a, listed in HACKING.md): the file formats, the op contract, k-NN and the
+# retrieval metrics. Everything else is internal. Each one compiles on its own from include/avsl/.
+PUBLIC_HEADERS := formats/fmt_error.h formats/safetensors.h formats/npy.h formats/emb.h formats/graph.h \
+	formats/shard.h kernels/ops.h kernels/op_list.h kernels/avsl_ops.h libcommon/knn.h libcommon/metrics.h libcommon/rng.h
+print-public-headers:
+	@echo $(PUBLIC_HEADERS)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/avsl
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/avsl
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 libcommon/*.h formats/*.h kernels/*.h $(DESTDIR)$(PREFIX)/include/avsl/
-	for m in $(MAN_SRC); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
-		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/avsl/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: avsl' 'Description: Attributable Visual Similarity Learning: formats, ops, k-NN' 'Version: 0' \
+		'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lavsl' 'Libs.private: $(strip $(LDLIBS))' \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/avsl.pc
+	for m in $(MAN_SRC); do s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s && \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/ || exit 1; done
 
 clean:
 	rm -rf $(BUILD)

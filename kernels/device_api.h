@@ -4,7 +4,7 @@
  *     if (!avsl_cuda_api) ... "built without CUDA";  else avsl_cuda_api->alloc(&p, bytes) ...
  *
  * Every function follows the conventions of kernels/cuda/cuda_ops.h (device pointers, opaque void *stream,
- * 0 or an error code explained by error_string). libcommon/backend.h wraps this table for tools.
+ * 0 or an error code explained by error_string). libcommon/device.h wraps this table for tools.
  */
 #ifndef AVSL_DEVICE_API_H
 #define AVSL_DEVICE_API_H

@@ -22,8 +22,10 @@
  *
  * Backends. op_ctx carries the backend: the thread count, an opaque handle (CPU: oneDNN engine/stream and the
  * primitive cache keyed by shape; CUDA: cuDNN/cuBLAS handles and a stream), and scratch memory owned by the
- * context. There is no global mutable state: two contexts never share a cache. The op_* functions dispatch on
- * ctx->device to the cpu_* (kernels/cpu) or cuda_* (kernels/cuda) implementation of the same name and arguments.
+ * context. There is no global mutable state: two contexts never share a cache. Every op_* function is one lookup in
+ * the context's backend table (kernels/op_backend.h, expanded from the single op list kernels/op_list.h) and runs
+ * cpu_NAME (kernels/cpu) or cuda_NAME (kernels/cuda). An op the backend lacks fails with "the cuda backend has no
+ * implementation of op NAME" (op_supports asks first); it is never run on another device behind the caller's back.
  * A context is used by one thread at a time.
  */
 #ifndef AVSL_OPS_H
@@ -37,17 +39,24 @@ enum { OP_ACCUM = 1, OP_RELU = 2 };
 enum { OP_NCHW = 0, OP_NCHW8C = 1 };
 
 typedef struct op_ctx {
-	int device;    /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
-	int threads;   /* CPU threads the ops may use */
-	void *backend; /* opaque: primitive cache, handles, stream, scratch (owned by the context) */
-	char err[256]; /* reason of the last failure */
+	int device;                      /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
+	int threads;                     /* CPU threads the ops may use */
+	void *backend;                   /* opaque: primitive cache, handles, stream, scratch (owned by the context) */
+	const struct op_backend *table;  /* the backend's ops (kernels/op_backend.h) */
+	char err[256];                   /* reason of the last failure */
 } op_ctx;
 
-/* Create a context for device with `threads` CPU threads (<= 0: all online CPUs). Returns 0 or -1 (ctx->err). */
+/* Create a context for device with `threads` CPU threads (<= 0: all online CPUs). Returns 0 or -1 (ctx->err);
+ * OP_DEVICE_CUDA in a build without CUDA fails with "avsl was built without CUDA (...)". */
 int op_ctx_init(op_ctx *ctx, int device, int threads);
 void op_ctx_free(op_ctx *ctx);
 /* Block until all work queued on ctx is done (no-op on the CPU). */
 int op_ctx_sync(op_ctx *ctx);
+/* "cpu" or "cuda". */
+const char *op_backend_name(const op_ctx *ctx);
+/* The activation layout the backend's trunk ops are fastest in (CPU: OP_NCHW8C; CUDA: OP_NCHW). A trunk builds its
+ * activations in this layout; every shaped op accepts OP_NCHW, the CPU also OP_NCHW8C. */
+int op_preferred_layout(const op_ctx *ctx);
 
 /* Floats of an (N, C, HW) activation in layout fmt (padding included). */
 size_t op_act_numel(int N, int C, int HW, int fmt);
@@ -155,6 +164,19 @@ int op_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float eps, float *y
 /* dx (M,D) = (dy - y (y . dy)) / norm  (rows where ||x|| < eps: dx = dy / eps). OP_ACCUM adds into dx. */
 int op_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
 		  float *dx, int flags);
+
+/* ---- op ids: one per entry of op_list.h (OPID_conv2d_fwd, ...) ---------------------------------------------- */
+#include "op_list.h"
+typedef enum {
+#define X(name, cuda, params, args) OPID_##name,
+	OP_LIST(X)
+#undef X
+	OPID_COUNT
+} op_id;
+/* "conv2d_fwd" for OPID_conv2d_fwd. */
+const char *op_name(op_id op);
+/* 1 if ctx's backend implements op; else 0 with "the cuda backend has no implementation of op NAME" in ctx->err. */
+int op_supports(op_ctx *ctx, op_id op);
 
 /* ---- naive references (kernels/cpu/naive_*.c): same arguments, no ctx ----------------------------------------- */
 void conv2d_fwd_naive(const conv_shape *s, const float *x, const float *w, const float *bias, float *y, int flags);

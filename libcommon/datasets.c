@@ -397,6 +397,32 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+int ds_idx_check(const unsigned char *img, size_t il, const char *ip, const unsigned char *lab, size_t ll,
+		 const char *lp, uint32_t *n, uint32_t *h, uint32_t *w, char *why, size_t why_len)
+{
+	if (il < 16 || be32(img) != 0x803) {
+		snprintf(why, why_len, "%s: magic: %08x, expected 00000803 (IDX unsigned bytes, 3 dimensions)", ip,
+			 il < 4 ? 0 : be32(img));
+		return -1;
+	}
+	if (ll < 8 || be32(lab) != 0x801) {
+		snprintf(why, why_len, "%s: magic: %08x, expected 00000801 (IDX unsigned bytes, 1 dimension)", lp,
+			 ll < 4 ? 0 : be32(lab));
+		return -1;
+	}
+	*n = be32(img + 4), *h = be32(img + 8), *w = be32(img + 12);
+	if (*h == 0 || *w == 0 || *h > 4096 || *w > 4096 || (uint64_t)*n * *h * *w != il - 16) {
+		snprintf(why, why_len, "%s: %u images of %ux%u do not fill the file's %zu bytes", ip, *n, *h, *w, il - 16);
+		return -1;
+	}
+	if (be32(lab + 4) != *n || ll - 8 != *n) {
+		snprintf(why, why_len, "%s: %u labels in %zu bytes, expected %u (as many as images in %s)", lp,
+			 be32(lab + 4), ll - 8, *n, ip);
+		return -1;
+	}
+	return 0;
+}
+
 static void load_idx(const char *root, const char *split, const ds_filter *f, ds_split *s)
 {
 	const char *prefix = strcmp(split, "test") == 0 ? "t10k" : "train";
@@ -406,15 +432,10 @@ static void load_idx(const char *root, const char *split, const ds_filter *f, ds
 		    prefix, split);
 	size_t il, ll;
 	unsigned char *img = read_gz(ip, &il), *lab = read_gz(lp, &ll);
-	if (il < 16 || be32(img) != 0x803)
-		die("%s: magic: %08x, expected 00000803 (IDX unsigned bytes, 3 dimensions)", ip, il < 4 ? 0 : be32(img));
-	if (ll < 8 || be32(lab) != 0x801)
-		die("%s: magic: %08x, expected 00000801 (IDX unsigned bytes, 1 dimension)", lp, ll < 4 ? 0 : be32(lab));
-	uint32_t n = be32(img + 4), h = be32(img + 8), w = be32(img + 12);
-	if (h == 0 || w == 0 || h > 4096 || w > 4096 || (uint64_t)n * h * w != il - 16)
-		die("%s: %u images of %ux%u do not fill the file's %zu bytes", ip, n, h, w, il - 16);
-	if (be32(lab + 4) != n || ll - 8 != n)
-		die("%s: %u labels in %zu bytes, expected %u (as many as images in %s)", lp, be32(lab + 4), ll - 8, n, ip);
+	uint32_t n, h, w;
+	char why[512];
+	if (ds_idx_check(img, il, ip, lab, ll, lp, &n, &h, &w, why, sizeof why))
+		die("%s", why);
 	const char *base = strrchr(ip, '/') + 1;
 	size_t cap = 0, pcap = 0;
 	char *names[256] = {0};

@@ -45,6 +45,10 @@ int ds_detect(const char *root);
 /* Load split "train" or "test" of root. Dies on unreadable lists or malformed lines (FILE:LINE: what). An
  * unreadable class folder is warned about, counted in out->skipped and skipped, unless strict (then it dies). */
 void ds_load(const char *root, int layout, const char *split, const ds_filter *f, int strict, ds_split *out);
+/* Check an IDX image file (img[il], named ip) and its label file (lab[ll], named lp) as read into memory: magics,
+ * n images of h x w filling the file, n one-byte labels. Returns 0 with n, h, w, or -1 with the message in why. */
+int ds_idx_check(const unsigned char *img, size_t il, const char *ip, const unsigned char *lab, size_t ll,
+		 const char *lp, uint32_t *n, uint32_t *h, uint32_t *w, char *why, size_t why_len);
 void ds_split_free(ds_split *s);
 /* Parse a class list "0-4" or "0,2,5-7" (labels 0..max) into a filter; returns -1 with a reason on error. */
 int ds_filter_parse(const char *s, int32_t max, ds_filter *f, const char **why);

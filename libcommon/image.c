@@ -203,6 +203,30 @@ void image_free(image_u8 *im)
 /* PIL's "L" conversion (ITU-R 601-2 luma in 16-bit fixed point, Convert.c L24). */
 static uint8_t luma(const uint8_t *p) { return (uint8_t)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16); }
 
+/* A binary PNM (P5/P6) header: width, height and maxval of at most 9 digits each. stb_image parses them into an
+ * int without an overflow check (signed overflow, found by tests/fuzz/fuzz_image); nothing real is that large. */
+static int pnm_check(const unsigned char *b, size_t len, char *why, size_t why_len)
+{
+	size_t pos = 2;
+	for (int field = 0; field < 3; field++) {
+		while (pos < len && (isspace(b[pos]) || b[pos] == '#')) {
+			if (b[pos] == '#') /* a comment runs to the end of the line */
+				while (pos < len && b[pos] != '\n' && b[pos] != '\r')
+					pos++;
+			else
+				pos++;
+		}
+		size_t digits = 0;
+		while (pos < len && isdigit(b[pos]))
+			pos++, digits++;
+		if (digits > 9) {
+			snprintf(why, why_len, "PNM header: a number of %zu digits (width, height or maxval)", digits);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *why, size_t why_len)
 {
 	memset(out, 0, sizeof *out);
@@ -241,6 +265,9 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 	static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 	if (len >= 8 && !memcmp(buf, png_sig, 8) && png_check(buf, len, why, why_len))
 		return -1;
+	if (len >= 2 && ((const char *)buf)[0] == 'P' && (((const char *)buf)[1] == '5' || ((const char *)buf)[1] == '6') &&
+	    pnm_check(buf, len, why, why_len))
+		return -1;
 	int w, h, n;
 	/* the size from the header first: a bomb is refused before a byte of it is inflated */
 	if (stbi_info_from_memory(buf, (int)len, &w, &h, &n) &&
@@ -250,6 +277,11 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 	unsigned char *px = stbi_load_from_memory(buf, (int)len, &w, &h, &n, 0);
 	if (!px) {
 		snprintf(why, why_len, "%s", stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error");
+		return -1;
+	}
+	if (w < 1 || h < 1) { /* stb's PNM reader takes a width it cannot parse as 0 (found by tests/fuzz/fuzz_image) */
+		stbi_image_free(px);
+		snprintf(why, why_len, "%dx%d pixels: an empty image", w, h);
 		return -1;
 	}
 	if ((uint64_t)w * h > IMAGE_MAX_PIXELS) {

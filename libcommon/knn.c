@@ -29,9 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if __has_include("avsl_head.h")
-#define KNN_HAVE_AVSL 1
-#endif
 
 /* Per set: what the tile computation reads. */
 typedef struct {
@@ -157,9 +154,6 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 				    c->levels, c->dim);
 		break;
 	case KNN_AVSL:
-#ifndef KNN_HAVE_AVSL
-		return fail(err, errlen, "metric avsl: not available in this build (no AVSL collector)");
-#endif
 		if (!c)
 			return fail(err, errlen, "metric avsl needs a model (-m)");
 		if (!q->has_cert || !g->has_cert)
@@ -218,9 +212,7 @@ static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
 		for (uint32_t l = 0; l < h->levels; l++) {
 			p->lv[l] = alloc_aligned(s->n, (size_t)h->dim[l] * sizeof(float));
 			memcpy(p->lv[l], s->emb[l], s->n * h->dim[l] * sizeof(float));
-#ifdef KNN_HAVE_AVSL
 			avsl_normalize_rows(p->lv[l], (int64_t)s->n, (int)h->dim[l], o->metric.avsl->p);
-#endif
 			p->cert[l] = s->cert[l];
 		}
 		return;
@@ -285,7 +277,6 @@ static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_
 		      float *out, int64_t ldo, float *scratch, int kernel_threads)
 {
 	if (o->metric.kind == KNN_AVSL) {
-#ifdef KNN_HAVE_AVSL
 		const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
 		int L = o->metric.avsl->levels, D = o->metric.avsl->dim;
 		for (int l = 0; l < L; l++) {
@@ -295,9 +286,6 @@ static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_
 			v[l] = pg->cert[l] + c0 * D;
 		}
 		avsl_dist_tile(o->metric.avsl, R, x, u, C, y, v, out, ldo, kernel_threads);
-#else
-		(void)kernel_threads;
-#endif
 		return;
 	}
 	int D = pq->D;

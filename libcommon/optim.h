@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "cuda/cuda_ops.h" /* avsl_adamw_group, avsl_adamw_segment: plain C, no CUDA types */
+#include "avsl_ops.h" /* avsl_adamw_group, avsl_adamw_segment */
 #include "params.h"
 
 typedef struct {

@@ -45,6 +45,7 @@ struct resnet {
 	int first_param, last_param; /* [first, last) indices in ps */
 	convbn stem;
 	int has_pool;
+	int fmt; /* activation layout inside the trunk: the backend's preferred one (op_preferred_layout) */
 	pool_shape mp;
 	int32_t *mp_idx;
 	float *mp_out;
@@ -131,6 +132,7 @@ resnet *resnet_create(const resnet_config *cfg, paramset *ps)
 		die("resnet: in_channels must be >= 1");
 	if (op_ctx_init(&r->ctx, OP_DEVICE_CPU, cfg->threads))
 		die("resnet: %s", r->ctx.err);
+	r->fmt = op_preferred_layout(&r->ctx);
 	r->first_param = ps->n;
 	const int w0 = r->width, exp = r->bottleneck ? 4 : 1;
 	if (r->cifar)
@@ -225,9 +227,9 @@ static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
 {
 	arena *a = &r->ar;
 	cb->cs = conv_shape_make(r->N, cb->cin, h, w, cb->k, cb->r, cb->r, cb->stride, cb->pad);
-	cb->cs.xfmt = cb == &r->stem ? OP_NCHW : OP_NCHW8C; /* the input image is plain, everything else blocked */
-	cb->cs.yfmt = OP_NCHW8C;
-	size_t n = op_act_numel(r->N, cb->k, cb->cs.P * cb->cs.Q, OP_NCHW8C);
+	cb->cs.xfmt = cb == &r->stem ? OP_NCHW : r->fmt; /* the input image is plain, the rest in the trunk's layout */
+	cb->cs.yfmt = r->fmt;
+	size_t n = op_act_numel(r->N, cb->k, cb->cs.P * cb->cs.Q, r->fmt);
 	if (n > r->gmax)
 		r->gmax = n;
 	if (r->cfg.freeze_bn) {
@@ -254,8 +256,8 @@ static void plan_pass(resnet *r)
 	const float *cur = r->stem.bn_out;
 	if (r->has_pool) {
 		r->mp = pool_shape_make(r->N, C, h, w, 3, 3, 2, 1);
-		r->mp.fmt = OP_NCHW8C;
-		size_t n = op_act_numel(r->N, C, r->mp.P * r->mp.Q, OP_NCHW8C);
+		r->mp.fmt = r->fmt;
+		size_t n = op_act_numel(r->N, C, r->mp.P * r->mp.Q, r->fmt);
 		r->mp_out = arena_floats(a, n);
 		r->mp_idx = (int32_t *)arena_floats(a, n);
 		h = r->mp.P, w = r->mp.Q;
@@ -268,7 +270,7 @@ static void plan_pass(resnet *r)
 		int hh = h, ww = w;
 		/* block output first so the last BN can write into it */
 		conv_shape os = conv_shape_make(r->N, 1, h, w, 1, 1, 1, b->has_ds ? b->ds.stride : 1, 0);
-		b->out = arena_floats(a, op_act_numel(r->N, last->k, os.P * os.Q, OP_NCHW8C));
+		b->out = arena_floats(a, op_act_numel(r->N, last->k, os.P * os.Q, r->fmt));
 		for (int j = 0; j < b->nconv; j++) {
 			convbn *cb = &b->c[j];
 			plan_convbn(r, cb, hh, ww, j == b->nconv - 1 ? b->out : NULL);
@@ -319,7 +321,7 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 {
 	op_ctx *c = &r->ctx;
 	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_data(ps, cb->w), NULL, cb->conv_out, 0));
-	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, OP_NCHW8C};
+	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, r->fmt};
 	int flags = relu ? OP_RELU : 0;
 	float *g = paramset_data(ps, cb->g), *b = paramset_data(ps, cb->b);
 	float *rm = paramset_data(ps, cb->rm), *rv = paramset_data(ps, cb->rv);
@@ -357,8 +359,8 @@ static void forward_frozen(resnet *r, paramset *ps, const float *x)
 		if (b->has_ds)
 			fwd_convbn_folded(r, ps, &b->ds, b->in, 0); /* into b->out */
 		else
-			check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, b->in, OP_NCHW8C, b->out,
-						   OP_NCHW8C, 0));
+			check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, b->in, r->fmt, b->out,
+						   r->fmt, 0));
 		const float *cur = b->in;
 		for (int j = 0; j < b->nconv; j++) {
 			int is_last = j == b->nconv - 1;
@@ -399,7 +401,7 @@ features:
 	for (int l = 0; l < 3; l++) {
 		const convbn *last = &r->blk[r->level_blk[l]].c[r->blk[r->level_blk[l]].nconv - 1];
 		check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, r->blk[r->level_blk[l]].out,
-					   OP_NCHW8C, r->feat[l], OP_NCHW, 0));
+					   r->fmt, r->feat[l], OP_NCHW, 0));
 		if (feat)
 			feat[l] = r->feat[l];
 	}
@@ -410,7 +412,7 @@ features:
 static void bwd_bn(resnet *r, paramset *ps, convbn *cb, const float *dy, const float *relu_y, float *dx, float *dres,
 		   int want)
 {
-	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, OP_NCHW8C};
+	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, r->fmt};
 	int tr = want && !r->cfg.freeze_bn;
 	/* with frozen BN the pre-BN values may have been overwritten in place; they are only needed for dgamma or
 	 * batch statistics, neither of which exists then */
@@ -450,7 +452,7 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 		convbn *last = &b->c[b->nconv - 1];
 		if (b->level >= 0 && dfeat[b->level])
 			check(r, op_layout_convert(c, r->N, last->k, last->cs.P * last->cs.Q, dfeat[b->level], OP_NCHW, A,
-						   OP_NCHW8C, started ? OP_ACCUM : 0));
+						   r->fmt, started ? OP_ACCUM : 0));
 		started = 1;
 		/* A: grad of b->out. Last BN: relu mask of the block output; residual grad to C (downsample) or D. */
 		float *short_g = b->has_ds ? C : D;

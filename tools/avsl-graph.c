@@ -15,13 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if __has_include("avsl_head.h")
 #include "avsl_head.h"
 #include "checkpoint.h"
 #include "ckpt_describe.h"
 #include "safetensors.h"
-#define GRAPH_HAVE_AVSL 1
-#endif
 
 static const char usage_text[] =
 	"Usage: avsl-graph [OPTIONS] [EMBEDDINGS]\n"
@@ -192,7 +189,6 @@ int main(int argc, char **argv)
 	if (print_ck) {
 		if (!model_path || optind < argc)
 			die_usage("--print-checkpoint needs -m MODEL and nothing else");
-#ifdef GRAPH_HAVE_AVSL
 		st_file ck;
 		fmt_error err;
 		if (st_open(&ck, model_path, &err) != 0)
@@ -201,9 +197,6 @@ int main(int argc, char **argv)
 		st_close(&ck);
 		dist_finalize();
 		return rc;
-#else
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model_path);
-#endif
 	}
 	if (merge) {
 		if (optind == argc)
@@ -252,7 +245,6 @@ int main(int argc, char **argv)
 		die("%s: --rerank needs the avsl metric: a model (-m) and embeddings with certainties", qname);
 	const avsl_collector_view *view = NULL;
 	int use_model = model_path && (metric.kind == KNN_AVSL || metric.kind == KNN_AVSL_LINEAR);
-#ifdef GRAPH_HAVE_AVSL
 	st_file ck;
 	avsl_collector_eval col;
 	if (use_model) {
@@ -272,10 +264,6 @@ int main(int argc, char **argv)
 			die("%s", err.msg);
 		view = &col.view;
 	}
-#else
-	if (use_model)
-		die("%s: this build has no AVSL collector (libcommon/avsl_head.h)", model_path);
-#endif
 	metric.avsl = view;
 
 	shortlist.avsl = view;
@@ -330,12 +318,10 @@ int main(int argc, char **argv)
 	} else {
 		graph_write(&o, &h, output, input); /* under mpirun: the ranks share the queries, rank 0 writes */
 	}
-#ifdef GRAPH_HAVE_AVSL
 	if (use_model) {
 		avsl_collector_free(&col);
 		st_close(&ck);
 	}
-#endif
 	if (!streaming)
 		ave_free(&qs);
 	if (gallery)

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend.h"
+#include "op_backend.h"
 #include "cpu_internal.h"
 #include "bnorm_blocked.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "op_backend.h"
 #include "cpu_internal.h"
 
 enum { K_FWD = 0, K_BWD_DATA = 1, K_BWD_WEIGHT = 2 };

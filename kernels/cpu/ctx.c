@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "op_backend.h"
 #include "cpu_internal.h"
 
 int cpu_fail(op_ctx *ctx, const char *fmt, ...)

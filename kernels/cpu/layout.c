@@ -1,7 +1,7 @@
 /* layout.c: conversion between plain NCHW and channel-blocked NCHW8C activations (ops.h). */
 #include <string.h>
 
-#include "backend.h"
+#include "op_backend.h"
 #include "cpu_internal.h"
 
 int cpu_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int src_fmt, float *dst, int dst_fmt,

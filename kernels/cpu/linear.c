@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend.h"
+#include "op_backend.h"
 #include "cpu_internal.h"
 
 /* OpenBLAS keeps its own (process-wide) thread count; set it only when it differs. */

@@ -3,7 +3,7 @@
 #include <float.h>
 #include <string.h>
 
-#include "backend.h"
+#include "op_backend.h"
 #include "cpu_internal.h"
 
 /* OP_NCHW8C: 8 channels per pixel, one vector max per window element; idx per lane as in the plain layout */

@@ -94,27 +94,7 @@ int l2norm_bwd_cuda(const float *y, const float *norm, const float *dy, int64_t 
 
 /* ---- AdamW over the flat parameter buffer (kernels/cuda/adamw.cu) -------------------------------------------- */
 
-enum { AVSL_ADAMW_MAX_GROUPS = 8 };
-
-/* One optimiser group (host memory, passed by value to the kernel). step is this group's own step count t >= 1
- * (groups step separately during warm-up); a group with active = 0 is left untouched (no decay, no moment update).
- * PyTorch AdamW: p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
- *                p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
-typedef struct {
-	float lr, wd, beta1, beta2, eps;
-	int64_t step;
-	int active;
-} avsl_adamw_group;
-
-/* A contiguous range of the flat buffers that belongs to one group (one trainable tensor, or several adjacent
- * ones). Ranges must not overlap. first_block is filled by avsl_adamw_plan_blocks. */
-typedef struct {
-	uint64_t offset;      /* in floats */
-	uint64_t numel;
-	uint64_t first_block; /* output of avsl_adamw_plan_blocks */
-	int32_t group;        /* index into the group table */
-	int32_t reserved;
-} avsl_adamw_segment;
+/* avsl_adamw_group, avsl_adamw_segment: kernels/avsl_ops.h. */
 
 /* Host function: assigns each segment its first thread block; returns the number of blocks adamw_step_cuda
  * launches (copy seg to the device after this, once: the layout never changes during a run). */

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "backend.h"
+#include "op_backend.h"
 }
 
 struct trunk_conv; // one cached cuDNN convolution setup (trunk_conv.cu)
@@ -47,6 +47,14 @@ int trunk_fail(op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 
 int trunk_cuda_check(op_ctx *ctx, cudaError_t e, const char *what);
 int trunk_dnn_check(op_ctx *ctx, cudnnStatus_t st, const char *what);
 int trunk_blas_check(op_ctx *ctx, cublasStatus_t st, const char *what);
+// The CUDA twins run on plain NCHW activations only (cuDNN's NCHW path; op_preferred_layout says so): the CPU's
+// channel-blocked layout is refused with a clear reason rather than misread. 0, or -1 with ctx->err.
+static inline int trunk_needs_plain(op_ctx *ctx, const char *op, int fmt_a, int fmt_b)
+{
+	if (fmt_a == OP_NCHW && fmt_b == OP_NCHW)
+		return 0;
+	return trunk_fail(ctx, "%s: the CUDA backend takes NCHW activations only (got layout %d/%d)", op, fmt_a, fmt_b);
+}
 // The error of the last kernel launch, as trunk_cuda_check.
 static inline int trunk_launched(op_ctx *ctx, const char *what)
 {

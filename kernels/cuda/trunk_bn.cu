@@ -208,6 +208,8 @@ extern "C" int cuda_bn_fold(op_ctx *ctx, int C, const float *gamma, const float 
 extern "C" int cuda_affine_act_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *scale,
 				   const float *shift, const float *res, float *y, int flags)
 {
+	if (trunk_needs_plain(ctx, "affine_act_fwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_bn_shape(ctx, s))
 		return -1;
@@ -228,6 +230,8 @@ extern "C" int cuda_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x,
 				 float eps, float momentum, float *running_mean, float *running_var, float *mean,
 				 float *invstd, float *scale, float *shift, const float *res, float *y, int flags)
 {
+	if (trunk_needs_plain(ctx, "bn_train_fwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_bn_shape(ctx, s))
 		return -1;
@@ -262,6 +266,8 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 			   const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx,
 			   float *dres, float *dgamma, float *dbeta)
 {
+	if (trunk_needs_plain(ctx, "bn_bwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_bn_shape(ctx, s))
 		return -1;

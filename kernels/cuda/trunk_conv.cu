@@ -139,7 +139,7 @@ static trunk_conv *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s)
 	}
 	c->kind = kind;
 	c->s = *s;
-	int n, k, p, q;
+	int n = 0, k = 0, p = 0, q = 0;
 	if (trunk_dnn_check(ctx, cudnnCreateTensorDescriptor(&c->x), "cudnnCreateTensorDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnCreateTensorDescriptor(&c->y), "cudnnCreateTensorDescriptor") ||
 	    trunk_dnn_check(ctx, cudnnCreateFilterDescriptor(&c->w), "cudnnCreateFilterDescriptor") ||
@@ -194,6 +194,8 @@ template <typename I> __global__ void bias_act_kernel(float *y, const float *bia
 extern "C" int cuda_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x, const float *w, const float *bias,
 			       float *y, int flags)
 {
+	if (trunk_needs_plain(ctx, "conv2d_fwd", s->xfmt, s->yfmt))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	trunk_conv *c = conv_lookup(ctx, K_FWD, s);
 	if (!c)
@@ -225,6 +227,8 @@ extern "C" int cuda_conv2d_fwd(op_ctx *ctx, const conv_shape *s, const float *x,
 extern "C" int cuda_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const float *dy, const float *w, float *dx,
 				    int flags)
 {
+	if (trunk_needs_plain(ctx, "conv2d_bwd_data", s->xfmt, s->yfmt))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	trunk_conv *c = conv_lookup(ctx, K_BWD_DATA, s);
 	if (!c)
@@ -243,6 +247,8 @@ extern "C" int cuda_conv2d_bwd_data(op_ctx *ctx, const conv_shape *s, const floa
 extern "C" int cuda_conv2d_bwd_weight(op_ctx *ctx, const conv_shape *s, const float *x, const float *dy, float *dw,
 				      int flags)
 {
+	if (trunk_needs_plain(ctx, "conv2d_bwd_weight", s->xfmt, s->yfmt))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	trunk_conv *c = conv_lookup(ctx, K_BWD_WEIGHT, s);
 	if (!c)

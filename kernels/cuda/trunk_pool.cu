@@ -182,6 +182,8 @@ int check_pool(op_ctx *ctx, const pool_shape *s, const char *op)
 
 extern "C" int cuda_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y, int32_t *idx)
 {
+	if (trunk_needs_plain(ctx, "maxpool_fwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_pool(ctx, s, "maxpool_fwd"))
 		return -1;
@@ -199,6 +201,8 @@ extern "C" int cuda_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x
 extern "C" int cuda_maxpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, const int32_t *idx, float *dx,
 				int flags)
 {
+	if (trunk_needs_plain(ctx, "maxpool_bwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_pool(ctx, s, "maxpool_bwd"))
 		return -1;
@@ -266,6 +270,8 @@ extern "C" int cuda_gmaxpool_bwd(op_ctx *ctx, int N, int C, int HW, const float 
 
 extern "C" int cuda_adavgpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y)
 {
+	if (trunk_needs_plain(ctx, "adavgpool_fwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_pool(ctx, s, "adavgpool_fwd"))
 		return -1;
@@ -278,6 +284,8 @@ extern "C" int cuda_adavgpool_fwd(op_ctx *ctx, const pool_shape *s, const float 
 
 extern "C" int cuda_adavgpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, float *dx, int flags)
 {
+	if (trunk_needs_plain(ctx, "adavgpool_bwd", s->fmt, OP_NCHW))
+		return -1;
 	trunk_backend *b = trunk_of(ctx);
 	if (check_pool(ctx, s, "adavgpool_bwd"))
 		return -1;

@@ -23,7 +23,7 @@
 D="$AVSL_ROOT/tests/cli/data"
 G="$GOLDEN"
 : >"$T/empty"
-cc -std=gnu11 -O1 -I"$AVSL_ROOT/formats" "$AVSL_ROOT/tests/cli/mkave.c" "$AVSL_BIN/../libavsl.a" -lm -o "$T/mkave" ||
+cc_test -std=gnu11 -O1 -I"$AVSL_ROOT/formats" "$AVSL_ROOT/tests/cli/mkave.c" "$AVSL_BIN/../libavsl.a" -lm -o "$T/mkave" ||
 	{ echo "FAIL build_mkave"; exit 1; }
 "$T/mkave" <"$D/six.txt" >"$T/six.ave"
 "$T/mkave" <"$D/ties.txt" >"$T/ties.ave"
@@ -81,7 +81,7 @@ expect all_lone 1 empty 'every query is lone' -- avsl-eval -q -k 1 --emb "$T/all
 # trainer's own in-memory evaluation logged for the same model (two independent implementations of method §7.1).
 if [ -x "$AVSL_BIN/avsl-train" ] && [ -x "$AVSL_BIN/avsl-embed" ] && [ -x "$AVSL_BIN/avsl-prep" ] &&
 	[ -f "$AVSL_ROOT/pipelines/synth/mksynth.c" ]; then
-	cc -O1 "$AVSL_ROOT/pipelines/synth/mksynth.c" -lm -o "$T/mksynth" && mkdir -p "$T/syn" &&
+	cc_test -O1 "$AVSL_ROOT/pipelines/synth/mksynth.c" -lm -o "$T/mksynth" && mkdir -p "$T/syn" &&
 		"$T/mksynth" "$T/syn" 4 6 12 3 && avsl-prep -q -o "$T/s" --layout idx "$T/syn" &&
 		avsl-train -q --data_path "$T/s-train.avsm" --eval-data "$T/s-test.avsm" -o "$T/run" \
 			--model cifar_resnet18 --base-width 2 --feature_dim_list 4 8 16 --embeddings_dim 8 --topk_corr 3 \

@@ -10,6 +10,10 @@ set -u
 : "${AVSL_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/bin}"
 : "${AVSL_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 export PATH="$AVSL_BIN:$PATH"
+# `make check SANITIZE=1` sets AVSL_SAN_FLAGS: the helper programs the tests compile (cc_test) are built with the
+# same sanitizer flags, which they need to link against an instrumented libavsl.a, and are checked like the tools.
+: "${AVSL_SAN_FLAGS:=}"
+cc_test() { ${CC:-cc} $AVSL_SAN_FLAGS "$@"; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 GOLDEN="$AVSL_ROOT/tests/cli/golden"
@@ -56,7 +60,7 @@ check() {
 # The generator is compiled once per test script; a build failure is reported as a failed case and ends the script.
 synth() {
 	if [ ! -x "$T/mksynth" ] &&
-		! ${CC:-cc} -O2 "$AVSL_ROOT/pipelines/synth/mksynth.c" -o "$T/mksynth" -lm 2>"$T/cc.err"; then
+		! cc_test -O2 "$AVSL_ROOT/pipelines/synth/mksynth.c" -o "$T/mksynth" -lm 2>"$T/cc.err"; then
 		echo "FAIL build_mksynth: $(head -c 300 "$T/cc.err")"
 		exit 1
 	fi

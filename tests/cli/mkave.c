@@ -81,5 +81,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		if (ave_write_record(stdout, "stdout", &h, ids[i], labels[i], vals + i * nf, &err))
 			fail(err.msg);
+	free(vals), free(ids), free(labels);
 	return fflush(stdout) ? 1 : 0;
 }

@@ -1,8 +1,5 @@
-/* libFuzzer harness for the safetensors reader (and, through it, formats/json.c).
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iformats tests/fuzz/fuzz_safetensors.c \
- *         formats/safetensors.c formats/json.c -o /tmp/fuzz_st
- *   /tmp/fuzz_st -max_total_time=60 tests/golden/
+/* libFuzzer harness for the safetensors reader (and, through it, formats/json.c). Build and run: `make fuzz`
+ * (tests/fuzz/README.md); `make check` replays tests/fuzz/corpus/safetensors/.
  *
  * Every accepted file is also read back in full (st_read_f32 of every tensor), which must stay inside the input.
  */

@@ -359,8 +359,14 @@ TEST(cuda_bn_train_fwd_vs_cpu)
 /* Variants of the backward: v bit 0 batch_stats, bit 1 relu mask, bit 2 dres, bit 3 dx in place (on dy). */
 TEST(cuda_bn_bwd_vs_cpu)
 {
+	/* Under the host emulator (tests/cuda-emu) 4 of the 16 variants, which still set every flag both ways. */
+#ifdef AVSL_CUDA_EMU
+	const int vstep = 5;
+#else
+	const int vstep = 1;
+#endif
 	for (int ci = 0; ci < (int)(sizeof bn_cases / sizeof bn_cases[0]); ci++)
-		for (int v = 0; v < 16; v++) {
+		for (int v = 0; v < 16; v += vstep) {
 			const int bs = v & 1, relu = (v >> 1) & 1, with_dres = (v >> 2) & 1, inplace = (v >> 3) & 1;
 			bn_shape s = {bn_cases[ci][0], bn_cases[ci][1], bn_cases[ci][2]};
 			const int C = s.C;
@@ -738,7 +744,7 @@ TEST(cuda_trunk_context_refused_without_device)
 	CHECK(c.backend == NULL);
 	CHECKF(strlen(c.err) > 0 && strlen(c.err) < sizeof c.err && !strchr(c.err, '\n'), "%s", c.err);
 	if (!avsl_cuda_api)
-		CHECKF(strcmp(c.err, "this build has no CUDA backend for the trunk ops") == 0, "%s", c.err);
+		CHECKF(strncmp(c.err, "avsl was built without CUDA", 27) == 0, "%s", c.err);
 	else
 		CHECKF(strncmp(c.err, "CUDA: no usable device: ", 24) == 0 ||
 			       strcmp(c.err, "CUDA: no device found") == 0,

@@ -385,7 +385,6 @@ TEST(default_k_and_relevant_counts)
 	CHECK(k == 100);
 }
 
-#if __has_include("avsl_head.h")
 /* The AVSL metric: the graph's top-k equals a brute-force sort of avsl_dist_tile_naive (the plain reference of the
  * kernel), on a small random set with a random collector. */
 TEST(graph_avsl_matches_brute_force_over_naive_distance)
@@ -452,7 +451,6 @@ TEST(graph_avsl_matches_brute_force_over_naive_distance)
 	free_set(&s);
 	CHECK(ok);
 }
-#endif
 
 int main(void)
 {
@@ -466,8 +464,6 @@ int main(void)
 	RUN(graph_ties_by_ascending_gallery_index_and_self_excluded);
 	RUN(graph_rejects_mismatched_sets_and_bad_metric);
 	RUN(default_k_and_relevant_counts);
-#if __has_include("avsl_head.h")
 	RUN(graph_avsl_matches_brute_force_over_naive_distance);
-#endif
 	return harness_finish();
 }

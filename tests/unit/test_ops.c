@@ -674,6 +674,17 @@ TEST(cuda_context_refused_without_cuda)
 #endif
 }
 
+/* The CPU table implements every op of the list; op_supports and op_name agree with it. */
+TEST(cpu_table_has_every_op)
+{
+	for (int i = 0; i < OPID_COUNT; i++) {
+		CHECKF(op_supports(&CTX, (op_id)i), "%s: %s", op_name((op_id)i), CTX.err);
+		CHECK(strcmp(op_name((op_id)i), "?") != 0);
+	}
+	CHECK(strcmp(op_name(OPID_conv2d_fwd), "conv2d_fwd") == 0 && strcmp(op_name(OPID_COUNT), "?") == 0);
+	CHECK(strcmp(op_backend_name(&CTX), "cpu") == 0 && op_preferred_layout(&CTX) == OP_NCHW8C);
+}
+
 int main(void)
 {
 	rng_init(&RNG, 1234, 1);
@@ -696,6 +707,7 @@ int main(void)
 	RUN(bn_blocked_vs_naive);
 	RUN(maxpool_blocked_vs_naive);
 	RUN(cuda_context_refused_without_cuda);
+	RUN(cpu_table_has_every_op);
 	op_ctx_free(&CTX);
 	return harness_finish();
 }

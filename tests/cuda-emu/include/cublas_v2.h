@@ -24,6 +24,10 @@ struct emu_cublas {
 };
 typedef emu_cublas *cublasHandle_t;
 
+inline const char *cublasGetStatusString(cublasStatus_t s)
+{
+	return s ? "emulated cuBLAS error" : "CUBLAS_STATUS_SUCCESS";
+}
 inline cublasStatus_t cublasCreate(cublasHandle_t *h)
 {
 	*h = (cublasHandle_t)calloc(1, sizeof(emu_cublas));
@@ -49,6 +53,10 @@ inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublas
 {
 	if (m < 0 || n < 0 || k < 0)
 		return CUBLAS_STATUS_INVALID_VALUE;
+	if (!emu_is_device(A) || !emu_is_device(B) || !emu_is_device(C)) {
+		fprintf(stderr, "cuda-emu: cublasSgemm with a host matrix\n");
+		return CUBLAS_STATUS_INVALID_VALUE;
+	}
 	if (h->math == CUBLAS_TF32_TENSOR_OP_MATH) {
 		size_t na = (size_t)lda * (ta == CUBLAS_OP_N ? k : m), nb = (size_t)ldb * (tb == CUBLAS_OP_N ? n : k);
 		float *a = (float *)malloc(na * 4), *b = (float *)malloc(nb * 4);

@@ -1,10 +1,15 @@
 // A host stand-in for cuda_runtime.h, used only by tests/cuda-emu/run.sh to execute the kernels of kernels/cuda on
 // a machine without a GPU: each launch runs every block in turn with one POSIX thread per CUDA thread, so
-// __syncthreads and warp shuffles are real barriers. "Device" memory is host memory. It checks kernel logic
+// __syncthreads and warp shuffles are real barriers. "Device" memory comes from a region of its own (emu_is_device):
+// copies, memsets, kernel arguments and the cuDNN/cuBLAS stand-ins refuse a host pointer where a device one is
+// due (and the reverse), and freed device memory is unmapped, so a use after free faults. It checks kernel logic
 // (indexing, barriers, merges, reductions), not performance, memory coalescing or the GPU memory model.
 #pragma once
+#include <map>
 #include <math.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <type_traits>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +49,29 @@ inline float __shfl_xor_sync(unsigned, float v, int o)
 	return r;
 }
 
+inline int __shfl_xor_sync(unsigned, int v, int o)
+{
+	unsigned lin = threadIdx.x + threadIdx.y * blockDim.x, w = lin >> 5, l = lin & 31;
+	float f;
+	memcpy(&f, &v, 4);
+	emu_warp_buf[w][l] = f;
+	pthread_barrier_wait(&emu_warp_barrier[w]);
+	float r = emu_warp_buf[w][l ^ (unsigned)o];
+	pthread_barrier_wait(&emu_warp_barrier[w]);
+	int ri;
+	memcpy(&ri, &r, 4);
+	return ri;
+}
+
 inline int atomicAdd(int *p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline float atomicAdd(float *p, float v)
+{
+	float old = *p, want;
+	do
+		want = old + v;
+	while (!__atomic_compare_exchange(p, &old, &want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	return old;
+}
 inline float __expf(float x) { return expf(x); }
 
 typedef enum {
@@ -56,7 +83,8 @@ typedef enum {
 } cudaError_t;
 typedef enum { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 } cudaMemcpyKind;
 typedef struct emu_stream *cudaStream_t;
-enum { cudaStreamNonBlocking = 1 };
+enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
+typedef enum { cudaDevAttrMultiProcessorCount = 16 } cudaDeviceAttr;
 struct cudaDeviceProp {
 	char name[256];
 	int major, minor;
@@ -74,18 +102,100 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int)
 	p->major = 0, p->minor = 0, p->totalGlobalMem = 0;
 	return cudaSuccess;
 }
+// ---- device memory: a reserved address range of its own; every allocation starts on a fresh page, never reused.
+enum : size_t { EMU_REGION = (size_t)1 << 38 }; // 256 GiB of address space, committed page by page
+inline char *emu_region_base;
+inline size_t emu_region_used;
+inline std::map<const char *, size_t> emu_allocs; // live allocations: start -> mapped bytes
+inline pthread_mutex_t emu_mem_lock = PTHREAD_MUTEX_INITIALIZER;
+
+inline bool emu_is_device(const void *p)
+{
+	return emu_region_base && (const char *)p >= emu_region_base && (const char *)p < emu_region_base + EMU_REGION;
+}
+inline cudaError_t emu_fail(cudaError_t e, const char *what)
+{
+	fprintf(stderr, "cuda-emu: %s\n", what);
+	return e;
+}
+inline cudaError_t emu_malloc(void **p, size_t n)
+{
+	pthread_mutex_lock(&emu_mem_lock);
+	if (!emu_region_base) {
+		void *r = mmap(nullptr, EMU_REGION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		emu_region_base = r == MAP_FAILED ? nullptr : (char *)r;
+	}
+	size_t bytes = (n + 4095) & ~(size_t)4095;
+	if (!bytes)
+		bytes = 4096;
+	cudaError_t e = cudaErrorMemoryAllocation;
+	*p = nullptr;
+	if (emu_region_base && emu_region_used + bytes + 4096 <= EMU_REGION) {
+		char *q = emu_region_base + emu_region_used;
+		if (mprotect(q, bytes, PROT_READ | PROT_WRITE) == 0) {
+			emu_region_used += bytes + 4096; // one unmapped guard page after every allocation
+			emu_allocs[q] = bytes;
+			*p = q;
+			e = cudaSuccess;
+		}
+	}
+	pthread_mutex_unlock(&emu_mem_lock);
+	return e;
+}
 template <class T> cudaError_t cudaMalloc(T **p, size_t n)
 {
-	*p = (T *)aligned_alloc(256, (n + 255) & ~(size_t)255);
+	void *q;
+	cudaError_t e = emu_malloc(&q, n);
+	*p = (T *)q;
+	return e;
+}
+inline cudaError_t cudaFree(void *p)
+{
+	if (!p)
+		return cudaSuccess;
+	pthread_mutex_lock(&emu_mem_lock);
+	auto it = emu_allocs.find((const char *)p);
+	size_t bytes = it == emu_allocs.end() ? 0 : it->second;
+	if (bytes)
+		emu_allocs.erase(it);
+	pthread_mutex_unlock(&emu_mem_lock);
+	if (!bytes)
+		return emu_fail(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
+	madvise(p, bytes, MADV_DONTNEED);
+	mprotect(p, bytes, PROT_NONE); // a later use faults
+	return cudaSuccess;
+}
+// Page-locked host memory is host memory.
+inline cudaError_t cudaMallocHost(void **p, size_t n)
+{
+	*p = aligned_alloc(256, (n + 255) & ~(size_t)255);
 	return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
-inline cudaError_t cudaFree(void *p) { free(p); return cudaSuccess; }
-inline cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
 inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
-inline cudaError_t cudaMemsetAsync(void *p, int b, size_t n, cudaStream_t) { memset(p, b, n); return cudaSuccess; }
-inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t)
+inline cudaError_t cudaMemsetAsync(void *p, int b, size_t n, cudaStream_t)
 {
+	if (n && !emu_is_device(p))
+		return emu_fail(cudaErrorInvalidValue, "cudaMemsetAsync on host memory");
+	memset(p, b, n);
+	return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t)
+{
+	bool dd = emu_is_device(d), sd = emu_is_device(s);
+	if (n && ((k == cudaMemcpyHostToDevice && (!dd || sd)) || (k == cudaMemcpyDeviceToHost && (dd || !sd)) ||
+		  (k == cudaMemcpyDeviceToDevice && (!dd || !sd))))
+		return emu_fail(cudaErrorInvalidValue, "cudaMemcpy: a pointer is on the wrong side for its kind");
 	memmove(d, s, n);
+	return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k)
+{
+	return cudaMemcpyAsync(d, s, n, k, nullptr);
+}
+inline cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
+inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int)
+{
+	*v = a == cudaDevAttrMultiProcessorCount ? 1 : 0; // one SM: the fewest blocks in grid-stride loops
 	return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (cudaStream_t)malloc(1); return cudaSuccess; }
@@ -157,6 +267,17 @@ template <class... P> struct emu_launcher {
 	void (*k)(P...);
 	template <class... A> void operator()(A... a)
 	{
+		// A kernel reads device memory only: every non-null pointer argument must be device memory.
+		bool ok = true;
+		auto dev = [&](auto v) {
+			if constexpr (std::is_pointer_v<decltype(v)>)
+				ok = ok && (!v || emu_is_device((const void *)v));
+		};
+		(dev(P(a)), ...);
+		if (!ok) {
+			emu_last_error = emu_fail(cudaErrorInvalidValue, "kernel launched with a host pointer argument");
+			return;
+		}
 		auto args = [&]() { k(P(a)...); };
 		using F = decltype(args);
 		emu_run(c, [](void *f) { (*(F *)f)(); }, &args);

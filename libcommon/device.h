@@ -1,4 +1,4 @@
-/* backend.h: which device runs the ops, and its memory. Chosen at run time by `-d cpu|cuda|auto` or AVSL_DEVICE.
+/* device.h: which device runs the ops, and its memory. Chosen at run time by `-d cpu|cuda|auto` or AVSL_DEVICE.
  *
  * No CUDA type appears here or in anything it includes: device pointers are void *, streams and the op context
  * are opaque. The CUDA side is the table avsl_cuda_api (kernels/device_api.h), NULL in a build without CUDA, so
@@ -10,8 +10,8 @@
  *     if (avsl_backend_open(&be, dev, 0, 0)) die("%s", be.err);
  *     float *x = avsl_backend_alloc(&be, n * sizeof *x);         // device memory (host memory for CPU)
  */
-#ifndef AVSL_BACKEND_H
-#define AVSL_BACKEND_H
+#ifndef AVSL_DEVICE_H
+#define AVSL_DEVICE_H
 
 #include <stddef.h>
 

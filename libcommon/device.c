@@ -1,5 +1,5 @@
-/* backend.c: see backend.h. */
-#include "backend.h"
+/* device.c: see device.h. */
+#include "device.h"
 #include "util.h"
 
 #include <stdarg.h>

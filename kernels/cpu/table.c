@@ -1,0 +1,13 @@
+/* table.c: the CPU backend's table (op_backend.h): every op of op_list.h, by name. */
+#include "op_backend.h"
+
+const op_backend op_backend_cpu = {
+	.name = "cpu",
+	.act_fmt = OP_NCHW8C, /* oneDNN's blocked layout: no reorder inside the trunk */
+	.ctx_init = cpu_ctx_init,
+	.ctx_free = cpu_ctx_free,
+	.ctx_sync = cpu_ctx_sync,
+#define X(name, cuda, params, args) .name = cpu_##name,
+	OP_LIST(X)
+#undef X
+};

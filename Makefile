@@ -217,7 +217,7 @@ $(EMU)/libavsl-emu.a: $(EMU_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
-	$(CXX) -pthread -fopenmp $^ $(EMU_LDLIBS) -o $@
+	$(CXX) -pthread -fopenmp $(SAN_FLAGS) $^ $(EMU_LDLIBS) -o $@
 
 -include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d) $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
@@ -228,6 +228,7 @@ $(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
 # must not hide one behind its exit status 1); tests/run.sh counts each report as a failed case. A sanitizer exits 86.
 SAN_ENV := $(if $(SAN_FLAGS),AVSL_SAN_FLAGS='$(SAN_FLAGS)' \
 	ASAN_OPTIONS=detect_leaks=1:exitcode=86:log_path=$(CURDIR)/$(BUILD)/san-logs/asan \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(CURDIR)/$(BUILD)/san-logs/ubsan)
 check: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all

@@ -236,7 +236,10 @@ int image_decode(const void *buf, size_t len, int want_c, image_u8 *out, char *w
 	}
 #ifdef AVSL_HAVE_JPEG
 	const unsigned char *b = buf;
-	if (len >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) {
+	/* everything that starts like a JPEG marker goes to libjpeg, which refuses what is not one; stb_image would
+	 * skip fill bytes before SOI and decode it with its own JPEG decoder, which reads past a table on some such
+	 * inputs (found by tests/fuzz/fuzz_image). Only CMYK/YCCK JPEGs are left to stb. */
+	if (len >= 2 && b[0] == 0xff) {
 		image_u8 j;
 		int rc = decode_jpeg(buf, len, &j, why, why_len);
 		if (rc < 0)

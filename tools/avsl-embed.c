@@ -256,6 +256,7 @@ int main(int argc, char **argv)
 		evaluate_gather(&all);
 	}
 	if (!lead) {
+		ave_free(&all); /* the gather leaves placeholder arrays on the ranks that do not write */
 		loader_close(ld);
 		model_free(&m);
 		train_config_free(&c);

@@ -6,7 +6,7 @@
 # ignored.
 . "$(dirname "$0")/lib.sh"
 MK=$T/mkimages
-if ! ${CC:-cc} -O1 -I/usr/include/stb "$AVSL_ROOT/tests/cli/mkimages.c" -o "$MK" -lm 2>"$T/cc.err"; then
+if ! cc_test ${AVSL_SAN_FLAGS:+-fno-sanitize=shift-base} -O1 -I/usr/include/stb "$AVSL_ROOT/tests/cli/mkimages.c" -o "$MK" -lm 2>"$T/cc.err"; then
 	echo "FAIL build_mkimages: $(head -c 300 "$T/cc.err")"
 	exit 1
 fi

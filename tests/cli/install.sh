@@ -71,5 +71,5 @@ EOF
 # The installed avsl.pc, with its prefix moved under DESTDIR (a sysroot would move the CUDA library path too).
 pc="PKG_CONFIG_PATH='$D$P/lib/pkgconfig' pkg-config --define-variable=prefix='$D$P'"
 check user_program_builds_against_installed_library \
-	"${CC:-cc} -std=gnu11 \$($pc --cflags avsl) '$T/user.c' -o '$T/user' \$($pc --libs --static avsl)"
+	"${CC:-cc} $AVSL_SAN_FLAGS -std=gnu11 \$($pc --cflags avsl) '$T/user.c' -o '$T/user' \$($pc --libs --static avsl)"
 expect user_program_runs 0 - "" -- "$T/user"

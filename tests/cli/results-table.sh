@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$AVSL_ROOT" || exit 1
 D="$AVSL_ROOT/tests/cli/data"
-cc -std=gnu11 -O1 -I"$AVSL_ROOT/formats" "$AVSL_ROOT/tests/cli/mkave.c" "$AVSL_BIN/../libavsl.a" -lm -o "$T/mkave" ||
+cc_test -std=gnu11 -O1 -I"$AVSL_ROOT/formats" "$AVSL_ROOT/tests/cli/mkave.c" "$AVSL_BIN/../libavsl.a" -lm -o "$T/mkave" ||
 	{ echo "FAIL build_mkave"; exit 1; }
 "$T/mkave" <"$D/six.txt" >"$T/six.ave"
 avsl-graph -q -o "$T/six.avg" "$T/six.ave"

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz.h"
 #include "avsl_head.h"
 #include "checkpoint.h"
 #include "safetensors.h"

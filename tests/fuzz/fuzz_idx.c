@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fuzz.h"
 #include "datasets.h"
 
 static volatile size_t sink;

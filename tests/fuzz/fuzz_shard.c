@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "shard.h"
 
 static char dir[256];

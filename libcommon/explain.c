@@ -101,25 +101,15 @@ void explain_forward(explain_model *em, const float *x, int N, int with_cam, exp
 		out[i].L = L;
 		out[i].D = D;
 	}
-	char name[64];
 	for (int l = 0; l < L; l++) {
 		int C = m->C[l], HW = em->H[l] * em->W[l];
-		snprintf(name, sizeof name, "embedder.conv.%d.weight", l);
-		const float *Wt = paramset_data(&m->ps, paramset_find(&m->ps, name));
-		snprintf(name, sizeof name, "embedder.conv.%d.bias", l);
-		const float *bias = paramset_data(&m->ps, paramset_find(&m->ps, name));
-		float *g = xmalloc_array((size_t)N * C, sizeof(float));       /* (N, C) */
-		int32_t *am = xmalloc_array((size_t)N * C, sizeof(int32_t));  /* (N, C) */
-		float *e = xmalloc_array((size_t)N * D, sizeof(float));       /* (N, D) */
+		float *e = xmalloc_array((size_t)N * D, sizeof(float));              /* (N, D) */
 		float *A = xmalloc_array((size_t)N * D, (size_t)HW * sizeof(float)); /* (N, D, H_l, W_l) */
-		float *u = xmalloc_array((size_t)N * D, sizeof(float));       /* (N, D) */
-		int th = em->cfg.threads > 0 ? em->cfg.threads : 1;
-		avsl_pool_fwd(feat[l], N, C, HW, g, am, th);
-		avsl_linear_fwd(g, N, C, Wt, bias, D, e);
-		avsl_cam_fwd(feat[l], am, Wt, bias, N, C, HW, D, A, th);
-		avsl_certainty(A, N, D, em->H[l], em->W[l], u, th);
+		float *u = xmalloc_array((size_t)N * D, sizeof(float));              /* (N, D) */
+		explain_head(em, l, feat[l], N, e, A, u);
 		for (int i = 0; i < N; i++) {
 			explain_feats *f = &out[i];
+			f->C[l] = C;
 			f->H[l] = em->H[l];
 			f->W[l] = em->W[l];
 			f->emb[l] = xmalloc_array((size_t)D, sizeof(float));
@@ -132,10 +122,31 @@ void explain_forward(explain_model *em, const float *x, int N, int with_cam, exp
 			if (with_cam) {
 				f->cam[l] = xmalloc_array((size_t)D * HW, sizeof(float));
 				memcpy(f->cam[l], A + (size_t)i * D * HW, (size_t)D * HW * sizeof(float));
+				f->feat[l] = xmalloc_array((size_t)C * HW, sizeof(float));
+				memcpy(f->feat[l], feat[l] + (size_t)i * C * HW, (size_t)C * HW * sizeof(float));
 			}
 		}
-		free(g), free(am), free(e), free(A), free(u);
+		free(e), free(A), free(u);
 	}
+}
+
+void explain_head(const explain_model *em, int l, const float *F, int N, float *emb, float *A, float *u)
+{
+	const model *m = &em->m;
+	const int C = m->C[l], HW = em->H[l] * em->W[l], D = em->D;
+	char name[64];
+	snprintf(name, sizeof name, "embedder.conv.%d.weight", l);
+	const float *Wt = paramset_data(&m->ps, paramset_find(&m->ps, name)); /* (D, C_l) */
+	snprintf(name, sizeof name, "embedder.conv.%d.bias", l);
+	const float *bias = paramset_data(&m->ps, paramset_find(&m->ps, name)); /* (D) */
+	float *g = xmalloc_array((size_t)N * C, sizeof(float));      /* (N, C) */
+	int32_t *am = xmalloc_array((size_t)N * C, sizeof(int32_t)); /* (N, C) */
+	int th = em->cfg.threads > 0 ? em->cfg.threads : 1;
+	avsl_pool_fwd(F, N, C, HW, g, am, th);
+	avsl_linear_fwd(g, N, C, Wt, bias, D, emb);
+	avsl_cam_fwd(F, am, Wt, bias, N, C, HW, D, A, th);
+	avsl_certainty(A, N, D, em->H[l], em->W[l], u, th);
+	free(g), free(am);
 }
 
 void explain_feats_free(explain_feats *f)
@@ -145,6 +156,7 @@ void explain_feats_free(explain_feats *f)
 		free(f->xh[l]);
 		free(f->cert[l]);
 		free(f->cam[l]);
+		free(f->feat[l]);
 	}
 	memset(f, 0, sizeof *f);
 }
@@ -331,11 +343,19 @@ void explain_upsample(const float *in, int h, int w, float *out, int oh, int ow)
 
 void explain_map_avsl(const explain_model *em, const explain_feats *a, const float *e, int k, float *map)
 {
+	explain_map_avsl_level(em, a, e, k, -1, map);
+}
+
+void explain_map_avsl_level(const explain_model *em, const explain_feats *a, const float *e, int k, int level,
+			    float *map)
+{
 	const int S = em->S, D = em->D;
 	memset(map, 0, (size_t)S * S * sizeof(float));
 	int *idx = xmalloc_array((size_t)(k > 0 ? k : 1), sizeof(int));
 	float *up = xmalloc_array((size_t)S * S, sizeof(float));
 	for (int l = 0; l < em->L; l++) {
+		if (level >= 0 && l != level)
+			continue;
 		int HW = a->H[l] * a->W[l];
 		float *m = xmalloc_array((size_t)HW, sizeof(float));
 		int nk = explain_top(e + (size_t)l * D, D, k, idx);
@@ -379,12 +399,4 @@ void explain_map_cam(const explain_model *em, const explain_feats *a, float *map
 		}
 	explain_upsample(m, a->H[l], a->W[l], map, em->S, em->S);
 	free(m);
-}
-
-void explain_map_random(int S, uint64_t seed, float *map)
-{
-	rng r;
-	rng_init(&r, seed, rng_stream_id(0x657870, 0x72616e64, 0));
-	for (int j = 0; j < S * S; j++)
-		map[j] = rng_uniform(&r);
 }

@@ -57,13 +57,17 @@ typedef struct {
 	float *xh[AVSL_MAX_LEVELS];   /* (D) p-normalised embedding */
 	float *cert[AVSL_MAX_LEVELS]; /* (D) certainty u_l */
 	float *cam[AVSL_MAX_LEVELS];  /* (D, H_l, W_l) class-activation maps A_l, or NULL when not asked for */
-	int H[AVSL_MAX_LEVELS], W[AVSL_MAX_LEVELS];
+	float *feat[AVSL_MAX_LEVELS]; /* (C_l, H_l, W_l) the trunk's level features F_l, kept with the CAMs */
+	int C[AVSL_MAX_LEVELS], H[AVSL_MAX_LEVELS], W[AVSL_MAX_LEVELS];
 } explain_feats;
 
 /* Eval forward of N images x (N, Cin, S, S) into out[0..N-1] (allocated here; free with explain_feats_free).
  * with_cam = 0 skips keeping the CAMs (they are still computed: the certainties need them). */
 void explain_forward(explain_model *em, const float *x, int N, int with_cam, explain_feats *out);
 void explain_feats_free(explain_feats *f);
+/* The level-l head on N feature maps F (N, C_l, H_l, W_l): embeddings emb (N, D) (not normalised), CAMs A (N, D,
+ * H_l, W_l) and certainties u (N, D), exactly as explain_forward computes them (the gradient test re-runs it). */
+void explain_head(const explain_model *em, int l, const float *F, int N, float *emb, float *A, float *u);
 
 /* ---- decomposition ----------------------------------------------------------------------------------------- */
 
@@ -117,8 +121,9 @@ void explain_upsample(const float *in, int h, int w, float *out, int oh, int ow)
 void explain_map_avsl(const explain_model *em, const explain_feats *a, const float *e, int k, float *map);
 /* Control: the plain last-level CAM, sum over all D dims of max(A_{L-1}[n], 0), upsampled. map: (S, S). */
 void explain_map_cam(const explain_model *em, const explain_feats *a, float *map);
-/* Control: uniform random values (Philox stream of seed). map: (S, S). */
-void explain_map_random(int S, uint64_t seed, float *map);
+/* The avsl map restricted to level `level` (all levels when level < 0). */
+void explain_map_avsl_level(const explain_model *em, const explain_feats *a, const float *e, int k, int level,
+			    float *map);
 
 /* ---- pictures (explain_draw.c) ----------------------------------------------------------------------------- */
 
@@ -165,59 +170,184 @@ typedef struct {
 void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, const explain_report_opts *o,
 		    int json);
 
-/* The pair picture: a title line, the two images, then one row per (level, attribute) for the `per_level`
- * attributes of largest H_l of each level: a label and the CAM A_l[n] of a and of b as heat maps over the images
- * (colour scale shared by the row: min..max over both maps), tile x tile pixels each; a last row with each image's
- * similarity-evidence map (explain_map_avsl, 8 attributes per level, scaled to its own maximum).
+/* The pair picture: a title line, both names in full (wrapped, never cut), the two images, then one row per
+ * (level, attribute) for the `per_level` attributes of largest H_l of each level: a label and the CAM A_l[n] of a
+ * and of b as heat maps over the images (colour scale shared by the row: min..max over both maps), tile x tile
+ * pixels each (explain_pair_tile); a last row with both images' similarity-evidence maps (explain_map_avsl, 8
+ * attributes per level, one scale 0..max). Every row has a colour bar with its numbers (top, middle, bottom).
  * disp_a/disp_b: the network's view of the images. */
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
 		      int tile, const char *path, out_set *set);
+
+/* The pair picture's tile: tile itself when > 0, else (auto) S for S >= 112 and the first whole multiple of S at or
+ * above 112 otherwise, so a 224 px image is shown at 224 px and a 28 px one at 112 px. */
+int explain_pair_tile(int S, int tile);
 
 /* A retrieval board: the query and its first k neighbours (disp[0] the query, disp[1..k] the neighbours), green
  * frames for the query's class, red otherwise, the distance and id under each tile. */
 void explain_board_png(const image_u8 *disp, const int64_t *ids, const int32_t *labels, const float *dist, int k,
 		       int tile, const char *metric, const char *path);
 
-/* ---- faithfulness (explain_faith.c) ------------------------------------------------------------------------ */
+/* ---- gradient of d_f (explain_grad.c) ------------------------------------------------------------------------
+ * No stop-gradient at explanation time: d_f reaches image a's embeddings through every Delta_l (direct and
+ * propagated), and its certainties u_l through the gates pi_l; the certainties reach the CAMs and so the features. */
 
-enum { EXPLAIN_FAITH_METHODS = 3 }; /* 0 avsl, 1 last-level CAM, 2 random */
-extern const char *const explain_faith_method_name[EXPLAIN_FAITH_METHODS];
+/* dd_f/dx_l (the p-normalised embedding) and dd_f/du_l of image a for the decomposed pair (b fixed): dx[l], du[l]
+ * (D), overwritten. x: a's p-normalised embeddings, y, v: b's embeddings and certainties. */
+void explain_df_grad(const avsl_collector_view *c, const explain_decomp *d, const float *const x[],
+		     const float *const y[], const float *const v[], float *const dx[], float *const du[]);
+/* dd_f/dF_l of a's level features through level l's own head (F_l held as the variable, the other levels fixed):
+ * dF (C_l, H_l, W_l). fa needs its CAMs and features (explain_forward with_cam = 1). */
+void explain_level_grad(const explain_model *em, int l, const explain_feats *fa, const float *dx, const float *du,
+			float *dF);
+/* The gradient map: sum over levels of -sum_c dF_l[c, j] F_l[c, j] (the first-order increase of d_f when the
+ * features at position j are removed), upsampled to S x S. Level l alone when level >= 0. map: (S, S). */
+void explain_map_grad(const explain_model *em, const explain_feats *fa, const explain_feats *fb,
+		      const explain_decomp *d, int level, float *map);
+
+/* ---- every map of a pair (explain_maps.c) -------------------------------------------------------------------
+ * Methods: avsl (the evidence-weighted attribute CAMs of every level), cam-last (plain last-level CAM), grad (the
+ * gradient map), avsl-l0 .. avsl-l<L-1> (the avsl map of one level). Controls: random-pixel (i.i.d. per pixel),
+ * random-l0 .. random-l<L-1> (i.i.d. at level l's map resolution, upsampled like the maps), random-patch (a random
+ * order of the last level's cells). */
+enum { EXPLAIN_MAX_MAPS = 3 + AVSL_MAX_LEVELS + 1 + AVSL_MAX_LEVELS + 1 };
+typedef struct {
+	int n, methods;                    /* maps; the first `methods` are attribution methods, the rest controls */
+	int tie;                           /* the control whose values break ties (random-l<L-1>) */
+	char name[EXPLAIN_MAX_MAPS][24];
+} explain_map_set;
+
+void explain_map_set_init(explain_map_set *ms, int L);
+/* Every map of the pair (fa with CAMs and features), in the order of explain_map_set_init. seed: the pair's
+ * control stream. maps: (n, S, S). */
+void explain_maps_all(const explain_model *em, const explain_feats *fa, const explain_feats *fb,
+		      const explain_decomp *d, int attr_k, uint64_t seed, float *maps);
+/* Control: uniform random values at (h, w) (Philox stream of seed and purpose), bilinear to (S, S) like the maps;
+ * h = w = S is the per-pixel control. map: (S, S). */
+void explain_map_random(int S, int h, int w, uint64_t seed, int purpose, float *map);
+/* Control: a random value per cell of an (h, w) grid of S x S (explain_cell_bounds), constant inside a cell. */
+void explain_map_random_cells(int S, int h, int w, uint64_t seed, float *map);
+/* Cell i of n along a side of S pixels: [start, end). Cells of a side differ by at most one pixel. */
+void explain_cell_bounds(int S, int n, int i, int *start, int *end);
+
+/* ---- deletion / insertion (explain_faith.c) -------------------------------------------------------------------
+ * Deletion removes the units (pixels or grid cells) a map ranks highest from image a, step by step, replacing them
+ * by a fill image; a faithful map makes d_f rise fastest. Insertion starts from the fill image and puts them back;
+ * a faithful map makes d_f fall fastest. Curves are (d - d_0) / scale with scale the median d_f from the query to
+ * its own class (not d_0: near-duplicate neighbours have d_0 near 0). */
+enum { EXPLAIN_UNIT_PIXEL = 0, EXPLAIN_UNIT_PATCH = 1, EXPLAIN_FILL_MEAN = 0, EXPLAIN_FILL_BLUR = 1 };
+enum { EXPLAIN_SETTINGS = 4 }; /* setting s: unit s / 2, fill s % 2 */
+extern const char *const explain_setting_name[EXPLAIN_SETTINGS];
+
+/* d_f of each of n perturbed images x (n, Cin, S, S) against the fixed partner: d (n). */
+typedef void (*explain_dist_fn)(void *ctx, const float *x, int n, float *d);
 
 typedef struct {
-	int steps;           /* fractions 0, 1/steps, ..., 1 of the pixels (16) */
-	int attr_k;          /* attributes per level in the AVSL map (8) */
-	uint64_t seed;       /* random map */
-	int verbose;         /* explain_faithfulness: a line on stderr per pair */
+	int C, S;      /* image channels and size */
+	int steps;     /* steps of a pixel curve; a patch curve has min(steps, cells) */
+	int gh, gw;    /* the patch grid (the last level's map size) */
+	float sigma;   /* blur fill: Gaussian sigma in pixels */
+} explain_curve_geom;
+
+/* Order of the units of a map, strongest first: pixels (S * S) or cells (gh * gw, by the mean of the map over the
+ * cell); ties by the tie map (same rule), then by index; NaN ranks last. Returns the count of units. */
+int explain_rank_units(const explain_curve_geom *g, int unit, const float *map, const float *tie, int *order);
+/* The fill image of a (C, S, S): 0 (the dataset mean after normalisation) or a blurred with sigma (separable
+ * Gaussian, radius ceil(3 sigma), edges clamped). */
+void explain_fill(const explain_curve_geom *g, int fill, const float *xa, float *out);
+/* Curve steps of a setting (steps + 1 points). */
+int explain_curve_steps(const explain_curve_geom *g, int unit);
+/* Both curves of one map in one setting: del, ins (steps + 1) raw distances from f (one batched call). */
+void explain_curves(const explain_curve_geom *g, int unit, int fill, const float *xa, const float *map,
+		    const float *tie, explain_dist_fn f, void *ctx, float *del, float *ins);
+/* Trapezoid mean of a curve of steps + 1 points. */
+double explain_auc(const float *curve, int steps);
+/* Deletion and insertion AUCs of every map of one pair in every setting: auc (EXPLAIN_SETTINGS, 2, nmaps), curves
+ * (d - d0) / scale. maps (nmaps, S, S); tie indexes the tie-breaking map. */
+void explain_faith_scores(const explain_curve_geom *g, const float *xa, const float *maps, int nmaps, int tie,
+			  float d0, float scale, explain_dist_fn f, void *ctx, double *auc);
+
+/* ---- statistics (explain_stats.c) ---------------------------------------------------------------------------- */
+
+typedef struct {
+	double mean, lo, hi; /* mean and its percentile-bootstrap 95% interval */
+} explain_ci;
+/* Percentile bootstrap of the mean of v (n values, stride apart): B resamples of n pairs with replacement, drawn
+ * from the Philox stream of seed. */
+explain_ci explain_bootstrap(const double *v, int n, int stride, int B, uint64_t seed);
+/* Paired win rate of a over b (both n values, stride apart): fraction of pairs where a beats b (a > b when
+ * higher_better, else a < b); ties count one half. */
+double explain_win_rate(const double *a, const double *b, int n, int stride, int higher_better);
+/* Spearman rank correlation of two maps of P values (average ranks for ties); a constant map: 1 if both are
+ * constant, 0 otherwise. */
+double explain_spearman(const float *a, const float *b, int P);
+/* Mean SSIM of two (S, S) maps, each min-max scaled to [0, 1] first (a constant map is all 0), over every win x win
+ * window (win = min(7, S)), C1 = 0.01^2, C2 = 0.03^2. */
+double explain_ssim(const float *a, const float *b, int S);
+
+/* ---- the protocol on a shard (explain_faith.c) --------------------------------------------------------------- */
+
+typedef struct {
+	int steps;           /* pixel curve steps (16) */
+	int attr_k;          /* attributes per level in the avsl maps (8) */
+	uint64_t seed;       /* control maps (pair q uses seed + q) and bootstrap */
+	int resamples;       /* bootstrap resamples (2000) */
+	int verbose;         /* a line on stderr per pair */
 } explain_faith_config;
 
+/* Query record q of the shard (in order) paired with its nearest other record of the same class under d_f; d0 their
+ * distance and scale the median d_f from q to the other records of its class. Pairs with d0 = 0 or no class mate
+ * are skipped. Returns the count (<= npairs). Dies naming the shard on a read error. */
 typedef struct {
-	int pairs;
-	double del_auc[EXPLAIN_FAITH_METHODS], ins_auc[EXPLAIN_FAITH_METHODS]; /* mean over pairs */
-	double del_sd[EXPLAIN_FAITH_METHODS], ins_sd[EXPLAIN_FAITH_METHODS];   /* standard deviation over pairs */
-	/* paired comparison with the random map: fraction of pairs where the method's deletion AUC is higher (its
-	 * insertion AUC lower) than the random map's for the same pair */
-	double del_win[EXPLAIN_FAITH_METHODS], ins_win[EXPLAIN_FAITH_METHODS];
-	double avsl_over_cam_del, avsl_over_cam_ins; /* the same, avsl map against the last-level CAM */
+	int64_t a, b;
+	int32_t label;
+	float d0, scale;
+} explain_pair;
+int explain_find_pairs(explain_model *em, const char *shard, int npairs, explain_pair *out);
+
+typedef struct {
+	explain_map_set ms;
+	int pairs, steps[EXPLAIN_SETTINGS];
+	double *auc; /* (pairs, EXPLAIN_SETTINGS, 2, ms.n): deletion (0) and insertion (1) AUC per map */
 } explain_faith_result;
 
-/* Deletion and insertion curves of one pair: a (Cin, S, S) is perturbed, b's features are fixed. For each method,
- * pixels of a are ranked by its map (largest first); deletion step s sets the first round(s P / steps) of the
- * P = S*S pixels to 0 (the dataset mean after normalisation) in every channel, insertion starts from all-zero and
- * copies them back. del/ins: (methods, steps + 1) distances divided by the unperturbed d_f; the AUC is the
- * trapezoid mean of a curve. Returns 0, or -1 when d_f(a, b) is 0 (no curve). */
-int explain_faith_pair(explain_model *em, const explain_faith_config *fc, const float *xa, const explain_feats *fa,
-		       const explain_feats *fb, float *del, float *ins, double del_auc[], double ins_auc[]);
-double explain_auc(const float *curve, int steps);
-/* Pixel order of a map (P values), strongest first; ties in raster order; NaN ranks last. order: (P). */
-void explain_rank_pixels(const float *map, int P, int *order);
-
-/* The whole protocol on a shard: embed every record (eval transform), pair each of the first npairs records (in
- * shard order) with its nearest other record of the same class under d_f, and average explain_faith_pair over the
- * pairs (a pair whose d_f is 0 or whose class has no other record is skipped). mean_del/mean_ins (may be NULL):
- * (methods, steps + 1) mean curves. Dies naming the shard on a read error. */
+/* The whole protocol: explain_find_pairs, then explain_faith_scores on each pair. Free with explain_faith_free. */
 void explain_faithfulness(explain_model *em, const char *shard, int npairs, const explain_faith_config *fc,
-			  explain_faith_result *res, float *mean_del, float *mean_ins);
+			  explain_faith_result *res);
+void explain_faith_free(explain_faith_result *res);
+/* The table (text) or one JSON object: per setting and curve, each map's mean with its bootstrap 95% interval and
+ * each method's paired win rate (and mean difference with its interval) against every control. */
+void explain_faith_print(FILE *fp, const explain_faith_result *r, const explain_faith_config *fc, int json);
+
+/* ---- sanity checks (explain_sanity.c), after Adebayo et al. 2018 ---------------------------------------------
+ * Cascading randomisation: the trunk cascade re-initialises, from the top down and cumulatively, the embedder heads,
+ * then each ResNet stage from layer4 down to the stem, with the model's own initialiser (another seed); the collector
+ * cascade shuffles the trained links (rows and columns permuted at random), then also the gates (alpha, beta
+ * permuted over dimensions), keeping the distribution of values but not what was learned. After each step the
+ * methods' maps of the same pairs are compared with the trained model's: Spearman rank correlation and SSIM. */
+enum { EXPLAIN_SANITY_MAX_STEPS = 10 };
+#define EXPLAIN_SANITY_RHO 0.5 /* a method whose maps keep a mean Spearman >= this after a full cascade fails */
+
+typedef struct {
+	explain_map_set ms;             /* the methods are ms.name[0 .. ms.methods - 1] */
+	int pairs;
+	int nsteps[2];                  /* cascade 0: trunk, 1: collector */
+	char step[2][EXPLAIN_SANITY_MAX_STEPS][24];
+	double rho[2][EXPLAIN_SANITY_MAX_STEPS][EXPLAIN_MAX_MAPS];  /* mean Spearman over pairs */
+	double ssim[2][EXPLAIN_SANITY_MAX_STEPS][EXPLAIN_MAX_MAPS]; /* mean SSIM over pairs */
+	int pass[2][EXPLAIN_MAX_MAPS];  /* 1: maps changed (rho < EXPLAIN_SANITY_RHO after the last step) */
+} explain_sanity_result;
+
+/* The eval-transformed images of the pairs: x (npairs, 2, Cin, S, S). Dies naming the shard on a read error. */
+void explain_pair_images(const explain_model *em, const char *shard, const explain_pair *pairs, int npairs,
+			 float *x);
+/* Run both cascades on the image pairs x (npairs, 2, Cin, S, S); em's parameters are restored afterwards. */
+void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, uint64_t seed,
+		    explain_sanity_result *res);
+/* Verdict of one cascade for a method from its last step (the rule above). */
+int explain_sanity_pass(double rho_last);
+void explain_sanity_print(FILE *fp, const explain_sanity_result *r, int json);
 
 /* Decoded pixels of record id of an open shard (copied into out) and its label. Returns 0, or -1 with err. */
 struct shard_reader;

@@ -1,9 +1,10 @@
-/* explain_faith.c: deletion/insertion faithfulness of attribution maps for the AVSL distance (see explain.h).
+/* explain_faith.c: deletion/insertion faithfulness of attribution maps for the AVSL distance (see explain.h and
+ * avsl-explain(1), which gives the reason for each choice of the protocol).
  *
- * Reading the scores: deletion removes the pixels a map ranks as the strongest evidence for the pair's similarity,
- * so a faithful map makes d_f RISE fastest (higher deletion AUC is better); insertion starts from the all-mean image
- * and adds those pixels back first, so a faithful map makes d_f FALL fastest (lower insertion AUC is better). Both
- * curves are divided by the unperturbed d_f (1 = unchanged).
+ * Reading the scores: deletion removes what a map ranks as the strongest evidence for the pair's similarity, so a
+ * faithful map makes d_f RISE fastest (higher deletion AUC is better); insertion starts from the fill image and puts
+ * that evidence back first, so a faithful map makes d_f FALL fastest (lower insertion AUC is better). Curves are
+ * (d - d_0) / scale, scale = the median distance from the query to its own class.
  */
 #include "explain.h"
 #include "loader.h"
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const explain_faith_method_name[EXPLAIN_FAITH_METHODS] = {"avsl", "cam-last", "random"};
+const char *const explain_setting_name[EXPLAIN_SETTINGS] = {"pixel-mean", "pixel-blur", "patch-mean", "patch-blur"};
 
 int explain_shard_image(shard_reader *r, uint64_t id, image_u8 *out, int32_t *label, fmt_error *err)
 {
@@ -43,121 +44,6 @@ int explain_shard_image(shard_reader *r, uint64_t id, image_u8 *out, int32_t *la
 	if (label)
 		*label = rec.label;
 	shard_buf_free(&buf);
-	return 0;
-}
-
-double explain_auc(const float *curve, int steps)
-{
-	double a = 0;
-	for (int s = 0; s < steps; s++)
-		a += 0.5 * ((double)curve[s] + curve[s + 1]);
-	return a / steps;
-}
-
-typedef struct {
-	float v;
-	int i;
-} ranked;
-
-static int cmp_ranked(const void *a, const void *b)
-{
-	const ranked *x = a, *y = b;
-	if (x->v != y->v)
-		return x->v < y->v ? 1 : -1; /* descending */
-	return (x->i > y->i) - (x->i < y->i);
-}
-
-void explain_rank_pixels(const float *map, int P, int *order)
-{
-	ranked *r = xmalloc_array((size_t)P, sizeof *r);
-	for (int i = 0; i < P; i++)
-		r[i] = (ranked){isnan(map[i]) ? -INFINITY : map[i], i};
-	qsort(r, (size_t)P, sizeof *r, cmp_ranked);
-	for (int i = 0; i < P; i++)
-		order[i] = r[i].i;
-	free(r);
-}
-
-/* d_f of each of the R feature sets in f against b. */
-static void dist_to(const explain_model *em, const explain_feats *f, int R, const explain_feats *b, float *out)
-{
-	const int L = em->L, D = em->D;
-	float *X[AVSL_MAX_LEVELS], *U[AVSL_MAX_LEVELS];
-	const float *Y[AVSL_MAX_LEVELS], *V[AVSL_MAX_LEVELS];
-	for (int l = 0; l < L; l++) {
-		X[l] = xmalloc_array((size_t)R * D, sizeof(float));
-		U[l] = xmalloc_array((size_t)R * D, sizeof(float));
-		for (int r = 0; r < R; r++) {
-			memcpy(X[l] + (size_t)r * D, f[r].xh[l], D * sizeof(float));
-			memcpy(U[l] + (size_t)r * D, f[r].cert[l], D * sizeof(float));
-		}
-		Y[l] = b->xh[l];
-		V[l] = b->cert[l];
-	}
-	avsl_dist_tile(&em->view, R, (const float *const *)X, (const float *const *)U, 1, Y, V, out, 1,
-		       em->cfg.threads > 0 ? em->cfg.threads : 1);
-	for (int l = 0; l < L; l++)
-		free(X[l]), free(U[l]);
-}
-
-int explain_faith_pair(explain_model *em, const explain_faith_config *fc, const float *xa, const explain_feats *fa,
-		       const explain_feats *fb, float *del, float *ins, double del_auc[], double ins_auc[])
-{
-	const int S = em->S, P = S * S, C = em->Cin, steps = fc->steps, M = EXPLAIN_FAITH_METHODS;
-	const size_t plane = (size_t)C * P;
-	explain_decomp d;
-	explain_decompose(&em->view, (const float *const *)fa->xh, (const float *const *)fa->cert,
-			  (const float *const *)fb->xh, (const float *const *)fb->cert, &d);
-	float d0 = d.df;
-	if (!(d0 > 0)) {
-		explain_decomp_free(&d);
-		return -1;
-	}
-	float *e = xmalloc_array((size_t)em->L * em->D, sizeof(float));
-	explain_evidence(&d, fa, fb, e);
-	float *map = xmalloc_array((size_t)M * P, sizeof(float));
-	explain_map_avsl(em, fa, e, fc->attr_k, map);
-	explain_map_cam(em, fa, map + P);
-	explain_map_random(S, fc->seed, map + 2 * P);
-
-	/* Per method: deletion steps 0..steps, then insertion steps 0..steps. */
-	const int per = 2 * (steps + 1), R = M * per;
-	float *x = xmalloc_array((size_t)R, plane * sizeof(float));
-	int *order = xmalloc_array((size_t)P, sizeof(int));
-	for (int k = 0; k < M; k++) {
-		explain_rank_pixels(map + (size_t)k * P, P, order);
-		for (int s = 0; s <= steps; s++) {
-			int cut = (int)lrint((double)s * P / steps);
-			float *xd = x + ((size_t)k * per + s) * plane, *xi = x + ((size_t)k * per + steps + 1 + s) * plane;
-			memcpy(xd, xa, plane * sizeof(float));
-			memset(xi, 0, plane * sizeof(float));
-			for (int q = 0; q < cut; q++)
-				for (int c = 0; c < C; c++) {
-					size_t j = (size_t)c * P + order[q];
-					xd[j] = 0.0f;
-					xi[j] = xa[j];
-				}
-		}
-	}
-	/* One method per forward pass, so the trunk's activations stay small for ResNet-50 at 224 px. */
-	explain_feats *f = xmalloc_array((size_t)R, sizeof *f);
-	float *dist = xmalloc_array((size_t)R, sizeof(float));
-	for (int k = 0; k < M; k++) {
-		explain_forward(em, x + (size_t)k * per * plane, per, 0, f + (size_t)k * per);
-		dist_to(em, f + (size_t)k * per, per, fb, dist + (size_t)k * per);
-	}
-	for (int k = 0; k < M; k++) {
-		for (int s = 0; s <= steps; s++) {
-			del[(size_t)k * (steps + 1) + s] = dist[(size_t)k * per + s] / d0;
-			ins[(size_t)k * (steps + 1) + s] = dist[(size_t)k * per + steps + 1 + s] / d0;
-		}
-		del_auc[k] = explain_auc(del + (size_t)k * (steps + 1), steps);
-		ins_auc[k] = explain_auc(ins + (size_t)k * (steps + 1), steps);
-	}
-	for (int r = 0; r < R; r++)
-		explain_feats_free(&f[r]);
-	free(f), free(dist), free(x), free(order), free(map), free(e);
-	explain_decomp_free(&d);
 	return 0;
 }
 
@@ -204,32 +90,233 @@ static void embed_all(explain_model *em, const char *shard, float **X, float **U
 	*count = n;
 }
 
-void explain_faithfulness(explain_model *em, const char *shard, int npairs, const explain_faith_config *fc,
-			  explain_faith_result *res, float *mean_del, float *mean_ins)
+double explain_auc(const float *curve, int steps)
 {
-	const int L = em->L, D = em->D, M = EXPLAIN_FAITH_METHODS, K1 = fc->steps + 1;
+	double a = 0;
+	for (int s = 0; s < steps; s++)
+		a += 0.5 * ((double)curve[s] + curve[s + 1]);
+	return a / steps;
+}
+
+typedef struct {
+	float v, t;
+	int i;
+} ranked;
+
+static float nan_last(float v) { return isnan(v) ? -INFINITY : v; }
+
+static int cmp_ranked(const void *a, const void *b)
+{
+	const ranked *x = a, *y = b;
+	if (x->v != y->v)
+		return x->v < y->v ? 1 : -1; /* descending */
+	if (x->t != y->t)
+		return x->t < y->t ? 1 : -1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Mean of an (S, S) map over cell (i, k) of the g's grid. */
+static float cell_mean(const explain_curve_geom *g, const float *map, int i, int k)
+{
+	int y0, y1, x0, x1;
+	explain_cell_bounds(g->S, g->gh, i, &y0, &y1);
+	explain_cell_bounds(g->S, g->gw, k, &x0, &x1);
+	double s = 0;
+	for (int y = y0; y < y1; y++)
+		for (int x = x0; x < x1; x++)
+			s += map[y * g->S + x];
+	return (float)(s / ((double)(y1 - y0) * (x1 - x0)));
+}
+
+int explain_rank_units(const explain_curve_geom *g, int unit, const float *map, const float *tie, int *order)
+{
+	int U = unit == EXPLAIN_UNIT_PATCH ? g->gh * g->gw : g->S * g->S;
+	ranked *r = xmalloc_array((size_t)U, sizeof *r);
+	for (int u = 0; u < U; u++) {
+		float v, t;
+		if (unit == EXPLAIN_UNIT_PATCH) {
+			v = cell_mean(g, map, u / g->gw, u % g->gw);
+			t = tie ? cell_mean(g, tie, u / g->gw, u % g->gw) : 0.0f;
+		} else {
+			v = map[u];
+			t = tie ? tie[u] : 0.0f;
+		}
+		r[u] = (ranked){nan_last(v), nan_last(t), u};
+	}
+	qsort(r, (size_t)U, sizeof *r, cmp_ranked);
+	for (int u = 0; u < U; u++)
+		order[u] = r[u].i;
+	free(r);
+	return U;
+}
+
+void explain_fill(const explain_curve_geom *g, int fill, const float *xa, float *out)
+{
+	const int S = g->S;
+	const size_t P = (size_t)S * S;
+	if (fill == EXPLAIN_FILL_MEAN) {
+		memset(out, 0, (size_t)g->C * P * sizeof(float));
+		return;
+	}
+	int R = (int)ceilf(3.0f * g->sigma);
+	float *k = xmalloc_array((size_t)2 * R + 1, sizeof(float)); /* (2R + 1) */
+	double ks = 0;
+	for (int i = -R; i <= R; i++)
+		ks += k[i + R] = g->sigma > 0 ? expf(-0.5f * i * i / (g->sigma * g->sigma)) : (i == 0);
+	for (int i = 0; i <= 2 * R; i++)
+		k[i] = (float)(k[i] / ks);
+	float *tmp = xmalloc_array(P, sizeof(float)); /* (S, S) */
+	for (int c = 0; c < g->C; c++) {
+		const float *in = xa + c * P;
+		float *o = out + c * P;
+		for (int y = 0; y < S; y++)
+			for (int x = 0; x < S; x++) {
+				double a = 0;
+				for (int i = -R; i <= R; i++) {
+					int xx = x + i < 0 ? 0 : (x + i >= S ? S - 1 : x + i);
+					a += k[i + R] * in[y * S + xx];
+				}
+				tmp[y * S + x] = (float)a;
+			}
+		for (int y = 0; y < S; y++)
+			for (int x = 0; x < S; x++) {
+				double a = 0;
+				for (int i = -R; i <= R; i++) {
+					int yy = y + i < 0 ? 0 : (y + i >= S ? S - 1 : y + i);
+					a += k[i + R] * tmp[yy * S + x];
+				}
+				o[y * S + x] = (float)a;
+			}
+	}
+	free(k), free(tmp);
+}
+
+int explain_curve_steps(const explain_curve_geom *g, int unit)
+{
+	int cells = g->gh * g->gw;
+	return unit == EXPLAIN_UNIT_PATCH && cells < g->steps ? cells : g->steps;
+}
+
+void explain_curves(const explain_curve_geom *g, int unit, int fill, const float *xa, const float *map,
+		    const float *tie, explain_dist_fn f, void *ctx, float *del, float *ins)
+{
+	const int S = g->S, C = g->C, steps = explain_curve_steps(g, unit);
+	const size_t P = (size_t)S * S, plane = (size_t)C * P;
+	int *order = xmalloc_array(P, sizeof(int));
+	int U = explain_rank_units(g, unit, map, tie, order);
+	/* rank of each pixel's unit in the deletion order */
+	int *rank = xmalloc_array(P, sizeof(int)); /* (S, S) */
+	for (int r = 0; r < U; r++) {
+		int u = order[r];
+		if (unit == EXPLAIN_UNIT_PIXEL) {
+			rank[u] = r;
+			continue;
+		}
+		int y0, y1, x0, x1;
+		explain_cell_bounds(S, g->gh, u / g->gw, &y0, &y1);
+		explain_cell_bounds(S, g->gw, u % g->gw, &x0, &x1);
+		for (int y = y0; y < y1; y++)
+			for (int x = x0; x < x1; x++)
+				rank[y * S + x] = r;
+	}
+	float *fl = xmalloc_array(plane, sizeof(float)); /* (C, S, S) */
+	explain_fill(g, fill, xa, fl);
+	const int n = 2 * (steps + 1);
+	float *x = xmalloc_array((size_t)n, plane * sizeof(float)); /* (n, C, S, S): deletion steps, then insertion */
+	for (int s = 0; s <= steps; s++) {
+		int cut = (int)lrint((double)s * U / steps);
+		float *xd = x + (size_t)s * plane, *xi = x + (size_t)(steps + 1 + s) * plane;
+		for (int c = 0; c < C; c++)
+			for (size_t j = 0; j < P; j++) {
+				size_t q = c * P + j;
+				int gone = rank[j] < cut;
+				xd[q] = gone ? fl[q] : xa[q];
+				xi[q] = gone ? xa[q] : fl[q];
+			}
+	}
+	float *d = xmalloc_array((size_t)n, sizeof(float));
+	f(ctx, x, n, d);
+	memcpy(del, d, (size_t)(steps + 1) * sizeof(float));
+	memcpy(ins, d + steps + 1, (size_t)(steps + 1) * sizeof(float));
+	free(order), free(rank), free(fl), free(x), free(d);
+}
+
+void explain_faith_scores(const explain_curve_geom *g, const float *xa, const float *maps, int nmaps, int tie,
+			  float d0, float scale, explain_dist_fn f, void *ctx, double *auc)
+{
+	const size_t P = (size_t)g->S * g->S;
+	float *del = xmalloc_array((size_t)g->steps + 1, sizeof(float)), *ins = xmalloc_array((size_t)g->steps + 1,
+											       sizeof(float));
+	for (int s = 0; s < EXPLAIN_SETTINGS; s++) {
+		int unit = s / 2, fill = s % 2, steps = explain_curve_steps(g, unit);
+		for (int k = 0; k < nmaps; k++) {
+			explain_curves(g, unit, fill, xa, maps + k * P, maps + (size_t)tie * P, f, ctx, del, ins);
+			for (int i = 0; i <= steps; i++) {
+				del[i] = (del[i] - d0) / scale;
+				ins[i] = (ins[i] - d0) / scale;
+			}
+			auc[((size_t)s * 2 + 0) * nmaps + k] = explain_auc(del, steps);
+			auc[((size_t)s * 2 + 1) * nmaps + k] = explain_auc(ins, steps);
+		}
+	}
+	free(del), free(ins);
+}
+
+/* d_f of each of the R feature sets in f against b. */
+static void dist_to(const explain_model *em, const explain_feats *f, int R, const explain_feats *b, float *out)
+{
+	const int L = em->L, D = em->D;
+	float *X[AVSL_MAX_LEVELS], *U[AVSL_MAX_LEVELS];
+	const float *Y[AVSL_MAX_LEVELS], *V[AVSL_MAX_LEVELS];
+	for (int l = 0; l < L; l++) {
+		X[l] = xmalloc_array((size_t)R * D, sizeof(float));
+		U[l] = xmalloc_array((size_t)R * D, sizeof(float));
+		for (int r = 0; r < R; r++) {
+			memcpy(X[l] + (size_t)r * D, f[r].xh[l], D * sizeof(float));
+			memcpy(U[l] + (size_t)r * D, f[r].cert[l], D * sizeof(float));
+		}
+		Y[l] = b->xh[l];
+		V[l] = b->cert[l];
+	}
+	avsl_dist_tile(&em->view, R, (const float *const *)X, (const float *const *)U, 1, Y, V, out, 1,
+		       em->cfg.threads > 0 ? em->cfg.threads : 1);
+	for (int l = 0; l < L; l++)
+		free(X[l]), free(U[l]);
+}
+
+typedef struct {
+	explain_model *em;
+	const explain_feats *fb;
+} model_dist_ctx;
+
+/* explain_dist_fn of the model: d_f of the perturbed images against the fixed partner b. */
+static void model_dist(void *ctx, const float *x, int n, float *d)
+{
+	model_dist_ctx *c = ctx;
+	explain_feats *f = xmalloc_array((size_t)n, sizeof *f);
+	explain_forward(c->em, x, n, 0, f);
+	dist_to(c->em, f, n, c->fb, d);
+	for (int i = 0; i < n; i++)
+		explain_feats_free(&f[i]);
+	free(f);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+int explain_find_pairs(explain_model *em, const char *shard, int npairs, explain_pair *out)
+{
+	const int L = em->L, D = em->D;
 	float *X[AVSL_MAX_LEVELS], *U[AVSL_MAX_LEVELS];
 	int32_t *labels;
 	uint64_t n;
 	embed_all(em, shard, X, U, &labels, &n);
-	shard_reader *rd;
-	fmt_error err;
-	if (shard_reader_open(&rd, shard, &err))
-		die("%s", err.msg);
-
-	memset(res, 0, sizeof *res);
-	double s1d[EXPLAIN_FAITH_METHODS] = {0}, s2d[EXPLAIN_FAITH_METHODS] = {0};
-	double s1i[EXPLAIN_FAITH_METHODS] = {0}, s2i[EXPLAIN_FAITH_METHODS] = {0};
-	double wd[EXPLAIN_FAITH_METHODS] = {0}, wi[EXPLAIN_FAITH_METHODS] = {0};
-	const int RND = EXPLAIN_FAITH_METHODS - 1; /* the random map is the last method */
-	float *del = xmalloc_array((size_t)M * K1, sizeof(float)), *ins = xmalloc_array((size_t)M * K1, sizeof(float));
-	if (mean_del)
-		memset(mean_del, 0, (size_t)M * K1 * sizeof(float));
-	if (mean_ins)
-		memset(mean_ins, 0, (size_t)M * K1 * sizeof(float));
-	float *row = xmalloc_array((size_t)n, sizeof(float));
-	float *x = xmalloc_array((size_t)2 * em->Cin * em->S, (size_t)em->S * sizeof(float));
-	for (uint64_t q = 0; q < n && res->pairs < npairs; q++) {
+	float *row = xmalloc_array((size_t)n, sizeof(float)), *same = xmalloc_array((size_t)n, sizeof(float));
+	int cnt = 0;
+	for (uint64_t q = 0; q < n && cnt < npairs; q++) {
 		const float *xq[AVSL_MAX_LEVELS], *uq[AVSL_MAX_LEVELS];
 		for (int l = 0; l < L; l++) {
 			xq[l] = X[l] + q * D;
@@ -238,72 +325,78 @@ void explain_faithfulness(explain_model *em, const char *shard, int npairs, cons
 		avsl_dist_tile(&em->view, 1, xq, uq, (int)n, (const float *const *)X, (const float *const *)U, row,
 			       (int64_t)n, em->cfg.threads > 0 ? em->cfg.threads : 1);
 		int64_t best = -1;
+		int ns = 0;
 		for (uint64_t j = 0; j < n; j++)
-			if (j != q && labels[j] == labels[q] && (best < 0 || row[j] < row[best]))
-				best = (int64_t)j;
-		if (best < 0)
+			if (j != q && labels[j] == labels[q]) {
+				same[ns++] = row[j];
+				if (best < 0 || row[j] < row[best])
+					best = (int64_t)j;
+			}
+		if (best < 0 || !(row[best] > 0))
 			continue;
+		qsort(same, (size_t)ns, sizeof *same, cmp_float);
+		float med = ns % 2 ? same[ns / 2] : 0.5f * (same[ns / 2 - 1] + same[ns / 2]);
+		out[cnt++] = (explain_pair){(int64_t)q, best, labels[q], row[best], med > 0 ? med : 1.0f};
+	}
+	for (int l = 0; l < L; l++)
+		free(X[l]), free(U[l]);
+	free(labels), free(row), free(same);
+	return cnt;
+}
+
+void explain_faithfulness(explain_model *em, const char *shard, int npairs, const explain_faith_config *fc,
+			  explain_faith_result *res)
+{
+	memset(res, 0, sizeof *res);
+	explain_map_set_init(&res->ms, em->L);
+	const int NM = res->ms.n, L = em->L, S = em->S;
+	explain_curve_geom g = {em->Cin, S, fc->steps, em->H[L - 1], em->W[L - 1], 0.5f * (float)S / em->H[L - 1]};
+	for (int s = 0; s < EXPLAIN_SETTINGS; s++)
+		res->steps[s] = explain_curve_steps(&g, s / 2);
+	explain_pair *pr = xmalloc_array((size_t)npairs, sizeof *pr);
+	int np = explain_find_pairs(em, shard, npairs, pr);
+	res->auc = xmalloc_array((size_t)(np > 0 ? np : 1) * EXPLAIN_SETTINGS * 2, (size_t)NM * sizeof(double));
+	shard_reader *rd;
+	fmt_error err;
+	if (shard_reader_open(&rd, shard, &err))
+		die("%s", err.msg);
+	const size_t plane = (size_t)em->Cin * S * S;
+	float *x = xmalloc_array(2, plane * sizeof(float));
+	float *maps = xmalloc_array((size_t)NM * S, (size_t)S * sizeof(float)); /* (NM, S, S) */
+	for (int p = 0; p < np; p++) {
 		image_u8 ia = {0}, ib = {0};
-		if (explain_shard_image(rd, q, &ia, NULL, &err) || explain_shard_image(rd, (uint64_t)best, &ib, NULL, &err))
+		if (explain_shard_image(rd, (uint64_t)pr[p].a, &ia, NULL, &err) ||
+		    explain_shard_image(rd, (uint64_t)pr[p].b, &ib, NULL, &err))
 			die("%s", err.msg);
-		size_t plane = (size_t)em->Cin * em->S * em->S;
 		explain_image_tensor(em, &ia, x);
 		explain_image_tensor(em, &ib, x + plane);
 		explain_feats f[2];
 		explain_forward(em, x, 2, 1, f);
-		explain_faith_config pc = *fc;
-		pc.seed = fc->seed + q; /* a different random map per pair */
-		double da[EXPLAIN_FAITH_METHODS], ia_[EXPLAIN_FAITH_METHODS];
-		if (explain_faith_pair(em, &pc, x, &f[0], &f[1], del, ins, da, ia_) == 0) {
-			res->pairs++;
-			if (fc->verbose)
-				warn("pair %d: records %llu and %lld (class %d): deletion AUC avsl %.3f random %.3f, "
-				     "insertion AUC avsl %.3f random %.3f",
-				     res->pairs, (unsigned long long)q, (long long)best, labels[q], da[0], da[RND], ia_[0],
-				     ia_[RND]);
-			for (int k = 0; k < M; k++) {
-				s1d[k] += da[k], s2d[k] += da[k] * da[k];
-				s1i[k] += ia_[k], s2i[k] += ia_[k] * ia_[k];
-				wd[k] += da[k] > da[RND];
-				wi[k] += ia_[k] < ia_[RND];
-				if (k == 0) {
-					res->avsl_over_cam_del += da[0] > da[1];
-					res->avsl_over_cam_ins += ia_[0] < ia_[1];
-				}
-			}
-			for (int i = 0; i < M * K1; i++) {
-				if (mean_del)
-					mean_del[i] += del[i];
-				if (mean_ins)
-					mean_ins[i] += ins[i];
-			}
-		}
+		explain_decomp d;
+		explain_decompose(&em->view, (const float *const *)f[0].xh, (const float *const *)f[0].cert,
+				  (const float *const *)f[1].xh, (const float *const *)f[1].cert, &d);
+		explain_maps_all(em, &f[0], &f[1], &d, fc->attr_k, fc->seed + (uint64_t)pr[p].a, maps);
+		model_dist_ctx ctx = {em, &f[1]};
+		double *auc = res->auc + (size_t)p * EXPLAIN_SETTINGS * 2 * NM;
+		explain_faith_scores(&g, x, maps, NM, res->ms.tie, d.df, pr[p].scale, model_dist, &ctx, auc);
+		res->pairs++;
+		if (fc->verbose)
+			warn("pair %d: records %lld and %lld (class %d), d_0 %.4g, scale %.4g: pixel-mean deletion AUC "
+			     "avsl %.3f random-l%d %.3f",
+			     p + 1, (long long)pr[p].a, (long long)pr[p].b, pr[p].label, d.df, pr[p].scale, auc[0], L - 1,
+			     auc[res->ms.tie]);
+		explain_decomp_free(&d);
 		explain_feats_free(&f[0]);
 		explain_feats_free(&f[1]);
 		image_free(&ia);
 		image_free(&ib);
 	}
-	int np = res->pairs;
-	for (int k = 0; k < M && np > 0; k++) {
-		res->del_auc[k] = s1d[k] / np;
-		res->ins_auc[k] = s1i[k] / np;
-		if (k == 0) {
-			res->avsl_over_cam_del /= np;
-			res->avsl_over_cam_ins /= np;
-		}
-		res->del_win[k] = wd[k] / np;
-		res->ins_win[k] = wi[k] / np;
-		res->del_sd[k] = sqrt(fmax(0.0, s2d[k] / np - res->del_auc[k] * res->del_auc[k]));
-		res->ins_sd[k] = sqrt(fmax(0.0, s2i[k] / np - res->ins_auc[k] * res->ins_auc[k]));
-	}
-	for (int i = 0; i < M * K1 && np > 0; i++) {
-		if (mean_del)
-			mean_del[i] /= np;
-		if (mean_ins)
-			mean_ins[i] /= np;
-	}
 	shard_reader_close(rd);
-	for (int l = 0; l < L; l++)
-		free(X[l]), free(U[l]);
-	free(labels), free(del), free(ins), free(row), free(x);
+	free(pr), free(x), free(maps);
+}
+
+void explain_faith_free(explain_faith_result *res)
+{
+	free(res->auc);
+	memset(res, 0, sizeof *res);
 }

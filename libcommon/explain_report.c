@@ -110,27 +110,85 @@ void explain_report(FILE *fp, const explain_model *em, const explain_decomp *d, 
 static const uint8_t WHITE[3] = {255, 255, 255}, INK[3] = {20, 20, 28}, SUB[3] = {90, 90, 100};
 static const uint8_t GREEN[3] = {24, 160, 60}, RED[3] = {210, 40, 40}, BLUE[3] = {40, 90, 200};
 
+/* Lines of at most width pixels (text scale ts) that s breaks into: every character is kept, none cut. */
+static int wrap_lines(const char *s, int width, int ts)
+{
+	int per = width / (6 * ts) > 0 ? width / (6 * ts) : 1, n = (int)strlen(s);
+	return n ? (n + per - 1) / per : 1;
+}
+
+/* s in lines of 10 * ts pixels (wrap_lines of them) */
+static void text_wrapped(canvas *cv, int x, int y, int width, int ts, const uint8_t rgb[3], const char *s)
+{
+	int per = width / (6 * ts) > 0 ? width / (6 * ts) : 1, n = (int)strlen(s);
+	char buf[256];
+	for (int i = 0, line = 0; i < n; i += per, line++) {
+		int k = n - i < per ? n - i : per;
+		k = k < (int)sizeof buf - 1 ? k : (int)sizeof buf - 1;
+		memcpy(buf, s + i, (size_t)k);
+		buf[k] = 0;
+		canvas_text(cv, x, y + line * 10 * ts, ts, rgb, buf);
+	}
+}
+
+enum { BAR_W = 10, BAR_TEXT = 6 * 9 }; /* colour bar and room for a "%.3g" number beside it */
+
+/* A vertical colour bar of height h at (x, y) for values lo (bottom) .. hi (top), with the numbers (text scale ts)
+ * at the top, middle and bottom beside it. */
+static void colour_bar(canvas *cv, int x, int y, int h, int ts, float lo, float hi)
+{
+	for (int j = 0; j < h; j++) {
+		uint8_t c[3];
+		explain_colormap(1.0f - (float)j / (float)(h > 1 ? h - 1 : 1), c);
+		canvas_rect(cv, x, y + j, BAR_W, 1, c);
+	}
+	char t[32];
+	const float v[3] = {hi, 0.5f * (lo + hi), lo};
+	const int ty[3] = {y, y + h / 2 - 7 * ts / 2, y + h - 7 * ts};
+	for (int i = 0; i < 3; i++) {
+		snprintf(t, sizeof t, "%.3g", v[i]);
+		canvas_text(cv, x + BAR_W + 3, ty[i], ts, INK, t);
+	}
+}
+
+int explain_pair_tile(int S, int tile)
+{
+	if (tile > 0)
+		return tile;
+	/* auto: the image at its own size (or a whole multiple of it up to 112 px), never scaled down */
+	return S >= 112 ? S : S * ((112 + S - 1) / S);
+}
+
 void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const image_u8 *disp_b, const explain_feats *fa,
 		      const explain_feats *fb, const explain_decomp *d, const explain_report_opts *o, int per_level,
 		      int tile, const char *path, out_set *set)
 {
-	const int L = d->L, D = d->D, pad = 8, lab = 2 * 7 + 8, head = 2 * (2 * 7 + 6) + pad;
+	tile = explain_pair_tile(em->S, tile);
+	const int ts = tile >= 200 ? 2 : 1; /* small text twice as large beside large panels */
+	const int L = d->L, D = d->D, pad = 8, lab = 2 * 7 + 8;
 	if (per_level > D)
 		per_level = D;
 	int rows = L * per_level + 1; /* + the similarity-evidence map row */
-	int W = 2 * tile + 3 * pad, Hc = head + tile + pad + rows * (lab + tile + pad) + pad;
+	char line[320];
+	snprintf(line, sizeof line, "A %s", o->name_a);
+	int na = wrap_lines(line, tile + pad, ts);
+	snprintf(line, sizeof line, "B %s", o->name_b);
+	int nb = wrap_lines(line, tile + pad, ts);
+	const int names = (na > nb ? na : nb) * 10 * ts;
+	const int head = 2 * 7 + 6 + names + pad;
+	int W = 2 * tile + 3 * pad + BAR_W + BAR_TEXT * ts, Hc = head + tile + pad + rows * (lab + tile + pad) + pad;
+	const int bar_x = 2 * tile + 3 * pad - 4;
 	int scale = 1;
-	char line[160];
 	snprintf(line, sizeof line, "D_F %.4g", d->df);
 	if (canvas_text_width(2, line) + 2 * pad <= W)
 		scale = 2;
 	canvas cv;
 	canvas_init(&cv, W, Hc, WHITE);
 	canvas_text(&cv, pad, pad, scale, INK, line);
-	snprintf(line, sizeof line, "A %.12s", o->name_a);
-	canvas_text(&cv, pad, pad + 7 * scale + 6, 1, SUB, line);
-	snprintf(line, sizeof line, "B %.12s", o->name_b);
-	canvas_text(&cv, tile + 2 * pad, pad + 7 * scale + 6, 1, SUB, line);
+	snprintf(line, sizeof line, "A %s", o->name_a);
+	text_wrapped(&cv, pad, pad + 7 * scale + 6, tile + pad, ts, SUB, line);
+	snprintf(line, sizeof line, "B %s", o->name_b);
+	text_wrapped(&cv, tile + 2 * pad, pad + 7 * scale + 6, tile + pad, ts, SUB, line);
 	/* the images themselves first, as the network sees them */
 	canvas_image(&cv, pad, head, tile, tile, disp_a);
 	canvas_image(&cv, tile + 2 * pad, head, tile, tile, disp_b);
@@ -157,16 +215,17 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 			snprintf(line, sizeof line, "L%d #%d", l, n);
 			int tw = canvas_text(&cv, pad, y + (lab - 14) / 2, 2, INK, line);
 			snprintf(line, sizeof line, "H %.3g PI %.2f", d->h[l][n], d->pi[l][n]);
-			canvas_text(&cv, pad + tw + 8, y + (lab - 14) / 2 + 7, 1, SUB, line);
+			canvas_text(&cv, pad + tw + 8, y + (lab - 14) / 2 + (ts == 1 ? 7 : 0), ts, SUB, line);
 			canvas_heat(&cv, pad, y + lab, tile, tile, disp_a, ha, fa->H[l], fa->W[l], 0.55f);
 			canvas_heat(&cv, tile + 2 * pad, y + lab, tile, tile, disp_b, hb, fb->H[l], fb->W[l], 0.55f);
+			colour_bar(&cv, bar_x, y + lab, tile, ts, mn, mx > mn ? mx : mn + 1.0f);
 			y += lab + tile + pad;
 		}
 		free(ha);
 		free(hb);
 	}
 	/* last row: the attribution map used by the faithfulness score (explain_map_avsl, 8 attributes per level),
-	 * each image's map scaled to its own maximum */
+	 * both maps on one scale 0 .. the larger maximum (the bar's numbers) */
 	{
 		enum { MAP_K = 8 };
 		int S = em->S;
@@ -175,26 +234,20 @@ void explain_pair_png(const explain_model *em, const image_u8 *disp_a, const ima
 		explain_evidence(d, fa, fb, e);
 		explain_map_avsl(em, fa, e, MAP_K, ma);
 		explain_map_avsl(em, fb, e, MAP_K, mb);
-		float xa = 0, xb = 0;
+		float mx = 0;
 		for (int j = 0; j < S * S; j++)
-			xa = fmaxf(xa, ma[j]), xb = fmaxf(xb, mb[j]);
+			mx = fmaxf(mx, fmaxf(ma[j], mb[j]));
 		for (int j = 0; j < S * S; j++) {
-			ma[j] = xa > 0 ? ma[j] / xa : 0;
-			mb[j] = xb > 0 ? mb[j] / xb : 0;
+			ma[j] = mx > 0 ? ma[j] / mx : 0;
+			mb[j] = mx > 0 ? mb[j] / mx : 0;
 		}
 		snprintf(line, sizeof line, "SIMILARITY EVIDENCE");
 		int s = canvas_text_width(2, line) + 2 * pad <= W ? 2 : 1;
 		canvas_text(&cv, pad, y + (lab - 7 * s) / 2, s, INK, line);
 		canvas_heat(&cv, pad, y + lab, tile, tile, disp_a, ma, S, S, 0.55f);
 		canvas_heat(&cv, tile + 2 * pad, y + lab, tile, tile, disp_b, mb, S, S, 0.55f);
+		colour_bar(&cv, bar_x, y + lab, tile, ts, 0.0f, mx > 0 ? mx : 1.0f);
 		free(e), free(ma), free(mb);
-	}
-	/* the colour scale as a thin bar along the right edge of the picture */
-	int bar_y = head + tile + pad, bar_h = Hc - bar_y - pad;
-	for (int j = 0; j < bar_h; j++) {
-		uint8_t c[3];
-		explain_colormap(1.0f - (float)j / (float)(bar_h > 1 ? bar_h - 1 : 1), c);
-		canvas_rect(&cv, W - pad + 2, bar_y + j, pad - 4, 1, c);
 	}
 	free(idx);
 	canvas_write_png(&cv, path, set);

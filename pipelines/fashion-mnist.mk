@@ -3,7 +3,8 @@
 # same trunk, data and budget, on the CPU. `make demo` runs it; every artefact lands in $(OUT).
 #
 #   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=0] [OUT=demo-run] [NP=1]
-#   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=100]    (after the above: attribution faithfulness)
+#   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=50] [SANITY_PAIRS=20]   (after the above: are the
+#       attribution maps faithful, and do they pass the sanity checks? see avsl-explain(1))
 #
 # PER_CLASS training images per class and EPOCHS set the budget (the defaults finish in well under 15 minutes on
 # 2 cores); the test split is always the full 5000 images of classes 5-9.
@@ -74,11 +75,20 @@ $(OUT)/avsl/levels.avg: $(OUT)/avsl/test.ave
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
 	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric l2 -o $@ $<,graph-baseline)
 
-# Deletion/insertion faithfulness of AVSL's attribution maps against a random map and a plain last-level CAM, on
-# the demo's test classes (make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=100]).
-PAIRS ?= 100
-faithfulness: $(OUT)/avsl/model.safetensors $(OUT)/test.avs
-	$(BIN)/avsl-explain faithfulness -m $< --shard $(OUT)/test.avs --pairs $(PAIRS) | tee $(OUT)/faithfulness.txt
+# Are the attribution maps faithful? Deletion/insertion of every method (avsl, cam-last, grad, per level) against
+# random controls with the maps' own smoothness, in pixels and cells, with mean and blur fills, means with bootstrap
+# intervals; then the cascading-randomisation sanity checks. On the demo's test classes; both tables are written to
+# $(OUT)/faithfulness.txt and $(OUT)/sanity.txt and printed.
+PAIRS ?= 50
+SANITY_PAIRS ?= 20
+faithfulness: $(OUT)/faithfulness.txt $(OUT)/sanity.txt
+	@cat $(OUT)/faithfulness.txt
+	@echo
+	@cat $(OUT)/sanity.txt
+$(OUT)/faithfulness.txt: $(OUT)/avsl/model.safetensors $(OUT)/test.avs
+	$(call TIMED,$(BIN)/avsl-explain faithfulness -q -m $< --shard $(OUT)/test.avs --pairs $(PAIRS) -o $@,faithfulness)
+$(OUT)/sanity.txt: $(OUT)/avsl/model.safetensors $(OUT)/test.avs
+	$(call TIMED,$(BIN)/avsl-explain sanity -q -m $< --shard $(OUT)/test.avs --pairs $(SANITY_PAIRS) -o $@,sanity)
 
 # Attribution: the decomposition of one pair's distance with its CAM heat maps, and a retrieval board.
 $(OUT)/pair.png: $(OUT)/avsl/test.avg

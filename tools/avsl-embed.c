@@ -248,6 +248,13 @@ int main(int argc, char **argv)
 	lc.rank = dist_rank(), lc.world = dist_world();
 	loader *ld = loader_open_or_die(shard, &lc);
 	uint64_t n = loader_count(ld);
+	if (n > 0 && n < (uint64_t)lc.batch) {
+		/* A batch larger than the records only costs memory: the plan (and its page faults) scale with it. One
+		 * batch either way, so the numbers are the same. */
+		loader_close(ld);
+		lc.batch = batch = (int)n;
+		ld = loader_open_or_die(shard, &lc);
+	}
 	model_plan(&m, batch);
 	int lead = dist_rank() == 0;
 	ave_set all = {0};

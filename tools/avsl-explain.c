@@ -16,7 +16,8 @@ static const char usage_text[] =
 	"Usage: avsl-explain -m MODEL (--images A B | --shard S --pair I J | --shard S --graph G --query I --rank K)\n"
 	"                    [--json] [--png FILE] [options]\n"
 	"       avsl-explain board -m MODEL --shard S --graph G --query I [-k N] --png FILE\n"
-	"       avsl-explain faithfulness -m MODEL --shard S [--pairs N] [--steps N] [--json]\n"
+	"       avsl-explain faithfulness -m MODEL --shard S [--pairs N] [--steps N] [--resamples N] [--json]\n"
+	"       avsl-explain sanity -m MODEL --shard S [--pairs N] [--json]\n"
 	"Explain the AVSL distance d_f of a pair: per level the attributes (embedding dims) with the largest part\n"
 	"of H_l, their difference Delta, propagated part T, gate pi and both certainties, and the strongest\n"
 	"level 0 -> 1 -> 2 paths through the links. The parts sum to d_f.\n"
@@ -33,12 +34,13 @@ static const char usage_text[] =
 	"      --paths N        paths shown into each of the top 3 last-level attributes (default 3)\n"
 	"      --png FILE       pair: heat maps of the top attributes' CAMs; board: the retrieval grid\n"
 	"      --png-attrs N    pair picture: attributes per level (default 2)\n"
-	"      --tile N         picture tile size in pixels (default 112)\n"
+	"      --tile N         picture tile size in pixels (default: pair auto from the image size, board 112)\n"
 	"  -k, --k N            board: neighbours shown (default 8)\n"
-	"      --pairs N        faithfulness: queries (the first N records) (default 50)\n"
+	"      --pairs N        faithfulness, sanity: queries (the first N records) (default 50)\n"
 	"      --steps N        faithfulness: deletion/insertion steps (default 16)\n"
-	"      --attr-k N       faithfulness: attributes per level in the AVSL map (default 8)\n"
-	"      --seed N         faithfulness: seed of the random control map (default 0)\n"
+	"      --resamples N    faithfulness: bootstrap resamples of the 95% intervals (default 2000)\n"
+	"      --attr-k N       faithfulness, sanity: attributes per level in the AVSL maps (default 8)\n"
+	"      --seed N         faithfulness, sanity: seed of the controls, bootstrap and randomisation (default 0)\n"
 	"  -t, --threads N      CPU threads (default: all CPUs)\n"
 	"  -o, --output FILE    write the text or JSON to FILE (default: standard output)\n"
 	"  -q, --quiet          no diagnostics on stderr\n"
@@ -46,20 +48,20 @@ static const char usage_text[] =
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n";
 
-enum { MODE_PAIR, MODE_BOARD, MODE_FAITH };
+enum { MODE_PAIR, MODE_BOARD, MODE_FAITH, MODE_SANITY };
 
 typedef struct {
 	int mode;
 	const char *model, *img[2], *shard, *graph, *png, *out;
 	int64_t pair[2], query;
-	int rank, json, top, paths, png_attrs, tile, k, pairs, steps, attr_k, threads, verbosity;
+	int rank, json, top, paths, png_attrs, tile, k, pairs, steps, resamples, attr_k, threads, verbosity;
 	uint64_t seed;
 } opts;
 
 static void parse(opts *o, int argc, char **argv)
 {
 	enum { O_IMAGES = 256, O_SHARD, O_PAIR, O_GRAPH, O_QUERY, O_RANK, O_JSON, O_TOP, O_PATHS, O_PNG, O_PNGA, O_TILE,
-	       O_PAIRS, O_STEPS, O_ATTRK, O_SEED };
+	       O_PAIRS, O_STEPS, O_RESAMPLES, O_ATTRK, O_SEED };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"images", required_argument, 0, O_IMAGES},
 		{"shard", required_argument, 0, O_SHARD}, {"pair", required_argument, 0, O_PAIR},
@@ -70,6 +72,7 @@ static void parse(opts *o, int argc, char **argv)
 		{"tile", required_argument, 0, O_TILE},   {"k", required_argument, 0, 'k'},
 		{"pairs", required_argument, 0, O_PAIRS}, {"steps", required_argument, 0, O_STEPS},
 		{"attr-k", required_argument, 0, O_ATTRK}, {"seed", required_argument, 0, O_SEED},
+		{"resamples", required_argument, 0, O_RESAMPLES},
 		{"threads", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
 		{"quiet", no_argument, 0, 'q'},           {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
@@ -105,6 +108,7 @@ static void parse(opts *o, int argc, char **argv)
 		case 'k': o->k = (int)opt_long("-k", optarg, 1, 64); break;
 		case O_PAIRS: o->pairs = (int)opt_long("--pairs", optarg, 1, 1000000); break;
 		case O_STEPS: o->steps = (int)opt_long("--steps", optarg, 1, 256); break;
+		case O_RESAMPLES: o->resamples = (int)opt_long("--resamples", optarg, 0, 1000000); break;
 		case O_ATTRK: o->attr_k = (int)opt_long("--attr-k", optarg, 1, 65536); break;
 		case O_SEED: o->seed = opt_size("--seed", optarg, 0, UINT64_MAX); break;
 		case 't': o->threads = (int)opt_long("--threads", optarg, 1, 1024); break;
@@ -132,7 +136,7 @@ static void parse(opts *o, int argc, char **argv)
 		if (!o->shard || !o->graph || o->query < 0 || !o->png)
 			die_usage("board needs --shard S --graph G --query I --png FILE");
 	} else if (!o->shard) {
-		die_usage("faithfulness needs --shard S");
+		die_usage("%s needs --shard S", o->mode == MODE_FAITH ? "faithfulness" : "sanity");
 	}
 }
 
@@ -296,7 +300,7 @@ static void run_board(const opts *o, explain_model *em)
 		explain_tensor_image(em, x, &disp[i]);
 		image_free(&im);
 	}
-	explain_board_png(disp, ids, labels, dist, k, o->tile, h.metric, o->png);
+	explain_board_png(disp, ids, labels, dist, k, o->tile > 0 ? o->tile : 112, h.metric, o->png);
 	if (o->verbosity >= CLI_VERBOSE)
 		warn("%s: query %lld and %d neighbours", o->png, (long long)q.id, k);
 	for (int i = 0; i <= k; i++)
@@ -307,49 +311,33 @@ static void run_board(const opts *o, explain_model *em)
 
 static void run_faith(const opts *o, explain_model *em)
 {
-	explain_faith_config fc = {o->steps, o->attr_k, o->seed, o->verbosity >= CLI_VERBOSE};
+	explain_faith_config fc = {o->steps, o->attr_k, o->seed, o->resamples, o->verbosity >= CLI_VERBOSE};
 	explain_faith_result r;
-	const int M = EXPLAIN_FAITH_METHODS, K1 = o->steps + 1;
-	float *md = xmalloc_array((size_t)M * K1, sizeof(float)), *mi = xmalloc_array((size_t)M * K1, sizeof(float));
-	explain_faithfulness(em, o->shard, o->pairs, &fc, &r, md, mi);
+	explain_faithfulness(em, o->shard, o->pairs, &fc, &r);
 	if (r.pairs == 0)
 		die("%s: no pair with a same-class neighbour and a distance above 0", o->shard);
 	out_file of;
 	out_open(&of, o->out, 0);
-	FILE *fp = of.fp;
-	if (o->json) {
-		fprintf(fp, "{\"pairs\":%d,\"steps\":%d,\"attr_k\":%d,\"avsl_over_cam\":{\"deletion\":%.4f,\"insertion\":%.4f},"
-			    "\"methods\":[",
-			r.pairs, o->steps, o->attr_k, r.avsl_over_cam_del, r.avsl_over_cam_ins);
-		for (int k = 0; k < M; k++) {
-			fprintf(fp, "%s{\"method\":\"%s\",\"deletion_auc\":%.6f,\"deletion_sd\":%.6f,\"insertion_auc\":%.6f,"
-				    "\"insertion_sd\":%.6f,\"deletion_win\":%.4f,\"insertion_win\":%.4f,\"deletion_curve\":[",
-				k ? "," : "", explain_faith_method_name[k], r.del_auc[k], r.del_sd[k], r.ins_auc[k],
-				r.ins_sd[k], r.del_win[k], r.ins_win[k]);
-			for (int s = 0; s < K1; s++)
-				fprintf(fp, "%s%.6f", s ? "," : "", md[k * K1 + s]);
-			fprintf(fp, "],\"insertion_curve\":[");
-			for (int s = 0; s < K1; s++)
-				fprintf(fp, "%s%.6f", s ? "," : "", mi[k * K1 + s]);
-			fprintf(fp, "]}");
-		}
-		fprintf(fp, "]}\n");
-	} else {
-		fprintf(fp, "# faithfulness over %d pairs (query, nearest same-class record), %d steps, d/d_0\n", r.pairs,
-			o->steps);
-		fprintf(fp, "# deletion: higher AUC is better (removing the evidence should raise d_f fastest)\n");
-		fprintf(fp, "# insertion: lower AUC is better (adding the evidence back should lower d_f fastest)\n");
-		fprintf(fp, "# win: fraction of pairs where the method beats the random map on the same pair\n");
-		fprintf(fp, "%-10s %13s %9s %7s %14s %9s %7s\n", "method", "deletion_auc", "sd", "win", "insertion_auc", "sd",
-			"win");
-		for (int k = 0; k < M; k++)
-			fprintf(fp, "%-10s %13.4f %9.4f %7.2f %14.4f %9.4f %7.2f\n", explain_faith_method_name[k],
-				r.del_auc[k], r.del_sd[k], r.del_win[k], r.ins_auc[k], r.ins_sd[k], r.ins_win[k]);
-		fprintf(fp, "# avsl beats cam-last on the same pair: deletion %.2f, insertion %.2f of the pairs\n",
-			r.avsl_over_cam_del, r.avsl_over_cam_ins);
-	}
+	explain_faith_print(of.fp, &r, &fc, o->json);
 	out_commit(&of);
-	free(md), free(mi);
+	explain_faith_free(&r);
+}
+
+static void run_sanity(const opts *o, explain_model *em)
+{
+	explain_pair *pr = xmalloc_array((size_t)o->pairs, sizeof *pr);
+	int np = explain_find_pairs(em, o->shard, o->pairs, pr);
+	if (np == 0)
+		die("%s: no pair with a same-class neighbour and a distance above 0", o->shard);
+	float *x = xmalloc_array((size_t)np * 2 * em->Cin, (size_t)em->S * em->S * sizeof(float));
+	explain_pair_images(em, o->shard, pr, np, x);
+	explain_sanity_result r;
+	explain_sanity(em, x, np, o->attr_k, o->seed, &r);
+	out_file of;
+	out_open(&of, o->out, 0);
+	explain_sanity_print(of.fp, &r, o->json);
+	out_commit(&of);
+	free(pr), free(x);
 }
 
 int main(int argc, char **argv)
@@ -357,12 +345,14 @@ int main(int argc, char **argv)
 	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	opts o = {.mode = MODE_PAIR, .pair = {-1, -1}, .query = -1, .rank = 1, .top = 5, .paths = 3, .png_attrs = 2,
-		  .tile = 112, .k = 8, .pairs = 50, .steps = 16, .attr_k = 8, .out = "-", .verbosity = CLI_NORMAL};
+		  .tile = 0, .k = 8, .pairs = 50, .steps = 16, .resamples = 2000, .attr_k = 8, .out = "-", .verbosity = CLI_NORMAL};
 	int skip = 0;
 	if (argc > 1 && strcmp(argv[1], "board") == 0)
 		o.mode = MODE_BOARD, skip = 1;
 	else if (argc > 1 && strcmp(argv[1], "faithfulness") == 0)
 		o.mode = MODE_FAITH, skip = 1;
+	else if (argc > 1 && strcmp(argv[1], "sanity") == 0)
+		o.mode = MODE_SANITY, skip = 1;
 	/* getopt sees the words after the mode behind the program name (a copy: argv itself is left alone). */
 	char **av = xmalloc_array((size_t)argc + 1, sizeof *av);
 	av[0] = argv[0];
@@ -378,8 +368,10 @@ int main(int argc, char **argv)
 		run_pair(&o, &em);
 	else if (o.mode == MODE_BOARD)
 		run_board(&o, &em);
-	else
+	else if (o.mode == MODE_FAITH)
 		run_faith(&o, &em);
+	else
+		run_sanity(&o, &em);
 	explain_model_free(&em);
 	free(av);
 	return 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests for avsl-explain on a tiny model trained here for one epoch (synthetic data, pipelines/synth/mksynth.c):
 # usage errors, missing files, bad ids, the decomposition summing to d_f (text and JSON), d_f agreeing with the
-# neighbour graph, PNG pictures (pair and board) and the faithfulness table.
+# neighbour graph, PNG pictures (pair and board), the faithfulness table and the sanity checks.
 . "$(dirname "$0")/lib.sh"
 D=$T/synth
 synth "$D" 6 24 16 3
@@ -84,12 +84,35 @@ check images_named "grep -q '^a: .*board.png' $T/img.txt"
 expect same_image_zero 0 - empty -- avsl-explain -m "$M" --shard "$S" --pair 3 3 --json -o "$T/same.json"
 check same_image_distance_zero "grep -q '\"d_f\":0,' $T/same.json"
 
-# faithfulness
-expect faith 0 - empty -- avsl-explain faithfulness -m "$M" --shard "$S" --pairs 3 --steps 4 -o "$T/faith.txt"
-check faith_rows "grep -q '^avsl ' $T/faith.txt && grep -q '^cam-last ' $T/faith.txt && grep -q '^random ' $T/faith.txt"
-check faith_three_pairs "grep -q 'over 3 pairs' $T/faith.txt"
-expect faith_json 0 - empty -- avsl-explain faithfulness -m "$M" --shard "$S" --pairs 2 --steps 4 --json -o "$T/faith.json"
-check faith_json_keys "grep -q '\"deletion_auc\":' $T/faith.json && grep -q '\"insertion_curve\":\[' $T/faith.json"
-# deletion curves start at d/d_0 = 1
-# (one curve per method: all three must be present and start at 1)
-check faith_curve_starts_at_one "grep -o '\"deletion_curve\":\[[0-9.]*' $T/faith.json | sed 's/.*\[//' | awk '{n++; if ((\$1 - 1)^2 <= 1e-8) ok++} END{exit !(n == 3 && ok == 3)}'"
+# faithfulness: every method and control in all four settings, intervals around the means, JSON with the same
+expect faith 0 - empty -- avsl-explain faithfulness -m "$M" --shard "$S" --pairs 3 --steps 4 --resamples 200 -o "$T/faith.txt"
+check faith_rows "for m in avsl cam-last grad avsl-l0 avsl-l1 avsl-l2 random-pixel random-l0 random-l1 random-l2 random-patch; do [ \$(grep -c \"^\$m \" $T/faith.txt) -eq 8 ] || exit 1; done"
+check faith_settings "for s in pixel-mean pixel-blur patch-mean patch-blur; do grep -q \"^## \$s deletion\" $T/faith.txt && grep -q \"^## \$s insertion\" $T/faith.txt || exit 1; done"
+check faith_three_pairs "grep -q 'over 3 pairs' $T/faith.txt && grep -q '200 resamples, seed 0' $T/faith.txt"
+# the interval holds the mean; a win rate is a fraction of 3 pairs (ties 1/2)
+check faith_interval_holds_mean "awk '/^avsl /{gsub(/[\\[\\],]/, \" \"); if (!(\$3 <= \$2 && \$2 <= \$4)) bad = 1; w = \$5 * 6; if (w != int(w + 0.5) && (w - int(w + 0.5))^2 > 1e-3) bad = 1; n++} END{exit bad || n != 8}' $T/faith.txt"
+expect faith_json 0 - empty -- avsl-explain faithfulness -m "$M" --shard "$S" --pairs 2 --steps 4 --resamples 100 --json -o "$T/faith.json"
+check faith_json_parses "python3 -c '
+import json
+d = json.load(open(\"$T/faith.json\"))
+assert d[\"pairs\"] == 2 and d[\"resamples\"] == 100 and len(d[\"settings\"]) == 8
+for s in d[\"settings\"]:
+    assert len(s[\"maps\"]) == 11
+    for m in s[\"maps\"]:
+        assert m[\"lo\"] <= m[\"mean\"] + 1e-9 and m[\"mean\"] <= m[\"hi\"] + 1e-9
+        assert len(m[\"vs\"]) == (4 if m[\"control\"] else 5)
+'"
+# the same pairs and seed give the same numbers as the text table (first row of the first block)
+check faith_json_matches_text "avsl-explain faithfulness -m $M --shard $S --pairs 2 --steps 4 --resamples 100 -o $T/faith2.txt 2>/dev/null && t=\$(awk '/^avsl /{print \$2; exit}' $T/faith2.txt) && j=\$(python3 -c 'import json; print(\"%.4f\" % json.load(open(\"$T/faith.json\"))[\"settings\"][0][\"maps\"][0][\"mean\"])') && [ \"\$t\" = \"\$j\" ]"
+expect sanity_needs_shard 2 empty 'sanity needs --shard' -- avsl-explain sanity -m "$M"
+expect sanity 0 - empty -- avsl-explain sanity -m "$M" --shard "$S" --pairs 2 -o "$T/sanity.txt"
+check sanity_cascades "grep -q '^## trunk cascade' $T/sanity.txt && grep -q '^## collector cascade' $T/sanity.txt && grep -q '^+stem ' $T/sanity.txt && grep -q '^+gates ' $T/sanity.txt && [ \$(grep -c '^verdict ' $T/sanity.txt) -eq 2 ]"
+# the last-level CAM does not read the collector: unchanged maps (1.00 / 1.00), reported failing
+check sanity_cam_fails_collector "awk '/^## collector/{c=1} c && /^\\+gates /{print \$5, \$6, \$7} c && /^verdict/{print \$3; exit}' $T/sanity.txt | tr '\\n' ' ' | grep -q '^1.00 / 1.00 FAIL'"
+expect sanity_json 0 - empty -- avsl-explain sanity -m "$M" --shard "$S" --pairs 2 --json -o "$T/sanity.json"
+check sanity_json_parses "python3 -c '
+import json
+d = json.load(open(\"$T/sanity.json\"))
+assert d[\"pairs\"] == 2 and [c[\"cascade\"] for c in d[\"cascades\"]] == [\"trunk\", \"collector\"]
+assert len(d[\"cascades\"][0][\"steps\"]) == 6 and len(d[\"cascades\"][0][\"verdict\"]) == 6
+'"

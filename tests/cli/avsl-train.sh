@@ -95,6 +95,8 @@ check embed_tty_with_output_file "/usr/bin/python3 $AVSL_ROOT/tests/cli/on_tty.p
 expect embed_npy 0 empty '' -- avsl-embed -q -m "$T/ra/model.safetensors" --npy "$T/npy" -o "$T/e.ave" "$D/test.avs"
 check embed_npy_files "test -s $T/npy/emb0.npy && test -s $T/npy/cert2.npy && test -s $T/npy/labels.npy && test -s $T/npy/ids.npy"
 check embed_pipe_equals_file "avsl-embed -q -m $T/ra/model.safetensors $D/test.avs | cmp - $T/e.ave"
+# a batch larger than the shard is capped at its records (memory, not numbers): the same bytes
+check embed_batch_capped "avsl-embed -q -b 65536 -m $T/ra/model.safetensors $D/test.avs | cmp - $T/e.ave"
 
 # The pipeline's Recall@1 equals the trainer's evaluation of the same model (model.safetensors = best epoch).
 best=$(grep '"best":true' "$T/ra/train.jsonl" | tail -n 1 | sed 's/.*"recall":{"1":\([0-9.e+-]*\).*/\1/')

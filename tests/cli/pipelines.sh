@@ -26,7 +26,8 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 		PER_CLASS=20 EPOCHS=1 THREADS=2
 	check demo_recipe_table "grep -q 'AVSL (learned graph)' $T/demo/results.txt && grep -q 'train-avsl' $T/demo/results.txt"
 	expect demo_recipe_faithfulness 0 - '' -- make -s -f pipelines/fashion-mnist.mk BIN="$AVSL_BIN" OUT="$T/demo" \
-		PER_CLASS=20 EPOCHS=1 THREADS=2 PAIRS=4 faithfulness
-	check demo_recipe_faithfulness_table "grep -q '^avsl ' $T/demo/faithfulness.txt && grep -q '^random ' $T/demo/faithfulness.txt"
+		PER_CLASS=20 EPOCHS=1 THREADS=2 PAIRS=4 SANITY_PAIRS=2 faithfulness
+	check demo_recipe_faithfulness_table "grep -q '^avsl ' $T/demo/faithfulness.txt && grep -q '^random-l2 ' $T/demo/faithfulness.txt && grep -q '^## patch-blur insertion' $T/demo/faithfulness.txt"
+	check demo_recipe_sanity_table "grep -q '^## trunk cascade' $T/demo/sanity.txt && grep -q '^verdict ' $T/demo/sanity.txt"
 	check demo_recipe_pictures "test -s $T/demo/avsl/model.safetensors && test -s $T/demo/baseline/test.ave && test -s $T/demo/board.png && test -s $T/demo/pair.png && grep -q . $T/demo/pair.txt"
 fi

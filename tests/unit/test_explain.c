@@ -79,69 +79,8 @@ TEST(top_orders_and_breaks_ties_by_index)
 	CHECK(explain_top(s, 3, 1, idx) == 1 && idx[0] == 1);
 }
 
-/* ---- a tiny random model --------------------------------------------------------------------------------------- */
 
-enum { TD = 16, TS = 16, TK = 3 };
-
-static explain_model tm;
-static int tm_ready;
-
-static void fill(float *p, size_t n, uint64_t stream, float lo, float hi)
-{
-	rng r;
-	rng_init(&r, 1234, stream);
-	for (size_t i = 0; i < n; i++)
-		p[i] = lo + (hi - lo) * rng_uniform(&r);
-}
-
-static float *tensor_of(model *m, const char *name)
-{
-	int i = paramset_find(&m->ps, name);
-	return i < 0 ? NULL : paramset_data(&m->ps, i);
-}
-
-static int tiny_model(void)
-{
-	if (tm_ready)
-		return 0;
-	train_config c;
-	train_config_init(&c);
-	free(c.arch);
-	c.arch = xstrdup("cifar_resnet18");
-	c.base_width = 4;
-	c.channels = 1;
-	c.input_size = TS;
-	c.resize = 0;
-	c.embeddings_dim = TD;
-	c.topk_corr = 4;
-	c.threads = 1;
-	c.mean[0] = 0.25f;
-	c.std[0] = 0.5f;
-	model m;
-	model_create(&m, &c, TK);
-	model_init_random(&m, 42);
-	/* Trained-looking collector: positive links (so S_hat is not empty) and gates away from 0.5. */
-	char name[64];
-	for (int t = 0; t < 2; t++) {
-		snprintf(name, sizeof name, "collector.links.%d", t);
-		fill(tensor_of(&m, name), (size_t)TD * TD, 10 + t, -0.2f, 1.0f);
-	}
-	for (int l = 0; l < 3; l++) {
-		snprintf(name, sizeof name, "collector.prob_coef.%d", l);
-		fill(tensor_of(&m, name), TD, 20 + l, 0.5f, 4.0f);
-		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
-		fill(tensor_of(&m, name), TD, 30 + l, -0.2f, 0.2f);
-	}
-	explain_model_adopt(&tm, &m, &c);
-	tm_ready = 1;
-	return 0;
-}
-
-/* Two random input images (2, 1, TS, TS). */
-static void tiny_inputs(float *x, uint64_t stream)
-{
-	fill(x, (size_t)2 * TS * TS, stream, -0.5f, 2.0f);
-}
+#include "explain_tiny.h"
 
 TEST(forward_matches_model_embed)
 {
@@ -370,15 +309,17 @@ TEST(board_png_layout_and_frames)
 		free(disp[i].px);
 }
 
-TEST(pair_png_dimensions)
+/* The pair picture of the tiny model's random pair `stream`, decoded into im. Returns 0, or -1 when it cannot be
+ * written or decoded. */
+static int draw_pair(uint64_t stream, const char *name_a, int per_level, int tile, image_u8 *im)
 {
-	CHECK(tiny_model() == 0);
 	char path[] = "/tmp/test_explain_XXXXXX";
 	int fd = mkstemp(path);
-	CHECK(fd >= 0);
+	if (fd < 0)
+		return -1;
 	close(fd);
 	float x[2 * TS * TS];
-	tiny_inputs(x, 5);
+	tiny_inputs(x, stream);
 	explain_feats f[2];
 	explain_forward(&tm, x, 2, 1, f);
 	explain_decomp d;
@@ -387,58 +328,55 @@ TEST(pair_png_dimensions)
 	image_u8 da, db;
 	explain_tensor_image(&tm, x, &da);
 	explain_tensor_image(&tm, x + TS * TS, &db);
-	CHECK(da.w == TS && da.c == 1);
-	/* round trip of the display image: x * std + mean, x = (v - 0.25) / 0.5 */
-	CHECK(da.px[0] == (uint8_t)lrintf(fminf(fmaxf((x[0] * 0.5f + 0.25f) * 255.0f, 0), 255)));
-	explain_report_opts ro = {"a", "b", -1, -1, 5, 3, NAN};
-	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, 2, 40, path, NULL);
-	image_u8 im;
-	CHECK(decode_png(path, &im) == 0);
+	explain_report_opts ro = {name_a, "b", -1, -1, 5, 3, NAN};
+	explain_pair_png(&tm, &da, &db, &f[0], &f[1], &d, &ro, per_level, tile, path, NULL);
+	int r = decode_png(path, im);
 	unlink(path);
-	/* width 2 tiles + 3 pads; height: title 48, image row 48, 6 + 1 rows of (22 + 40 + 8), bottom pad 8 */
-	CHECKF(im.w == 2 * 40 + 24 && im.h == 48 + 48 + 7 * 70 + 8, "%dx%d", im.w, im.h);
-	image_free(&im);
 	image_free(&da);
 	image_free(&db);
 	explain_decomp_free(&d);
 	explain_feats_free(&f[0]);
 	explain_feats_free(&f[1]);
+	return r;
 }
 
-TEST(faithfulness_curve_fixed_points)
+TEST(pair_png_dimensions)
 {
 	CHECK(tiny_model() == 0);
 	float x[2 * TS * TS];
-	tiny_inputs(x, 9);
-	explain_feats f[2];
-	explain_forward(&tm, x, 2, 1, f);
-	explain_faith_config fc = {4, 3, 1, 0};
-	float del[3 * 5], ins[3 * 5];
-	double da[3], ia[3];
-	CHECK(explain_faith_pair(&tm, &fc, x, &f[0], &f[1], del, ins, da, ia) == 0);
-	for (int k = 0; k < 3; k++) {
-		/* step 0 of deletion is the image itself; the last insertion step too (fast vs naive kernel: 1e-5) */
-		CHECK_CLOSE(del[k * 5], 1.0, 1e-5, 0);
-		CHECK_CLOSE(ins[k * 5 + 4], 1.0, 1e-5, 0);
-		/* everything deleted = nothing inserted = the all-mean image, whatever the map */
-		CHECK_CLOSE(del[k * 5 + 4], ins[k * 5], 1e-6, 1e-6);
-		CHECK_CLOSE(del[k * 5 + 4], del[4], 1e-6, 1e-6);
-		CHECK_CLOSE(da[k], explain_auc(del + k * 5, 4), 1e-12, 0);
-	}
-	const float c[3] = {1, 2, 4};
-	CHECK_CLOSE(explain_auc(c, 2), (1.5 + 3) / 2, 1e-12, 0);
-	/* the same image on both sides: d_f is 0, no curve */
-	CHECK(explain_faith_pair(&tm, &fc, x, &f[0], &f[0], del, ins, da, ia) == -1);
-	explain_feats_free(&f[0]);
-	explain_feats_free(&f[1]);
+	tiny_inputs(x, 5);
+	image_u8 da;
+	explain_tensor_image(&tm, x, &da);
+	CHECK(da.w == TS && da.c == 1);
+	/* round trip of the display image: x * std + mean, x = (v - 0.25) / 0.5 */
+	CHECK(da.px[0] == (uint8_t)lrintf(fminf(fmaxf((x[0] * 0.5f + 0.25f) * 255.0f, 0), 255)));
+	image_free(&da);
+	image_u8 im;
+	CHECK(draw_pair(5, "a", 2, 40, &im) == 0);
+	/* width 2 tiles + 3 pads + colour bar 10 + its numbers 54; height: title 20 + one name line 10 + pad 8, image
+	 * row 48, 6 + 1 rows of (22 + 40 + 8), bottom pad 8 */
+	CHECKF(im.w == 2 * 40 + 24 + 64 && im.h == 38 + 48 + 7 * 70 + 8, "%dx%d", im.w, im.h);
+	/* the colour bar of the first attribute row (x = 2 * 40 + 20, from y = 38 + 48 + 22) and its top number */
+	int bx = 2 * 40 + 20, by = 38 + 48 + 22, ink = 0;
+	CHECK(!(px(&im, bx + 2, by)[0] == 255 && px(&im, bx + 2, by)[1] == 255 && px(&im, bx + 2, by)[2] == 255));
+	for (int yy = by; yy < by + 7; yy++)
+		for (int xx = bx + 13; xx < bx + 40; xx++)
+			ink += px(&im, xx, yy)[0] < 128;
+	CHECKF(ink > 5, "ink %d", ink);
+	image_free(&im);
 }
 
-TEST(rank_pixels_descending_ties_in_raster_order)
+TEST(pair_png_names_in_full_and_auto_tile)
 {
-	const float m[6] = {0.5f, NAN, 2.0f, 0.5f, -1.0f, 3.0f};
-	int o[6];
-	explain_rank_pixels(m, 6, o);
-	CHECK(o[0] == 5 && o[1] == 2 && o[2] == 0 && o[3] == 3 && o[4] == 4 && o[5] == 1);
+	CHECK(explain_pair_tile(224, 0) == 224 && explain_pair_tile(28, 0) == 112 && explain_pair_tile(16, 0) == 112);
+	CHECK(explain_pair_tile(300, 0) == 300 && explain_pair_tile(28, 50) == 50);
+	CHECK(tiny_model() == 0);
+	image_u8 im;
+	/* "A " + a 40-character name in a 120 px column (20 characters a line at scale 1): 3 lines, nothing cut */
+	CHECK(draw_pair(6, "images/birds/0123456789-abcdefghijkl.png", 1, 0, &im) == 0);
+	/* auto tile 112 for 16 px; head 20 + 3 name lines of 10 + 8; 3 + 1 rows of (22 + 112 + 8) */
+	CHECKF(im.w == 2 * 112 + 24 + 64 && im.h == 58 + 120 + 4 * 142 + 8, "%dx%d", im.w, im.h);
+	image_free(&im);
 }
 
 int main(void)
@@ -453,8 +391,7 @@ int main(void)
 	RUN(canvas_png_roundtrip);
 	RUN(board_png_layout_and_frames);
 	RUN(pair_png_dimensions);
-	RUN(faithfulness_curve_fixed_points);
-	RUN(rank_pixels_descending_ties_in_raster_order);
+	RUN(pair_png_names_in_full_and_auto_tile);
 	if (tm_ready)
 		explain_model_free(&tm);
 	return harness_finish();

@@ -5,11 +5,14 @@
 # (OMP_WAIT_POLICY=ACTIVE, libgomp's behaviour before avsl set a passive wait, cli.h cli_omp_passive). The target:
 # loaded >= 60% of quiet (a fair share of 2 cores beside one busy process is 67%).
 # img/s: the trainer's own per-window figure (train.jsonl step lines, --log-every 2), median over the windows after
-# the first (warm-up). Knobs: PER_CLASS (images per class, 5 classes), EPOCHS.
+# the first (warm-up). This VM's speed drifts by tens of percent over minutes, so quiet and loaded runs alternate REPS
+# times and each cell is the median over the repetitions. Knobs: PER_CLASS (images per class, 5 classes), EPOCHS,
+# REPS (default 3).
 set -u
 : "${AVSL_BIN:=$(cd "$(dirname "$0")/../.." && pwd)/build/bin}"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PER_CLASS=${PER_CLASS:-300}
+PER_CLASS=${PER_CLASS:-600}
+REPS=${REPS:-3}
 EPOCHS=${EPOCHS:-1}
 T=$(mktemp -d)
 trap 'kill $YES 2>/dev/null; rm -rf "$T"' EXIT
@@ -32,10 +35,16 @@ run() {
 		awk '{v[NR] = $1} END{if (NR == 0) print 0; else print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
 }
 printf '%-22s %10s %10s %8s\n' "wait policy" "quiet" "loaded" "ratio"
+median() { sort -g | awk '{v[NR] = $1} END{print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 for policy in PASSIVE ACTIVE; do
-	q=$(run $policy quiet)
-	l=$(run $policy loaded)
+	qs= ls=
+	for r in $(seq "$REPS"); do
+		qs="$qs $(run $policy quiet)"
+		ls="$ls $(run $policy loaded)"
+	done
+	q=$(echo $qs | tr ' ' '\n' | median)
+	l=$(echo $ls | tr ' ' '\n' | median)
 	name=$([ $policy = PASSIVE ] && echo "avsl (passive)" || echo "peer: spinning (active)")
 	awk -v n="$name" -v q="$q" -v l="$l" 'BEGIN{r = q > 0 ? 100 * l / q : 0; printf "%-22s %10.1f %10.1f %7.0f%%\n", n, q, l, r}'
 done
-echo "(img/s of avsl-train --threads 2; loaded = one 'yes >/dev/null' running beside it; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(median of $REPS alternating repetitions; img/s of avsl-train --threads 2; loaded = one 'yes >/dev/null' running beside it; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -29,4 +29,32 @@ float *arena_floats(arena *a, size_t n);
 void arena_commit(arena *a);
 void arena_free(arena *a);
 
+/* Lifetime planning for a forward-only pass (inference): slices that are never live at the same step share bytes.
+ * A plan is recorded twice, by the same sequence of calls: reuse_new (a slice written at the current step),
+ * reuse_read (read at the current step: it stays live until then), reuse_step (the next op). After the first
+ * recording, reuse_place assigns offsets (largest slice first, lowest free offset) and returns the bytes the
+ * region needs; reuse_rewind starts the second recording, whose reuse_ptr gives each slice's address. */
+typedef struct {
+	size_t bytes, off; /* 64-byte multiples */
+	int first, last;   /* steps during which the slice is live */
+} reuse_span;
+
+typedef struct {
+	reuse_span *s;
+	int n, cap;
+	int next;   /* second recording: the next slice id */
+	int now;    /* the current step */
+	int placed; /* offsets assigned */
+} arena_reuse;
+
+void reuse_init(arena_reuse *p);
+int reuse_new(arena_reuse *p, size_t floats);
+void reuse_read(arena_reuse *p, int id);
+void reuse_step(arena_reuse *p);
+size_t reuse_place(arena_reuse *p);
+void reuse_rewind(arena_reuse *p);
+/* The slice's address inside region (NULL while region is NULL, i.e. measuring). */
+float *reuse_ptr(const arena_reuse *p, char *region, int id);
+void reuse_free(arena_reuse *p);
+
 #endif

@@ -11,7 +11,7 @@
 void embed_all(model *m, loader *l, embed_batch_fn fn, void *ctx, int quiet)
 {
 	uint64_t n = loader_rank_count(l); /* this rank's part under mpirun */
-	int L = model_levels(m), cert = model_has_cert(m), cap = m->planned_n;
+	int L = model_levels(m), cert = model_has_cert(m), cap = m->embed_n;
 	float *emb[MODEL_LEVELS] = {0}, *cr[MODEL_LEVELS] = {0};
 	for (int lv = 0; lv < L; lv++) {
 		emb[lv] = xmalloc_array((size_t)cap, (size_t)m->D * sizeof(float)); /* (cap, D) */

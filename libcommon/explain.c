@@ -88,12 +88,14 @@ void explain_tensor_image(const explain_model *em, const float *x, image_u8 *out
 void explain_forward(explain_model *em, const float *x, int N, int with_cam, explain_feats *out)
 {
 	model *m = &em->m;
-	const int L = em->L, D = em->D, S = em->S;
+	const int L = em->L, D = em->D;
 	if (N > em->planned) {
-		model_plan(m, N);
+		model_plan_embed(m, N);
 		em->planned = N;
+		if (em->verbose)
+			warn("activation arena: %.1f MB (forward-only, batch %d)", m->embed_bytes / 1e6, N);
 	}
-	resnet_plan(m->trunk, N, S, S); /* the trunk computes exactly the planned batch */
+	model_plan_embed(m, N); /* the trunk computes exactly the planned batch */
 	const float *feat[MODEL_LEVELS];
 	resnet_forward(m->trunk, &m->ps, x, 0, feat);
 	for (int i = 0; i < N; i++) {

@@ -37,6 +37,7 @@ typedef struct {
 	int L, D, S, Cin;
 	int H[AVSL_MAX_LEVELS], W[AVSL_MAX_LEVELS];
 	int planned;               /* batch the trunk is planned for */
+	int verbose;               /* say on stderr when the trunk's plan grows (its activation memory) */
 } explain_model;
 
 /* Load an AVSL checkpoint (dies naming the file when it is not one). threads <= 0: all CPUs. */

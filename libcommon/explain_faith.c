@@ -55,6 +55,11 @@ static void embed_all(explain_model *em, const char *shard, float **X, float **U
 	lc.batch = 128;
 	loader *ld = loader_open_or_die(shard, &lc);
 	uint64_t n = loader_count(ld);
+	if (n > 0 && n < (uint64_t)lc.batch) { /* as avsl-embed: a batch beyond the records only costs memory */
+		loader_close(ld);
+		lc.batch = (int)n;
+		ld = loader_open_or_die(shard, &lc);
+	}
 	const int L = em->L, D = em->D;
 	for (int l = 0; l < L; l++) {
 		X[l] = xmalloc_array((size_t)n, (size_t)D * sizeof(float));

@@ -112,33 +112,74 @@ void model_load_trunk(model *m, const char *path)
 	st_close(&f);
 }
 
+/* The head serves training and inference: planned for the larger of the two batches. */
+static void head_plan(model *m, int N)
+{
+	if (N <= m->head_n)
+		return;
+	if (m->avsl)
+		avsl_head_plan(m->avsl, N, m->H, m->W);
+	else
+		baseline_head_plan(m->base, N, m->H[MODEL_LEVELS - 1], m->W[MODEL_LEVELS - 1]);
+	m->head_n = N;
+}
+
 void model_plan(model *m, int N)
 {
+	resnet_plan(m->trunk, N, m->input_size, m->input_size);
+	m->train_bytes = resnet_plan_bytes(m->trunk);
 	if (N <= m->planned_n)
 		return;
-	resnet_plan(m->trunk, N, m->input_size, m->input_size);
 	for (int l = 0; l < MODEL_LEVELS; l++) {
 		resnet_feature_shape(m->trunk, l, &m->C[l], &m->H[l], &m->W[l]);
 		free(m->dfeat[l]);
 		m->dfeat[l] = xmalloc_array((size_t)N * m->C[l], (size_t)m->H[l] * m->W[l] * sizeof(float));
 	}
-	if (m->avsl)
-		avsl_head_plan(m->avsl, N, m->H, m->W);
-	else
-		baseline_head_plan(m->base, N, m->H[MODEL_LEVELS - 1], m->W[MODEL_LEVELS - 1]);
+	head_plan(m, N);
 	m->planned_n = N;
+}
+
+/* AVSL_FULL_PLAN=1: inference on the training plan (every activation kept), to compare the two plans' outputs and
+ * memory; the numbers are the same either way. */
+static int full_plan(void)
+{
+	const char *e = getenv("AVSL_FULL_PLAN");
+	return e && strcmp(e, "1") == 0;
+}
+
+static void trunk_plan_embed(model *m, int N)
+{
+	if (full_plan())
+		resnet_plan(m->trunk, N, m->input_size, m->input_size);
+	else
+		resnet_plan_forward(m->trunk, N, m->input_size, m->input_size);
+}
+
+void model_plan_embed(model *m, int N)
+{
+	trunk_plan_embed(m, N);
+	m->embed_bytes = resnet_plan_bytes(m->trunk);
+	if (N <= m->embed_n)
+		return;
+	head_plan(m, N);
+	m->embed_n = N;
 }
 
 int model_levels(const model *m) { return m->avsl ? MODEL_LEVELS : 1; }
 int model_has_cert(const model *m) { return m->avsl != NULL; }
 
 /* The trunk computes exactly the batch it was planned for (its BN statistics and backward cover every planned
- * image), so a batch of another size (the eval batch, a last partial batch) re-plans it; the arena only grows. */
-static void trunk_batch(model *m, int N)
+ * image), so a batch of another size or the other kind (a training step after an evaluation, a last partial
+ * batch) re-plans it; the arena only grows, to the larger of the two plans. */
+static void trunk_batch(model *m, int N, int embed)
 {
-	if (N > m->planned_n)
-		die("internal error: batch of %d images, planned for %d", N, m->planned_n);
-	resnet_plan(m->trunk, N, m->input_size, m->input_size);
+	int cap = embed ? m->embed_n : m->planned_n;
+	if (N > cap)
+		die("internal error: batch of %d images, planned for %d", N, cap);
+	if (embed)
+		trunk_plan_embed(m, N);
+	else
+		resnet_plan(m->trunk, N, m->input_size, m->input_size);
 }
 
 /* resnet grad-ready hook: trunk gradients [off, sync_pending) are final; start them once a bucket is big enough
@@ -164,7 +205,7 @@ void model_set_grad_sync(model *m, int on, int overlap)
 
 float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4])
 {
-	trunk_batch(m, N);
+	trunk_batch(m, N, 0);
 	const float *feat[MODEL_LEVELS];
 	resnet_forward(m->trunk, &m->ps, x, 1, feat);
 	float loss;
@@ -201,7 +242,7 @@ float model_train_step(model *m, const float *x, const int32_t *labels, int N, i
 
 void model_embed(model *m, const float *x, int N, float *const emb[], float *const cert[])
 {
-	trunk_batch(m, N);
+	trunk_batch(m, N, 1);
 	const float *feat[MODEL_LEVELS];
 	resnet_forward(m->trunk, &m->ps, x, 0, feat);
 	if (m->avsl)

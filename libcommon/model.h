@@ -28,7 +28,10 @@ typedef struct {
 	baseline_head_config bcfg;
 	int in_channels, input_size;
 	int D, K;
-	int planned_n;             /* batch size the buffers are planned for */
+	int planned_n;             /* training batch size the buffers are planned for (model_plan) */
+	int embed_n;               /* inference batch size (model_plan_embed) */
+	int head_n;                /* the head's buffers: the larger of the two */
+	size_t train_bytes, embed_bytes; /* activation memory of the trunk's last training / inference plan */
 	int C[MODEL_LEVELS], H[MODEL_LEVELS], W[MODEL_LEVELS];
 	float *dfeat[MODEL_LEVELS]; /* (N, C_l, H_l, W_l) dL/dF_l, written by the head, read by the trunk backward */
 	size_t head_off;           /* flat offset of the head's first tensor (the trunk's are below it) */
@@ -45,8 +48,12 @@ void model_free(model *m);
 void model_init_random(model *m, uint64_t seed);
 /* Load ImageNet trunk weights (safetensors, torchvision names) over the trunk; dies naming the file and tensor. */
 void model_load_trunk(model *m, const char *path);
-/* Size every buffer for batches of up to N images of (in_channels, input_size, input_size). */
+/* Size every buffer of a training step (model_train_step) for batches of up to N images of (in_channels,
+ * input_size, input_size); train_bytes is the trunk's activation memory. */
 void model_plan(model *m, int N);
+/* The same for inference (model_embed) with the trunk's forward-only plan; embed_bytes is its activation memory.
+ * The trunk keeps one arena, the larger of the two plans: plan neither kind that is not used. */
+void model_plan_embed(model *m, int N);
 
 /* Embedding levels the model writes (3 for AVSL, 1 for the baseline) and whether certainties come with them. */
 int model_levels(const model *m);

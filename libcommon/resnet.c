@@ -6,6 +6,10 @@
  *   relu(bn + shortcut) straight into the block output. Backward uses four gradient buffers of the largest
  *   activation size, rotated per block (A: grad of the block output, B: ping-pong with A inside the block,
  *   C: downsample branch, D: grad of the block input).
+ * A forward-only plan (resnet_plan_forward: inference) keeps nothing for a backward pass: each activation lives
+ * from the op that writes it to the last op that reads it (arena.h's reuse planner), so activations that are never
+ * live together share memory. The forward code is the same; only the addresses differ. Feature levels stay live
+ * to the end, where they are copied into feat[].
  */
 #include "resnet.h"
 #include "arena.h"
@@ -28,6 +32,7 @@ typedef struct {
 	float *mean, *invstd, *scale, *shift; /* (K) batch mean / invstd of the last forward, folded affine */
 	float *wf;                     /* (K,C,R,S) weights with the frozen BN scale folded in (frozen BN only) */
 	const float *mean_used;        /* the mean the last forward normalised with (batch or running) */
+	int out_id;                    /* forward-only plan: bn_out's slice id */
 } convbn;
 
 typedef struct {
@@ -36,6 +41,7 @@ typedef struct {
 	int level;       /* feature level this block ends, or -1 */
 	const float *in; /* (N,Cin,H,W) block input (planned) */
 	float *out;      /* (N,K,P,Q) block output */
+	int out_id;      /* forward-only plan: the output's slice id */
 } block;
 
 struct resnet {
@@ -53,7 +59,12 @@ struct resnet {
 	int nblk;
 	int level_blk[3]; /* block index ending each feature level */
 	int N, H, W, planned;
+	int fwd_only;      /* the plan is forward-only (resnet_plan_forward): no backward */
 	arena ar;
+	arena_reuse reuse; /* forward-only plan: lifetimes and offsets of the activations */
+	char *region;      /* forward-only plan: the arena slice the activations share */
+	size_t region_bytes; /* forward-only plan: its size */
+	size_t plan_bytes; /* the arena bytes the current plan needs */
 	op_ctx ctx;
 	float *gbuf[4];  /* (gmax) gradient buffers, blocked */
 	float *feat[3];  /* (N,C_l,H_l,W_l) plain copies of the level outputs */
@@ -222,10 +233,46 @@ int resnet_load_torchvision(resnet *r, paramset *ps, const st_file *f, fmt_error
 	return 0;
 }
 
-/* Plan one conv+BN on input (N,cin,h,w); dst: where the BN writes (NULL: its own bn_out). */
-static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
+/* An activation of n floats: a slice of its own in a training plan (everything is kept for the backward pass); in a
+ * forward-only plan, a slice written at the current step whose bytes are shared with slices not live with it. *id
+ * names it for act_read (-1 in a training plan). */
+static float *act(resnet *r, size_t n, int *id)
+{
+	if (!r->fwd_only) {
+		*id = -1;
+		return arena_floats(&r->ar, n);
+	}
+	*id = reuse_new(&r->reuse, n);
+	return reuse_ptr(&r->reuse, r->region, *id);
+}
+
+/* The current step reads activation id (forward-only plan: it stays live until here). */
+static void act_read(resnet *r, int id)
+{
+	if (id >= 0)
+		reuse_read(&r->reuse, id);
+}
+
+/* The next op of the forward pass. */
+static void act_step(resnet *r)
+{
+	if (r->fwd_only)
+		reuse_step(&r->reuse);
+}
+
+/* Plan one conv+BN on input (N,cin,h,w) (slice in_id) as one step of the forward pass; into: the block whose
+ * output the BN writes (NULL: its own bn_out); res_id: the residual the BN adds (-1: none or a training plan).
+ * (into, not the output pointer: that is NULL while measuring, which must still not count a slice of its own.) */
+static void plan_convbn(resnet *r, convbn *cb, int h, int w, const block *into, int in_id, int res_id)
 {
 	arena *a = &r->ar;
+	float *dst = into ? into->out : NULL;
+	int tmp_id;
+	cb->out_id = into ? into->out_id : -1;
+	act_step(r);
+	act_read(r, in_id);
+	act_read(r, res_id);
+	act_read(r, cb->out_id); /* a frozen-BN conv accumulates into the block output */
 	cb->cs = conv_shape_make(r->N, cb->cin, h, w, cb->k, cb->r, cb->r, cb->stride, cb->pad);
 	cb->cs.xfmt = cb == &r->stem ? OP_NCHW : r->fmt; /* the input image is plain, the rest in the trunk's layout */
 	cb->cs.yfmt = r->fmt;
@@ -234,11 +281,11 @@ static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
 		r->gmax = n;
 	if (r->cfg.freeze_bn) {
 		/* BN folded into the conv: one buffer, written post-BN (post-ReLU) by the conv itself */
-		cb->conv_out = cb->bn_out = dst ? dst : arena_floats(a, n);
-		cb->wf = arena_floats(a, (size_t)cb->k * cb->cin * cb->r * cb->r);
+		cb->conv_out = cb->bn_out = into ? dst : act(r, n, &cb->out_id);
+		cb->wf = act(r, (size_t)cb->k * cb->cin * cb->r * cb->r, &tmp_id); /* folded anew by every forward */
 	} else {
-		cb->conv_out = arena_floats(a, n);
-		cb->bn_out = dst ? dst : arena_floats(a, n);
+		cb->conv_out = act(r, n, &tmp_id);
+		cb->bn_out = into ? dst : act(r, n, &cb->out_id);
 	}
 	cb->mean = arena_floats(a, cb->k);
 	cb->invstd = arena_floats(a, cb->k);
@@ -246,20 +293,28 @@ static void plan_convbn(resnet *r, convbn *cb, int h, int w, float *dst)
 	cb->shift = arena_floats(a, cb->k);
 }
 
+/* One recording of the plan, its calls in the order of the forward pass (resnet_forward). */
 static void plan_pass(resnet *r)
 {
 	arena *a = &r->ar;
 	arena_begin(a);
+	if (r->fwd_only && r->reuse.placed) { /* second recording: the shared slice first, then the kept ones */
+		r->region = (char *)arena_floats(a, r->region_bytes / sizeof(float));
+		reuse_rewind(&r->reuse);
+	}
 	r->gmax = 0;
-	plan_convbn(r, &r->stem, r->H, r->W, NULL);
+	plan_convbn(r, &r->stem, r->H, r->W, NULL, -1, -1);
 	int C = r->stem.k, h = r->stem.cs.P, w = r->stem.cs.Q;
 	const float *cur = r->stem.bn_out;
+	int cur_id = r->stem.out_id, idx_id;
 	if (r->has_pool) {
 		r->mp = pool_shape_make(r->N, C, h, w, 3, 3, 2, 1);
 		r->mp.fmt = r->fmt;
 		size_t n = op_act_numel(r->N, C, r->mp.P * r->mp.Q, r->fmt);
-		r->mp_out = arena_floats(a, n);
-		r->mp_idx = (int32_t *)arena_floats(a, n);
+		act_step(r);
+		act_read(r, cur_id);
+		r->mp_out = act(r, n, &cur_id);
+		r->mp_idx = (int32_t *)act(r, n, &idx_id); /* read only by the backward pass */
 		h = r->mp.P, w = r->mp.Q;
 		cur = r->mp_out;
 	}
@@ -268,44 +323,70 @@ static void plan_pass(resnet *r)
 		b->in = cur;
 		convbn *last = &b->c[b->nconv - 1];
 		int hh = h, ww = w;
-		/* block output first so the last BN can write into it */
+		/* block output first, written by the shortcut (copy or frozen downsample), read by the last BN */
 		conv_shape os = conv_shape_make(r->N, 1, h, w, 1, 1, 1, b->has_ds ? b->ds.stride : 1, 0);
-		b->out = arena_floats(a, op_act_numel(r->N, last->k, os.P * os.Q, r->fmt));
+		act_step(r);
+		act_read(r, cur_id);
+		b->out = act(r, op_act_numel(r->N, last->k, os.P * os.Q, r->fmt), &b->out_id);
+		int res_id = r->cfg.freeze_bn ? -1 : cur_id; /* frozen: the shortcut is already in the block output */
+		if (b->has_ds) { /* frozen: the folded downsample conv writes the shortcut straight into the block output */
+			plan_convbn(r, &b->ds, h, w, r->cfg.freeze_bn ? b : NULL, cur_id, -1);
+			res_id = b->ds.out_id;
+		}
+		int in_id = cur_id;
 		for (int j = 0; j < b->nconv; j++) {
 			convbn *cb = &b->c[j];
-			plan_convbn(r, cb, hh, ww, j == b->nconv - 1 ? b->out : NULL);
+			int is_last = j == b->nconv - 1;
+			plan_convbn(r, cb, hh, ww, is_last ? b : NULL, in_id, is_last ? res_id : -1);
 			hh = cb->cs.P, ww = cb->cs.Q;
+			in_id = cb->out_id;
 		}
 		if (hh != os.P || ww != os.Q)
 			die("internal error: resnet block %d output %dx%d, shortcut %dx%d", i, hh, ww, os.P, os.Q);
-		if (b->has_ds) /* frozen: the folded downsample conv writes the shortcut straight into the block output */
-			plan_convbn(r, &b->ds, h, w, r->cfg.freeze_bn ? b->out : NULL);
 		cur = b->out;
+		cur_id = b->out_id;
 		C = last->k, h = hh, w = ww;
 	}
-	for (int k = 0; k < 4; k++)
-		r->gbuf[k] = arena_floats(a, r->gmax);
+	for (int k = 0; k < 4; k++) /* a forward-only plan has no backward pass */
+		r->gbuf[k] = r->fwd_only ? NULL : arena_floats(a, r->gmax);
+	act_step(r); /* the level outputs are copied into feat[] after the last block */
 	for (int l = 0; l < 3; l++) {
-		int fc, fh, fw;
+		int fc, fh, fw, id;
 		resnet_feature_shape(r, l, &fc, &fh, &fw);
-		r->feat[l] = arena_floats(a, (size_t)r->N * fc * fh * fw);
+		act_read(r, r->blk[r->level_blk[l]].out_id);
+		r->feat[l] = act(r, (size_t)r->N * fc * fh * fw, &id);
 	}
+	(void)C;
 }
 
-void resnet_plan(resnet *r, int N, int H, int W)
+static void plan(resnet *r, int N, int H, int W, int fwd_only)
 {
-	if (r->planned && r->N == N && r->H == H && r->W == W)
+	if (r->planned && r->N == N && r->H == H && r->W == W && r->fwd_only == fwd_only)
 		return;
 	if (N < 1 || H < 1 || W < 1)
 		die("resnet: bad input shape %dx%dx%d", N, H, W);
 	r->N = N, r->H = H, r->W = W;
+	r->fwd_only = fwd_only;
+	reuse_free(&r->reuse);
+	r->region = NULL;
 	arena_measure(&r->ar); /* the block is kept when the new plan fits */
 	plan_pass(r);
+	if (fwd_only) { /* the activations' shared slice, after the ones kept for the whole pass */
+		r->region_bytes = reuse_place(&r->reuse);
+		arena_floats(&r->ar, r->region_bytes / sizeof(float));
+	}
+	r->plan_bytes = r->ar.used;
 	arena_commit(&r->ar);
 	plan_pass(r);
 	r->planned = 1;
 	r->forwarded = 0;
 }
+
+void resnet_plan(resnet *r, int N, int H, int W) { plan(r, N, H, W, 0); }
+
+void resnet_plan_forward(resnet *r, int N, int H, int W) { plan(r, N, H, W, 1); }
+
+size_t resnet_plan_bytes(const resnet *r) { return r->plan_bytes; }
 
 void resnet_feature_shape(const resnet *r, int level, int *C, int *H, int *W)
 {
@@ -436,6 +517,8 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 {
 	if (!r->forwarded)
 		die("internal error: resnet_backward without a forward");
+	if (r->fwd_only)
+		die("internal error: resnet_backward on a forward-only plan");
 	int top = -1;
 	for (int l = 2; l >= 0; l--)
 		if (dfeat && dfeat[l]) {
@@ -517,6 +600,7 @@ void resnet_free(resnet *r)
 	if (!r)
 		return;
 	arena_free(&r->ar);
+	reuse_free(&r->reuse);
 	op_ctx_free(&r->ctx);
 	free(r->blk);
 	free(r);

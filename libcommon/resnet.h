@@ -18,6 +18,7 @@
 #ifndef AVSL_RESNET_H
 #define AVSL_RESNET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fmt_error.h"
@@ -47,8 +48,16 @@ void resnet_init(resnet *r, paramset *ps, uint64_t seed);
  *   st_write.save("resnet50.safetensors", m.state_dict())
  */
 int resnet_load_torchvision(resnet *r, paramset *ps, const st_file *f, fmt_error *err);
-/* Plan the activations for input (N, in_channels, H, W): one allocation; call again when the shape changes. */
+/* Plan the activations of a training step for input (N, in_channels, H, W): one allocation holding every
+ * activation the backward pass reads; call again when the shape changes. */
 void resnet_plan(resnet *r, int N, int H, int W);
+/* The same for inference: forward only (resnet_backward refuses it), activations that are never live together
+ * share memory, so the plan holds about the two or three largest activations plus the three feature levels.
+ * Same ops in the same order as after resnet_plan: the features are bit-identical. The arena is kept and reused
+ * when the other kind of plan fits in it. */
+void resnet_plan_forward(resnet *r, int N, int H, int W);
+/* Bytes of activation memory the current plan needs (the arena may be larger, kept from a bigger plan). */
+size_t resnet_plan_bytes(const resnet *r);
 /* Shape of feature level 0, 1, 2 (layer2, layer3, layer4) for the planned input. */
 void resnet_feature_shape(const resnet *r, int level, int *C, int *H, int *W);
 /* x: (N, in_channels, H, W) as planned. feat[l] (N, C_l, H_l, W_l) post-ReLU, owned by r, valid until the next

@@ -32,6 +32,7 @@ typedef struct {
 	int quiet;
 	int lead;          /* rank 0 (or the only process): writes the log and the checkpoints, prints */
 	int rank_batch;    /* most training images per step on this rank */
+	int test_batch;    /* evaluation batch: --test_batch_size, at most the test records */
 	double comm_s;     /* this epoch: seconds blocked in communication, */
 	double step_s;     /* and in training steps */
 } trainer;
@@ -71,6 +72,15 @@ static void open_data(trainer *t)
 		train_config_loader(t->c, 0, &lc);
 		lc.rank = dist_rank(), lc.world = dist_world();
 		t->test = loader_open_or_die(t->test_path, &lc);
+		uint64_t n = loader_count(t->test);
+		if (n > 0 && n < (uint64_t)lc.batch) {
+			/* as avsl-embed: a batch larger than the records only costs memory (one batch either way, so the
+			 * numbers are the same) */
+			loader_close(t->test);
+			lc.batch = (int)n;
+			t->test = loader_open_or_die(t->test_path, &lc);
+		}
+		t->test_batch = lc.batch;
 	}
 }
 
@@ -304,7 +314,21 @@ int trainer_run(train_config *c, int argc, char **argv)
 		if (trainlog_open(&t.log, t.log_path))
 			die("%s: %s", t.log_path, strerror(errno));
 	}
-	model_plan(&t.m, t.rank_batch > c->test_batch_size ? t.rank_batch : c->test_batch_size);
+	/* The evaluation's forward-only plan only when something is evaluated; the trunk keeps one arena, the
+	 * larger of the two plans. */
+	model_plan(&t.m, t.rank_batch);
+	if (t.test)
+		model_plan_embed(&t.m, t.test_batch);
+	if (t.lead && c->verbosity >= CLI_VERBOSE) {
+		fprintf(stderr, "%s: activation arena: training %.1f MB (batch %d)", avsl_progname(),
+			t.m.train_bytes / 1e6, t.rank_batch);
+		if (t.test)
+			fprintf(stderr, ", evaluation %.1f MB (forward-only, batch %d)", t.m.embed_bytes / 1e6,
+				t.test_batch);
+		else
+			fprintf(stderr, ", no evaluation");
+		fprintf(stderr, "\n");
+	}
 	/* AVSL_DIST_OVERLAP=0: sum the gradients after the backward pass instead of during it (for measurements) */
 	const char *ov = getenv("AVSL_DIST_OVERLAP");
 	model_set_grad_sync(&t.m, 1, !(ov && strcmp(ov, "0") == 0));

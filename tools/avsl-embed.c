@@ -255,8 +255,11 @@ int main(int argc, char **argv)
 		lc.batch = batch = (int)n;
 		ld = loader_open_or_die(shard, &lc);
 	}
-	model_plan(&m, batch);
+	model_plan_embed(&m, batch);
 	int lead = dist_rank() == 0;
+	if (lead && verbosity >= CLI_VERBOSE)
+		fprintf(stderr, "%s: activation arena: %.1f MB (forward-only, batch %d)\n", avsl_progname(),
+			m.embed_bytes / 1e6, batch);
 	ave_set all = {0};
 	if (dist_world() > 1) {
 		/* Each rank embeds whole batches of the one-process schedule (loader.h), so every number is the one a

@@ -361,6 +361,7 @@ int main(int argc, char **argv)
 	parse(&o, argc - skip, av);
 	explain_model em;
 	explain_model_load(&em, o.model, o.threads);
+	em.verbose = o.verbosity >= CLI_VERBOSE;
 	if (o.verbosity >= CLI_VERBOSE)
 		warn("%s: %d levels, D %d, input %d x %d x %d, top-k links %d", o.model, em.L, em.D, em.Cin, em.S, em.S,
 		     em.cfg.topk_corr);

@@ -97,6 +97,22 @@ check embed_npy_files "test -s $T/npy/emb0.npy && test -s $T/npy/cert2.npy && te
 check embed_pipe_equals_file "avsl-embed -q -m $T/ra/model.safetensors $D/test.avs | cmp - $T/e.ave"
 # a batch larger than the shard is capped at its records (memory, not numbers): the same bytes
 check embed_batch_capped "avsl-embed -q -b 65536 -m $T/ra/model.safetensors $D/test.avs | cmp - $T/e.ave"
+# The forward-only plan (activations reused) computes what the training plan (every activation kept, AVSL_FULL_PLAN=1)
+# computes, bit for bit: frozen BN (AVSL), the baseline, BN with running statistics; whole and partial batches.
+check embed_forward_plan_equals_full_plan "AVSL_FULL_PLAN=1 avsl-embed -q -m $T/ra/model.safetensors $D/test.avs | cmp - $T/e.ave"
+check embed_forward_plan_equals_full_plan_b7 "cmp <(avsl-embed -q -b 7 -m $T/ra/model.safetensors $D/test.avs) \
+	<(AVSL_FULL_PLAN=1 avsl-embed -q -b 7 -m $T/ra/model.safetensors $D/test.avs)"
+check embed_forward_plan_equals_full_plan_baseline "cmp <(avsl-embed -q -m $T/rp/model.safetensors $D/test.avs) \
+	<(AVSL_FULL_PLAN=1 avsl-embed -q -m $T/rp/model.safetensors $D/test.avs)"
+# -v: the planned activation memory; training and evaluation plans, no evaluation plan without a test split
+expect train_verbose_arena 0 empty 'activation arena: training [0-9.]+ MB \(batch 32\), evaluation [0-9.]+ MB \(forward-only, batch 64\)' \
+	-- avsl-train -v "${DATA[@]}" "${SMALL[@]}" --not_freeze_bn --epochs 1 -o "$T/rv"
+check embed_forward_plan_equals_full_plan_bn "cmp <(avsl-embed -q -b 5 -m $T/rv/model.safetensors $D/test.avs) \
+	<(AVSL_FULL_PLAN=1 avsl-embed -q -b 5 -m $T/rv/model.safetensors $D/test.avs)"
+expect train_verbose_no_eval_arena 0 empty 'activation arena: training [0-9.]+ MB \(batch 32\), no evaluation' \
+	-- avsl-train -v --data_path "$D/train.avs" "${SMALL[@]}" --epochs 1 -o "$T/rw"
+expect embed_verbose_arena 0 - 'activation arena: [0-9.]+ MB \(forward-only, batch 7\)' \
+	-- avsl-embed -v -b 7 -m "$T/ra/model.safetensors" -o "$T/v.ave" "$D/test.avs"
 
 # The pipeline's Recall@1 equals the trainer's evaluation of the same model (model.safetensors = best epoch).
 best=$(grep '"best":true' "$T/ra/train.jsonl" | tail -n 1 | sed 's/.*"recall":{"1":\([0-9.e+-]*\).*/\1/')

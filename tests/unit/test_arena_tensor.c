@@ -115,10 +115,66 @@ TEST(paramset_tensor_views_point_into_the_flat_buffers)
 	paramset_free(&ps);
 }
 
+/* The lifetime planner: slices live at the same step never share bytes (checked pairwise against a naive rule),
+ * the region is at least the most bytes live at one step, and a chain of same-size slices each read by the next
+ * step only needs two of them. */
+TEST(reuse_places_slices_live_together_apart)
+{
+	arena_reuse p;
+	reuse_init(&p);
+	uint32_t st = 12345;
+	enum { S = 200 };
+	int ids[S];
+	for (int i = 0; i < S; i++) {
+		st = st * 1664525u + 1013904223u;
+		ids[i] = reuse_new(&p, 1 + (st >> 8) % 5000);
+		if (i > 3) { /* read one of the last few slices */
+			st = st * 1664525u + 1013904223u;
+			reuse_read(&p, ids[i - 1 - (int)((st >> 8) % 4)]);
+		}
+		if (i % 3 == 2)
+			reuse_step(&p);
+	}
+	size_t total = reuse_place(&p), most = 0;
+	int bad = 0;
+	for (int i = 0; i < p.n; i++)
+		for (int j = i + 1; j < p.n; j++) {
+			const reuse_span *a = &p.s[i], *b = &p.s[j];
+			int live = a->first <= b->last && b->first <= a->last;
+			int share = a->off < b->off + b->bytes && b->off < a->off + a->bytes;
+			bad += live && share;
+		}
+	for (int t = 0; t <= p.now; t++) {
+		size_t live = 0;
+		for (int i = 0; i < p.n; i++)
+			if (p.s[i].first <= t && t <= p.s[i].last)
+				live += p.s[i].bytes;
+		most = live > most ? live : most;
+	}
+	for (int i = 0; i < p.n; i++)
+		bad += p.s[i].off % 64 != 0 || p.s[i].off + p.s[i].bytes > total;
+	CHECK(bad == 0);
+	CHECK(total >= most);
+	reuse_rewind(&p);
+	CHECK(reuse_ptr(&p, (char *)64, 0) == (float *)(64 + p.s[0].off));
+	reuse_free(&p);
+
+	reuse_init(&p);
+	int prev = reuse_new(&p, 1000);
+	for (int i = 0; i < 10; i++) {
+		reuse_step(&p);
+		reuse_read(&p, prev);
+		prev = reuse_new(&p, 1000);
+	}
+	CHECK(reuse_place(&p) == 2 * 4032);
+	reuse_free(&p);
+}
+
 int main(void)
 {
 	RUN(arena_measures_then_slices_aligned_and_disjoint);
 	RUN(arena_device_allocator_is_used_for_the_one_block);
+	RUN(reuse_places_slices_live_together_apart);
 	RUN(tensor_descriptor_sizes_and_shape_string);
 	RUN(paramset_tensor_views_point_into_the_flat_buffers);
 	return harness_finish();

@@ -260,6 +260,82 @@ TEST(backward_skips_missing_levels)
 	CHECK(v <= 1);
 }
 
+/* The forward-only plan (inference) computes the same ops in the same order as the training plan, at other
+ * addresses: the features are bit-identical, for frozen and running-statistics BN, bottleneck and basic blocks,
+ * with and without the max-pool (a slice shared while still live would change them); its memory is smaller; the
+ * training plan after it computes the same and runs a backward pass. */
+static int fwd_plan_case(const char *arch, int width, int freeze, int N, int S)
+{
+	paramset ps;
+	paramset_init(&ps);
+	resnet_config cfg = {arch, 3, width, freeze, 2};
+	resnet *r = resnet_create(&cfg, &ps);
+	paramset_finalize(&ps);
+	resnet_init(r, &ps, 11);
+	for (int t = 0; t < ps.n; t++) { /* BN statistics and affine away from the identity */
+		const param_info *pi = &ps.info[t];
+		if (pi->ndim != 1)
+			continue;
+		float *v = paramset_data(&ps, t);
+		for (size_t i = 0; i < pi->numel; i++)
+			v[i] = (strstr(pi->name, "running_var") ? 1.0f : 0.0f) + 0.2f * sinf(0.7f * (float)(i + 3 * t));
+	}
+	size_t nx = (size_t)N * 3 * S * S;
+	float *x = malloc(nx * sizeof *x), *ref[3], *acc = NULL;
+	for (size_t i = 0; i < nx; i++)
+		x[i] = sinf(0.37f * (float)i) + 0.5f * cosf(0.011f * (float)i);
+	const float *feat[3];
+	size_t fn[3];
+	resnet_plan(r, N, S, S);
+	size_t train_bytes = resnet_plan_bytes(r);
+	resnet_forward(r, &ps, x, 0, feat);
+	for (int l = 0; l < 3; l++) {
+		int C, H, W;
+		resnet_feature_shape(r, l, &C, &H, &W);
+		fn[l] = (size_t)N * C * H * W;
+		ref[l] = malloc(fn[l] * sizeof(float));
+		memcpy(ref[l], feat[l], fn[l] * sizeof(float));
+	}
+	resnet_plan_forward(r, N, S, S);
+	size_t fwd_bytes = resnet_plan_bytes(r);
+	int bad = 0;
+	for (int rep = 0; rep < 2; rep++) {
+		resnet_forward(r, &ps, x, 0, feat);
+		for (int l = 0; l < 3; l++)
+			bad += memcmp(ref[l], feat[l], fn[l] * sizeof(float)) != 0;
+	}
+	/* back to training: the training plan again, forward equal as before, backward runs */
+	resnet_plan(r, N, S, S);
+	resnet_forward(r, &ps, x, 0, feat);
+	for (int l = 0; l < 3; l++)
+		bad += memcmp(ref[l], feat[l], fn[l] * sizeof(float)) != 0;
+	acc = calloc(fn[2], sizeof(float));
+	for (size_t i = 0; i < fn[2]; i++)
+		acc[i] = cosf(0.1f * (float)i);
+	const float *g[3] = {NULL, NULL, acc};
+	paramset_zero_grad(&ps);
+	resnet_backward(r, &ps, g, 1);
+	int nonzero = 0;
+	for (size_t i = 0; i < ps.total; i++)
+		nonzero += ps.grad[i] != 0;
+	printf("  %s w%d freeze_bn %d N %d %dx%d: training plan %zu bytes, forward-only %zu\n", arch, width, freeze, N,
+	       S, S, train_bytes, fwd_bytes);
+	free(x), free(acc);
+	for (int l = 0; l < 3; l++)
+		free(ref[l]);
+	resnet_free(r);
+	paramset_free(&ps);
+	return bad == 0 && nonzero > 0 && fwd_bytes < train_bytes ? 0 : 1 + bad;
+}
+
+TEST(forward_only_plan_is_bit_identical_and_smaller)
+{
+	CHECK(fwd_plan_case("resnet50", 4, 1, 3, 48) == 0);
+	CHECK(fwd_plan_case("resnet50", 4, 0, 3, 48) == 0);
+	CHECK(fwd_plan_case("cifar_resnet18", 8, 1, 5, 16) == 0);
+	CHECK(fwd_plan_case("resnet18", 4, 0, 2, 40) == 0);
+}
+
 /* Kaiming normal (fan_out): the sample std of a conv weight is close to sqrt(2 / (K R S)); BN is identity. */
 TEST(init_matches_torchvision_rule)
 {
@@ -301,6 +377,7 @@ int main(void)
 	RUN(cifar_resnet18_train_bn_matches_torch);
 	RUN(load_names_mis_shaped_tensor);
 	RUN(backward_skips_missing_levels);
+	RUN(forward_only_plan_is_bit_identical_and_smaller);
 	RUN(init_matches_torchvision_rule);
 	return harness_finish();
 }

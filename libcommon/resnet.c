@@ -356,7 +356,6 @@ static void plan_pass(resnet *r)
 		act_read(r, r->blk[r->level_blk[l]].out_id);
 		r->feat[l] = act(r, (size_t)r->N * fc * fh * fw, &id);
 	}
-	(void)C;
 }
 
 static void plan(resnet *r, int N, int H, int W, int fwd_only)

@@ -49,10 +49,11 @@ peak() { # peak RSS in MB of a command: the last line of peak_rss.py
 ours_t=$(peak "$BIN/avsl-train" -q --data_path "$W/train.avs" --arch resnet50 --input-size "$S" --resize "$R" \
 	--batch_size "$TB" --epochs 1 --warm_up 0 --threads "$TH" -o "$W/run") || exit 1
 torch_t=$(peak $PY tests/bench/memory_torch.py -m train -n "$TB" -s "$S" -t "$TH" -k "$K") || exit 1
-ours_e=$(peak "$BIN/avsl-embed" -q -b "$EB" -t "$TH" -m "$W/run/model.safetensors" -o "$W/e.ave" "$W/test.avs") || exit 1
+# -v: the planned activation arena on stderr (and the progress, which -q would hide: a few lines)
+ours_e=$(peak "$BIN/avsl-embed" -v -b "$EB" -t "$TH" -m "$W/run/model.safetensors" -o "$W/e.ave" "$W/test.avs" \
+	2>"$W/embed.err") || { cat "$W/embed.err" >&2; exit 1; }
 torch_e=$(peak $PY tests/bench/memory_torch.py -m embed -n "$EB" -s "$S" -t "$TH") || exit 1
-arena=$("$BIN/avsl-embed" -v -b "$EB" -t "$TH" -m "$W/run/model.safetensors" -o "$W/e2.ave" "$W/test.avs" 2>&1 >/dev/null |
-	sed -n 's/.*activation arena: \([0-9.]*\) MB.*/\1/p')
+arena=$(sed -n 's/.*activation arena: \([0-9.]*\) MB.*/\1/p' "$W/embed.err")
 
 printf '%-44s %10s %12s %8s\n' "ResNet-50 ${S}px, $TH threads, peak RSS" "ours MB" "PyTorch MB" "ratio"
 printf '%-44s %10s %12s %8.2f\n' "inference, batch $EB (avsl-embed / no_grad)" "$ours_e" "$torch_e" \

@@ -75,7 +75,16 @@ static void open_data(trainer *t)
 	}
 }
 
-static void build_model(trainer *t, int argc, char **argv)
+/* The device of this run: `name` (this command line's -d, NULL: AVSL_DEVICE or auto) with the configuration's
+ * threads. Refused (exit 1) before any data is read when it cannot train. */
+static void open_device(trainer *t, const char *name)
+{
+	t->dev = avsl_device_open(name, t->c->threads, "training",
+				  "the data path, heads, loss and optimiser keep host memory");
+}
+
+/* device: this command line's -d (a resumed run keeps the stored threads but not the stored device). */
+static void build_model(trainer *t, int argc, char **argv, const char *device)
 {
 	train_config *c = t->c;
 	if (c->resume) {
@@ -85,6 +94,7 @@ static void build_model(trainer *t, int argc, char **argv)
 		char err[512];
 		if (train_config_parse(c, argc, argv, err, sizeof err) != TC_OK)
 			die_usage("%s", err);
+		open_device(t, device);
 		open_data(t);
 		checkpoint_load(resume, c, &t->m, &t->opt, &t->st, t->dev);
 		if (!t->quiet)
@@ -93,6 +103,7 @@ static void build_model(trainer *t, int argc, char **argv)
 		free(resume);
 		return;
 	}
+	open_device(t, device);
 	open_data(t);
 	int K = c->num_classes ? c->num_classes : loader_num_classes(t->train);
 	if (K < loader_num_classes(t->train))
@@ -274,28 +285,28 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	return stop ? -1 : 0;
 }
 
-/* The -d/--device name to open: NULL when not given ($AVSL_DEVICE or auto decide, device.h). The official GPU id
- * lists (--device 0 1) run one rank per listed GPU: rank r takes the r-th id, one process the first. */
+/* The -d/--device name to open, copied into buf (a resume overwrites c->device): NULL when not given ($AVSL_DEVICE
+ * or auto decide, device.h). The official GPU id lists (--device 0 1) run one rank per listed GPU: rank r takes
+ * the r-th id, one process the first. */
 static const char *device_name(const train_config *c, char *buf, size_t n)
 {
 	if (!c->device_given)
 		return NULL;
 	if (c->n_gpu_ids == 0)
-		return c->device;
-	snprintf(buf, n, "cuda:%d", c->gpu_ids[dist_rank() % c->n_gpu_ids]);
+		snprintf(buf, n, "%s", c->device);
+	else
+		snprintf(buf, n, "cuda:%d", c->gpu_ids[dist_rank() % c->n_gpu_ids]);
 	return buf;
 }
 
 int trainer_run(train_config *c, int argc, char **argv)
 {
-	char devbuf[32];
+	char devbuf[sizeof c->device];
 	trainer t = {.c = c};
 	t.lead = dist_rank() == 0;
 	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
-	t.dev = avsl_device_open(device_name(c, devbuf, sizeof devbuf), c->threads, "training",
-				 "the data path, heads, loss and optimiser keep host memory");
-	build_model(&t, argc, argv);
-	t.opt.threads = t.dev->threads;
+	build_model(&t, argc, argv, device_name(c, devbuf, sizeof devbuf));
+	t.opt.threads = t.dev->threads; /* after adamw_init */
 	if (!t.quiet)
 		train_config_notices(c, stderr);
 	char err[512];

@@ -93,6 +93,41 @@ void bn_bwd_naive(const bn_shape *s, const float *x, const float *dy, const floa
 	}
 }
 
+void bn_stats_naive(const bn_shape *s, const float *x, float *mean, float *m2)
+{
+	double M = (double)s->N * s->HW;
+	for (int c = 0; c < s->C; c++) {
+		double sum = 0, sq = 0;
+		for (int n = 0; n < s->N; n++)
+			for (int i = 0; i < s->HW; i++)
+				sum += x[((size_t)n * s->C + c) * s->HW + i];
+		double mu = sum / M;
+		for (int n = 0; n < s->N; n++)
+			for (int i = 0; i < s->HW; i++) {
+				double d = x[((size_t)n * s->C + c) * s->HW + i] - mu;
+				sq += d * d;
+			}
+		mean[c] = (float)mu;
+		m2[c] = (float)sq;
+	}
+}
+
+void bn_bwd_data_naive(const bn_shape *s, const float *x, const float *dy, const float *relu_y, const float *gamma,
+		       const float *mean, const float *invstd, const float *sum_g, const float *sum_gxhat, double count,
+		       float *dx)
+{
+	for (int c = 0; c < s->C; c++) {
+		double is = invstd[c], k = (gamma ? gamma[c] : 1) * is;
+		for (int n = 0; n < s->N; n++)
+			for (int i = 0; i < s->HW; i++) {
+				size_t o = ((size_t)n * s->C + c) * s->HW + i;
+				double gi = (relu_y && !(relu_y[o] > 0)) ? 0 : dy[o];
+				double xh = (x[o] - mean[c]) * is;
+				dx[o] = (float)(k * (gi - sum_g[c] / count - xh * sum_gxhat[c] / count));
+			}
+	}
+}
+
 void maxpool_fwd_naive(const pool_shape *s, const float *x, float *y, int32_t *idx)
 {
 	for (long pl = 0; pl < (long)s->N * s->C; pl++)

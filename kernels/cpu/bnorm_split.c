@@ -1,0 +1,166 @@
+/* bnorm_split.c: training-mode batch norm split at its per-channel sums (op_bn_stats, op_bn_bwd_data), so that a
+ * caller can sum those over several processes in between (avsl-train --sync-bn, libcommon/bn_sync.c). Both
+ * layouts: plain NCHW (one channel per task) and channel-blocked OP_NCHW8C (8 channels per task, one 8-lane vector
+ * per pixel). Sums as in bnorm.c: float partial sums per plane, double across planes. */
+#include <math.h>
+
+#include "op_backend.h"
+#include "cpu_internal.h"
+
+/* (C) vector v at the 8 channels of block cb; padding channels get 0. */
+static inline void lanes8(const float *v, int C, int cb, float def, float out[8])
+{
+	for (int l = 0; l < 8; l++) {
+		int c = cb * 8 + l;
+		out[l] = c < C ? (v ? v[c] : def) : 0;
+	}
+}
+
+static void stats_plain(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2)
+{
+	const int N = s->N, C = s->C, HW = s->HW;
+	const double M = (double)N * HW;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+	for (int c = 0; c < C; c++) {
+		/* two passes (mean, then squared deviations from it): no cancellation for large means */
+		double sum = 0, sq = 0;
+		for (int n = 0; n < N; n++) {
+			const float *p = x + ((size_t)n * C + c) * HW;
+			float acc = 0;
+#pragma omp simd reduction(+ : acc)
+			for (int i = 0; i < HW; i++)
+				acc += p[i];
+			sum += acc;
+		}
+		const float mu = (float)(sum / M);
+		for (int n = 0; n < N; n++) {
+			const float *p = x + ((size_t)n * C + c) * HW;
+			float acc = 0;
+#pragma omp simd reduction(+ : acc)
+			for (int i = 0; i < HW; i++) {
+				float d = p[i] - mu;
+				acc += d * d;
+			}
+			sq += acc;
+		}
+		mean[c] = mu;
+		m2[c] = (float)sq;
+	}
+}
+
+static void stats_blocked(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2)
+{
+	const int N = s->N, C = s->C, HW = s->HW, CB = (C + 7) / 8;
+	const double M = (double)N * HW;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+	for (int cb = 0; cb < CB; cb++) {
+		double sum[8] = {0}, sq[8] = {0};
+		float mu[8];
+		for (int n = 0; n < N; n++) {
+			const float *p = x + ((size_t)n * CB + cb) * HW * 8; /* (HW, 8) */
+			float acc[8] = {0};
+			for (int i = 0; i < HW; i++)
+#pragma omp simd
+				for (int l = 0; l < 8; l++)
+					acc[l] += p[i * 8 + l];
+			for (int l = 0; l < 8; l++)
+				sum[l] += acc[l];
+		}
+		for (int l = 0; l < 8; l++)
+			mu[l] = (float)(sum[l] / M);
+		for (int n = 0; n < N; n++) {
+			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
+			float acc[8] = {0};
+			for (int i = 0; i < HW; i++)
+#pragma omp simd
+				for (int l = 0; l < 8; l++) {
+					float d = p[i * 8 + l] - mu[l];
+					acc[l] += d * d;
+				}
+			for (int l = 0; l < 8; l++)
+				sq[l] += acc[l];
+		}
+		for (int l = 0; l < 8 && cb * 8 + l < C; l++) {
+			mean[cb * 8 + l] = mu[l];
+			m2[cb * 8 + l] = (float)sq[l];
+		}
+	}
+}
+
+int cpu_bn_stats(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2)
+{
+	if (s->fmt == OP_NCHW8C)
+		stats_blocked(ctx, s, x, mean, m2);
+	else
+		stats_plain(ctx, s, x, mean, m2);
+	return 0;
+}
+
+static void bwd_data_plain(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+			   const float *gamma, const float *mean, const float *invstd, const float *sum_g,
+			   const float *sum_gxhat, double count, float *dx)
+{
+	const int N = s->N, C = s->C, HW = s->HW;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+	for (int c = 0; c < C; c++) {
+		const float mu = mean[c], is = invstd[c], k = (gamma ? gamma[c] : 1.0f) * is;
+		const float mg = (float)(sum_g[c] / count), mgx = (float)(sum_gxhat[c] / count);
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)n * C + c) * HW;
+			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x + o;
+			float *d = dx + o;
+#pragma omp simd
+			for (int i = 0; i < HW; i++) {
+				float gi = yy ? (yy[i] > 0 ? g[i] : 0) : g[i];
+				float xh = (xx[i] - mu) * is;
+				d[i] = k * (gi - mg - xh * mgx);
+			}
+		}
+	}
+}
+
+static void bwd_data_blocked(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+			     const float *gamma, const float *mean, const float *invstd, const float *sum_g,
+			     const float *sum_gxhat, double count, float *dx)
+{
+	const int N = s->N, C = s->C, HW = s->HW, CB = (C + 7) / 8;
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
+	for (int cb = 0; cb < CB; cb++) {
+		float mu[8], is[8], ga[8], sg[8], sgx[8], k[8], mg[8], mgx[8];
+		lanes8(mean, C, cb, 0, mu);
+		lanes8(invstd, C, cb, 0, is);
+		lanes8(gamma, C, cb, 1, ga);
+		lanes8(sum_g, C, cb, 0, sg);
+		lanes8(sum_gxhat, C, cb, 0, sgx);
+		for (int l = 0; l < 8; l++) {
+			k[l] = ga[l] * is[l]; /* 0 in padding lanes: they stay zero */
+			mg[l] = (float)(sg[l] / count);
+			mgx[l] = (float)(sgx[l] / count);
+		}
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)n * CB + cb) * HW * 8; /* (HW, 8) */
+			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x + o;
+			float *d = dx + o;
+			for (int i = 0; i < HW; i++)
+#pragma omp simd
+				for (int l = 0; l < 8; l++) {
+					float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
+					float xh = (xx[i * 8 + l] - mu[l]) * is[l];
+					d[i * 8 + l] = k[l] * (gi - mg[l] - xh * mgx[l]);
+				}
+		}
+	}
+}
+
+int cpu_bn_bwd_data(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+		    const float *gamma, const float *mean, const float *invstd, const float *sum_g,
+		    const float *sum_gxhat, double count, float *dx)
+{
+	if (!(count > 0))
+		return cpu_fail(ctx, "bn_bwd_data: count must be positive");
+	if (s->fmt == OP_NCHW8C)
+		bwd_data_blocked(ctx, s, x, dy, relu_y, gamma, mean, invstd, sum_g, sum_gxhat, count, dx);
+	else
+		bwd_data_plain(ctx, s, x, dy, relu_y, gamma, mean, invstd, sum_g, sum_gxhat, count, dx);
+	return 0;
+}

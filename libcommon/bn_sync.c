@@ -2,7 +2,6 @@
 #include "bn_sync.h"
 #include "util.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,23 +34,22 @@ int bn_sync_train_fwd(op_ctx *ctx, const bn_sync *sy, const bn_shape *s, const f
 	}
 	sy->sum(b, 3 * (size_t)C + 1, sy->arg);
 	const double M = b[0];
+	float *var = xmalloc_array((size_t)C, sizeof *var); /* (C) biased: what the batch is normalised with */
 	for (int c = 0; c < C; c++) {
 		double mu = b[1 + c] / M, between = b[1 + 2 * C + c] - M * mu * mu;
-		double sq = b[1 + C + c] + (between > 0 ? between : 0), var = sq / M;
-		/* the rest as op_bn_train_fwd does it (kernels/cpu/bnorm.c) */
-		float muf = (float)mu, is = (float)(1.0 / sqrt(var + eps));
-		mean[c] = muf;
-		invstd[c] = is;
-		float sc = (gamma ? gamma[c] : 1.0f) * is;
-		scale[c] = sc;
-		shift[c] = (beta ? beta[c] : 0.0f) - muf * sc;
+		double sq = b[1 + C + c] + (between > 0 ? between : 0);
+		mean[c] = (float)mu;
+		var[c] = (float)(sq / M);
+		/* running statistics as op_bn_train_fwd updates them (unbiased variance, global count) */
 		if (running_mean)
-			running_mean[c] = (1 - momentum) * running_mean[c] + momentum * muf;
+			running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c];
 		if (running_var)
-			running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * (M > 1 ? sq / (M - 1) : var));
+			running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * (M > 1 ? sq / (M - 1) : sq / M));
 	}
+	int rc = op_bn_fold(ctx, C, gamma, beta, mean, var, eps, scale, shift, invstd);
+	free(var);
 	free(b);
-	return op_affine_act_fwd(ctx, s, x, scale, shift, res, y, flags);
+	return rc ? rc : op_affine_act_fwd(ctx, s, x, scale, shift, res, y, flags);
 }
 
 int bn_sync_bwd(op_ctx *ctx, const bn_sync *sy, const bn_shape *s, const float *x, const float *dy,

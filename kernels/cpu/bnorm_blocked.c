@@ -7,6 +7,7 @@
 #include "op_backend.h"
 #include "cpu_internal.h"
 #include "bnorm_blocked.h"
+#include "bnorm_stats.h"
 
 /* the 8 per-channel values of block cb (0 for padding channels) */
 static inline void lanes(const float *v, int C, int cb, float def, float out[8])
@@ -61,32 +62,9 @@ int blk_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float
 	const double M = (double)N * HW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
 	for (int cb = 0; cb < CB; cb++) {
-		double sum[8] = {0}, sq[8] = {0};
+		double sq[8];
 		float mu[8];
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
-			float acc[8] = {0};
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++)
-					acc[l] += p[i * 8 + l];
-			for (int l = 0; l < 8; l++)
-				sum[l] += acc[l];
-		}
-		for (int l = 0; l < 8; l++)
-			mu[l] = (float)(sum[l] / M);
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
-			float acc[8] = {0};
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++) {
-					float d = p[i * 8 + l] - mu[l];
-					acc[l] += d * d;
-				}
-			for (int l = 0; l < 8; l++)
-				sq[l] += acc[l];
-		}
+		bn_block_stats(x, N, CB, HW, cb, mu, sq);
 		for (int l = 0; l < 8; l++) {
 			int c = cb * 8 + l;
 			if (c >= C)

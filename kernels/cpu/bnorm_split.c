@@ -1,11 +1,12 @@
 /* bnorm_split.c: training-mode batch norm split at its per-channel sums (op_bn_stats, op_bn_bwd_data), so that a
  * caller can sum those over several processes in between (avsl-train --sync-bn, libcommon/bn_sync.c). Both
  * layouts: plain NCHW (one channel per task) and channel-blocked OP_NCHW8C (8 channels per task, one 8-lane vector
- * per pixel). Sums as in bnorm.c: float partial sums per plane, double across planes. */
+ * per pixel). The statistics are bnorm.c's (bnorm_stats.h). */
 #include <math.h>
 
 #include "op_backend.h"
 #include "cpu_internal.h"
+#include "bnorm_stats.h"
 
 /* (C) vector v at the 8 channels of block cb; padding channels get 0. */
 static inline void lanes8(const float *v, int C, int cb, float def, float out[8])
@@ -18,68 +19,22 @@ static inline void lanes8(const float *v, int C, int cb, float def, float out[8]
 
 static void stats_plain(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2)
 {
-	const int N = s->N, C = s->C, HW = s->HW;
-	const double M = (double)N * HW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
-	for (int c = 0; c < C; c++) {
-		/* two passes (mean, then squared deviations from it): no cancellation for large means */
-		double sum = 0, sq = 0;
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * C + c) * HW;
-			float acc = 0;
-#pragma omp simd reduction(+ : acc)
-			for (int i = 0; i < HW; i++)
-				acc += p[i];
-			sum += acc;
-		}
-		const float mu = (float)(sum / M);
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * C + c) * HW;
-			float acc = 0;
-#pragma omp simd reduction(+ : acc)
-			for (int i = 0; i < HW; i++) {
-				float d = p[i] - mu;
-				acc += d * d;
-			}
-			sq += acc;
-		}
-		mean[c] = mu;
+	for (int c = 0; c < s->C; c++) {
+		double sq;
+		bn_chan_stats(x, s->N, s->C, s->HW, c, &mean[c], &sq);
 		m2[c] = (float)sq;
 	}
 }
 
 static void stats_blocked(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2)
 {
-	const int N = s->N, C = s->C, HW = s->HW, CB = (C + 7) / 8;
-	const double M = (double)N * HW;
+	const int C = s->C, CB = (C + 7) / 8;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
 	for (int cb = 0; cb < CB; cb++) {
-		double sum[8] = {0}, sq[8] = {0};
 		float mu[8];
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * CB + cb) * HW * 8; /* (HW, 8) */
-			float acc[8] = {0};
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++)
-					acc[l] += p[i * 8 + l];
-			for (int l = 0; l < 8; l++)
-				sum[l] += acc[l];
-		}
-		for (int l = 0; l < 8; l++)
-			mu[l] = (float)(sum[l] / M);
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
-			float acc[8] = {0};
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++) {
-					float d = p[i * 8 + l] - mu[l];
-					acc[l] += d * d;
-				}
-			for (int l = 0; l < 8; l++)
-				sq[l] += acc[l];
-		}
+		double sq[8];
+		bn_block_stats(x, s->N, CB, s->HW, cb, mu, sq);
 		for (int l = 0; l < 8 && cb * 8 + l < C; l++) {
 			mean[cb * 8 + l] = mu[l];
 			m2[cb * 8 + l] = (float)sq[l];

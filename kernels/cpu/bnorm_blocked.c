@@ -7,7 +7,7 @@
 #include "op_backend.h"
 #include "cpu_internal.h"
 #include "bnorm_blocked.h"
-#include "bnorm_stats.h"
+#include "bnorm_loops.h"
 
 /* the 8 per-channel values of block cb (0 for padding channels) */
 static inline void lanes(const float *v, int C, int cb, float def, float out[8])
@@ -139,26 +139,20 @@ int blk_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, 
 			mg[l] = (float)sg[l] * invM;
 			mgx[l] = (float)sgx[l] * invM;
 		}
+		if (batch_stats) {
+			bn_block_dx(x, dy, relu_y, N, CB, HW, cb, mu, is, k, mg, mgx, dx);
+			continue;
+		}
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * CB + cb) * HW * 8;
-			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x ? x + o : NULL;
+			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL;
 			float *d = dx + o;
-			if (batch_stats) {
-				for (int i = 0; i < HW; i++)
+			for (int i = 0; i < HW; i++)
 #pragma omp simd
-					for (int l = 0; l < 8; l++) {
-						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
-						float xh = (xx[i * 8 + l] - mu[l]) * is[l];
-						d[i * 8 + l] = k[l] * (gi - mg[l] - xh * mgx[l]);
-					}
-			} else {
-				for (int i = 0; i < HW; i++)
-#pragma omp simd
-					for (int l = 0; l < 8; l++) {
-						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
-						d[i * 8 + l] = k[l] * gi;
-					}
-			}
+				for (int l = 0; l < 8; l++) {
+					float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
+					d[i * 8 + l] = k[l] * gi;
+				}
 		}
 	}
 	return 0;

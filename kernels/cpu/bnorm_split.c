@@ -1,12 +1,12 @@
 /* bnorm_split.c: training-mode batch norm split at its per-channel sums (op_bn_stats, op_bn_bwd_data), so that a
  * caller can sum those over several processes in between (avsl-train --sync-bn, libcommon/bn_sync.c). Both
  * layouts: plain NCHW (one channel per task) and channel-blocked OP_NCHW8C (8 channels per task, one 8-lane vector
- * per pixel). The statistics are bnorm.c's (bnorm_stats.h). */
+ * per pixel). The statistics are bnorm.c's (bnorm_loops.h). */
 #include <math.h>
 
 #include "op_backend.h"
 #include "cpu_internal.h"
-#include "bnorm_stats.h"
+#include "bnorm_loops.h"
 
 /* (C) vector v at the 8 channels of block cb; padding channels get 0. */
 static inline void lanes8(const float *v, int C, int cb, float def, float out[8])
@@ -60,17 +60,7 @@ static void bwd_data_plain(op_ctx *ctx, const bn_shape *s, const float *x, const
 	for (int c = 0; c < C; c++) {
 		const float mu = mean[c], is = invstd[c], k = (gamma ? gamma[c] : 1.0f) * is;
 		const float mg = (float)(sum_g[c] / count), mgx = (float)(sum_gxhat[c] / count);
-		for (int n = 0; n < N; n++) {
-			size_t o = ((size_t)n * C + c) * HW;
-			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x + o;
-			float *d = dx + o;
-#pragma omp simd
-			for (int i = 0; i < HW; i++) {
-				float gi = yy ? (yy[i] > 0 ? g[i] : 0) : g[i];
-				float xh = (xx[i] - mu) * is;
-				d[i] = k * (gi - mg - xh * mgx);
-			}
-		}
+		bn_chan_dx(x, dy, relu_y, N, C, HW, c, mu, is, k, mg, mgx, dx);
 	}
 }
 
@@ -92,18 +82,7 @@ static void bwd_data_blocked(op_ctx *ctx, const bn_shape *s, const float *x, con
 			mg[l] = (float)(sg[l] / count);
 			mgx[l] = (float)(sgx[l] / count);
 		}
-		for (int n = 0; n < N; n++) {
-			size_t o = ((size_t)n * CB + cb) * HW * 8; /* (HW, 8) */
-			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x + o;
-			float *d = dx + o;
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++) {
-					float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
-					float xh = (xx[i * 8 + l] - mu[l]) * is[l];
-					d[i * 8 + l] = k[l] * (gi - mg[l] - xh * mgx[l]);
-				}
-		}
+		bn_block_dx(x, dy, relu_y, N, CB, HW, cb, mu, is, k, mg, mgx, dx);
 	}
 }
 

@@ -272,8 +272,9 @@ sig() {
 	local name=$1 s=$2 watch=$3 outs=$4
 	shift 5
 	rm -rf $outs
-	# a background job of a script starts with SIGINT ignored (and an ignored signal stays ignored): reset it
-	env --default-signal=INT "$@" 2>"$T/sig.err" &
+	# a background job of a script starts with SIGINT ignored, and the suite may run under nohup (SIGHUP ignored); an
+	# ignored signal stays ignored across exec, as it should for the tools: reset the three signals tested here
+	env --default-signal=INT,TERM,HUP "$@" 2>"$T/sig.err" &
 	local pid=$! i=0
 	while ! compgen -G "$watch.tmp.*" >/dev/null && [ $i -lt 2000 ] && kill -0 $pid 2>/dev/null; do
 		sleep 0.005

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "avsl_ops.h"
+#include "ops.h"
 #include "params.h"
 #include "safetensors.h"
 
@@ -32,7 +33,8 @@ typedef struct {
 	float final_pa_pos, final_pa_neg, final_pa_alpha; /* final loss */
 	float loss_w[AVSL_MAX_LEVELS];                    /* w_l of the level losses (the final weight is 1) */
 	int batch_classes_above; /* columns = sorted unique batch labels when K > this (§3.5: 1000); 0 -> 1000 */
-	int threads;
+	int threads;         /* CPU threads of its ops (the device's) */
+	op_ctx *ctx;         /* the device's op context (model_create), borrowed; NULL in tests of the CPU head */
 } avsl_head_config;
 
 typedef struct avsl_head avsl_head;

@@ -39,8 +39,8 @@ typedef struct {
 	int planned;               /* batch the trunk is planned for */
 } explain_model;
 
-/* Load an AVSL checkpoint (dies naming the file when it is not one). threads <= 0: all CPUs. */
-void explain_model_load(explain_model *em, const char *path, int threads);
+/* Load an AVSL checkpoint onto dev (borrowed; dies naming the file when it is not one). */
+void explain_model_load(explain_model *em, const char *path, avsl_device *dev);
 /* Adopt a model built in memory (tests): takes ownership of *m and of cfg's strings. */
 void explain_model_adopt(explain_model *em, model *m, const train_config *cfg);
 void explain_model_free(explain_model *em);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "avsl_ops.h"
+#include "ops.h"
 #include "cuda/cuda_ops.h"
 
 typedef struct avsl_device_api {

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "avsl_ops.h"
+#include "ops.h"
 #include "cli.h"
 #include "fmt_error.h"
 #include "image.h"
@@ -38,6 +38,9 @@ typedef struct {
 	int H[AVSL_MAX_LEVELS], W[AVSL_MAX_LEVELS];
 	int planned;               /* batch the trunk is planned for */
 } explain_model;
+
+/* The op context of every op explain runs (the trunk's: one context per model). */
+static inline op_ctx *explain_ctx(const explain_model *em) { return resnet_ctx(em->m.trunk); }
 
 /* Load an AVSL checkpoint (dies naming the file when it is not one). threads <= 0: all CPUs. */
 void explain_model_load(explain_model *em, const char *path, int threads);

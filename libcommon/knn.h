@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "avsl_ops.h"
+#include "ops.h"
 #include "emb.h"
 #include "graph.h"
 
@@ -50,6 +50,7 @@ typedef struct {
 	knn_metric metric;
 	uint32_t k;              /* neighbours per query (fewer when the gallery is smaller) */
 	int threads;             /* >= 1 */
+	op_ctx *ctx;             /* the context of the AVSL ops (borrowed); NULL: a CPU one with `threads` per run */
 	int tile;                /* rows (and gallery columns) per tile, >= 1 */
 	uint64_t q_begin, q_end; /* the queries to compute: [q_begin, q_end) (a --shard part) */
 	int quiet;               /* no progress on stderr */

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "avsl_ops.h" /* avsl_adamw_group, avsl_adamw_segment */
+#include "ops.h" /* avsl_adamw_group, avsl_adamw_segment */
 #include "params.h"
 
 typedef struct {

@@ -17,12 +17,18 @@ int cpu_linear_fwd(op_ctx *ctx, int M, int F, int O, const float *x, const float
 		   int flags)
 {
 	blas_threads(ctx);
-	float beta = (flags & OP_ACCUM) ? 1.0f : 0.0f;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, F, 1.0f, x, F, w, F, beta, y, O);
-	if (b)
-		for (int m = 0; m < M; m++)
+	/* the bias goes in before the GEMM (beta = 1), so it is summed first: the rounding of the heads' embedder
+	 * layer, which the training goldens pin */
+	for (int m = 0; m < M; m++) {
+		float *yr = y + (size_t)m * O;
+		if (!(flags & OP_ACCUM))
 			for (int o = 0; o < O; o++)
-				y[(size_t)m * O + o] += b[o];
+				yr[o] = b ? b[o] : 0.0f;
+		else if (b)
+			for (int o = 0; o < O; o++)
+				yr[o] += b[o];
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, F, 1.0f, x, F, w, F, 1.0f, y, O);
 	return 0;
 }
 

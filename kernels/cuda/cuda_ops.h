@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "avsl_ops.h"
+#include "ops.h"
 
 #ifdef __cplusplus
 extern "C" {

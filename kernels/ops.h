@@ -183,7 +183,7 @@ typedef struct {
 	int dim;                                 /* D */
 	float gamma_p;                           /* --prob-gamma */
 	float p;                                 /* --index-p (2 has a fast path) */
-	const float *s_hat[AVSL_MAX_LEVELS - 1]; /* (D, D) column-normalised top-k masked link t -> t+1; rows = lower-level dims */
+	const float *s_hat[AVSL_MAX_LEVELS - 1]; /* (D, D) column-normalised top-k masked link t -> t+1; rows: level t */
 	const float *alpha[AVSL_MAX_LEVELS];     /* (D) prob_coef per level (level 0 unused) */
 	const float *beta[AVSL_MAX_LEVELS];      /* (D) prob_bias per level (level 0 unused) */
 } avsl_collector_view;

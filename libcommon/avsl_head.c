@@ -251,7 +251,8 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 
 	/* links: batch link, EMA (first step copies), then S_hat for this step's distances */
 	for (int t = 0; t + 1 < L; t++)
-		OP_DO(ctx, op_avsl_link_batch(ctx, h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N, D,
+		OP_DO(ctx, op_avsl_link_batch(ctx, h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N,
+		      D,
 					      h->blink[t]));
 	if (dist_world() > 1) {
 		/* The batch link is a mean over images: the global one is the sum of the ranks' means weighted N / NG. */

@@ -169,7 +169,8 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 		for (size_t i = 0; i < NK; i++)
 			h->ds[i] = h->d[i] > 1e-12f ? -h->ds[i] / h->d[i] : 0.0f;
 	} else {
-		OP_DO(ctx, op_pa_cos_loss(ctx, h->s, NG, K, glabels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds, &loss));
+		OP_DO(ctx, op_pa_cos_loss(ctx, h->s, NG, K, glabels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds,
+		      &loss));
 	}
 	/* s = xh ph^T over this rank's rows: dxh = ds ph, dph = ds^T xh (a partial sum the trainer's all-reduce
 	 * completes) */

@@ -228,7 +228,8 @@ static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p
 		for (uint32_t l = 0; l < h->levels; l++) {
 			p->lv[l] = alloc_aligned(s->n, (size_t)h->dim[l] * sizeof(float));
 			memcpy(p->lv[l], s->emb[l], s->n * h->dim[l] * sizeof(float));
-			OP_DO(ctx, op_avsl_normalize_rows(ctx, p->lv[l], (int64_t)s->n, (int)h->dim[l], o->metric.avsl->p));
+			OP_DO(ctx, op_avsl_normalize_rows(ctx, p->lv[l], (int64_t)s->n, (int)h->dim[l],
+			      o->metric.avsl->p));
 			p->cert[l] = s->cert[l];
 		}
 		return;

@@ -1,5 +1,5 @@
-/* avsl_csc.h: internal to kernels/cpu: the p-norm of the AVSL ops, and S_hat in compressed sparse column form (the top-k mask keeps ~k of D rows
- * per column), shared by the eval distance and the training collector. */
+/* avsl_csc.h: internal to kernels/cpu: the p-norm of the AVSL ops, and S_hat in compressed sparse column form (the
+ * top-k mask keeps ~k of D rows per column), shared by the eval distance and the training collector. */
 #ifndef AVSL_CSC_H
 #define AVSL_CSC_H
 

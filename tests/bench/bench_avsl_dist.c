@@ -56,7 +56,8 @@ int main(int argc, char **argv)
 	float *out = malloc(sizeof(float) * (size_t)N * N);
 	op_ctx *ctx = test_ctx(threads); /* made before any timing */
 	if (argc > 4) { /* "rect": only the rectangular tile (for profiling) */
-		op_avsl_dist_tile(ctx, &c, R, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
+		op_avsl_dist_tile(ctx, &c, R, (const float *const *)e, (const float *const *)u, N,
+				  (const float *const *)e,
 				  (const float *const *)u, out, N);
 		return 0;
 	}

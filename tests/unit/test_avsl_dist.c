@@ -43,7 +43,8 @@ static void coll_make(coll *c, int L, int D, int topk, float p, uint64_t seed)
 		c->v.alpha[l] = c->ab + (size_t)l * D;
 		c->v.beta[l] = c->ab + (size_t)(L + l) * D;
 		if (l + 1 < L) {
-			op_avsl_link_prepare(test_ctx(1), c->links + (size_t)l * D * D, D, topk, c->shat + (size_t)l * D * D);
+			op_avsl_link_prepare(test_ctx(1), c->links + (size_t)l * D * D, D, topk,
+					     c->shat + (size_t)l * D * D);
 			c->v.s_hat[l] = c->shat + (size_t)l * D * D;
 		}
 	}
@@ -140,7 +141,8 @@ static void fast_vs_naive(int L, int D, int topk, float p, int R, int C, int thr
 	float *o1 = malloc(sizeof(float) * R * (C + 3)), *o2 = malloc(sizeof(float) * R * C);
 	for (int i = 0; i < R * (C + 3); i++)
 		o1[i] = -7.0f;
-	op_avsl_dist_tile(test_ctx(threads), &c.v, R, (const float *const *)xe, (const float *const *)xu, C, (const float *const *)ye, (const float *const *)yu, o1, C + 3);
+	op_avsl_dist_tile(test_ctx(threads), &c.v, R, (const float *const *)xe, (const float *const *)xu, C,
+			  (const float *const *)ye, (const float *const *)yu, o1, C + 3);
 	avsl_dist_tile_naive(&c.v, R, (const float *const *)xe, (const float *const *)xu, C,
 			     (const float *const *)ye, (const float *const *)yu, o2, C);
 	*viol = 0;
@@ -186,7 +188,8 @@ TEST(dist_symmetric_zero_diagonal)
 	float *e[4], *u[4];
 	items_make(L, N, D, 2.0f, 300, e, u);
 	float *o = malloc(sizeof(float) * N * N), *o2 = malloc(sizeof(float) * N * N);
-	op_avsl_dist_tile(test_ctx(2), &c.v, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e, (const float *const *)u, o, N);
+	op_avsl_dist_tile(test_ctx(2), &c.v, N, (const float *const *)e, (const float *const *)u, N,
+			  (const float *const *)e, (const float *const *)u, o, N);
 	avsl_dist_tile_naive(&c.v, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
 			     (const float *const *)u, o2, N);
 	/* The fast path computes the upper triangle of X = Y and mirrors it, so its symmetry proves nothing; the
@@ -199,7 +202,8 @@ TEST(dist_symmetric_zero_diagonal)
 		memcpy(ec[l], e[l], sizeof(float) * N * D);
 		memcpy(uc[l], u[l], sizeof(float) * N * D);
 	}
-	op_avsl_dist_tile(test_ctx(2), &c.v, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)ec, (const float *const *)uc, o4, N);
+	op_avsl_dist_tile(test_ctx(2), &c.v, N, (const float *const *)e, (const float *const *)u, N,
+			  (const float *const *)ec, (const float *const *)uc, o4, N);
 	for (int r = 0; r < N; r++) {
 		CHECKF(o[r * N + r] == 0.0f, "diag %d = %g", r, o[r * N + r]);
 		CHECKF(o2[r * N + r] == 0.0f, "naive diag %d = %g", r, o2[r * N + r]);
@@ -223,7 +227,8 @@ TEST(dist_symmetric_zero_diagonal)
 		e2[l] = e[l] + 20 * D;
 		u2[l] = u[l] + 20 * D;
 	}
-	op_avsl_dist_tile(test_ctx(2), &c.v, 10, (const float *const *)e2, (const float *const *)u2, N, (const float *const *)e, (const float *const *)u, o3, N);
+	op_avsl_dist_tile(test_ctx(2), &c.v, 10, (const float *const *)e2, (const float *const *)u2, N,
+			  (const float *const *)e, (const float *const *)u, o3, N);
 	for (int r = 0; r < 10; r++)
 		for (int q = 0; q < N; q++)
 			CHECKF(o3[r * N + q] == o[(20 + r) * N + q], "row %d col %d", 20 + r, q);

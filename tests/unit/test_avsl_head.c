@@ -205,7 +205,8 @@ TEST(collector_load_and_eval_distance_match_torch)
 		v[l] = gload(nm, NULL);
 	}
 	float out[R * C], out2[R * C];
-	op_avsl_dist_tile(test_ctx(2), &ce.view, R, (const float *const *)x, (const float *const *)u, C, (const float *const *)y, (const float *const *)v, out, C);
+	op_avsl_dist_tile(test_ctx(2), &ce.view, R, (const float *const *)x, (const float *const *)u, C,
+			  (const float *const *)y, (const float *const *)v, out, C);
 	avsl_dist_tile_naive(&ce.view, R, (const float *const *)x, (const float *const *)u, C,
 			     (const float *const *)y, (const float *const *)v, out2, C);
 	/* float32 vs float64 reference over 3 x 16-term sums */

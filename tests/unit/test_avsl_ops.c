@@ -350,7 +350,8 @@ TEST(collector_bwd_bit_identical_across_threads)
 		y[l] = malloc(sizeof(float) * C * D), v[l] = malloc(sizeof(float) * C * D);
 		gl[l] = malloc(sizeof(float) * R * C);
 		fill(x[l], R * D, 150 + l, -1, 1), fill(y[l], C * D, 160 + l, -1, 1);
-		op_avsl_normalize_rows(test_ctx(1), x[l], R, D, 2.0f), op_avsl_normalize_rows(test_ctx(1), y[l], C, D, 2.0f);
+		op_avsl_normalize_rows(test_ctx(1), x[l], R, D, 2.0f), op_avsl_normalize_rows(test_ctx(1), y[l], C, D,
+				       2.0f);
 		fill(u[l], R * D, 170 + l, 0, 0.3f), fill(v[l], C * D, 180 + l, 0, 0.3f), fill(gl[l], R * C, 190 + l, -1, 1);
 	}
 	fill(gf, R * C, 199, -1, 1);
@@ -362,7 +363,9 @@ TEST(collector_bwd_bit_identical_across_threads)
 			memset(out[k][l], 0, sizeof out[k][l]);
 			da[l] = out[k][l][0], db[l] = out[k][l][1];
 		}
-		op_avsl_collector_bwd(test_ctx(nthreads[k]), &cv, R, (const float *const *)x, (const float *const *)u, C, (const float *const *)y, (const float *const *)v, gf, (const float *const *)gl, NULL, NULL, da, db);
+		op_avsl_collector_bwd(test_ctx(nthreads[k]), &cv, R, (const float *const *)x, (const float *const *)u, C,
+				      (const float *const *)y, (const float *const *)v, gf, (const float *const *)gl,
+				      NULL, NULL, da, db);
 		CHECKF(memcmp(out[k], out[0], sizeof out[0]) == 0, "%d threads differ from 1 thread", nthreads[k]);
 	}
 	CHECK(out[0][1][0][0] != 0.0f && out[0][2][1][3] != 0.0f);

@@ -131,7 +131,9 @@ TEST(tiny_model_parts_sum_to_distance)
 		avsl_dist_tile_naive(&tm.view, 1, (const float *const *)f[0].xh, (const float *const *)f[0].cert, 1,
 				     (const float *const *)f[1].xh, (const float *const *)f[1].cert, &ref, 1);
 		CHECKF(ref == d.df, "naive %.9g decomposition %.9g", ref, d.df);
-		op_avsl_dist_tile(test_ctx(1), &tm.view, 1, (const float *const *)f[0].xh, (const float *const *)f[0].cert, 1, (const float *const *)f[1].xh, (const float *const *)f[1].cert, &fast, 1);
+		op_avsl_dist_tile(test_ctx(1), &tm.view, 1, (const float *const *)f[0].xh,
+				  (const float *const *)f[0].cert, 1, (const float *const *)f[1].xh,
+				  (const float *const *)f[1].cert, &fast, 1);
 		CHECK_CLOSE(fast, d.df, 1e-7, 1e-5);
 		for (int l = 1; l < 3; l++)
 			for (int n = 0; n < TD; n++) {

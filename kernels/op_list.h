@@ -96,16 +96,16 @@
 	  (op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx, \
 	   int flags), \
 	  (ctx, M, D, y, norm, dy, eps, dx, flags)) \
-	X(avsl_link_prepare, 0, \
+	X(avsl_link_prepare, 1, \
 	  (op_ctx *ctx, const float *L, int D, int topk, float *s_hat), \
 	  (ctx, L, D, topk, s_hat)) \
-	X(avsl_normalize_rows, 0, \
+	X(avsl_normalize_rows, 1, \
 	  (op_ctx *ctx, float *x, int64_t n, int D, float p), \
 	  (ctx, x, n, D, p)) \
 	X(avsl_normalize_rows_bwd, 0, \
 	  (op_ctx *ctx, const float *x, const float *dxh, int64_t n, int D, float p, float *dx), \
 	  (ctx, x, dxh, n, D, p, dx)) \
-	X(avsl_dist_tile, 0, \
+	X(avsl_dist_tile, 1, \
 	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
 	   const float *const *y, const float *const *v, float *out, int64_t ldo), \
 	  (ctx, c, R, x, u, C, y, v, out, ldo)) \
@@ -148,7 +148,7 @@
 	   const float *const *y, const float *const *v, const float *Gf, const float *const *Gl, \
 	   float *const *dx, float *const *dy, float *const *dalpha, float *const *dbeta), \
 	  (ctx, c, R, x, u, C, y, v, Gf, Gl, dx, dy, dalpha, dbeta)) \
-	X(pa_dist_loss, 0, \
+	X(pa_dist_loss, 1, \
 	  (op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab, float mpos, \
 	   float mneg, float a, float *grad, float *loss), \
 	  (ctx, d, R, C, ylab, zlab, mpos, mneg, a, grad, loss)) \

@@ -59,6 +59,16 @@ const char *op_backend_name(const op_ctx *ctx);
  * activations in this layout; every shaped op accepts OP_NCHW, the CPU also OP_NCHW8C. */
 int op_preferred_layout(const op_ctx *ctx);
 
+/* Memory of ctx's backend (device memory for CUDA, 64-byte aligned host memory for the CPU), so code that moves
+ * data does not branch on the device. Each returns 0, or -1 with ctx->err. op_alloc: *p = NULL on failure.
+ * op_upload and op_memset are queued on the context's stream (the host source must stay valid until op_ctx_sync or
+ * the next op_download); op_download returns once the data is on the host. op_free(ctx, NULL) does nothing. */
+int op_alloc(op_ctx *ctx, void **p, size_t bytes);
+void op_free(op_ctx *ctx, void *p);
+int op_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int op_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int op_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
+
 /* Floats of an (N, C, HW) activation in layout fmt (padding included). */
 size_t op_act_numel(int N, int C, int HW, int fmt);
 /* dst (N,C,HW in dst_fmt) = src (N,C,HW in src_fmt) [+ dst if OP_ACCUM]. */

@@ -1,9 +1,8 @@
 /* device.h: which device runs the ops, and its memory. Chosen at run time by `-d cpu|cuda|auto` or AVSL_DEVICE.
  *
- * No CUDA type appears here or in anything it includes: device pointers are void *, streams and the op context
- * are opaque. The CUDA side is the table avsl_cuda_api (kernels/device_api.h), NULL in a build without CUDA, so
- * this header and every tool are the same in both builds; asking for CUDA in a CPU-only build fails with a
- * message, never at link time.
+ * No CUDA type appears here or in anything it includes: device pointers are void *, the backend is an op context
+ * (kernels/ops.h), whose CUDA table is NULL in a build without CUDA, so this header and every tool are the same in
+ * both builds; asking for CUDA in a CPU-only build fails with a message, never at link time.
  *
  *     avsl_device dev = avsl_device_select_or_die(opt_device);    // -d argument, or NULL
  *     avsl_backend be;
@@ -15,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "device_api.h"
+#include "ops.h"
 
 typedef enum { AVSL_DEV_CPU = 0, AVSL_DEV_CUDA = 1 } avsl_device;
 
@@ -37,19 +36,18 @@ int avsl_device_select(const char *name, avsl_device *dev, char *why, size_t n);
 /* avsl_device_select, then die_usage (exit 2) or die (exit 1) on error. */
 avsl_device avsl_device_select_or_die(const char *name);
 
-/* One device, opened: its stream and op context. The memory functions below work for both devices (host
- * malloc/memcpy for the CPU), so code that moves data does not branch on the device. Not thread-safe: one per
- * thread. */
+/* One device, opened: its op context (kernels/ops.h: stream, handles, workspace). The memory functions below work
+ * for both devices (the backend's op_alloc/op_upload/...), so code that moves data does not branch on the device.
+ * Not thread-safe: one per thread. */
 typedef struct avsl_backend {
 	avsl_device dev;
-	int index;                  /* CUDA device ordinal */
-	const avsl_device_api *api; /* NULL for the CPU */
-	void *stream;               /* CUDA stream (opaque); NULL for the CPU */
-	avsl_cuda_ctx *ctx;         /* op context for kernels/cuda ops (BLAS handle, workspace); NULL for the CPU */
-	char err[256];              /* message of the last failure */
+	int index;     /* CUDA device ordinal (0: the current device; others not yet selectable) */
+	op_ctx ctx;    /* the op context of the device */
+	int open;      /* ctx is initialised */
+	char err[256]; /* message of the last failure */
 } avsl_backend;
 
-/* Open device index of kind dev; workspace_bytes bounds the CUDA op workspace (0 = default 256 MiB). Returns 0, or
+/* Open device index of kind dev (workspace_bytes: unused, the context's workspace grows on demand). Returns 0, or
  * -1 with the reason in b->err (everything already acquired is released). */
 int avsl_backend_open(avsl_backend *b, avsl_device dev, int index, size_t workspace_bytes);
 void avsl_backend_close(avsl_backend *b);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device_api.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -32,28 +31,22 @@ enum { MAXBUF = 64 };
 static void *bufs[MAXBUF], *hosts[MAXBUF];
 static int nbufs, nhosts;
 
-static int on_cuda(void) { return CTX->device == OP_DEVICE_CUDA; }
+/* The backend's own memory functions (op_alloc, op_upload, op_download): a failure is a failed test. */
+static void must(int rc)
+{
+	if (rc) {
+		printf("FAIL backend_ops_%s_memory: %s\n", op_backend_name(CTX), CTX->err);
+		exit(1);
+	}
+}
 
 static void put(void *dst, const void *src, size_t bytes)
 {
-	if (on_cuda()) {
-		avsl_cuda_api->copy_h2d_async(dst, src, bytes, NULL);
-		avsl_cuda_api->stream_synchronize(NULL);
-	} else {
-		memcpy(dst, src, bytes);
-	}
+	must(op_upload(CTX, dst, src, bytes));
+	must(op_ctx_sync(CTX));
 }
 
-static void get(void *dst, const void *src, size_t bytes)
-{
-	op_ctx_sync(CTX);
-	if (on_cuda()) {
-		avsl_cuda_api->copy_d2h_async(dst, src, bytes, NULL);
-		avsl_cuda_api->stream_synchronize(NULL);
-	} else {
-		memcpy(dst, src, bytes);
-	}
-}
+static void get(void *dst, const void *src, size_t bytes) { must(op_download(CTX, dst, src, bytes)); }
 
 static float *host(size_t n)
 {
@@ -81,10 +74,7 @@ static void *dev(const void *h, size_t n)
 	if (h)
 		memcpy(pat + GUARD, h, n * 4);
 	void *base = NULL;
-	if (on_cuda())
-		avsl_cuda_api->alloc(&base, tot * 4);
-	else
-		base = malloc(tot * 4);
+	must(op_alloc(CTX, &base, tot * 4));
 	put(base, pat, tot * 4);
 	free(pat);
 	bufs[nbufs++] = base;
@@ -95,7 +85,7 @@ static void release(void)
 {
 	op_ctx_sync(CTX);
 	for (int i = 0; i < nbufs; i++)
-		on_cuda() ? (void)avsl_cuda_api->free(bufs[i]) : free(bufs[i]);
+		op_free(CTX, bufs[i]);
 	for (int i = 0; i < nhosts; i++)
 		free(hosts[i]);
 	nbufs = nhosts = 0;

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device_api.h"
 #include "harness.h"
 #include "ops.h"
 #include "rng.h"
@@ -69,16 +68,15 @@ static float *hcopy(const void *a, size_t bytes)
 /* Device copy of host[0, bytes) followed by GUARD pattern bytes; NULL on failure. */
 static void *dput(const void *host, size_t bytes)
 {
-	const avsl_device_api *api = avsl_cuda_api;
 	unsigned char *t = malloc(bytes + GUARD);
 	void *d = NULL;
 	if (!t)
 		return NULL;
 	memcpy(t, host, bytes);
 	memset(t + bytes, GUARD_BYTE, GUARD);
-	if (api->alloc(&d, bytes + GUARD) == 0 &&
-	    (api->copy_h2d_async(d, t, bytes + GUARD, NULL) || api->stream_synchronize(NULL))) {
-		api->free(d);
+	if (op_alloc(&GPU, &d, bytes + GUARD) == 0 &&
+	    (op_upload(&GPU, d, t, bytes + GUARD) || op_ctx_sync(&GPU))) {
+		op_free(&GPU, d);
 		d = NULL;
 	}
 	free(t);
@@ -89,11 +87,9 @@ static void *dput(const void *host, size_t bytes)
  * copy failed. */
 static int dget(void *host, const void *dev, size_t bytes)
 {
-	const avsl_device_api *api = avsl_cuda_api;
 	unsigned char *t = malloc(bytes + GUARD);
 	int rc = -1;
-	if (t && op_ctx_sync(&GPU) == 0 && api->copy_d2h_async(t, dev, bytes + GUARD, NULL) == 0 &&
-	    api->stream_synchronize(NULL) == 0) {
+	if (t && op_download(&GPU, t, dev, bytes + GUARD) == 0) {
 		memcpy(host, t, bytes);
 		rc = 1;
 		for (int i = 0; i < GUARD; i++)
@@ -107,7 +103,7 @@ static int dget(void *host, const void *dev, size_t bytes)
 static void dfree(void *d)
 {
 	if (d)
-		avsl_cuda_api->free(d);
+		op_free(&GPU, d);
 }
 
 #define F(n) ((size_t)(n) * sizeof(float))
@@ -743,12 +739,9 @@ TEST(cuda_trunk_context_refused_without_device)
 	CHECK(op_ctx_init(&c, OP_DEVICE_CUDA, 1) == -1);
 	CHECK(c.backend == NULL);
 	CHECKF(strlen(c.err) > 0 && strlen(c.err) < sizeof c.err && !strchr(c.err, '\n'), "%s", c.err);
-	if (!avsl_cuda_api)
-		CHECKF(strncmp(c.err, "avsl was built without CUDA", 27) == 0, "%s", c.err);
-	else
-		CHECKF(strncmp(c.err, "CUDA: no usable device: ", 24) == 0 ||
-			       strcmp(c.err, "CUDA: no device found") == 0,
-		       "%s", c.err);
+	CHECKF(strncmp(c.err, "avsl was built without CUDA", 27) == 0 ||
+		       strncmp(c.err, "CUDA: no usable device: ", 24) == 0 || strcmp(c.err, "CUDA: no device found") == 0,
+	       "%s", c.err);
 	snprintf(unavailable, sizeof unavailable, "%s", c.err);
 	/* the CPU context still works */
 	CHECK(op_ctx_init(&c, OP_DEVICE_CPU, 1) == 0);
@@ -762,8 +755,11 @@ TEST(cuda_trunk_device_present_as_required)
 
 static int device_present(void)
 {
-	int n = 0;
-	return avsl_cuda_api && avsl_cuda_api->device_count(&n) == 0 && n > 0;
+	op_ctx c;
+	if (op_ctx_init(&c, OP_DEVICE_CUDA, 1))
+		return 0;
+	op_ctx_free(&c);
+	return 1;
 }
 
 int main(void)

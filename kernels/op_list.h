@@ -89,13 +89,6 @@
 	  (op_ctx *ctx, int M, int F, int O, const float *x, const float *w, const float *dy, float *dx, \
 	   float *dw, float *db), \
 	  (ctx, M, F, O, x, w, dy, dx, dw, db)) \
-	X(l2norm_fwd, 1, \
-	  (op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm), \
-	  (ctx, M, D, x, eps, y, norm)) \
-	X(l2norm_bwd, 1, \
-	  (op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx, \
-	   int flags), \
-	  (ctx, M, D, y, norm, dy, eps, dx, flags)) \
 	X(avsl_link_prepare, 1, \
 	  (op_ctx *ctx, const float *L, int D, int topk, float *s_hat), \
 	  (ctx, L, D, topk, s_hat)) \

@@ -4,7 +4,7 @@
  * Dimension legend
  *   N batch          C input channels      H, W input height/width
  *   K output channels (conv), R, S filter height/width, P, Q output height/width
- *   M rows of a matrix (batch of vectors), F input features, O output features, D vector length (l2norm)
+ *   M rows of a matrix (batch of vectors), F input features, O output features
  *   HW = H*W, PQ = P*Q, nel = number of elements of an element-wise op
  *
  * Conventions
@@ -170,12 +170,6 @@ int op_linear_fwd(op_ctx *ctx, int M, int F, int O, const float *x, const float 
 int op_linear_bwd(op_ctx *ctx, int M, int F, int O, const float *x, const float *w, const float *dy, float *dx,
 		  float *dw, float *db);
 
-/* y (M,D) = x / max(||x||_2, eps) per row; norm (M) keeps max(||x||, eps) for the backward. */
-int op_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm);
-/* dx (M,D) = (dy - y (y . dy)) / norm  (rows where ||x|| < eps: dx = dy / eps). OP_ACCUM adds into dx. */
-int op_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
-		  float *dx, int flags);
-
 /* ---- AVSL: embedder, collector, distances, losses (method §2-4, ../shared/design/avsl-method.md) ------------
  * Dimension legend: N batch, C channels of a feature map F (N, C, HW) with HW = H*W positions (row-major), D
  * embedding dim (512), L levels (3), R rows (queries); in the distance and loss ops C counts the columns of the
@@ -338,9 +332,6 @@ void adavgpool_bwd_naive(const pool_shape *s, const float *dy, float *dx, int fl
 void linear_fwd_naive(int M, int F, int O, const float *x, const float *w, const float *b, float *y, int flags);
 void linear_bwd_naive(int M, int F, int O, const float *x, const float *w, const float *dy, float *dx, float *dw,
 		      float *db);
-void l2norm_fwd_naive(int M, int D, const float *x, float eps, float *y, float *norm);
-void l2norm_bwd_naive(int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx,
-		      int flags);
 void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C,
 			int HW, int D, float *A);
 /* One pair at a time, dense propagation. */

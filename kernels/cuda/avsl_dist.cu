@@ -15,7 +15,7 @@
 #include <math.h>
 
 #include "common.cuh"
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 // The distance's share of the context workspace: bounds memory for any R and C (a larger tile runs in chunks).
 static const size_t AVSL_DIST_WS_BYTES = (size_t)256 << 20;

@@ -9,7 +9,7 @@
 #include <math.h>
 
 #include "common.cuh"
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 

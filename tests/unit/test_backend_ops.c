@@ -463,30 +463,6 @@ static int case_linear_bwd(void)
 	return same("dx", ddx, rdx, nx, TOL) || same("dw", ddw, rdw, nw, TOL) || same("db", ddb, rdb, O, TOL);
 }
 
-static int case_l2norm_fwd(void)
-{
-	int M = rint_in(1, 9), D = rint_in(1, 300);
-	float *x = hrand((size_t)M * D), *ry = host((size_t)M * D), *rn = host(M);
-	for (int d = 0; d < D; d++)
-		x[d] *= 1e-9f; /* row 0 under eps: the clamp */
-	float *y = dev(NULL, (size_t)M * D), *nrm = dev(NULL, M);
-	RUN_OP(op_l2norm_fwd(CTX, M, D, dev(x, (size_t)M * D), 1e-6f, y, nrm));
-	l2norm_fwd_naive(M, D, x, 1e-6f, ry, rn);
-	return same("y", y, ry, (size_t)M * D, 1e-5, 1e-5) || same("norm", nrm, rn, M, 1e-6, 1e-5);
-}
-
-static int case_l2norm_bwd(void)
-{
-	int M = rint_in(1, 9), D = rint_in(1, 300), flags = (int)rng_below(&RNG, 2);
-	size_t n = (size_t)M * D;
-	float *x = hrand(n), *y = host(n), *nrm = host(M), *g = hrand(n), *dx = hrand(n), *ref = copy(dx, n);
-	l2norm_fwd_naive(M, D, x, 1e-6f, y, nrm);
-	float *ddx = dev(dx, n);
-	RUN_OP(op_l2norm_bwd(CTX, M, D, dev(y, n), dev(nrm, M), dev(g, n), 1e-6f, ddx, flags));
-	l2norm_bwd_naive(M, D, y, nrm, g, 1e-6f, ref, flags);
-	return same("dx", ddx, ref, n, 1e-5, 1e-4);
-}
-
 /* ---- AVSL ops: references written out in double below, or the kernels' naive twins --------------------------- */
 
 /* Levels as backend arrays: dev copies of the host arrays h[l] (n floats each). */
@@ -1021,8 +997,6 @@ static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_adavgpool_bwd] = case_adavgpool_bwd,
 	[OPID_linear_fwd] = case_linear_fwd,
 	[OPID_linear_bwd] = case_linear_bwd,
-	[OPID_l2norm_fwd] = case_l2norm_fwd,
-	[OPID_l2norm_bwd] = case_l2norm_bwd,
 	[OPID_avsl_link_prepare] = case_avsl_link_prepare,
 	[OPID_avsl_normalize_rows] = case_avsl_normalize_rows,
 	[OPID_avsl_normalize_rows_bwd] = case_avsl_normalize_rows_bwd,

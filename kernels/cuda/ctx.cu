@@ -1,4 +1,4 @@
-// trunk_ctx.cu: the CUDA op context of the trunk ops (twin of kernels/cpu/ctx.c): stream, cuDNN and cuBLAS
+// ctx.cu: the CUDA op context (twin of kernels/cpu/ctx.c): stream, cuDNN and cuBLAS
 // handles, workspace, error reporting.
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 int trunk_fail(op_ctx *ctx, const char *fmt, ...)
 {

@@ -4,7 +4,6 @@
 #include "rng.h"
 #include "util.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +148,8 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 	dist_rows_plan(&rows, N);
 	const int NG = rows.total;
 	float *sl = h->s + (size_t)rows.first * K; /* (N, K) */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, D, 1.0f, h->xh, D, h->ph, D, 0.0f, sl, K);
+	/* s = xh ph^T: a linear layer with the proxies as weights, no bias */
+	OP_DO(ctx, op_linear_fwd(ctx, N, D, K, h->xh, h->ph, NULL, sl, 0));
 	const int32_t *glabels = labels;
 	if (dist_world() > 1) {
 		dist_gather_rows(&rows, labels, sizeof(int32_t), h->glab, 1);
@@ -176,8 +176,8 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 	 * completes) */
 	const float *dsl = h->ds + (size_t)rows.first * K; /* (N, K) */
 	dist_rows_free(&rows);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, K, 1.0f, dsl, K, h->ph, D, 0.0f, h->dxh, D);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, D, N, 1.0f, dsl, K, h->xh, D, 0.0f, h->dph, D);
+	memset(h->dph, 0, sizeof(float) * K * D); /* the op accumulates into dw */
+	OP_DO(ctx, op_linear_bwd(ctx, N, D, K, h->xh, h->ph, dsl, h->dxh, h->dph, NULL));
 	OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, P, h->dph, K, D, 2.0f, h->dph));
 	float *dP = paramset_grad(ps, h->ip);
 	for (size_t i = 0; i < (size_t)K * D; i++)

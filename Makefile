@@ -276,8 +276,9 @@ lint:
 DEB_BUILD := build-essential libzstd-dev libstb-dev libdnnl-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev mandoc \
 	libopenmpi-dev openmpi-bin
 DEB_DEMO  := dataset-fashion-mnist
-# what the test scripts import or call (tests/cli/*.sh check outputs with numpy; install.sh runs man, pkg-config)
-DEB_TEST  := python3-numpy man-db pkgconf
+# what the test scripts import or call (tests/cli/*.sh check outputs with numpy; install.sh runs man, pkg-config;
+# mpi.sh and bad-input.sh find processes with pgrep/pkill, which a minimal Debian lacks)
+DEB_TEST  := python3-numpy man-db pkgconf procps
 DEB_FUZZ  := clang libclang-rt-dev libomp-dev
 DEB_BENCH := python3-torch python3-torchvision python3-faiss python3-numpy python3-pil
 define apt_install

@@ -26,8 +26,11 @@ FLAGS=(--data_path "$T/train.avs" --splits_to_eval train --arch cifar_resnet18 -
 	--setting avsl_proxyanchor --topk_corr 32 --lr_collector 0.01 --log-every 2 --epochs "$EPOCHS")
 
 # run POLICY LOAD: median img/s of one training run
+# (run is called in a command substitution, a subshell: its own EXIT trap stops the competing process on every path)
 run() {
 	local dir=$T/run-$1-$2
+	rm -rf "$dir"
+	trap '[ -n "$YES" ] && kill "$YES" 2>/dev/null' EXIT
 	[ "$2" = loaded ] && { yes >/dev/null & YES=$!; }
 	OMP_WAIT_POLICY=$1 "$AVSL_BIN/avsl-train" -q "${FLAGS[@]}" -o "$dir" || { echo "avsl-train failed" >&2; exit 1; }
 	[ -n "$YES" ] && { kill "$YES"; wait "$YES" 2>/dev/null; YES=; }

@@ -272,8 +272,9 @@ sig() {
 	local name=$1 s=$2 watch=$3 outs=$4
 	shift 5
 	rm -rf $outs
-	# a background job of a script starts with SIGINT ignored (and an ignored signal stays ignored): reset it
-	env --default-signal=INT "$@" 2>"$T/sig.err" &
+	# a background job of a script starts with SIGINT ignored, and the suite may run under nohup (SIGHUP ignored); an
+	# ignored signal stays ignored across exec, as it should for the tools: reset the three signals tested here
+	env --default-signal=INT,TERM,HUP "$@" 2>"$T/sig.err" &
 	local pid=$! i=0
 	while ! compgen -G "$watch.tmp.*" >/dev/null && [ $i -lt 2000 ] && kill -0 $pid 2>/dev/null; do
 		sleep 0.005
@@ -299,7 +300,16 @@ avsl-embed -q -t 1 -m "$M" "$D/big.avs" -o "$T/big.ave"
 for s in INT TERM HUP; do
 	sig embed_npy_sig$s $s "$O/n$s/ids.npy" "$O/n$s/* $O/e$s.ave*" -- \
 		avsl-embed -q -t 1 -m "$M" --npy "$O/n$s" -o "$O/e$s.ave" "$D/big.avs"
-	sig graph_sig$s $s "$O/g$s.avg" "$O/g$s.avg*" -- avsl-graph -q --threads 1 -m "$M" -k 50 -o "$O/g$s.avg" "$T/big.ave"
+	# avsl-graph answers a query stream (-g, --tile 1) whose writer holds the pipe open one byte short of the
+	# end: the graph is mid-write for as long as the test needs, whatever the machine's load (a whole-file run can
+	# finish between the poll and the signal on a loaded machine, and then rightly keeps its complete output)
+	rm -f "$T/q.fifo" && mkfifo "$T/q.fifo"
+	{ head -c $(($(stat -c %s "$T/big.ave") - 1)) "$T/big.ave"; sleep 60; } >"$T/q.fifo" &
+	writer=$!
+	sig graph_sig$s $s "$O/g$s.avg" "$O/g$s.avg*" -- bash -c 'exec avsl-graph -q --threads 1 -m "$1" -k 50 \
+		-g "$2" --tile 1 -o "$3" <"$4"' _ "$M" "$T/big.ave" "$O/g$s.avg" "$T/q.fifo"
+	pkill -P $writer 2>/dev/null # the sleep (or a head still blocked on the pipe); the writer then ends
+	{ wait $writer; } 2>/dev/null
 done
 sig prep_shards_sigINT INT "$O/p-train-00000.avs" "$O/p-*" -- \
 	avsl-prep -q --layout idx --split both --shard-size 100 --threads 1 -o "$O/p" "$D"

@@ -18,7 +18,8 @@ extern "C" {
 typedef struct op_backend {
 	const char *name; /* "cpu", "cuda" */
 	int act_fmt;      /* the activation layout its trunk ops are fastest in (OP_NCHW8C, OP_NCHW) */
-	/* Fill ctx (device, threads, backend) for `threads` CPU threads (<= 0: all online CPUs); 0 or -1 (ctx->err). */
+	/* Fill ctx (device, threads, backend) for `threads` CPU threads (<= 0: all online CPUs); 0 or -1 (ctx->err).
+	 * ctx->index (device ordinal) and ctx->tf32 are inputs, set by op_ctx_init_on; everything else is cleared. */
 	int (*ctx_init)(op_ctx *ctx, int threads);
 	void (*ctx_free)(op_ctx *ctx);
 	int (*ctx_sync)(op_ctx *ctx);

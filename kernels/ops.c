@@ -17,20 +17,29 @@ static const op_backend *table_of(int device)
 	return device == OP_DEVICE_CPU ? &op_backend_cpu : device == OP_DEVICE_CUDA ? op_backend_cuda : NULL;
 }
 
-int op_ctx_init(op_ctx *ctx, int device, int threads)
+int op_ctx_init_on(op_ctx *ctx, int device, int index, int threads, int flags)
 {
 	const op_backend *b = table_of(device);
+	memset(ctx, 0, sizeof *ctx);
 	if (!b) {
-		memset(ctx, 0, sizeof *ctx);
 		snprintf(ctx->err, sizeof ctx->err, device == OP_DEVICE_CUDA ?
 			 "avsl was built without CUDA (CUDA=0, or nvcc, cuDNN or cuBLAS not found at build time)" :
 			 "unknown device %d", device);
 		return -1;
 	}
-	int rc = b->ctx_init(ctx, threads); /* fills device, threads, backend (clears the rest) */
+	if (index < 0 || (device == OP_DEVICE_CPU && index != 0)) {
+		snprintf(ctx->err, sizeof ctx->err, "%s: no device %d", b->name, index);
+		return -1;
+	}
+	/* inputs of ctx_init, which fills device, threads and backend (and clears the rest) */
+	ctx->index = index;
+	ctx->tf32 = device == OP_DEVICE_CUDA && (flags & OP_CTX_TF32);
+	int rc = b->ctx_init(ctx, threads);
 	ctx->table = b;
 	return rc;
 }
+
+int op_ctx_init(op_ctx *ctx, int device, int threads) { return op_ctx_init_on(ctx, device, 0, threads, 0); }
 
 void op_ctx_free(op_ctx *ctx)
 {

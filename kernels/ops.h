@@ -41,15 +41,24 @@ enum { OP_NCHW = 0, OP_NCHW8C = 1 };
 
 typedef struct op_ctx {
 	int device;                      /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
+	int index;                       /* device ordinal (CUDA); 0 for the CPU */
 	int threads;                     /* CPU threads the ops may use */
+	int tf32;                        /* OP_CTX_TF32 given: CUDA convolutions and GEMMs may use TF32 tensor cores */
 	void *backend;                   /* opaque: primitive cache, handles, stream, scratch (owned by the context) */
 	const struct op_backend *table;  /* the backend's ops (kernels/op_backend.h) */
 	char err[256];                   /* reason of the last failure */
 } op_ctx;
 
 /* Create a context for device with `threads` CPU threads (<= 0: all online CPUs). Returns 0 or -1 (ctx->err);
- * OP_DEVICE_CUDA in a build without CUDA fails with "avsl was built without CUDA (...)". */
+ * OP_DEVICE_CUDA in a build without CUDA fails with "avsl was built without CUDA (...)". Same as
+ * op_ctx_init_on(ctx, device, 0, threads, 0). */
 int op_ctx_init(op_ctx *ctx, int device, int threads);
+/* op_ctx_init on device ordinal `index` (CUDA; the CPU has only 0) with flags: OP_CTX_TF32 lets the CUDA
+ * convolutions and GEMMs use TF32 tensor cores (inputs rounded to 10 mantissa bits, ~1e-3 relative; the CPU ignores
+ * it). The tools reach this through libcommon's avsl_device_open, which reads AVSL_TF32; nothing in kernels/ reads
+ * the environment. */
+enum { OP_CTX_TF32 = 1 };
+int op_ctx_init_on(op_ctx *ctx, int device, int index, int threads, int flags);
 void op_ctx_free(op_ctx *ctx);
 /* Block until all work queued on ctx is done (no-op on the CPU). */
 int op_ctx_sync(op_ctx *ctx);

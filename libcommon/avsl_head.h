@@ -33,7 +33,7 @@ typedef struct {
 	float loss_w[AVSL_MAX_LEVELS];                    /* w_l of the level losses (the final weight is 1) */
 	int batch_classes_above; /* columns = sorted unique batch labels when K > this (§3.5: 1000); 0 -> 1000 */
 	int threads;             /* CPU threads of the head's own context (when ctx is NULL) */
-	op_ctx *ctx;             /* the ops' context (borrowed; model.c passes the trunk's); NULL: the head makes a CPU one */
+	op_ctx *ctx;             /* the device's op context (model_create), borrowed; NULL: the head makes a CPU one */
 } avsl_head_config;
 
 typedef struct avsl_head avsl_head;

@@ -19,7 +19,7 @@ typedef struct {
 	int distance;       /* 1: the AVSL repository's variant: distance PA (§4.1) on ||x - p|| (--baseline-loss distance) */
 	float pa_pos, pa_neg, pa_alpha; /* its margins and scale (--pa_pos_margin, --pa_neg_margin, --pa_alpha) */
 	int threads;        /* CPU threads of the head's own context (when ctx is NULL) */
-	op_ctx *ctx;        /* the ops' context (borrowed; model.c passes the trunk's); NULL: the head makes a CPU one */
+	op_ctx *ctx;        /* the device's op context (model_create), borrowed; NULL: the head makes a CPU one */
 } baseline_head_config;
 
 typedef struct baseline_head baseline_head;

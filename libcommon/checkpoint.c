@@ -242,7 +242,8 @@ static int64_t meta_int(const st_file *f, const char *key, int64_t lo, int64_t h
 	return v;
 }
 
-void checkpoint_load(const char *path, const train_config *c, model *m, adamw *opt, train_state *st)
+void checkpoint_load(const char *path, const train_config *c, model *m, adamw *opt, train_state *st,
+		     avsl_device *dev)
 {
 	st_file f;
 	open_or_die(&f, path);
@@ -251,7 +252,7 @@ void checkpoint_load(const char *path, const train_config *c, model *m, adamw *o
 	if (!setting || strcmp(setting, want) != 0)
 		die("%s: __metadata__.avsl.setting: '%s', expected '%s'", path, setting ? setting : "(missing)", want);
 	int K = (int)meta_int(&f, "avsl.num_classes", 1, 1 << 24);
-	model_create(m, c, K);
+	model_create(m, c, K, dev);
 	fmt_error err;
 	const paramset *ps = &m->ps;
 	for (int i = 0; i < ps->n; i++) {

@@ -40,9 +40,10 @@ void checkpoint_config_from(const st_file *f, train_config *c);
 /* The collector's evaluation parameters (levels, D, topk, gamma_p, p, m) of configuration c. */
 void checkpoint_collector_config(const train_config *c, avsl_head_config *a);
 
-/* Build the model that c describes with the checkpoint's class count and load every tensor. When opt is not NULL
- * it is initialised over the model and its moments and step counts are restored; when st is not NULL the
+/* Build the model that c describes on dev with the checkpoint's class count and load every tensor. When opt is not
+ * NULL it is initialised over the model and its moments and step counts are restored; when st is not NULL the
  * training state is restored. Dies naming the file and the tensor or field on any mismatch. */
-void checkpoint_load(const char *path, const train_config *c, model *m, adamw *opt, train_state *st);
+void checkpoint_load(const char *path, const train_config *c, model *m, adamw *opt, train_state *st,
+		     avsl_device *dev);
 
 #endif

@@ -7,30 +7,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-int avsl_device_parse(const char *s, avsl_device *dev, int *is_auto)
+int avsl_device_parse(const char *s, int *kind, int *index)
 {
 	if (!s)
 		return -1;
+	*index = 0;
 	if (strcmp(s, "cpu") == 0) {
-		*dev = AVSL_DEV_CPU;
-		*is_auto = 0;
-	} else if (strcmp(s, "cuda") == 0) {
-		*dev = AVSL_DEV_CUDA;
-		*is_auto = 0;
+		*kind = OP_DEVICE_CPU;
 	} else if (strcmp(s, "auto") == 0) {
-		*dev = AVSL_DEV_CPU;
-		*is_auto = 1;
+		*kind = -1;
+	} else if (strcmp(s, "cuda") == 0) {
+		*kind = OP_DEVICE_CUDA;
+	} else if (strncmp(s, "cuda:", 5) == 0 && s[5] >= '0' && s[5] <= '9' && strlen(s + 5) <= 4 &&
+		   strspn(s + 5, "0123456789") == strlen(s + 5)) {
+		*kind = OP_DEVICE_CUDA;
+		*index = atoi(s + 5);
 	} else {
 		return -1;
 	}
 	return 0;
 }
 
-const char *avsl_device_name(avsl_device d) { return d == AVSL_DEV_CUDA ? "cuda" : "cpu"; }
+static const char expected[] = "expected cpu, cuda, cuda:N or auto";
 
-int avsl_backend_available(avsl_device d, char *why, size_t n)
+const char *avsl_device_arg(const char *s)
 {
-	if (d == AVSL_DEV_CPU)
+	int kind, index;
+	if (avsl_device_parse(s, &kind, &index))
+		die_usage("--device: unknown device '%s' (%s)", s, expected);
+	return s;
+}
+
+int avsl_backend_available(int kind, char *why, size_t n)
+{
+	if (kind == OP_DEVICE_CPU)
 		return 1;
 	op_ctx c; /* a trial context: the one test that covers driver, device and libraries alike */
 	if (op_ctx_init(&c, OP_DEVICE_CUDA, 1)) {
@@ -41,9 +51,28 @@ int avsl_backend_available(avsl_device d, char *why, size_t n)
 	return 1;
 }
 
-int avsl_device_select(const char *name, avsl_device *dev, char *why, size_t n)
+/* Open kind/index into d (threads, AVSL_TF32). 0, or -1 with the reason in d->ctx.err. */
+static int open_ctx(avsl_device *d, int kind, int index, int threads)
 {
-	const char *src = "-d";
+	memset(d, 0, sizeof *d);
+	const char *tf = getenv("AVSL_TF32");
+	d->tf32 = kind == OP_DEVICE_CUDA && tf && strcmp(tf, "1") == 0;
+	if (op_ctx_init_on(&d->ctx, kind, index, threads, d->tf32 ? OP_CTX_TF32 : 0))
+		return -1;
+	d->kind = kind;
+	d->index = index;
+	d->threads = d->ctx.threads;
+	if (kind == OP_DEVICE_CUDA)
+		snprintf(d->name, sizeof d->name, "cuda:%d", index);
+	else
+		snprintf(d->name, sizeof d->name, "cpu");
+	return 0;
+}
+
+avsl_device *avsl_device_open(const char *name, int threads, const char *work, const char *cuda_missing)
+{
+	const char *src = "--device";
+	int given = 1; /* auto asked for (not the built-in default) */
 	if (!name) {
 		const char *env = getenv("AVSL_DEVICE");
 		if (env && *env) {
@@ -51,35 +80,47 @@ int avsl_device_select(const char *name, avsl_device *dev, char *why, size_t n)
 			src = "AVSL_DEVICE";
 		} else {
 			name = "auto";
+			given = 0;
 		}
 	}
-	int is_auto;
-	if (avsl_device_parse(name, dev, &is_auto)) {
-		snprintf(why, n, "%s: unknown device '%s' (expected cpu, cuda or auto)", src, name);
-		return AVSL_EXIT_USAGE;
+	int kind, index;
+	if (avsl_device_parse(name, &kind, &index))
+		die_usage("%s: unknown device '%s' (%s)", src, name, expected);
+	const char *sep = strcmp(src, "--device") == 0 ? " " : "=";
+	avsl_device *d = xcalloc(1, sizeof *d);
+	if (kind == -1) {
+		/* auto: CUDA when it is usable and the work runs there, else the CPU */
+		char why[300];
+		if (cuda_missing) {
+			snprintf(why, sizeof why, "%s has no CUDA implementation yet (missing: %s)", work, cuda_missing);
+		} else if (open_ctx(d, OP_DEVICE_CUDA, 0, threads) == 0) {
+			return d;
+		} else {
+			snprintf(why, sizeof why, "%s", d->ctx.err);
+		}
+		if (given)
+			fprintf(stderr, "%s: %s%sauto: %s; using the CPU\n", avsl_progname(), src, sep, why);
+		kind = OP_DEVICE_CPU;
 	}
-	char reason[256];
-	if (is_auto) {
-		*dev = avsl_backend_available(AVSL_DEV_CUDA, reason, sizeof reason) ? AVSL_DEV_CUDA : AVSL_DEV_CPU;
-		return 0;
-	}
-	if (!avsl_backend_available(*dev, reason, sizeof reason)) {
-		snprintf(why, n, "%s %s: %s", src, name, reason);
-		return AVSL_EXIT_ERROR;
-	}
-	return 0;
+	char err[sizeof d->ctx.err + 300] = "";
+	if (open_ctx(d, kind, index, threads))
+		snprintf(err, sizeof err, "%s", d->ctx.err);
+	else if (kind == OP_DEVICE_CUDA && cuda_missing) /* refused before any work, which would hand host memory
+							    to device ops */
+		snprintf(err, sizeof err, "%s has no implementation of %s yet (missing: %s); use -d cpu", d->name, work,
+			 cuda_missing);
+	if (!err[0])
+		return d;
+	avsl_device_close(d);
+	die("%s%s%s: %s", src, sep, name, err);
 }
 
-avsl_device avsl_device_select_or_die(const char *name)
+void avsl_device_close(avsl_device *d)
 {
-	avsl_device dev;
-	char why[256];
-	int rc = avsl_device_select(name, &dev, why, sizeof why);
-	if (rc == AVSL_EXIT_USAGE)
-		die_usage("%s", why);
-	if (rc)
-		die("%s", why);
-	return dev;
+	if (!d)
+		return;
+	op_ctx_free(&d->ctx);
+	free(d);
 }
 
 static int fail(avsl_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -92,15 +133,13 @@ static int fail(avsl_backend *b, const char *fmt, ...)
 	return -1;
 }
 
-int avsl_backend_open(avsl_backend *b, avsl_device dev, int index, size_t workspace_bytes)
+int avsl_backend_open(avsl_backend *b, int dev, int index, size_t workspace_bytes)
 {
 	(void)workspace_bytes;
 	memset(b, 0, sizeof *b);
 	b->dev = dev;
 	b->index = index;
-	if (index != 0)
-		return fail(b, "CUDA device %d: only device 0 can be opened", index);
-	if (op_ctx_init(&b->ctx, dev == AVSL_DEV_CUDA ? OP_DEVICE_CUDA : OP_DEVICE_CPU, 0))
+	if (op_ctx_init_on(&b->ctx, dev, index, 0, 0))
 		return fail(b, "%s", b->ctx.err);
 	b->open = 1;
 	return 0;

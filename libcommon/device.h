@@ -1,13 +1,15 @@
-/* device.h: which device runs the ops, and its memory. Chosen at run time by `-d cpu|cuda|auto` or AVSL_DEVICE.
+/* device.h: the device a tool computes on, opened once and passed down. Chosen by `-d DEV` (every tool has the same
+ * option, parsed here), else $AVSL_DEVICE, else auto. This file is the only place that reads AVSL_DEVICE and
+ * AVSL_TF32.
  *
- * No CUDA type appears here or in anything it includes: device pointers are void *, the backend is an op context
- * (kernels/ops.h), whose CUDA table is NULL in a build without CUDA, so this header and every tool are the same in
- * both builds; asking for CUDA in a CPU-only build fails with a message, never at link time.
+ *     avsl_device *dev = avsl_device_open(opt_device, threads, "training", "the heads, loss and optimiser");
+ *     model_create(&m, &cfg, K, dev);   // every op of the tool runs on dev->ctx
+ *     ...
+ *     avsl_device_close(dev);
  *
- *     avsl_device dev = avsl_device_select_or_die(opt_device);    // -d argument, or NULL
- *     avsl_backend be;
- *     if (avsl_backend_open(&be, dev, 0, 0)) die("%s", be.err);
- *     float *x = avsl_backend_alloc(&be, n * sizeof *x);         // device memory (host memory for CPU)
+ * No CUDA type appears here or in anything it includes: the op context (kernels/ops.h) is opaque, so this header and
+ * every tool are the same in builds with and without CUDA; asking for CUDA in a CPU-only build fails with a message,
+ * never at link time.
  */
 #ifndef AVSL_DEVICE_H
 #define AVSL_DEVICE_H
@@ -16,40 +18,58 @@
 
 #include "ops.h"
 
-typedef enum { AVSL_DEV_CPU = 0, AVSL_DEV_CUDA = 1 } avsl_device;
+/* The --help line of -d, the same in every tool (man/avsl.7 and each page's -d entry say the same). */
+#define AVSL_DEVICE_HELP "  -d, --device DEV       cpu, cuda, cuda:N or auto (default: $AVSL_DEVICE, else auto)\n"
 
-/* "cpu", "cuda" or "auto". Returns 0 and sets *dev and *is_auto (for "auto", *dev = AVSL_DEV_CPU until
- * avsl_device_select resolves it), or -1 for any other string. */
-int avsl_device_parse(const char *s, avsl_device *dev, int *is_auto);
-const char *avsl_device_name(avsl_device d);
+/* One opened device. */
+typedef struct avsl_device {
+	int kind;       /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
+	int index;      /* CUDA device ordinal; 0 for the CPU */
+	int threads;    /* CPU threads of the ops (>= 1) */
+	int tf32;       /* AVSL_TF32=1 when opened: CUDA convolutions and GEMMs may use TF32 tensor cores */
+	char name[16];  /* "cpu" or "cuda:N", for messages */
+	op_ctx ctx;     /* the one op context of the tool: every op runs on it (owned) */
+} avsl_device;
 
-/* 1 if the device can be used, else 0 with the reason in why, e.g.
+/* A device name: "cpu", "cuda" (= "cuda:0"), "cuda:N" or "auto". Returns 0 with *kind (OP_DEVICE_CPU,
+ * OP_DEVICE_CUDA, or -1 for auto) and *index, or -1 for anything else. */
+int avsl_device_parse(const char *s, int *kind, int *index);
+/* The -d argument checked at option-parsing time: returns it, or die_usage (exit 2) naming it. */
+const char *avsl_device_arg(const char *s);
+
+/* Open the device `name` (the -d argument; NULL: $AVSL_DEVICE when set and not empty, else "auto") with `threads`
+ * CPU threads (<= 0: all online CPUs), for a tool computing `work` ("training", ...). cuda_missing names what of
+ * that work has no CUDA implementation yet (NULL: all of it runs on CUDA). Never returns on failure:
+ *   - an unknown name: die_usage (exit 2), "--device: unknown device 'gpu' (expected cpu, cuda, cuda:N or auto)";
+ *   - CUDA asked for and not usable: die (exit 1) with the reason, e.g. "--device cuda: avsl was built without
+ *     CUDA (...)", "--device cuda:1: CUDA: no device 1 (1 found, numbered from 0)", "AVSL_DEVICE=cuda: CUDA: no
+ *     usable device: CUDA driver version is insufficient for CUDA runtime version";
+ *   - CUDA asked for and cuda_missing set: die (exit 1), "--device cuda: cuda:0 has no implementation of
+ *     training yet (missing: ...); use -d cpu".
+ * auto takes CUDA when a device is usable and the work runs there, else the CPU; an auto that was asked for
+ * (-d auto, AVSL_DEVICE=auto) says on stderr why it falls back, the default one is silent. */
+avsl_device *avsl_device_open(const char *name, int threads, const char *work, const char *cuda_missing);
+void avsl_device_close(avsl_device *d);
+
+/* 1 if a device of kind (OP_DEVICE_*) can be used, else 0 with the reason in why, e.g.
  *   "avsl was built without CUDA (CUDA=0, or nvcc, cuDNN or cuBLAS not found at build time)"
- *   "no CUDA device: no CUDA-capable device is detected"                                          */
-int avsl_backend_available(avsl_device d, char *why, size_t n);
+ *   "CUDA: no usable device: no CUDA-capable device is detected"                                  */
+int avsl_backend_available(int kind, char *why, size_t n);
 
-/* The device to use: `name` (the -d argument; NULL when not given), else $AVSL_DEVICE when set and not empty, else
- * "auto". auto = CUDA when available, else CPU. Returns 0; or AVSL_EXIT_USAGE (2) for an unknown name, with
- * "-d: unknown device 'gpu' (expected cpu, cuda or auto)" (or "AVSL_DEVICE: ...") in why; or AVSL_EXIT_ERROR (1)
- * when CUDA was asked for and is not available, with "-d cuda: <reason>" in why. */
-int avsl_device_select(const char *name, avsl_device *dev, char *why, size_t n);
-/* avsl_device_select, then die_usage (exit 2) or die (exit 1) on error. */
-avsl_device avsl_device_select_or_die(const char *name);
-
-/* One device, opened: its op context (kernels/ops.h: stream, handles, workspace). The memory functions below work
- * for both devices (the backend's op_alloc/op_upload/...), so code that moves data does not branch on the device.
- * Not thread-safe: one per thread. */
+/* A device opened without dying, for the tests of the CUDA ops (tests/unit/test_cuda.c); the tools use avsl_device.
+ * The memory functions are the backend's (op_alloc, op_upload, ...: host memory for the CPU). Not thread-safe: one
+ * per thread. */
 typedef struct avsl_backend {
-	avsl_device dev;
-	int index;     /* CUDA device ordinal (0: the current device; others not yet selectable) */
-	op_ctx ctx;    /* the op context of the device */
+	int dev;       /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
+	int index;     /* CUDA device ordinal */
+	op_ctx ctx;    /* the device's op context */
 	int open;      /* ctx is initialised */
 	char err[256]; /* message of the last failure */
 } avsl_backend;
 
 /* Open device index of kind dev (workspace_bytes: unused, the context's workspace grows on demand). Returns 0, or
  * -1 with the reason in b->err (everything already acquired is released). */
-int avsl_backend_open(avsl_backend *b, avsl_device dev, int index, size_t workspace_bytes);
+int avsl_backend_open(avsl_backend *b, int dev, int index, size_t workspace_bytes);
 void avsl_backend_close(avsl_backend *b);
 
 /* Device memory (64-byte aligned host memory for the CPU). NULL with b->err on failure. */

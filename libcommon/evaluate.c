@@ -86,8 +86,8 @@ static void add_query(void *ctx, uint64_t qi, const avg_query *q, const avg_neig
 	metrics_add(ctx, q, nb);
 }
 
-void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, uint32_t k, int threads,
-		      int slices, metrics_mean *global, metrics_mean *sliced, int quiet)
+void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, uint32_t k, int slices,
+		      metrics_mean *global, metrics_mean *sliced, int quiet)
 {
 	avsl_collector_view view;
 	float *s_hat = NULL;
@@ -109,7 +109,8 @@ void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, 
 		o.k = (uint32_t)(s->n - 1);
 	if (o.k < 1)
 		o.k = 1;
-	o.threads = threads > 0 ? threads : 1;
+	o.threads = m->dev->threads;
+	o.ctx = &m->dev->ctx;
 	o.tile = 256;
 	o.q_begin = 0;
 	o.q_end = s->n;

@@ -26,9 +26,9 @@ void evaluate_embed(model *m, loader *l, ave_set *s, int quiet);
  * with an empty set). One process: nothing to do. */
 void evaluate_gather(ave_set *s);
 
-/* Build the graph with k neighbours (0: the default of knn.h) and fill the metric means (sliced may be NULL; with
- * slices > 1 it gets the official SOP slice mean). threads: CPU threads. */
-void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, uint32_t k, int threads,
-		      int slices, metrics_mean *global, metrics_mean *sliced, int quiet);
+/* Build the graph with k neighbours (0: the default of knn.h) on m's device and fill the metric means (sliced may
+ * be NULL; with slices > 1 it gets the official SOP slice mean). */
+void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, uint32_t k, int slices,
+		      metrics_mean *global, metrics_mean *sliced, int quiet);
 
 #endif

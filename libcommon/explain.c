@@ -26,15 +26,15 @@ static void finish_setup(explain_model *em)
 	em->planned = 0;
 }
 
-void explain_model_load(explain_model *em, const char *path, int threads)
+void explain_model_load(explain_model *em, const char *path, avsl_device *dev)
 {
 	memset(em, 0, sizeof *em);
 	train_config_init(&em->cfg);
 	checkpoint_read_config(path, &em->cfg);
 	if (em->cfg.setting != SETTING_AVSL)
 		die("%s: a baseline (proxy_anchor) checkpoint has no AVSL distance to explain", path);
-	em->cfg.threads = threads;
-	checkpoint_load(path, &em->cfg, &em->m, NULL, NULL);
+	em->cfg.threads = dev->threads;
+	checkpoint_load(path, &em->cfg, &em->m, NULL, NULL, dev);
 	finish_setup(em);
 }
 

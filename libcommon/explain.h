@@ -39,11 +39,11 @@ typedef struct {
 	int planned;               /* batch the trunk is planned for */
 } explain_model;
 
-/* The op context of every op explain runs (the trunk's: one context per model). */
+/* The op context of every op explain runs (the trunk's, i.e. the device's: one context per model). */
 static inline op_ctx *explain_ctx(const explain_model *em) { return resnet_ctx(em->m.trunk); }
 
-/* Load an AVSL checkpoint (dies naming the file when it is not one). threads <= 0: all CPUs. */
-void explain_model_load(explain_model *em, const char *path, int threads);
+/* Load an AVSL checkpoint onto dev (borrowed; dies naming the file when it is not one). */
+void explain_model_load(explain_model *em, const char *path, avsl_device *dev);
 /* Adopt a model built in memory (tests): takes ownership of *m and of cfg's strings. */
 void explain_model_adopt(explain_model *em, model *m, const train_config *cfg);
 void explain_model_free(explain_model *em);

@@ -120,7 +120,7 @@ void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, u
 
 	/* cascade 0: the trunk from the top down, re-initialised by the model's own initialiser */
 	model fresh;
-	model_create(&fresh, &em->cfg, em->m.K);
+	model_create(&fresh, &em->cfg, em->m.K, em->m.dev);
 	model_init_random(&fresh, seed + 0x5eed);
 	static const char *const stage[][3] = {{"embedder", "embedder.", NULL}, {"layer4", "layer4.", NULL},
 					       {"layer3", "layer3.", NULL},     {"layer2", "layer2.", NULL},

@@ -49,8 +49,9 @@ typedef struct {
 	const ave_set *gallery;  /* may equal query: then the query's own index is excluded */
 	knn_metric metric;
 	uint32_t k;              /* neighbours per query (fewer when the gallery is smaller) */
-	int threads;             /* >= 1 */
-	op_ctx *ctx;             /* the context of the AVSL ops (borrowed); NULL: a CPU one with `threads` per run */
+	int threads;             /* >= 1 (the device's) */
+	op_ctx *ctx;             /* the device's op context (avsl_device.ctx), borrowed; NULL: a CPU one with `threads` per
+				  * run (tests of the CPU path) */
 	int tile;                /* rows (and gallery columns) per tile, >= 1 */
 	uint64_t q_begin, q_end; /* the queries to compute: [q_begin, q_end) (a --shard part) */
 	int quiet;               /* no progress on stderr */

@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void model_create(model *m, const train_config *c, int K)
+void model_create(model *m, const train_config *c, int K, avsl_device *dev)
 {
 	memset(m, 0, sizeof *m);
+	m->dev = dev;
 	m->setting = c->setting;
 	m->in_channels = c->channels;
 	m->input_size = c->input_size;
@@ -21,7 +22,7 @@ void model_create(model *m, const train_config *c, int K)
 		.in_channels = c->channels,
 		.base_width = c->base_width,
 		.freeze_bn = !c->not_freeze_bn,
-		.threads = c->threads,
+		.ctx = &dev->ctx,
 	};
 	m->trunk = resnet_create(&rc, &m->ps);
 	int first_head = m->ps.n;
@@ -58,8 +59,8 @@ void model_create(model *m, const train_config *c, int K)
 		for (int l = 0; l < MODEL_LEVELS; l++)
 			a->loss_w[l] = (float)c->loss_weight[l];
 		a->batch_classes_above = 1000;
-		a->threads = c->threads;
-		a->ctx = resnet_ctx(m->trunk); /* one context: the head's ops share the trunk's threads and scratch */
+		a->threads = dev->threads;
+		a->ctx = &dev->ctx;
 		m->avsl = avsl_head_create(a, &m->ps);
 	} else {
 		baseline_head_config *b = &m->bcfg;
@@ -72,8 +73,8 @@ void model_create(model *m, const train_config *c, int K)
 		b->pa_pos = (float)c->pa_pos_margin;
 		b->pa_neg = (float)c->pa_neg_margin;
 		b->pa_alpha = (float)c->pa_alpha;
-		b->threads = c->threads;
-		b->ctx = resnet_ctx(m->trunk);
+		b->threads = dev->threads;
+		b->ctx = &dev->ctx;
 		m->base = baseline_head_create(b, &m->ps);
 	}
 	paramset_finalize(&m->ps);

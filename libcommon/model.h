@@ -12,6 +12,7 @@
 
 #include "avsl_head.h"
 #include "baseline_head.h"
+#include "device.h"
 #include "params.h"
 #include "resnet.h"
 #include "train_config.h"
@@ -20,6 +21,7 @@ enum { MODEL_LEVELS = 3 };
 
 typedef struct {
 	train_setting setting;
+	avsl_device *dev;          /* borrowed: every op of the model runs on dev->ctx */
 	paramset ps;
 	resnet *trunk;
 	avsl_head *avsl;           /* setting avsl_proxyanchor */
@@ -38,8 +40,9 @@ typedef struct {
 	size_t bucket_floats;      /* smallest bucket started during the backward pass */
 } model;
 
-/* Build the architecture that c describes with K classes (registers and allocates every tensor, values zero). */
-void model_create(model *m, const train_config *c, int K);
+/* Build the architecture that c describes with K classes on dev (borrowed; registers and allocates every tensor,
+ * values zero). */
+void model_create(model *m, const train_config *c, int K, avsl_device *dev);
 void model_free(model *m);
 /* The spec's initialisation of every tensor (trunk: torchvision's; heads: avsl-method.md §2-4). */
 void model_init_random(model *m, uint64_t seed);

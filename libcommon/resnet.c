@@ -54,7 +54,7 @@ struct resnet {
 	int level_blk[3]; /* block index ending each feature level */
 	int N, H, W, planned;
 	arena ar;
-	op_ctx ctx;
+	op_ctx *ctx; /* the device's (resnet_config.ctx), borrowed */
 	float *gbuf[4];  /* (gmax) gradient buffers, blocked */
 	float *feat[3];  /* (N,C_l,H_l,W_l) plain copies of the level outputs */
 	size_t gmax;
@@ -86,7 +86,7 @@ static size_t block_first_offset(const resnet *r, const paramset *ps, const bloc
 static void check(resnet *r, int rc)
 {
 	if (rc)
-		die("resnet: %s", r->ctx.err);
+		die("resnet: %s", r->ctx->err);
 }
 
 static void add_convbn(resnet *r, paramset *ps, convbn *cb, const char *conv_name, const char *bn_name, int cin,
@@ -130,9 +130,9 @@ resnet *resnet_create(const resnet_config *cfg, paramset *ps)
 	r->width = cfg->base_width > 0 ? cfg->base_width : 64;
 	if (cfg->in_channels < 1)
 		die("resnet: in_channels must be >= 1");
-	if (op_ctx_init(&r->ctx, OP_DEVICE_CPU, cfg->threads))
-		die("resnet: %s", r->ctx.err);
-	r->fmt = op_preferred_layout(&r->ctx);
+	r->ctx = cfg->ctx;
+	/* the activation layout is the backend's choice (CPU: channel-blocked; CUDA: NCHW for cuDNN) */
+	r->fmt = op_preferred_layout(r->ctx);
 	r->first_param = ps->n;
 	const int w0 = r->width, exp = r->bottleneck ? 4 : 1;
 	if (r->cifar)
@@ -319,7 +319,7 @@ void resnet_feature_shape(const resnet *r, int level, int *C, int *H, int *W)
 /* conv, then BN (batch or running statistics) [+ res] [relu] into cb->bn_out. */
 static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, const float *res, int relu)
 {
-	op_ctx *c = &r->ctx;
+	op_ctx *c = r->ctx;
 	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_data(ps, cb->w), NULL, cb->conv_out, 0));
 	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, r->fmt};
 	int flags = relu ? OP_RELU : 0;
@@ -339,7 +339,7 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 /* Frozen BN folded into the conv: y = act(conv(in, w * scale) + shift [+ y if OP_ACCUM]). */
 static void fwd_convbn_folded(resnet *r, paramset *ps, convbn *cb, const float *in, int flags)
 {
-	op_ctx *c = &r->ctx;
+	op_ctx *c = r->ctx;
 	const param_info *pi = &ps->info[cb->w];
 	check(r, op_bn_fold(c, cb->k, paramset_data(ps, cb->g), paramset_data(ps, cb->b), paramset_data(ps, cb->rm),
 			    paramset_data(ps, cb->rv), BN_EPS, cb->scale, cb->shift, cb->invstd));
@@ -352,14 +352,14 @@ static void forward_frozen(resnet *r, paramset *ps, const float *x)
 {
 	fwd_convbn_folded(r, ps, &r->stem, x, OP_RELU);
 	if (r->has_pool)
-		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
+		check(r, op_maxpool_fwd(r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
 	for (int i = 0; i < r->nblk; i++) {
 		block *b = &r->blk[i];
 		convbn *last = &b->c[b->nconv - 1];
 		if (b->has_ds)
 			fwd_convbn_folded(r, ps, &b->ds, b->in, 0); /* into b->out */
 		else
-			check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, b->in, r->fmt, b->out,
+			check(r, op_layout_convert(r->ctx, r->N, last->k, last->cs.P * last->cs.Q, b->in, r->fmt, b->out,
 						   r->fmt, 0));
 		const float *cur = b->in;
 		for (int j = 0; j < b->nconv; j++) {
@@ -382,7 +382,7 @@ void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const fl
 	}
 	fwd_convbn(r, ps, &r->stem, x, NULL, 1);
 	if (r->has_pool)
-		check(r, op_maxpool_fwd(&r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
+		check(r, op_maxpool_fwd(r->ctx, &r->mp, r->stem.bn_out, r->mp_out, r->mp_idx));
 	for (int i = 0; i < r->nblk; i++) {
 		block *b = &r->blk[i];
 		const float *cur = b->in;
@@ -400,7 +400,7 @@ void resnet_forward(resnet *r, paramset *ps, const float *x, int train, const fl
 features:
 	for (int l = 0; l < 3; l++) {
 		const convbn *last = &r->blk[r->level_blk[l]].c[r->blk[r->level_blk[l]].nconv - 1];
-		check(r, op_layout_convert(&r->ctx, r->N, last->k, last->cs.P * last->cs.Q, r->blk[r->level_blk[l]].out,
+		check(r, op_layout_convert(r->ctx, r->N, last->k, last->cs.P * last->cs.Q, r->blk[r->level_blk[l]].out,
 					   r->fmt, r->feat[l], OP_NCHW, 0));
 		if (feat)
 			feat[l] = r->feat[l];
@@ -417,7 +417,7 @@ static void bwd_bn(resnet *r, paramset *ps, convbn *cb, const float *dy, const f
 	/* with frozen BN the pre-BN values may have been overwritten in place; they are only needed for dgamma or
 	 * batch statistics, neither of which exists then */
 	const float *x = r->cfg.freeze_bn ? NULL : cb->conv_out;
-	check(r, op_bn_bwd(&r->ctx, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used, cb->invstd,
+	check(r, op_bn_bwd(r->ctx, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used, cb->invstd,
 			   r->batch_stats, dx, dres, tr ? paramset_grad(ps, cb->g) : NULL,
 			   tr ? paramset_grad(ps, cb->b) : NULL));
 }
@@ -427,9 +427,9 @@ static void bwd_conv(resnet *r, paramset *ps, convbn *cb, const float *in, const
 		     int want)
 {
 	if (want)
-		check(r, op_conv2d_bwd_weight(&r->ctx, &cb->cs, in, dy, paramset_grad(ps, cb->w), OP_ACCUM));
+		check(r, op_conv2d_bwd_weight(r->ctx, &cb->cs, in, dy, paramset_grad(ps, cb->w), OP_ACCUM));
 	if (dx)
-		check(r, op_conv2d_bwd_data(&r->ctx, &cb->cs, dy, paramset_data(ps, cb->w), dx, flags));
+		check(r, op_conv2d_bwd_data(r->ctx, &cb->cs, dy, paramset_data(ps, cb->w), dx, flags));
 }
 
 void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int want)
@@ -445,7 +445,7 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 	if (top < 0)
 		return;
 	float *A = r->gbuf[0], *B = r->gbuf[1], *C = r->gbuf[2], *D = r->gbuf[3];
-	op_ctx *c = &r->ctx;
+	op_ctx *c = r->ctx;
 	int started = 0;
 	for (int i = r->level_blk[top]; i >= 0; i--) {
 		block *b = &r->blk[i];
@@ -510,14 +510,13 @@ double resnet_flops_per_image(const resnet *r)
 	return f;
 }
 
-op_ctx *resnet_ctx(resnet *r) { return &r->ctx; }
+op_ctx *resnet_ctx(resnet *r) { return r->ctx; }
 
 void resnet_free(resnet *r)
 {
 	if (!r)
 		return;
 	arena_free(&r->ar);
-	op_ctx_free(&r->ctx);
 	free(r->blk);
 	free(r);
 }

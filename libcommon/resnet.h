@@ -30,7 +30,7 @@ typedef struct {
 	int in_channels;  /* 1 or 3 */
 	int base_width;   /* 0: 64 */
 	int freeze_bn;
-	int threads;      /* CPU threads of the ops (<= 0: all online CPUs) */
+	op_ctx *ctx;      /* the device's op context (avsl_device.ctx; its threads): borrowed, outlives the resnet */
 } resnet_config;
 
 typedef struct resnet resnet;
@@ -63,7 +63,7 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
 void resnet_set_grad_ready_hook(resnet *r, void (*fn)(void *ctx, size_t off), void *ctx);
 /* Forward FLOPs (2 per multiply-add) of the convolutions for one image of the planned size. */
 double resnet_flops_per_image(const resnet *r);
-/* The op context the trunk runs on (for ops of the head that should share its cache and threads). */
+/* The op context the trunk runs on (cfg->ctx). */
 op_ctx *resnet_ctx(resnet *r);
 void resnet_free(resnet *r);
 

@@ -4,6 +4,7 @@
 #include "train_config.h"
 #include "train_config_impl.h"
 #include "cli.h"
+#include "device.h"
 #include "optim.h"
 #include "util.h"
 
@@ -108,7 +109,6 @@ void train_config_init(train_config *c)
 {
 	memset(c, 0, sizeof *c);
 	strcpy(c->device, "auto");
-	c->device_kind = DEVICE_AUTO;
 	c->batch_size = 180;
 	c->test_batch_size = 180;
 	c->setting = SETTING_AVSL;
@@ -260,20 +260,18 @@ static int set_device(errbuf *e, train_config *c, char **words, int n)
 {
 	char buf[sizeof c->device] = "";
 	c->n_gpu_ids = 0;
-	c->device_kind = DEVICE_AUTO;
 	for (int i = 0; i < n; i++) {
 		const char *w = words[i];
 		long id;
 		const char *why;
-		if (strcmp(w, "cpu") == 0 || strcmp(w, "cuda") == 0 || strcmp(w, "auto") == 0) {
+		int kind, index;
+		if (avsl_device_parse(w, &kind, &index) == 0) { /* the names of every tool's -d (device.h) */
 			if (n != 1)
 				return tc_fail(e, "--device: '%s' must be the only value", w);
-			c->device_kind = w[0] == 'c' ? (w[1] == 'p' ? DEVICE_CPU : DEVICE_CUDA) : DEVICE_AUTO;
 		} else if (parse_long(w, 0, 1023, &id, &why) == 0) {
 			c->gpu_ids[c->n_gpu_ids++] = (int)id;
-			c->device_kind = DEVICE_CUDA;
 		} else {
-			return tc_fail(e, "--device: '%s': expected cpu, cuda, auto or GPU ids", w);
+			return tc_fail(e, "--device: unknown device '%s' (expected cpu, cuda, cuda:N, auto or GPU ids)", w);
 		}
 		if (strlen(buf) + strlen(w) + 2 > sizeof buf)
 			return tc_fail(e, "--device: too long");
@@ -506,11 +504,12 @@ static int parse_args(train_config *c, int argc, char **argv, errbuf *e)
 		int negate = 0;
 		char shortbuf[2] = {0};
 		if (arg[0] == '-' && arg[1] != '-' && arg[1] != 0) {
-			/* -o DIR, -oDIR, -q, -v, -h, -V */
+			/* -d DEV, -o DIR, -oDIR, -q, -v, -h, -V */
 			static const struct {
 				char c;
 				const char *name;
-			} shorts[] = {{'o', "out"}, {'q', "quiet"}, {'v', "verbose"}, {'h', "help"}, {'V', "version"}};
+			} shorts[] = {{'d', "device"}, {'o', "out"},     {'q', "quiet"},
+				      {'v', "verbose"}, {'h', "help"}, {'V', "version"}};
 			for (size_t j = 0; j < sizeof shorts / sizeof *shorts; j++)
 				if (arg[1] == shorts[j].c)
 					o = tc_find_opt(shorts[j].name);
@@ -835,7 +834,9 @@ void train_config_usage(FILE *fp)
 	      "  --k_list K... (1 2 4 8)  --k N (auto)  --test_split_num N (1)  --eval_exclude NAME...\n"
 	      "  --patience N (15)\n"
 	      "Runtime:\n"
-	      "  --device cpu|cuda|auto|ID... (auto)  --threads N, --num_workers N (0: all CPUs)\n"
+	      AVSL_DEVICE_HELP
+	      "                         (also the official GPU id list: --device 0 1, one rank per id)\n"
+	      "  --threads N, --num_workers N (0: all CPUs)\n"
 	      "  --log-every N (10)  --print-config (the resolved configuration; no training)\n"
 	      "  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
 	      "See avsl-train(1).\n",

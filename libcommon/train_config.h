@@ -24,7 +24,6 @@
 enum { TC_MAX_LIST = 16, TC_WORD_LEN = 32, TC_MAX_GPUS = 16 };
 
 typedef enum { SETTING_AVSL = 0, SETTING_PROXY_ANCHOR = 1 } train_setting;
-typedef enum { DEVICE_AUTO = 0, DEVICE_CPU = 1, DEVICE_CUDA = 2 } train_device;
 
 /* Bits of train_config.splits_to_eval. */
 enum { SPLIT_TEST = 1, SPLIT_TRAIN = 2 };
@@ -34,9 +33,8 @@ typedef struct {
 	char *data_path;          /* training shard/manifest, or a folder holding train.avsm|avs and test.avsm|avs */
 	char *save_path, *save_name; /* run directory = save_path/save_name unless --out */
 	int delete_old;           /* an existing run directory may be replaced */
-	char device[64];          /* as given, words joined by ',': "auto", "cpu", "cuda", "0", "0,1" */
-	train_device device_kind;
-	int device_given;         /* --device appeared (else $AVSL_DEVICE may decide: pass NULL to avsl_device_select) */
+	char device[64];          /* as given, words joined by ',': "auto", "cpu", "cuda:1", "0", "0,1" */
+	int device_given;         /* -d/--device appeared (else $AVSL_DEVICE decides: train_config_device) */
 	int gpu_ids[TC_MAX_GPUS], n_gpu_ids; /* from numeric --device words */
 	int batch_size;           /* 180 */
 	int test_batch_size;      /* 180 (eval batch; no effect on results) */

@@ -25,6 +25,7 @@ typedef struct {
 	char *dir, *last_path, *model_path, *log_path;
 	char *train_path, *test_path;
 	loader *train, *test;
+	avsl_device *dev; /* opened once (trainer_run); model and optimiser run on it */
 	model m;
 	adamw opt;
 	train_state st;
@@ -74,7 +75,16 @@ static void open_data(trainer *t)
 	}
 }
 
-static void build_model(trainer *t, int argc, char **argv)
+/* The device of this run: `name` (this command line's -d, NULL: AVSL_DEVICE or auto) with the configuration's
+ * threads. Refused (exit 1) before any data is read when it cannot train. */
+static void open_device(trainer *t, const char *name)
+{
+	t->dev = avsl_device_open(name, t->c->threads, "training",
+				  "the data path, heads, loss and optimiser keep host memory");
+}
+
+/* device: this command line's -d (a resumed run keeps the stored threads but not the stored device). */
+static void build_model(trainer *t, int argc, char **argv, const char *device)
 {
 	train_config *c = t->c;
 	if (c->resume) {
@@ -84,20 +94,22 @@ static void build_model(trainer *t, int argc, char **argv)
 		char err[512];
 		if (train_config_parse(c, argc, argv, err, sizeof err) != TC_OK)
 			die_usage("%s", err);
+		open_device(t, device);
 		open_data(t);
-		checkpoint_load(resume, c, &t->m, &t->opt, &t->st);
+		checkpoint_load(resume, c, &t->m, &t->opt, &t->st, t->dev);
 		if (!t->quiet)
 			fprintf(stderr, "%s: resumed %s at epoch %d, step %lld\n", avsl_progname(), resume, t->st.epoch,
 				(long long)t->st.step);
 		free(resume);
 		return;
 	}
+	open_device(t, device);
 	open_data(t);
 	int K = c->num_classes ? c->num_classes : loader_num_classes(t->train);
 	if (K < loader_num_classes(t->train))
 		die("%s: labels go up to %d but --num_classes is %d", t->train_path, loader_num_classes(t->train) - 1,
 		    K);
-	model_create(&t->m, c, K);
+	model_create(&t->m, c, K, t->dev);
 	model_init_random(&t->m, c->seed);
 	if (c->init)
 		model_load_trunk(&t->m, c->init);
@@ -145,8 +157,7 @@ static double evaluate(trainer *t, trainlog_entry *e)
 		ks[i] = c->k_list[i];
 	metrics_mean g, sl;
 	int slices = train_config_slices(c); /* 0 for the baseline: proxy_anchor ignores --test_split_num (§8.3) */
-	evaluate_metrics(&t->m, &s, ks, c->n_k_list, (uint32_t)c->k, c->threads > 0 ? c->threads : avsl_cpu_count(),
-			 slices, &g, slices ? &sl : NULL, t->quiet);
+	evaluate_metrics(&t->m, &s, ks, c->n_k_list, (uint32_t)c->k, slices, &g, slices ? &sl : NULL, t->quiet);
 	ave_free(&s);
 	/* With --test_split_num the official tester reports (and selects on) the slice mean (§7.3). */
 	const metrics_mean *sel = slices ? &sl : &g;
@@ -274,15 +285,28 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	return stop ? -1 : 0;
 }
 
+/* The -d/--device name to open, copied into buf (a resume overwrites c->device): NULL when not given ($AVSL_DEVICE
+ * or auto decide, device.h). The official GPU id lists (--device 0 1) run one rank per listed GPU: rank r takes
+ * the r-th id, one process the first. */
+static const char *device_name(const train_config *c, char *buf, size_t n)
+{
+	if (!c->device_given)
+		return NULL;
+	if (c->n_gpu_ids == 0)
+		snprintf(buf, n, "%s", c->device);
+	else
+		snprintf(buf, n, "cuda:%d", c->gpu_ids[dist_rank() % c->n_gpu_ids]);
+	return buf;
+}
+
 int trainer_run(train_config *c, int argc, char **argv)
 {
+	char devbuf[sizeof c->device];
 	trainer t = {.c = c};
 	t.lead = dist_rank() == 0;
 	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
-	const char *dev = c->device_given ? NULL : getenv("AVSL_DEVICE");
-	if (c->device_kind == DEVICE_CUDA || (dev && strcmp(dev, "cuda") == 0))
-		die("--device cuda: the CUDA ops are built, but the trainer does not drive them yet; use --device cpu");
-	build_model(&t, argc, argv);
+	build_model(&t, argc, argv, device_name(c, devbuf, sizeof devbuf));
+	t.opt.threads = t.dev->threads; /* after adamw_init */
 	if (!t.quiet)
 		train_config_notices(c, stderr);
 	char err[512];
@@ -340,6 +364,7 @@ int trainer_run(train_config *c, int argc, char **argv)
 		loader_close(t.test);
 	adamw_free(&t.opt);
 	model_free(&t.m);
+	avsl_device_close(t.dev);
 	free(t.dir), free(t.last_path), free(t.model_path), free(t.log_path);
 	free(t.train_path), free(t.test_path);
 	return status;

@@ -7,15 +7,17 @@
 # Variables: DATA (dataset root: ImageFolder train/ and test/, or the raw release; see avsl-prep(1)), INIT (ImageNet
 # ResNet-50 weights as safetensors with torchvision names; INIT=none trains from scratch), OUT, BIN (tools),
 # THREADS, EXTRA_TRAIN (flags appended to both training commands: they override the official ones, e.g. --epochs),
-# PREP_FLAGS (extra avsl-prep flags), DEVICE (--device value), NP (ranks: NP=8 runs training, embedding and the
-# graph under `mpirun -np 8 $(MPIRUN_FLAGS)`; THREADS is then per rank; see avsl-train(1), DISTRIBUTED).
+# PREP_FLAGS (extra avsl-prep flags), DEVICE (-d of every tool; empty: AVSL_DEVICE, else auto), NP (ranks: NP=8
+# runs training, embedding and the graph under `mpirun -np 8 $(MPIRUN_FLAGS)`; THREADS is then per rank; see
+# avsl-train(1), DISTRIBUTED).
 BIN         ?= build/bin
 NP          ?= 1
 MPIRUN      ?= mpirun
 MPIRUN_FLAGS ?=
 LAUNCH      := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
 THREADS     ?= 0
-DEVICE      ?= auto
+DEVICE      ?=
+DEV         := $(if $(DEVICE),-d $(DEVICE))
 EXTRA_TRAIN ?=
 PREP_FLAGS  ?=
 INIT        ?=
@@ -48,7 +50,7 @@ $(OUT)/data/ds-train.avsm $(OUT)/data/ds-test.avsm &: | check-inputs
 	@mkdir -p $(OUT)/data
 	$(call TIMED,$(BIN)/avsl-prep -q --split both --shard-size 2000 $(PREP_FLAGS) -o $(OUT)/data/ds $(DATA),prep)
 
-COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-test.avsm --device $(DEVICE) \
+COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-test.avsm $(DEV) \
 	--threads $(THREADS) $(INIT_FLAG) --delete_old
 
 $(OUT)/baseline/model.safetensors: $(OUT)/data/ds-train.avsm
@@ -59,13 +61,13 @@ baseline: $(OUT)/baseline/model.safetensors
 avsl: $(OUT)/avsl/model.safetensors
 
 $(OUT)/%/test.ave: $(OUT)/%/model.safetensors $(OUT)/data/ds-test.avsm
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q $(DEV) -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
 $(OUT)/avsl/test.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
 $(OUT)/%/test.json: $(OUT)/%/test.avg
-	$(BIN)/avsl-eval --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
+	$(BIN)/avsl-eval $(DEV) --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
 
 # Each row shows the figure the paper reports: global, or with AVSL_FIGURE=@slices (sop.mk) AVSL's slice mean.
 $(OUT)/results.txt: $(OUT)/baseline/test.json $(OUT)/avsl/test.json

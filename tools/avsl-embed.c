@@ -7,6 +7,7 @@
  */
 #include "checkpoint.h"
 #include "cli.h"
+#include "device.h"
 #include "dist.h"
 #include "emb.h"
 #include "evaluate.h"
@@ -41,7 +42,7 @@ static void usage(FILE *fp)
 		"      --ids FILE         with a file list: item ids, an integer .npy (N) (default 0..N-1)\n"
 		"  -b, --batch-size N     images per forward pass (default: the checkpoint's test_batch_size)\n"
 		"  -t, --threads N        CPU threads (default: all CPUs)\n"
-		"  -d, --device DEV       cpu, cuda or auto (default: AVSL_DEVICE, else auto)\n"
+		AVSL_DEVICE_HELP
 		"  -q, --quiet            no progress\n"
 		"  -v, --verbose          more detail\n"
 		"  -h, --help             this help\n"
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
 	cli_omp_passive(argv);
 	cli_init(argv[0]);
 	dist_init(&argc, &argv); /* under mpirun: the ranks share the records, rank 0 writes (man avsl-embed) */
-	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = getenv("AVSL_DEVICE"), *ids = NULL;
+	const char *model_path = NULL, *out_path = "-", *npy_dir = NULL, *device = NULL, *ids = NULL;
 	char *from = NULL, *labels = NULL, *cert = NULL;
 	int batch = 0, threads = 0, verbosity = CLI_NORMAL;
 	static const struct option opts[] = {
@@ -204,7 +205,7 @@ int main(int argc, char **argv)
 		case 'I': ids = optarg; break;
 		case 'b': batch = (int)opt_long("--batch-size", optarg, 1, 1 << 16); break;
 		case 't': threads = (int)opt_long("--threads", optarg, 1, 1024); break;
-		case 'd': device = optarg; break;
+		case 'd': device = avsl_device_arg(optarg); break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;
 		case 'h': usage(stdout); return 0;
@@ -225,19 +226,15 @@ int main(int argc, char **argv)
 		die_usage("-m MODEL is required");
 	if (optind != argc - 1)
 		die_usage(optind == argc ? "a shard or manifest to embed is required" : "one shard or manifest at a time");
-	if (device && strcmp(device, "cpu") != 0 && strcmp(device, "auto") != 0) {
-		if (strcmp(device, "cuda") == 0)
-			die("-d cuda: the trunk's CUDA path is not wired into avsl-embed yet; use -d cpu");
-		die_usage("--device: '%s': expected cpu, cuda or auto", device);
-	}
 	const char *shard = argv[optind];
+	avsl_device *dev = avsl_device_open(device, threads, "embedding", "the data path and the heads keep host memory");
 
 	train_config c;
 	train_config_init(&c);
 	checkpoint_read_config(model_path, &c);
 	c.threads = threads;
 	model m;
-	checkpoint_load(model_path, &c, &m, NULL, NULL);
+	checkpoint_load(model_path, &c, &m, NULL, NULL, dev);
 	if (!batch)
 		batch = c.test_batch_size;
 
@@ -268,6 +265,7 @@ int main(int argc, char **argv)
 		ave_free(&all); /* the gather leaves placeholder arrays on the ranks that do not write */
 		loader_close(ld);
 		model_free(&m);
+		avsl_device_close(dev);
 		train_config_free(&c);
 		dist_finalize();
 		return 0;
@@ -320,6 +318,7 @@ int main(int argc, char **argv)
 	out_set_commit(&set);
 	loader_close(ld);
 	model_free(&m);
+	avsl_device_close(dev);
 	train_config_free(&c);
 	dist_finalize();
 	return 0;

@@ -2,6 +2,7 @@
  * With --emb it builds the l2/cosine graph itself (one-step baseline evaluation). See man/avsl-eval.1; the work
  * lives in libcommon/metrics.c and libcommon/knn.c. */
 #include "cli.h"
+#include "device.h"
 #include "emb.h"
 #include "graph.h"
 #include "kmeans.h"
@@ -32,6 +33,7 @@ static const char usage_text[] =
 	"      --metric M       with --emb: l2 | cosine | levels | level:N (default l2)\n"
 	"      --threads N      with --emb: worker threads (default: all CPUs)\n"
 	"      --tile R         with --emb: rows per tile (default 512)\n"
+	AVSL_DEVICE_HELP
 	"      --nmi            with --emb: also the NMI of a k-means clustering of the last level (k = classes)\n"
 	"      --seed N         with --nmi: the k-means seed (default 0)\n"
 	"      --clusters FILE  with --nmi: write the k-means cluster of every item (.npy int32)\n"
@@ -186,7 +188,7 @@ int main(int argc, char **argv)
 		{"fraction", no_argument, 0, OPT_FRACTION}, {"nmi", no_argument, 0, OPT_NMI},
 		{"seed", required_argument, 0, OPT_SEED}, {"clusters", required_argument, 0, OPT_CLUSTERS},
 		{"neighbours", required_argument, 0, OPT_NEIGHBOURS}, {"labels", required_argument, 0, OPT_LABELS},
-		{"gallery-labels", required_argument, 0, OPT_GLABELS},
+		{"gallery-labels", required_argument, 0, OPT_GLABELS}, {"device", required_argument, 0, 'd'},
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
@@ -194,9 +196,9 @@ int main(int argc, char **argv)
 	int nk = 4, precision = 0, json = 0, verbosity = CLI_NORMAL, c, percent = 1, want_nmi = 0;
 	long seed = 0;
 	const char *emb = NULL, *output = "-", *why, *clusters = NULL, *neighbours = NULL, *labels = NULL,
-		   *glabels = NULL;
+		   *glabels = NULL, *device = NULL;
 	knn_metric metric = {.kind = KNN_L2};
-	while ((c = getopt_long(argc, argv, "k:po:qvVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:po:d:qvVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			nk = parse_long_list(optarg, 1, 65536, ks, METRICS_MAX_K, &why);
@@ -222,6 +224,7 @@ int main(int argc, char **argv)
 		case OPT_NEIGHBOURS: neighbours = optarg; break;
 		case OPT_LABELS: labels = optarg; break;
 		case OPT_GLABELS: glabels = optarg; break;
+		case 'd': device = avsl_device_arg(optarg); break;
 		case 'o': output = optarg; break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;
@@ -246,6 +249,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nk; i++)
 		kmax = ks[i] > kmax ? ks[i] : kmax;
 
+	avsl_device *dev = avsl_device_open(device, (int)threads, "evaluation",
+					    "its neighbour search, k-means and scoring keep host memory");
 	metrics_acc m;
 	metrics_init(&m, ks, nk);
 	const char *what = emb ? emb : neighbours ? neighbours : optind < argc ? argv[optind] : "(stdin)";
@@ -259,15 +264,15 @@ int main(int argc, char **argv)
 		if (ave_load(fp, strcmp(emb, "-") ? emb : "(stdin)", &s, &ferr) != 0)
 			die("%s", ferr.msg);
 		in_close(fp);
-		knn_opts o = {.query = &s, .gallery = &s, .metric = metric, .threads = (int)threads, .tile = (int)tile,
-			      .q_begin = 0, .q_end = s.n, .quiet = verbosity == CLI_QUIET, .label = "eval"};
+		knn_opts o = {.query = &s, .gallery = &s, .metric = metric, .threads = dev->threads, .tile = (int)tile,
+			      .q_begin = 0, .q_end = s.n, .quiet = verbosity == CLI_QUIET, .label = "eval", .ctx = &dev->ctx};
 		uint32_t kd = knn_default_k(&s, &s);
 		o.k = (uint32_t)kmax > kd ? (uint32_t)kmax : kd;
 		char err[512];
 		if (knn_run(&o, add_query, &m, err, sizeof err) != 0)
 			die("%s: %s", emb, err);
 		if (want_nmi)
-			nmi_value = cluster_nmi(&s, emb, (uint64_t)seed, (int)threads, clusters);
+			nmi_value = cluster_nmi(&s, emb, (uint64_t)seed, dev->threads, clusters);
 		ave_free(&s);
 	} else {
 		char metric_seen[32] = "";
@@ -300,5 +305,6 @@ int main(int argc, char **argv)
 		      want_nmi ? &nmi_value : NULL);
 	out_commit(&out);
 	metrics_free(&m);
+	avsl_device_close(dev);
 	return 0;
 }

@@ -2,6 +2,7 @@
  * and attributes, heat-map pictures, retrieval boards, and a deletion/insertion faithfulness table.
  * See man/avsl-explain.1. The work lives in libcommon/explain*.c. */
 #include "cli.h"
+#include "device.h"
 #include "explain.h"
 #include "graph.h"
 #include "shard.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
 	"      --attr-k N       faithfulness, sanity: attributes per level in the AVSL maps (default 8)\n"
 	"      --seed N         faithfulness, sanity: seed of the controls, bootstrap and randomisation (default 0)\n"
 	"  -t, --threads N      CPU threads (default: all CPUs)\n"
+	AVSL_DEVICE_HELP
 	"  -o, --output FILE    write the text or JSON to FILE (default: standard output)\n"
 	"  -q, --quiet          no diagnostics on stderr\n"
 	"  -v, --verbose        say what is being computed\n"
@@ -52,7 +54,7 @@ enum { MODE_PAIR, MODE_BOARD, MODE_FAITH, MODE_SANITY };
 
 typedef struct {
 	int mode;
-	const char *model, *img[2], *shard, *graph, *png, *out;
+	const char *model, *img[2], *shard, *graph, *png, *out, *device;
 	int64_t pair[2], query;
 	int rank, json, top, paths, png_attrs, tile, k, pairs, steps, resamples, attr_k, threads, verbosity;
 	uint64_t seed;
@@ -74,13 +76,14 @@ static void parse(opts *o, int argc, char **argv)
 		{"attr-k", required_argument, 0, O_ATTRK}, {"seed", required_argument, 0, O_SEED},
 		{"resamples", required_argument, 0, O_RESAMPLES},
 		{"threads", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
+		{"device", required_argument, 0, 'd'},
 		{"quiet", no_argument, 0, 'q'},           {"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},            {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
 	/* "+": no permutation, so the second word of --images/--pair is taken from argv in order. */
 	int ch;
-	while ((ch = getopt_long(argc, argv, "+m:k:t:o:qvhV", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+m:k:t:o:d:qvhV", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'm': o->model = optarg; break;
 		case O_IMAGES:
@@ -113,6 +116,7 @@ static void parse(opts *o, int argc, char **argv)
 		case O_SEED: o->seed = opt_size("--seed", optarg, 0, UINT64_MAX); break;
 		case 't': o->threads = (int)opt_long("--threads", optarg, 1, 1024); break;
 		case 'o': o->out = optarg; break;
+		case 'd': o->device = avsl_device_arg(optarg); break;
 		case 'q': o->verbosity = CLI_QUIET; break;
 		case 'v': o->verbosity = CLI_VERBOSE; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -360,7 +364,9 @@ int main(int argc, char **argv)
 		av[i - skip] = argv[i];
 	parse(&o, argc - skip, av);
 	explain_model em;
-	explain_model_load(&em, o.model, o.threads);
+	avsl_device *dev = avsl_device_open(o.device, o.threads, "explanation",
+					    "its trunk, collector and attribution passes keep host memory");
+	explain_model_load(&em, o.model, dev);
 	if (o.verbosity >= CLI_VERBOSE)
 		warn("%s: %d levels, D %d, input %d x %d x %d, top-k links %d", o.model, em.L, em.D, em.Cin, em.S, em.S,
 		     em.cfg.topk_corr);
@@ -373,6 +379,7 @@ int main(int argc, char **argv)
 	else
 		run_sanity(&o, &em);
 	explain_model_free(&em);
+	avsl_device_close(dev);
 	free(av);
 	return 0;
 }

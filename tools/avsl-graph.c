@@ -1,6 +1,7 @@
 /* avsl-graph: embeddings (.ave) -> neighbour graph (.avg): the k nearest gallery items of every query, exactly.
  * See man/avsl-graph.1. The work lives in libcommon/knn.c. */
 #include "cli.h"
+#include "device.h"
 #include "dist.h"
 #include "emb.h"
 #include "graph.h"
@@ -37,6 +38,7 @@ static const char usage_text[] =
 	"                       (default avsl-linear)\n"
 	"      --dense FILE     also write the full query x gallery distance matrix (.npy float32; small sets)\n"
 	"      --threads N      worker threads (default: all CPUs)\n"
+	AVSL_DEVICE_HELP
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
 	"                       (--tile 1: each query as soon as it arrives)\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
@@ -141,17 +143,18 @@ int main(int argc, char **argv)
 		{"rerank", required_argument, 0, OPT_RERANK}, {"shortlist", required_argument, 0, OPT_SHORTLIST},
 		{"print-checkpoint", no_argument, 0, OPT_PRINT_CK},
 		{"merge", no_argument, 0, OPT_MERGE},
+		{"device", required_argument, 0, 'd'},
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
-	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-";
+	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-", *device = NULL;
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
 	uint64_t shard_i = 0, shard_n = 1;
 	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0, merge = 0;
 	long rerank = 0;
 	knn_metric metric, shortlist = {.kind = KNN_AVSL_LINEAR};
 	const char *why;
-	while ((c = getopt_long(argc, argv, "m:g:k:o:qvVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:g:k:o:d:qvVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 'g': gallery = optarg; break;
@@ -178,6 +181,7 @@ int main(int argc, char **argv)
 				die_usage("--shortlist avsl: the shortlist must be a cheap plain metric");
 			break;
 		case OPT_MERGE: merge = 1; break;
+		case 'd': device = avsl_device_arg(optarg); break;
 		case 'o': output = optarg; break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;
@@ -217,6 +221,9 @@ int main(int argc, char **argv)
 		die_usage("the queries and the gallery cannot both be standard input");
 	if (rerank && metric_name && metric.kind != KNN_AVSL)
 		die_usage("--rerank re-ranks by the avsl metric, not --metric %s", metric_name);
+
+	avsl_device *dev = avsl_device_open(device, (int)threads, "the neighbour search",
+					    "its distance tiles and top-k merge keep host memory");
 
 	/* With a separate gallery the queries are a stream, answered block by block (serve()); otherwise the whole set
 	 * is loaded first (the gallery is the query set, or the run is sharded or writes --dense). */
@@ -267,9 +274,9 @@ int main(int argc, char **argv)
 	metric.avsl = view;
 
 	shortlist.avsl = view;
-	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = (int)threads, .tile = (int)tile,
+	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = dev->threads, .tile = (int)tile,
 		      .quiet = verbosity == CLI_QUIET, .label = "graph", .rerank = (uint32_t)rerank,
-		      .shortlist = shortlist};
+		      .shortlist = shortlist, .ctx = &dev->ctx};
 	/* a stream's labels are not known in advance: k covers the largest gallery class */
 	o.k = k ? (uint32_t)k : streaming ? gallery_default_k(gs) : knn_default_k(&qs, gs);
 	knn_shard_range(qs.n, shard_i, shard_n, &o.q_begin, &o.q_end);
@@ -326,6 +333,7 @@ int main(int argc, char **argv)
 		ave_free(&qs);
 	if (gallery)
 		ave_free(&gs_own);
+	avsl_device_close(dev);
 	dist_finalize();
 	return 0;
 }

@@ -77,8 +77,11 @@ static void backend_destroy(trunk_backend *b)
 
 extern "C" int cuda_ctx_init(op_ctx *ctx, int threads)
 {
+	const int index = ctx->index, tf32 = ctx->tf32; // inputs (op_ctx_init_on)
 	memset(ctx, 0, sizeof *ctx);
 	ctx->device = OP_DEVICE_CUDA;
+	ctx->index = index;
+	ctx->tf32 = tf32;
 	if (threads <= 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (int)n : 1;
@@ -100,13 +103,15 @@ extern "C" int cuda_ctx_init(op_ctx *ctx, int threads)
 		return trunk_fail(ctx, "CUDA: no usable device: %s", cudaGetErrorString(e));
 	if (count < 1)
 		return trunk_fail(ctx, "CUDA: no device found");
+	if (index >= count)
+		return trunk_fail(ctx, "CUDA: no device %d (%d found, numbered from 0)", index, count);
 
 	trunk_backend *b = (trunk_backend *)calloc(1, sizeof *b);
 	if (!b)
 		return trunk_fail(ctx, "CUDA: out of host memory");
-	const char *tf = getenv("AVSL_TF32");
-	b->tf32 = tf && tf[0] == '1';
-	if (trunk_cuda_check(ctx, cudaGetDevice(&b->device), "cudaGetDevice") ||
+	b->tf32 = tf32;
+	b->device = index;
+	if (trunk_cuda_check(ctx, cudaSetDevice(index), "cudaSetDevice") ||
 	    trunk_cuda_check(ctx, cudaDeviceGetAttribute(&b->sms, cudaDevAttrMultiProcessorCount, b->device),
 			     "cudaDeviceGetAttribute") ||
 	    trunk_cuda_check(ctx, cudaStreamCreateWithFlags(&b->stream, cudaStreamDefault), "cudaStreamCreate"))

@@ -10,8 +10,8 @@
 // is ordered with the ops, so callers that do not know the stream still see consistent data.
 //
 // Precision: FP32 everywhere by default (cuDNN CUDNN_FMA_MATH, cuBLAS CUBLAS_DEFAULT_MATH), as the CPU backend.
-// Setting AVSL_TF32=1 in the environment before op_ctx_init allows TF32 tensor cores in convolutions and GEMMs for
-// that context (inputs rounded to 10 mantissa bits: results differ from FP32 by ~1e-3 relative).
+// A context opened with OP_CTX_TF32 (op_ctx_init_on; the tools set it from AVSL_TF32=1) allows TF32 tensor cores in
+// its convolutions and GEMMs (inputs rounded to 10 mantissa bits: results differ from FP32 by ~1e-3 relative).
 #ifndef AVSL_CUDA_INTERNAL_CUH
 #define AVSL_CUDA_INTERNAL_CUH
 
@@ -28,9 +28,9 @@ extern "C" {
 struct trunk_conv; // one cached cuDNN convolution setup (conv2d.cu)
 
 struct trunk_backend {
-	int device;          // CUDA device index current at op_ctx_init
+	int device;          // CUDA device index (op_ctx.index), made current at op_ctx_init_on
 	int sms;             // its multiprocessor count (grid sizing)
-	int tf32;            // AVSL_TF32=1: TF32 tensor cores allowed
+	int tf32;            // op_ctx.tf32: TF32 tensor cores allowed
 	cudaStream_t stream; // owned
 	cudnnHandle_t dnn;   // bound to stream
 	cublasHandle_t blas; // bound to stream

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "params.h"
 #include "resnet.h"
 #include "util.h"
@@ -66,7 +67,8 @@ int main(int argc, char **argv)
 		die_usage("-m: fwd or fwdbwd");
 	paramset ps;
 	paramset_init(&ps);
-	resnet_config cfg = {arch, cin, 0, !train_bn, threads};
+	avsl_device *dev = avsl_device_open("cpu", threads, "the trunk benchmark", NULL); /* the peer is PyTorch on the CPU */
+	resnet_config cfg = {arch, cin, 0, !train_bn, &dev->ctx};
 	resnet *r = resnet_create(&cfg, &ps);
 	paramset_finalize(&ps);
 	resnet_init(r, &ps, 1);
@@ -102,5 +104,6 @@ int main(int argc, char **argv)
 	free(x);
 	resnet_free(r);
 	paramset_free(&ps);
+	avsl_device_close(dev);
 	return 0;
 }

@@ -10,6 +10,10 @@ set -u
 : "${AVSL_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/bin}"
 : "${AVSL_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 export PATH="$AVSL_BIN:$PATH"
+# The CLI cases mean the CPU (the tools' paths run only there so far; bit-identical goldens): the default device of
+# every tool (-d, device.h) is set here, also under `make check-cuda`, which exports AVSL_DEVICE=cuda for the op
+# tests. A case about another device passes -d or sets AVSL_DEVICE itself (tests/cli/device.sh).
+export AVSL_DEVICE=cpu
 # `make check SANITIZE=1` sets AVSL_SAN_FLAGS: the helper programs the tests compile (cc_test) are built with the
 # same sanitizer flags, which they need to link against an instrumented libavsl.a, and are checked like the tools.
 : "${AVSL_SAN_FLAGS:=}"

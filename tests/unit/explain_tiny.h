@@ -14,6 +14,7 @@
 enum { TD = 16, TS = 16, TK = 3 };
 
 static explain_model tm;
+static avsl_device *tm_dev; /* the CPU, one thread: the model runs on it (kept to the end, as tm) */
 static int tm_ready;
 
 static void fill(float *p, size_t n, uint64_t stream, float lo, float hi)
@@ -48,7 +49,8 @@ static int tiny_model(void)
 	c.mean[0] = 0.25f;
 	c.std[0] = 0.5f;
 	model m;
-	model_create(&m, &c, TK);
+	tm_dev = avsl_device_open("cpu", c.threads, "the explain tests", NULL);
+	model_create(&m, &c, TK, tm_dev);
 	model_init_random(&m, 42);
 	/* Trained-looking collector: positive links (so S_hat is not empty) and gates away from 0.5. */
 	char name[64];

@@ -2,9 +2,9 @@
  * distance ops at the real sizes (the generic test_backend_ops covers every op on small random shapes), and the raw
  * CUDA kernels of cuda_ops.h (AdamW, top-k merge, Proxy-Anchor with a leading dimension).
  *
- * Without a usable CUDA device (CPU-only build, or no GPU as in CI) only the selection logic is checked: CUDA
- * must report itself unavailable with the right message, `-d cuda` must fail cleanly (exit 1, one line on
- * stderr) and `auto` must fall back to the CPU; no op case is printed at all. Under `make check-cuda`
+ * Without a usable CUDA device (CPU-only build, or no GPU as in CI) only the refusal is checked: CUDA must report
+ * itself unavailable with the right message; no op case is printed at all (the device handle and -d are tested by
+ * test_device and tests/cli/device.sh). Under `make check-cuda`
  * (AVSL_DEVICE=cuda) a missing device is a failure.
  *
  * With a device, each op runs on random inputs and is compared with the reference below (double accumulation).
@@ -21,8 +21,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 enum { GUARD = 4096 };
 #define GUARD_BYTE 0xA7
@@ -236,56 +234,14 @@ static double ref_proxy_anchor(const float *d, int R, int C, const int32_t *yl, 
 }
 #endif
 
-/* ---- selection (every build, with or without a device) ------------------------------------------------------ */
-
-TEST(device_parse_names)
-{
-	avsl_device d;
-	int a;
-	CHECK(avsl_device_parse("cpu", &d, &a) == 0 && d == AVSL_DEV_CPU && !a);
-	CHECK(avsl_device_parse("cuda", &d, &a) == 0 && d == AVSL_DEV_CUDA && !a);
-	CHECK(avsl_device_parse("auto", &d, &a) == 0 && a);
-	CHECK(avsl_device_parse("gpu", &d, &a) == -1);
-	CHECK(avsl_device_parse("CUDA", &d, &a) == -1);
-	CHECK(avsl_device_parse("", &d, &a) == -1);
-	CHECK(avsl_device_parse(NULL, &d, &a) == -1);
-	CHECK(strcmp(avsl_device_name(AVSL_DEV_CUDA), "cuda") == 0);
-}
-
-TEST(device_select_env_and_errors)
-{
-	char why[256];
-	avsl_device d;
-	char *saved = getenv("AVSL_DEVICE") ? xstrdup(getenv("AVSL_DEVICE")) : NULL;
-	setenv("AVSL_DEVICE", "cpu", 1);
-	int rc1 = avsl_device_select(NULL, &d, why, sizeof why);
-	avsl_device d1 = d;
-	setenv("AVSL_DEVICE", "gpu", 1);
-	int rc2 = avsl_device_select(NULL, &d, why, sizeof why);
-	char why2[256];
-	snprintf(why2, sizeof why2, "%s", why);
-	int rc3 = avsl_device_select("cpu", &d, why, sizeof why); /* -d wins over the environment */
-	avsl_device d3 = d;
-	if (saved)
-		setenv("AVSL_DEVICE", saved, 1);
-	else
-		unsetenv("AVSL_DEVICE");
-	free(saved);
-	CHECK(rc1 == 0 && d1 == AVSL_DEV_CPU);
-	CHECKF(rc2 == AVSL_EXIT_USAGE &&
-		       strcmp(why2, "AVSL_DEVICE: unknown device 'gpu' (expected cpu, cuda or auto)") == 0,
-	       "rc %d: %s", rc2, why2);
-	CHECK(rc3 == 0 && d3 == AVSL_DEV_CPU);
-	CHECK(avsl_device_select("tpu", &d, why, sizeof why) == AVSL_EXIT_USAGE);
-	CHECKF(strcmp(why, "-d: unknown device 'tpu' (expected cpu, cuda or auto)") == 0, "%s", why);
-}
+/* ---- every build, with or without a device ------------------------------------------------------------- */
 
 TEST(cpu_backend_memory_roundtrip)
 {
 	char why[64];
-	CHECK(avsl_backend_available(AVSL_DEV_CPU, why, sizeof why) == 1);
+	CHECK(avsl_backend_available(OP_DEVICE_CPU, why, sizeof why) == 1);
 	avsl_backend b;
-	CHECK(avsl_backend_open(&b, AVSL_DEV_CPU, 0, 0) == 0 && b.open && b.ctx.device == OP_DEVICE_CPU);
+	CHECK(avsl_backend_open(&b, OP_DEVICE_CPU, 0, 0) == 0 && b.open && b.ctx.device == OP_DEVICE_CPU);
 	float src[100], dst[100];
 	for (int i = 0; i < 100; i++)
 		src[i] = (float)i * 0.5f;
@@ -299,64 +255,18 @@ TEST(cpu_backend_memory_roundtrip)
 	avsl_backend_close(&b);
 }
 
-/* Run avsl_device_select_or_die(name) in a fresh process (this binary re-executed with --select NAME, so exit()
- * runs in a clean image, as in a tool, not in a fork of a process holding BLAS/OpenMP threads); return its exit
- * status and its stderr. */
-static int select_in_child(const char *name, char *err, size_t n)
-{
-	int fd[2];
-	if (pipe(fd))
-		return -1;
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(fd[0]);
-		dup2(fd[1], 2);
-		execl("/proc/self/exe", "test_cuda", "--select", name, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	size_t len = 0;
-	ssize_t got;
-	while (len + 1 < n && (got = read(fd[0], err + len, n - 1 - len)) > 0)
-		len += (size_t)got;
-	err[len] = 0;
-	close(fd[0]);
-	int st;
-	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
-TEST(select_or_die_usage_error_exits_2)
-{
-	char err[512];
-	CHECK(select_in_child("gpu", err, sizeof err) == 2);
-	CHECKF(strncmp(err, "test_cuda: -d: unknown device 'gpu'", 35) == 0, "%s", err);
-}
-
 TEST(cuda_unavailable_is_reported_and_refused)
 {
-	char why[256], why2[256];
-	CHECK(avsl_backend_available(AVSL_DEV_CUDA, why, sizeof why) == 0);
+	char why[256];
+	CHECK(avsl_backend_available(OP_DEVICE_CUDA, why, sizeof why) == 0);
 	/* the op context's reason: a build without CUDA, or the device/driver problem */
 	CHECKF(strcmp(why, "avsl was built without CUDA (CUDA=0, or nvcc, cuDNN or cuBLAS not found at build time)") ==
 			       0 ||
 		       (strncmp(why, "CUDA: ", 6) == 0 && strlen(why) > 6),
 	       "%s", why);
-	avsl_device d = AVSL_DEV_CUDA;
-	CHECK(avsl_device_select("cuda", &d, why2, sizeof why2) == AVSL_EXIT_ERROR);
-	char expect[300];
-	snprintf(expect, sizeof expect, "-d cuda: %s", why);
-	CHECKF(strcmp(why2, expect) == 0, "%s", why2);
-	CHECK(avsl_device_select("auto", &d, why2, sizeof why2) == 0 && d == AVSL_DEV_CPU);
 	avsl_backend b;
-	CHECK(avsl_backend_open(&b, AVSL_DEV_CUDA, 0, 0) == -1);
+	CHECK(avsl_backend_open(&b, OP_DEVICE_CUDA, 0, 0) == -1);
 	CHECKF(strcmp(b.err, why) == 0, "%s", b.err);
-	char err[512];
-	CHECK(select_in_child("cuda", err, sizeof err) == 1);
-	snprintf(expect, sizeof expect, "test_cuda: -d cuda: %s\n", why);
-	CHECKF(strcmp(err, expect) == 0, "%s", err);
 }
 
 TEST(cuda_device_present_as_required)
@@ -655,17 +565,10 @@ TEST(cuda_avsl_dist_tile_levels_and_p)
 
 TEST(cuda_avsl_dist_tile_tf32)
 {
-	/* A context made with AVSL_TF32=1. TF32 rounds the GEMM inputs to 10 mantissa bits (2^-11 relative): the
+	/* A context opened with OP_CTX_TF32. TF32 rounds the GEMM inputs to 10 mantissa bits (2^-11 relative): the
 	 * propagated part of d_f moves by a few 1e-4 relative. */
-	char *saved = getenv("AVSL_TF32") ? xstrdup(getenv("AVSL_TF32")) : NULL;
-	setenv("AVSL_TF32", "1", 1);
 	op_ctx ctx;
-	int rc = op_ctx_init(&ctx, OP_DEVICE_CUDA, 1);
-	if (saved)
-		setenv("AVSL_TF32", saved, 1);
-	else
-		unsetenv("AVSL_TF32");
-	free(saved);
+	int rc = op_ctx_init_on(&ctx, OP_DEVICE_CUDA, 0, 1, OP_CTX_TF32);
 	CHECKF(rc == 0, "%s", ctx.err);
 	const char *f = dist_case(&ctx, 3, 512, 24, 40, 2.0f, 0, 40, 1e-3, 3e-3, 30);
 	op_ctx_free(&ctx);
@@ -938,19 +841,13 @@ TEST(cuda_proxy_anchor)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "--select") == 0) { /* the child of select_in_child */
-		avsl_set_progname(argv[0]);
-		avsl_device_select_or_die(argv[2]);
-		return 0;
-	}
-	RUN(device_parse_names);
-	RUN(device_select_env_and_errors);
+	(void)argc;
+	(void)argv;
 	RUN(cpu_backend_memory_roundtrip);
-	RUN(select_or_die_usage_error_exits_2);
 
 	const char *env = getenv("AVSL_DEVICE");
 	const int required = env && strcmp(env, "cuda") == 0;
-	if (!avsl_backend_available(AVSL_DEV_CUDA, unavailable, sizeof unavailable)) {
+	if (!avsl_backend_available(OP_DEVICE_CUDA, unavailable, sizeof unavailable)) {
 		RUN(cuda_unavailable_is_reported_and_refused);
 		if (required)
 			RUN(cuda_device_present_as_required);
@@ -962,7 +859,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_cuda: AVSL_DEVICE=cpu: CUDA op tests not run\n");
 		return harness_finish();
 	}
-	if (avsl_backend_open(&be, AVSL_DEV_CUDA, 0, 0)) {
+	if (avsl_backend_open(&be, OP_DEVICE_CUDA, 0, 0)) {
 		printf("FAIL cuda_backend_open: %s\n", be.err);
 		return 1;
 	}

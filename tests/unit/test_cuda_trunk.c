@@ -747,14 +747,16 @@ int main(void)
 		fprintf(stderr, "test_cuda_trunk: AVSL_DEVICE=cpu: CUDA trunk op tests not run\n");
 		return harness_finish();
 	}
+	/* AVSL_TF32=1 runs the CUDA side with TF32 tensor cores (the context flag the tools set from it) */
 	const char *tf = getenv("AVSL_TF32");
-	if (tf && tf[0] == '1')
+	const int tf32 = tf && tf[0] == '1';
+	if (tf32)
 		CONV_TOL = LIN_TOL = 2e-2;
 	if (op_ctx_init(&CPU, OP_DEVICE_CPU, 0)) {
 		printf("FAIL cuda_trunk_cpu_context: %s\n", CPU.err);
 		return 1;
 	}
-	if (op_ctx_init(&GPU, OP_DEVICE_CUDA, 0)) {
+	if (op_ctx_init_on(&GPU, OP_DEVICE_CUDA, 0, 0, tf32 ? OP_CTX_TF32 : 0)) {
 		printf("FAIL cuda_trunk_context: %s\n", GPU.err);
 		return 1;
 	}

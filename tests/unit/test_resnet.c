@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "harness.h"
 #include "params.h"
 #include "resnet.h"
@@ -31,6 +32,7 @@ static const golden GOLDENS[] = {
 	{"resnet_cifar_resnet18_w4", "cifar_resnet18", 4, 1, 2, 28, 28},
 };
 
+static avsl_device *dev1, *dev2; /* the CPU with 1 and 2 threads */
 static char golden_path[512];
 static const char *gpath(const char *name)
 {
@@ -82,7 +84,7 @@ static int run_golden(const golden *g, int train, char *why, size_t whylen)
 	}
 	paramset ps;
 	paramset_init(&ps);
-	resnet_config cfg = {g->arch, g->cin, g->width, !train, 2};
+	resnet_config cfg = {g->arch, g->cin, g->width, !train, &dev2->ctx};
 	resnet *r = resnet_create(&cfg, &ps);
 	paramset_finalize(&ps);
 	float *x = NULL, *gr[3] = {0}, *ref = NULL;
@@ -204,7 +206,7 @@ TEST(load_names_mis_shaped_tensor)
 	CHECKF(st_open(&f, gpath(GOLDENS[2].file), &err) == 0, "%s", err.msg);
 	paramset ps;
 	paramset_init(&ps);
-	resnet_config cfg = {"resnet18", 1, 4, 1, 1};
+	resnet_config cfg = {"resnet18", 1, 4, 1, &dev1->ctx};
 	resnet *r = resnet_create(&cfg, &ps);
 	paramset_finalize(&ps);
 	int rc = resnet_load_torchvision(r, &ps, &f, &err);
@@ -220,7 +222,7 @@ TEST(backward_skips_missing_levels)
 {
 	paramset ps;
 	paramset_init(&ps);
-	resnet_config cfg = {"cifar_resnet18", 3, 4, 0, 2};
+	resnet_config cfg = {"cifar_resnet18", 3, 4, 0, &dev2->ctx};
 	resnet *r = resnet_create(&cfg, &ps);
 	paramset_finalize(&ps);
 	resnet_init(r, &ps, 7);
@@ -265,7 +267,7 @@ TEST(init_matches_torchvision_rule)
 {
 	paramset ps;
 	paramset_init(&ps);
-	resnet_config cfg = {"resnet50", 3, 0, 1, 1};
+	resnet_config cfg = {"resnet50", 3, 0, 1, &dev1->ctx};
 	resnet *r = resnet_create(&cfg, &ps);
 	paramset_finalize(&ps);
 	resnet_init(r, &ps, 1);
@@ -293,6 +295,8 @@ TEST(init_matches_torchvision_rule)
 
 int main(void)
 {
+	dev1 = avsl_device_open("cpu", 1, "the trunk tests", NULL);
+	dev2 = avsl_device_open("cpu", 2, "the trunk tests", NULL);
 	RUN(resnet18_frozen_bn_matches_torch);
 	RUN(resnet18_train_bn_matches_torch);
 	RUN(resnet50_frozen_bn_matches_torch);
@@ -302,5 +306,7 @@ int main(void)
 	RUN(load_names_mis_shaped_tensor);
 	RUN(backward_skips_missing_levels);
 	RUN(init_matches_torchvision_rule);
+	avsl_device_close(dev1);
+	avsl_device_close(dev2);
 	return harness_finish();
 }

@@ -70,8 +70,7 @@ static int group_bits(const train_config *c)
 /* Values common to every AVSL command (avsl-method.md §8.2). */
 #define CHECK_AVSL_COMMON(c)                                                                                       \
 	do {                                                                                                       \
-		CHECK(strcmp((c).device, "0") == 0 && (c).device_kind == DEVICE_CUDA && (c).n_gpu_ids == 1 &&      \
-		      (c).gpu_ids[0] == 0);                                                                        \
+		CHECK(strcmp((c).device, "0") == 0 && (c).device_given && (c).n_gpu_ids == 1 && (c).gpu_ids[0] == 0); \
 		CHECK((c).batch_size == 180 && (c).test_batch_size == 180 && (c).setting == SETTING_AVSL);         \
 		CHECK((c).feature_dim_list[0] == 512 && (c).feature_dim_list[1] == 1024 &&                         \
 		      (c).feature_dim_list[2] == 2048 && (c).embeddings_dim == 512);                               \
@@ -268,7 +267,29 @@ TEST(errors_are_reported_not_exited)
 	char *k[] = {"t", "--data_path", "x", "--k_list"};
 	CHECKF(expect_error(k, 4, "needs at least one value", err), "%s", err);
 	char *l[] = {"t", "--data_path", "x", "--device", "gpu"};
-	CHECKF(expect_error(l, 5, "--device: 'gpu'", err), "%s", err);
+	CHECKF(expect_error(l, 5, "--device: unknown device 'gpu'", err), "%s", err);
+}
+
+/* -d is --device; the device names are every tool's (device.h), plus the official GPU id lists. */
+TEST(device_names_and_short_flag)
+{
+	train_config c;
+	char err[256] = "";
+	char *a[] = {"t", "--data_path", "x", "-d", "cuda:1"};
+	train_config_init(&c);
+	CHECKF(train_config_parse(&c, 5, a, err, sizeof err) == TC_OK, "%s", err);
+	CHECK(strcmp(c.device, "cuda:1") == 0 && c.device_given && c.n_gpu_ids == 0);
+	train_config_free(&c);
+	char *b[] = {"t", "--data_path", "x", "-dcpu"};
+	train_config_init(&c);
+	CHECKF(train_config_parse(&c, 4, b, err, sizeof err) == TC_OK, "%s", err);
+	CHECK(strcmp(c.device, "cpu") == 0 && c.device_given);
+	train_config_free(&c);
+	char *d[] = {"t", "--data_path", "x", "--device", "cuda:x"};
+	CHECKF(expect_error(d, 5, "--device: unknown device 'cuda:x' (expected cpu, cuda, cuda:N, auto or GPU ids)",
+			    err), "%s", err);
+	char *e[] = {"t", "--data_path", "x", "--device", "auto", "0"};
+	CHECKF(expect_error(e, 6, "'auto' must be the only value", err), "%s", err);
 }
 
 TEST(help_and_version)
@@ -475,6 +496,7 @@ int main(void)
 	RUN(dashes_and_underscores_are_one_flag);
 	RUN(nargs_lists_stop_at_next_option);
 	RUN(errors_are_reported_not_exited);
+	RUN(device_names_and_short_flag);
 	RUN(help_and_version);
 	RUN(json_round_trip);
 	RUN(warm_up_and_lr_queries);

@@ -48,6 +48,14 @@
 	   const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres, \
 	   float *dgamma, float *dbeta), \
 	  (ctx, s, x, dy, relu_y, gamma, mean, invstd, batch_stats, dx, dres, dgamma, dbeta)) \
+	X(bn_stats, 0, \
+	  (op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2), \
+	  (ctx, s, x, mean, m2)) \
+	X(bn_bwd_data, 0, \
+	  (op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y, \
+	   const float *gamma, const float *mean, const float *invstd, const float *sum_g, const float *sum_gxhat, \
+	   double count, float *dx), \
+	  (ctx, s, x, dy, relu_y, gamma, mean, invstd, sum_g, sum_gxhat, count, dx)) \
 	X(relu_fwd, 1, \
 	  (op_ctx *ctx, size_t nel, const float *x, float *y), \
 	  (ctx, nel, x, y)) \

@@ -132,10 +132,25 @@ int op_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float 
  *   batch_stats = 1: mean/invstd are the batch statistics of x (training-mode BN, full backward);
  *   batch_stats = 0: they are the running statistics (frozen/eval BN: dx = g * gamma * invstd).
  *   dx (N,C,HW) may equal dy or dres (in place). dgamma/dbeta (C) are accumulated when not NULL (they need x).
- *   gamma may be NULL (1). */
+ *   gamma may be NULL (1). dx may be NULL: then only dres and the per-channel sums dgamma += sum g xhat,
+ *   dbeta += sum g are produced (with batch_stats = 0), the first half of a backward whose sums span several
+ *   processes (op_bn_bwd_data, libcommon/bn_sync.h). */
 int op_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
 	      const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres,
 	      float *dgamma, float *dbeta);
+/* Batch norm split at its statistics, for batches spread over several processes (avsl-train --sync-bn; the
+ * combining over ranks is libcommon/bn_sync.c, between these ops):
+ * op_bn_stats: mean (C) and m2 (C) = sum of (x - mean)^2 of this slice x (N,C,HW), over its N*HW values per
+ *   channel (two passes, double sums). The combined mean/variance then go through op_affine_act_fwd. */
+int op_bn_stats(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2);
+/* op_bn_bwd_data: dx (N,C,HW) = gamma invstd (g - sum_g / count - xhat sum_gxhat / count), the training-mode data
+ *   gradient from sums over the whole batch: g = dy masked by relu_y > 0 (relu_y NULL: no mask), xhat = (x - mean)
+ *   invstd; sum_g, sum_gxhat (C) the sums of g and g xhat over every slice (what op_bn_bwd with dx = NULL
+ *   accumulates into dbeta, dgamma, summed over the processes), count the values per channel over every slice.
+ *   gamma may be NULL (1); dx may equal dy (in place). */
+int op_bn_bwd_data(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+		   const float *gamma, const float *mean, const float *invstd, const float *sum_g,
+		   const float *sum_gxhat, double count, float *dx);
 
 /* y (nel) = max(x, 0); in place allowed. */
 int op_relu_fwd(op_ctx *ctx, size_t nel, const float *x, float *y);
@@ -330,6 +345,10 @@ void bn_train_fwd_naive(const bn_shape *s, const float *x, const float *gamma, c
 void bn_bwd_naive(const bn_shape *s, const float *x, const float *dy, const float *relu_y, const float *gamma,
 		  const float *mean, const float *invstd, int batch_stats, float *dx, float *dres, float *dgamma,
 		  float *dbeta);
+void bn_stats_naive(const bn_shape *s, const float *x, float *mean, float *m2);
+void bn_bwd_data_naive(const bn_shape *s, const float *x, const float *dy, const float *relu_y, const float *gamma,
+		       const float *mean, const float *invstd, const float *sum_g, const float *sum_gxhat, double count,
+		       float *dx);
 void maxpool_fwd_naive(const pool_shape *s, const float *x, float *y, int32_t *idx);
 void maxpool_bwd_naive(const pool_shape *s, const float *dy, const int32_t *idx, float *dx, int flags);
 void gavgpool_fwd_naive(int N, int C, int HW, const float *x, float *y);

@@ -165,6 +165,19 @@ void model_set_grad_sync(model *m, int on, int overlap)
 	resnet_set_grad_ready_hook(m->trunk, m->grad_sync && overlap ? grad_ready : NULL, m);
 }
 
+static void bn_sum(double *buf, size_t n, void *arg)
+{
+	(void)arg;
+	dist_allreduce_f64(buf, n);
+}
+
+void model_set_sync_bn(model *m, int on)
+{
+	const bn_sync sy = {bn_sum, NULL};
+	/* one process: the plain BN ops (bit-identical to a run without --sync-bn) */
+	resnet_set_bn_sync(m->trunk, on && dist_world() > 1 ? &sy : NULL);
+}
+
 float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4])
 {
 	trunk_batch(m, N);

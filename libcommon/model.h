@@ -59,6 +59,9 @@ int model_has_cert(const model *m);
  * starts summing gradient buckets (the head, then the trunk's last blocks) while the backward pass still runs;
  * 0 sums the whole buffer after it. One process: nothing to sum. */
 void model_set_grad_sync(model *m, int on, int overlap);
+/* Data parallel batch norm (--sync-bn): on = 1 with several ranks makes the trunk's trained BN normalise by the
+ * statistics of the global batch (resnet_set_bn_sync over dist_allreduce_f64); otherwise each rank's own slice. */
+void model_set_sync_bn(model *m, int on);
 
 /* One training step: forward, loss, backward. Gradients are ACCUMULATED into m->ps.grad (zero them first).
  * trunk_grads = 0 skips the trunk backward (warm-up: the trunk optimiser does not step; method §5 allows it).

@@ -9,6 +9,7 @@
  */
 #include "resnet.h"
 #include "arena.h"
+#include "bn_sync.h"
 #include "rng.h"
 #include "util.h"
 
@@ -63,7 +64,13 @@ struct resnet {
 	int forwarded;
 	void (*grad_ready)(void *ctx, size_t off); /* see resnet_set_grad_ready_hook */
 	void *grad_ready_ctx;
+	bn_sync sync;     /* see resnet_set_bn_sync; sync.sum NULL: each process normalises by its own batch */
 };
+
+void resnet_set_bn_sync(resnet *r, const bn_sync *sy)
+{
+	r->sync = sy ? *sy : (bn_sync){0};
+}
 
 void resnet_set_grad_ready_hook(resnet *r, void (*fn)(void *ctx, size_t off), void *ctx)
 {
@@ -325,7 +332,11 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 	int flags = relu ? OP_RELU : 0;
 	float *g = paramset_data(ps, cb->g), *b = paramset_data(ps, cb->b);
 	float *rm = paramset_data(ps, cb->rm), *rv = paramset_data(ps, cb->rv);
-	if (r->batch_stats) {
+	if (r->batch_stats && r->sync.sum) {
+		check(r, bn_sync_train_fwd(c, &r->sync, &s, cb->conv_out, g, b, BN_EPS, BN_MOMENTUM, rm, rv, cb->mean,
+					   cb->invstd, cb->scale, cb->shift, res, cb->bn_out, flags));
+		cb->mean_used = cb->mean;
+	} else if (r->batch_stats) {
 		check(r, op_bn_train_fwd(c, &s, cb->conv_out, g, b, BN_EPS, BN_MOMENTUM, rm, rv, cb->mean, cb->invstd,
 					 cb->scale, cb->shift, res, cb->bn_out, flags));
 		cb->mean_used = cb->mean;
@@ -417,9 +428,13 @@ static void bwd_bn(resnet *r, paramset *ps, convbn *cb, const float *dy, const f
 	/* with frozen BN the pre-BN values may have been overwritten in place; they are only needed for dgamma or
 	 * batch statistics, neither of which exists then */
 	const float *x = r->cfg.freeze_bn ? NULL : cb->conv_out;
-	check(r, op_bn_bwd(r->ctx, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used, cb->invstd,
-			   r->batch_stats, dx, dres, tr ? paramset_grad(ps, cb->g) : NULL,
-			   tr ? paramset_grad(ps, cb->b) : NULL));
+	float *dg = tr ? paramset_grad(ps, cb->g) : NULL, *db = tr ? paramset_grad(ps, cb->b) : NULL;
+	if (r->batch_stats && r->sync.sum)
+		check(r, bn_sync_bwd(r->ctx, &r->sync, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used,
+				     cb->invstd, dx, dres, dg, db));
+	else
+		check(r, op_bn_bwd(r->ctx, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used, cb->invstd,
+				   r->batch_stats, dx, dres, dg, db));
 }
 
 /* conv backward: weight grad (accumulated) and, when dx != NULL, data grad (flags: OP_ACCUM or 0). */

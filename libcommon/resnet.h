@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "bn_sync.h"
 #include "fmt_error.h"
 #include "ops.h"
 #include "params.h"
@@ -61,6 +62,11 @@ void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int w
  * called each time the gradient of every trunk tensor at flat offset >= off is final (after each block, the last
  * layers first, and once more after the stem with the trunk's first offset). NULL: no calls. */
 void resnet_set_grad_ready_hook(resnet *r, void (*fn)(void *ctx, size_t off), void *ctx);
+/* Synchronised batch norm (data parallel, avsl-train --sync-bn): with BN trained (freeze_bn = 0), every training
+ * forward normalises with the mean/variance of the batch of all participants, summed by sy (bn_sync.h), and updates
+ * the running statistics from them; the backward uses that batch's sums too. sy is copied; NULL (the default): each
+ * process's own batch. No effect with frozen BN or in eval forwards (running statistics). */
+void resnet_set_bn_sync(resnet *r, const bn_sync *sy);
 /* Forward FLOPs (2 per multiply-add) of the convolutions for one image of the planned size. */
 double resnet_flops_per_image(const resnet *r);
 /* The op context the trunk runs on (cfg->ctx). */

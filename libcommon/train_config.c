@@ -88,6 +88,7 @@ const opt_def tc_opts[] = {
 	{"clip_grad", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
 	{"baseline_loss", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
 	{"clip_norm", T_DBL, OFF(clip_norm), 0, 0, 0, 1e-12, BIG, 0},
+	{"sync_bn", T_FLAG, OFF(sync_bn), 0, 0, 0, 0, 0, 0},
 	{"num_workers", T_INT, OFF(threads), 0, 0, 0, 0, 4096, O_NOSAVE}, /* official name; alias of --threads */
 	{"quiet", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 	{"verbose", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
@@ -668,7 +669,13 @@ int train_config_notices(const train_config *c, FILE *fp)
 				avsl_progname(), list);
 			lines++;
 		}
-	} else if (!c->use_proxy) {
+	}
+	if (c->sync_bn && !c->not_freeze_bn) {
+		fprintf(fp, "%s: note: --sync-bn has no effect: BN is frozen (it synchronises trained BN, "
+			    "--not_freeze_bn)\n", avsl_progname());
+		lines++;
+	}
+	if (c->setting != SETTING_PROXY_ANCHOR && !c->use_proxy) {
 		fprintf(fp, "%s: note: --no-use-proxy is accepted and ignored: batch-vs-batch AVSL is not implemented, "
 			    "training compares with proxies as every official command does\n", avsl_progname());
 		lines++;
@@ -826,6 +833,8 @@ void train_config_usage(FILE *fp)
 	      "  --lr_trunk X (1e-5)  --lr_embedder X (5.5e-4)  --lr_collector X (1.1e-4)\n"
 	      "  --step N (10)  --gamma X (0.5)  --warm_up N (5)  --warm_up_list G... (embedder collector)\n"
 	      "  --not_freeze_bn  --clip-grad first|every|never (first)  --clip-norm X (10)  --seed N (0)\n"
+	      "  --sync-bn                 under mpirun with --not_freeze_bn: BN statistics of the global batch\n"
+	      "                            (default: each rank's slice; no effect with frozen BN or one process)\n"
 	      "Images:\n"
 	      "  --input-size N (224)  --resize N (256, 0: never)  --crop-scale LO,HI (0.16,1)\n"
 	      "  --crop-ratio LO,HI (0.75,1.33)  --mean M... --std S...  (ImageNet)  --channels 1|3 (3)\n"

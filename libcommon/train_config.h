@@ -60,6 +60,7 @@ typedef struct {
 	unsigned warm_up_groups;  /* bit (1 << param_group) per optimiser stepping during warm-up: embedder|collector */
 	unsigned splits_to_eval;  /* SPLIT_TEST | SPLIT_TRAIN bits; the CUB command: test */
 	int not_freeze_bn;        /* 0: trunk BN frozen */
+	int sync_bn;              /* trained BN normalises by the global batch over the ranks (--sync-bn; 0) */
 	int test_split_num;       /* query slices of the AVSL tester (SOP 100); 1 = one global evaluation */
 	int interval;             /* evaluate after epoch e when e % interval == 0 */
 	int k_list[TC_MAX_LIST], n_k_list; /* 1 2 4 8 */

@@ -132,7 +132,8 @@ void train_config_print(const train_config *c, FILE *fp)
 	key(fp, "clip");
 	fprintf(fp, "%s norm %g per group\n", clip_mode_name((clip_mode)c->clip_mode), c->clip_norm);
 	key(fp, "batch_norm");
-	fputs(c->not_freeze_bn ? "trained (batch statistics)\n" : "frozen\n", fp);
+	fputs(!c->not_freeze_bn ? "frozen\n" : c->sync_bn ? "trained (batch statistics of the global batch, --sync-bn)\n"
+								   : "trained (batch statistics)\n", fp);
 	key(fp, "epochs");
 	fprintf(fp, "%d\n", c->epochs);
 

@@ -332,6 +332,7 @@ int trainer_run(train_config *c, int argc, char **argv)
 	/* AVSL_DIST_OVERLAP=0: sum the gradients after the backward pass instead of during it (for measurements) */
 	const char *ov = getenv("AVSL_DIST_OVERLAP");
 	model_set_grad_sync(&t.m, 1, !(ov && strcmp(ov, "0") == 0));
+	model_set_sync_bn(&t.m, c->sync_bn);
 	if (!t.quiet)
 		fprintf(stderr,
 			"%s: %s %s, %d classes, %llu training images (%lld batches of %d), %zu trainable parameters, "

@@ -23,11 +23,12 @@ MPIRUN_FLAGS ?=
 LAUNCH    := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
 
 # Small-image settings shared by both models: a CIFAR-style ResNet-18 (base width 16) on 28x28 gray images,
-# trained from scratch, so BN is trained too (--not_freeze_bn; the frozen default is for ImageNet weights).
+# trained from scratch, so BN is trained too (--not_freeze_bn; the frozen default is for ImageNet weights); with
+# NP > 1 over the whole batch (--sync-bn), as one process.
 TRUNK := --arch cifar_resnet18 --base-width 16 --channels 1 --input-size 28 --resize 0 --crop-scale 0.64 1 \
 	--mean 0.2860 --std 0.3530 --not_freeze_bn --embeddings_dim 128 --batch_size 100 --test_batch_size 500 \
 	--epochs $(EPOCHS) --warm_up 1 --step 2 --gamma 0.5 --wd 0.0001 --seed $(SEED) --threads $(THREADS) \
-	--lr_trunk 0.001 --lr_embedder 0.001
+	--lr_trunk 0.001 --lr_embedder 0.001 $(if $(LAUNCH),--sync-bn)
 AVSL_FLAGS := --setting avsl_proxyanchor --topk_corr 32 --avsl_m 0.5 --prob_gamma 10 --index_p 2 \
 	--pa_pos_margin 1.8 --pa_neg_margin 2.2 --pa_alpha 16 --final_pa_pos_margin 1.8 --final_pa_neg_margin 2.2 \
 	--final_pa_alpha 16 --loss0_weight 1 --loss1_weight 1 --loss2_weight 1 --lr_collector 0.01

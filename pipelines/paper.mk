@@ -15,6 +15,8 @@ NP          ?= 1
 MPIRUN      ?= mpirun
 MPIRUN_FLAGS ?=
 LAUNCH      := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
+# the official runs are one process: with NP > 1, a trained BN (SOP's --not_freeze_bn) normalises by the whole batch
+SYNC_BN      = $(if $(LAUNCH),$(if $(findstring --not_freeze_bn,$(1)),--sync-bn))
 THREADS     ?= 0
 DEVICE      ?=
 DEV         := $(if $(DEVICE),-d $(DEVICE))
@@ -54,9 +56,9 @@ COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-
 	--threads $(THREADS) $(INIT_FLAG) --delete_old
 
 $(OUT)/baseline/model.safetensors: $(OUT)/data/ds-train.avsm
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(BASELINE_FLAGS) $(COMMON_TRAIN) -o $(OUT)/baseline $(EXTRA_TRAIN),train-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(BASELINE_FLAGS) $(COMMON_TRAIN) $(call SYNC_BN,$(BASELINE_FLAGS)) -o $(OUT)/baseline $(EXTRA_TRAIN),train-baseline)
 $(OUT)/avsl/model.safetensors: $(OUT)/data/ds-train.avsm
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(AVSL_FLAGS) $(COMMON_TRAIN) -o $(OUT)/avsl $(EXTRA_TRAIN),train-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(AVSL_FLAGS) $(COMMON_TRAIN) $(call SYNC_BN,$(AVSL_FLAGS)) -o $(OUT)/avsl $(EXTRA_TRAIN),train-avsl)
 baseline: $(OUT)/baseline/model.safetensors
 avsl: $(OUT)/avsl/model.safetensors
 

@@ -6,6 +6,7 @@
 #include "op_backend.h"
 #include "cpu_internal.h"
 #include "bnorm_blocked.h"
+#include "bnorm_loops.h"
 
 int cpu_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const float *mean, const float *var,
 		float eps, float *scale, float *shift, float *invstd_out)
@@ -87,28 +88,9 @@ int cpu_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float
 	const double M = (double)N * HW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
-		/* two passes (mean, then squared deviations): no cancellation for large means */
-		double sum = 0;
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * C + c) * HW;
-			float acc = 0;
-#pragma omp simd reduction(+ : acc)
-			for (int i = 0; i < HW; i++)
-				acc += p[i];
-			sum += acc;
-		}
-		double mu = sum / M, sq = 0;
-		float muf = (float)mu;
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * C + c) * HW;
-			float acc = 0;
-#pragma omp simd reduction(+ : acc)
-			for (int i = 0; i < HW; i++) {
-				float d = p[i] - muf;
-				acc += d * d;
-			}
-			sq += acc;
-		}
+		float muf;
+		double sq;
+		bn_chan_stats(x, N, C, HW, c, &muf, &sq);
 		double var = sq / M;
 		float is = (float)(1.0 / sqrt(var + eps));
 		mean[c] = muf;
@@ -176,18 +158,7 @@ int cpu_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, 
 			continue;
 		const float k = ga * is;
 		if (batch_stats) {
-			const float mg = (float)sg * invM, mgx = (float)sgx * invM;
-			for (int n = 0; n < N; n++) {
-				size_t o = ((size_t)n * C + c) * HW;
-				const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x + o;
-				float *d = dx + o;
-#pragma omp simd
-				for (int i = 0; i < HW; i++) {
-					float gi = yy ? (yy[i] > 0 ? g[i] : 0) : g[i];
-					float xh = (xx[i] - mu) * is;
-					d[i] = k * (gi - mg - xh * mgx);
-				}
-			}
+			bn_chan_dx(x, dy, relu_y, N, C, HW, c, mu, is, k, (float)sg * invM, (float)sgx * invM, dx);
 		} else {
 			for (int n = 0; n < N; n++) {
 				size_t o = ((size_t)n * C + c) * HW;

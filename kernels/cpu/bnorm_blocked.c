@@ -7,6 +7,7 @@
 #include "op_backend.h"
 #include "cpu_internal.h"
 #include "bnorm_blocked.h"
+#include "bnorm_loops.h"
 
 /* the 8 per-channel values of block cb (0 for padding channels) */
 static inline void lanes(const float *v, int C, int cb, float def, float out[8])
@@ -61,32 +62,9 @@ int blk_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x, const float
 	const double M = (double)N * HW;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
 	for (int cb = 0; cb < CB; cb++) {
-		double sum[8] = {0}, sq[8] = {0};
+		double sq[8];
 		float mu[8];
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
-			float acc[8] = {0};
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++)
-					acc[l] += p[i * 8 + l];
-			for (int l = 0; l < 8; l++)
-				sum[l] += acc[l];
-		}
-		for (int l = 0; l < 8; l++)
-			mu[l] = (float)(sum[l] / M);
-		for (int n = 0; n < N; n++) {
-			const float *p = x + ((size_t)n * CB + cb) * HW * 8;
-			float acc[8] = {0};
-			for (int i = 0; i < HW; i++)
-#pragma omp simd
-				for (int l = 0; l < 8; l++) {
-					float d = p[i * 8 + l] - mu[l];
-					acc[l] += d * d;
-				}
-			for (int l = 0; l < 8; l++)
-				sq[l] += acc[l];
-		}
+		bn_block_stats(x, N, CB, HW, cb, mu, sq);
 		for (int l = 0; l < 8; l++) {
 			int c = cb * 8 + l;
 			if (c >= C)
@@ -161,26 +139,20 @@ int blk_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, 
 			mg[l] = (float)sg[l] * invM;
 			mgx[l] = (float)sgx[l] * invM;
 		}
+		if (batch_stats) {
+			bn_block_dx(x, dy, relu_y, N, CB, HW, cb, mu, is, k, mg, mgx, dx);
+			continue;
+		}
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)n * CB + cb) * HW * 8;
-			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL, *xx = x ? x + o : NULL;
+			const float *g = dy + o, *yy = relu_y ? relu_y + o : NULL;
 			float *d = dx + o;
-			if (batch_stats) {
-				for (int i = 0; i < HW; i++)
+			for (int i = 0; i < HW; i++)
 #pragma omp simd
-					for (int l = 0; l < 8; l++) {
-						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
-						float xh = (xx[i * 8 + l] - mu[l]) * is[l];
-						d[i * 8 + l] = k[l] * (gi - mg[l] - xh * mgx[l]);
-					}
-			} else {
-				for (int i = 0; i < HW; i++)
-#pragma omp simd
-					for (int l = 0; l < 8; l++) {
-						float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
-						d[i * 8 + l] = k[l] * gi;
-					}
-			}
+				for (int l = 0; l < 8; l++) {
+					float gi = yy ? (yy[i * 8 + l] > 0 ? g[i * 8 + l] : 0) : g[i * 8 + l];
+					d[i * 8 + l] = k[l] * gi;
+				}
 		}
 	}
 	return 0;

@@ -26,22 +26,30 @@ void affine_act_fwd_naive(const bn_shape *s, const float *x, const float *scale,
 			}
 }
 
+/* Channel c of x (N,C,HW): *mu = mean, *sq = sum of (x - mean)^2 (two passes, double). */
+static void chan_stats_naive(const bn_shape *s, const float *x, int c, double *mu, double *sq)
+{
+	double sum = 0, q = 0;
+	for (int n = 0; n < s->N; n++)
+		for (int i = 0; i < s->HW; i++)
+			sum += x[((size_t)n * s->C + c) * s->HW + i];
+	*mu = sum / ((double)s->N * s->HW);
+	for (int n = 0; n < s->N; n++)
+		for (int i = 0; i < s->HW; i++) {
+			double d = x[((size_t)n * s->C + c) * s->HW + i] - *mu;
+			q += d * d;
+		}
+	*sq = q;
+}
+
 void bn_train_fwd_naive(const bn_shape *s, const float *x, const float *gamma, const float *beta, float eps,
 			float momentum, float *running_mean, float *running_var, float *mean, float *invstd,
 			const float *res, float *y, int flags)
 {
 	double M = (double)s->N * s->HW;
 	for (int c = 0; c < s->C; c++) {
-		double sum = 0, sq = 0;
-		for (int n = 0; n < s->N; n++)
-			for (int i = 0; i < s->HW; i++)
-				sum += x[((size_t)n * s->C + c) * s->HW + i];
-		double mu = sum / M;
-		for (int n = 0; n < s->N; n++)
-			for (int i = 0; i < s->HW; i++) {
-				double d = x[((size_t)n * s->C + c) * s->HW + i] - mu;
-				sq += d * d;
-			}
+		double mu, sq;
+		chan_stats_naive(s, x, c, &mu, &sq);
 		double is = 1.0 / sqrt(sq / M + eps);
 		mean[c] = (float)mu;
 		invstd[c] = (float)is;
@@ -89,6 +97,32 @@ void bn_bwd_naive(const bn_shape *s, const float *x, const float *dy, const floa
 					dres[o] = (float)gi;
 				if (dx)
 					dx[o] = (float)d;
+			}
+	}
+}
+
+void bn_stats_naive(const bn_shape *s, const float *x, float *mean, float *m2)
+{
+	for (int c = 0; c < s->C; c++) {
+		double mu, sq;
+		chan_stats_naive(s, x, c, &mu, &sq);
+		mean[c] = (float)mu;
+		m2[c] = (float)sq;
+	}
+}
+
+void bn_bwd_data_naive(const bn_shape *s, const float *x, const float *dy, const float *relu_y, const float *gamma,
+		       const float *mean, const float *invstd, const float *sum_g, const float *sum_gxhat, double count,
+		       float *dx)
+{
+	for (int c = 0; c < s->C; c++) {
+		double is = invstd[c], k = (gamma ? gamma[c] : 1) * is;
+		for (int n = 0; n < s->N; n++)
+			for (int i = 0; i < s->HW; i++) {
+				size_t o = ((size_t)n * s->C + c) * s->HW + i;
+				double gi = (relu_y && !(relu_y[o] > 0)) ? 0 : dy[o];
+				double xh = (x[o] - mean[c]) * is;
+				dx[o] = (float)(k * (gi - sum_g[c] / count - xh * sum_gxhat[c] / count));
 			}
 	}
 }

@@ -6,7 +6,9 @@
 # (this VM's speed drifts by tens of percent over minutes); each cell is the median over the repetitions of the
 # epoch record's img/s (train.jsonl), and for 2 ranks the communication share the trainer prints (the time rank 0
 # was blocked in collectives not hidden by the backward pass, over the step time).
-# Knobs: STEPS (default 12), REPS (default 3).
+# 2x1-syncbn: 2 ranks with --sync-bn (BN statistics of the global batch: one all-reduce per BN layer and direction).
+# Knobs: STEPS (default 12), REPS (default 3), CONFIGS (default all: "1x2 1x1 2x1 2x1-seq 2x1-syncbn"; 1x2 always
+# runs, it is the reference).
 set -u
 : "${AVSL_BIN:=$(cd "$(dirname "$0")/../.." && pwd)/build/bin}"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,6 +37,7 @@ one() {
 	2x1) "${MPI[@]}" -np 2 "$AVSL_BIN/avsl-train" --threads 1 "${FLAGS[@]}" -o "$dir" 2>"$err" ;;
 	2x1-seq) AVSL_DIST_OVERLAP=0 "${MPI[@]}" -x AVSL_DIST_OVERLAP -np 2 "$AVSL_BIN/avsl-train" --threads 1 \
 		"${FLAGS[@]}" -o "$dir" 2>"$err" ;;
+	2x1-syncbn) "${MPI[@]}" -np 2 "$AVSL_BIN/avsl-train" --threads 1 --sync-bn "${FLAGS[@]}" -o "$dir" 2>"$err" ;;
 	esac || { echo "mpi_scaling: $1 failed: $(tail -n 3 "$err")" >&2; exit 1; }
 	local img comm
 	img=$(grep '"type":"epoch"' "$dir/train.jsonl" | tail -n 1 | sed 's/.*"img_s":\([0-9.e+-]*\).*/\1/')
@@ -42,7 +45,7 @@ one() {
 	echo "$img ${comm:--}"
 }
 median() { sort -g | awk '{v[NR] = $1} END{print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-CONFIGS="1x2 1x1 2x1 2x1-seq"
+CONFIGS="1x2 $(echo "${CONFIGS:-1x1 2x1 2x1-seq 2x1-syncbn}" | sed 's/\b1x2\b//')"
 for r in $(seq "$REPS"); do
 	for c in $CONFIGS; do
 		one "$c" >>"$T/res-$c" || exit 1
@@ -58,6 +61,7 @@ for c in $CONFIGS; do
 	case $c in
 	1x2) name="1 rank x 2 threads (reference)" ;; 1x1) name="1 rank x 1 thread" ;;
 	2x1) name="2 ranks x 1 thread, overlap" ;; 2x1-seq) name="2 ranks x 1 thread, no overlap" ;;
+	2x1-syncbn) name="2 ranks x 1 thread, --sync-bn" ;;
 	esac
 	awk -v n="$name" -v i="$img" -v b="$base" -v c="${comm:--}" \
 		'BEGIN{printf "%-34s %8.1f %12s   %5.0f%% of 1 x 2\n", n, i, (c == "-" ? "-" : c "%"), 100 * i / b}'

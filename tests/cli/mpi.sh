@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI tests of the data-parallel path (man avsl-train, DISTRIBUTED): under mpirun, N ranks at a global batch B equal
 # one process at batch B (losses of every step and final parameters and Adam moments to 1e-5 relative: only the
-# float summation order differs) for AVSL, the baseline and the batch-class proxy columns of SOP (K > 1000); runs
+# float summation order differs) for AVSL, the baseline and the batch-class proxy columns of SOP (K > 1000), and with
+# trained BN and --sync-bn (BN statistics of the global batch; without it each rank's differ); runs
 # resume across rank counts at the same global batch; a signal on one rank stops all with one checkpoint; a killed
 # rank ends the job; avsl-embed and avsl-graph under mpirun write the one-process bytes; --merge joins --shard parts.
 . "$(dirname "$0")/lib.sh"
@@ -31,9 +32,10 @@ TINY=(--arch cifar_resnet18 --base-width 8 --channels 1 --input-size 16 --resize
 	--lr_embedder 1e-3 --lr_collector 1e-2 --seed 7 --threads 1 --log-every 1 --data_path "$D/train.avs"
 	--splits_to_eval train)
 
-# losses A B: every step's losses of two train.jsonl logs agree to 1e-5 relative (and there are as many steps)
+# losses A B [DIFFER]: every step's losses of two train.jsonl logs agree to 1e-5 relative (and there are as many
+# steps); with DIFFER: they are at least DIFFER apart (relative) somewhere, i.e. the two runs compute different things
 losses() {
-	$PY - "$1" "$2" <<'PYEOF'
+	$PY - "$1" "$2" "${3:-}" <<'PYEOF'
 import json, sys
 def steps(p):
     return [json.loads(l)["losses"] for l in open(p) if '"type":"step"' in l]
@@ -41,19 +43,21 @@ a, b = steps(sys.argv[1]), steps(sys.argv[2])
 assert len(a) == len(b) and a, "%d vs %d steps" % (len(a), len(b))
 worst = max(abs(x[k] - y[k]) / max(abs(y[k]), 1e-30) for x, y in zip(a, b) for k in y)
 print("losses of %d steps: max_rel %.3g" % (len(a), worst))
-sys.exit(worst > 1e-5)
+sys.exit(worst < float(sys.argv[3]) if sys.argv[3] else worst > 1e-5)
 PYEOF
 }
 
-# equal NAME ARGS...: one process vs 2 ranks at the same global batch, 3 steps
+# equal NAME ARGS...: one process vs 2 ranks at the same global batch, 3 steps: every loss, the final parameters and
+# Adam moments (those stdiff.py's regex $EQUAL_PARAMS selects; default all) and the BN running statistics
 equal() {
 	local name=$1
 	shift
 	avsl-train -q "${TINY[@]}" "$@" --epochs 1 -o "$T/$name.1" 2>"$T/$name.1.err" ||
 		echo "FAIL mpi_${name}_one: $(head -c 300 "$T/$name.1.err")"
 	expect "mpi_${name}_two_ranks" 0 empty '' -- "${MPIRUN[@]}" avsl-train -q "${TINY[@]}" "$@" --epochs 1 -o "$T/$name.2"
-	check "mpi_${name}_losses" "losses $T/$name.2/train.jsonl $T/$name.1/train.jsonl | tee -a $T/figures"
-	check "mpi_${name}_params" "$PY $STDIFF $T/$name.2/last.safetensors $T/$name.1/last.safetensors 1e-5 | tee -a $T/figures"
+	check "mpi_${name}_losses" "set -o pipefail; losses $T/$name.2/train.jsonl $T/$name.1/train.jsonl | tee -a $T/figures"
+	check "mpi_${name}_params" "set -o pipefail; $PY $STDIFF $T/$name.2/last.safetensors $T/$name.1/last.safetensors 1e-5 ${EQUAL_PARAMS:+'$EQUAL_PARAMS'} | tee -a $T/figures"
+	check "mpi_${name}_bn_running_stats" "set -o pipefail; $PY $STDIFF $T/$name.2/last.safetensors $T/$name.1/last.safetensors 1e-5 'running_(mean|var)$' | tee -a $T/figures"
 }
 export -f losses
 export PY
@@ -64,21 +68,46 @@ check mpi_avsl_eval "grep '\"type\":\"epoch\"' $T/avsl.2/train.jsonl | grep -o '
 equal baseline --setting proxy_anchor
 # K = 1200 > 1000 proxies: the columns are the sorted unique labels of the whole global batch (SOP, §3.5)
 equal sop_columns --num_classes 1200
+# --sync-bn with BN trained: 2 ranks at 2 x 8 images normalise by the statistics of the global batch of 16 like one
+# process does. lr_trunk 1e-6: with trained BN many trunk gradients nearly cancel (a BN removes what a shift or a
+# scale before it changes), and Adam divides each update by the root of its squared gradient, so float summation
+# order moves such an element's update by up to ~lr (1e-5: a conv weight 3.4e-5 of its tensor's largest value apart).
+# The BN affine tensors (gamma, beta and their Adam moments) are the extreme case: their gradients cancel the most
+# and the shifts start at 0, so after 3 steps they are 3 such updates and their relative difference does not shrink
+# with lr. They get 1e-4 (measured here up to 4e-5; one process with --threads 1 vs 2, the same noise without any
+# ranks, differs by 3e-5); every other tensor 1e-5.
+SYNC=(--not_freeze_bn --lr_trunk 1e-6)
+BNAFFINE='(bn[0-9]|downsample\.1)\.(weight|bias)$'
+EQUAL_PARAMS="!$BNAFFINE" equal sync_bn "${SYNC[@]}" --sync-bn
+check mpi_sync_bn_affine "set -o pipefail; $PY $STDIFF $T/sync_bn.2/last.safetensors $T/sync_bn.1/last.safetensors 1e-4 '$BNAFFINE' | tee -a $T/figures"
+# without --sync-bn each rank normalises by its own 8 images: not the one-process losses (so the test above can fail)
+"${MPIRUN[@]}" avsl-train -q "${TINY[@]}" "${SYNC[@]}" --epochs 1 -o "$T/bn_per_rank" 2>/dev/null
+check mpi_bn_per_rank_differs "set -o pipefail; losses $T/bn_per_rank/train.jsonl $T/sync_bn.1/train.jsonl 1e-3 | tee -a $T/figures"
+# one process: --sync-bn changes nothing, bit for bit; frozen BN (the default): neither on 2 ranks
+steplosses() { grep -o '"losses":{[^}]*}' "$1"; }
+export -f steplosses
+avsl-train -q "${TINY[@]}" "${SYNC[@]}" --epochs 1 -o "$T/bn_one" 2>/dev/null
+check mpi_sync_bn_one_process_identical "$PY $STDIFF $T/sync_bn.1/last.safetensors $T/bn_one/last.safetensors 0 &&
+	cmp <(steplosses $T/sync_bn.1/train.jsonl) <(steplosses $T/bn_one/train.jsonl)"
+"${MPIRUN[@]}" avsl-train -q "${TINY[@]}" --eval-data "$D/test.avs" --splits_to_eval test --sync-bn --epochs 1 \
+	-o "$T/avsl.2s" 2>/dev/null
+check mpi_sync_bn_frozen_identical "$PY $STDIFF $T/avsl.2s/last.safetensors $T/avsl.2/last.safetensors 0 &&
+	cmp <(steplosses $T/avsl.2s/train.jsonl) <(steplosses $T/avsl.2/train.jsonl)"
 # uneven split: 3 ranks share 16 images as 5 + 5 + 6
 expect mpi_three_ranks 0 empty '' -- mpirun --oversubscribe -np 3 avsl-train -q "${TINY[@]}" --epochs 1 -o "$T/avsl.3"
-check mpi_three_ranks_params "$PY $STDIFF $T/avsl.3/last.safetensors $T/avsl.1/last.safetensors 1e-5 | tee -a $T/figures"
+check mpi_three_ranks_params "set -o pipefail; $PY $STDIFF $T/avsl.3/last.safetensors $T/avsl.1/last.safetensors 1e-5 | tee -a $T/figures"
 
 # Resume across rank counts: the batch order is a function of the global step, so 2 -> 1 and 1 -> 2 continue with
 # the same global batches as an uninterrupted one-process run (6 steps over 2 epochs).
 avsl-train -q "${TINY[@]}" --epochs 2 -o "$T/u1" 2>/dev/null
 "${MPIRUN[@]}" avsl-train -q "${TINY[@]}" --epochs 1 -o "$T/r21" 2>/dev/null
 expect mpi_resume_2_to_1 0 empty '' -- avsl-train -q --resume "$T/r21/last.safetensors" --epochs 2 -o "$T/r21"
-check mpi_resume_2_to_1_losses "losses $T/r21/train.jsonl $T/u1/train.jsonl | tee -a $T/figures"
-check mpi_resume_2_to_1_params "$PY $STDIFF $T/r21/last.safetensors $T/u1/last.safetensors 1e-5 | tee -a $T/figures"
+check mpi_resume_2_to_1_losses "set -o pipefail; losses $T/r21/train.jsonl $T/u1/train.jsonl | tee -a $T/figures"
+check mpi_resume_2_to_1_params "set -o pipefail; $PY $STDIFF $T/r21/last.safetensors $T/u1/last.safetensors 1e-5 | tee -a $T/figures"
 avsl-train -q "${TINY[@]}" --epochs 1 -o "$T/r12" 2>/dev/null
 expect mpi_resume_1_to_2 0 empty '' -- "${MPIRUN[@]}" avsl-train -q --resume "$T/r12/last.safetensors" --epochs 2 -o "$T/r12"
-check mpi_resume_1_to_2_losses "losses $T/r12/train.jsonl $T/u1/train.jsonl | tee -a $T/figures"
-check mpi_resume_1_to_2_params "$PY $STDIFF $T/r12/last.safetensors $T/u1/last.safetensors 1e-5 | tee -a $T/figures"
+check mpi_resume_1_to_2_losses "set -o pipefail; losses $T/r12/train.jsonl $T/u1/train.jsonl | tee -a $T/figures"
+check mpi_resume_1_to_2_params "set -o pipefail; $PY $STDIFF $T/r12/last.safetensors $T/u1/last.safetensors 1e-5 | tee -a $T/figures"
 # on the same rank count a resumed run is bit-exact
 "${MPIRUN[@]}" avsl-train -q "${TINY[@]}" --epochs 2 -o "$T/u2" 2>/dev/null
 "${MPIRUN[@]}" avsl-train -q "${TINY[@]}" --epochs 1 -o "$T/r22" 2>/dev/null

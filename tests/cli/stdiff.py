@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""stdiff.py A.safetensors B.safetensors [TOL]: the largest relative difference between the float32 tensors of two
-checkpoints, per tensor max|a - b| / max|b| (a tensor that is zero in B: max|a|), over all tensors with the same
-names. Prints "max_rel R (tensor NAME)"; exits 1 when R > TOL (default 1e-5) or the names or shapes differ."""
+"""stdiff.py A.safetensors B.safetensors [TOL [REGEX]]: the largest relative difference between the float32 tensors
+of two checkpoints, per tensor max|a - b| / max|b| (a tensor that is zero in B: max|a|), over all tensors with the
+same names (with REGEX: only those whose name it matches, re.search; "!REGEX": those it does not match). Prints
+"max_rel R (tensor NAME)"; exits 1 when R > TOL (default 1e-5), the names or shapes differ, or REGEX selects none."""
 import json
+import re
 import struct
 import sys
 
@@ -29,8 +31,17 @@ def main():
     if a.keys() != b.keys():
         print("tensor names differ:", sorted(set(a) ^ set(b))[:5])
         return 1
+    names = list(a)
+    if len(sys.argv) > 4:
+        pat = sys.argv[4]
+        keep = not pat.startswith("!")
+        rx = re.compile(pat if keep else pat[1:])
+        names = [k for k in names if bool(rx.search(k)) == keep]
+        if not names:
+            print("no tensor selected by", pat)
+            return 1
     worst, where = 0.0, ""
-    for k in a:
+    for k in names:
         if a[k].shape != b[k].shape:
             print("shape of", k, "differs")
             return 1

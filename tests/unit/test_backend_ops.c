@@ -296,12 +296,41 @@ static int case_bn_bwd(void)
 	int C = s.C, bs = (int)rng_below(&RNG, 2), relu = (int)rng_below(&RNG, 2), wres = (int)rng_below(&RNG, 2);
 	float *x = hrand(n), *g = hrand(n), *ry = hrand(n), *ga = hrand(C), *mu = hrand(C), *is = positive(C);
 	float *dg = hrand(C), *db = hrand(C), *rdg = copy(dg, C), *rdb = copy(db, C), *rdx = host(n), *rdres = host(n);
-	float *ddx = dev(NULL, n), *ddres = wres ? dev(NULL, n) : NULL, *ddg = dev(dg, C), *ddb = dev(db, C);
+	int sums_only = !bs && rng_below(&RNG, 2); /* dx = NULL: the sums alone (the first half of --sync-bn) */
+	float *ddx = sums_only ? NULL : dev(NULL, n), *ddres = wres ? dev(NULL, n) : NULL, *ddg = dev(dg, C);
+	float *ddb = dev(db, C);
 	RUN_OP(op_bn_bwd(CTX, &s, dev(x, n), dev(g, n), relu ? dev(ry, n) : NULL, dev(ga, C), dev(mu, C), dev(is, C),
 			 bs, ddx, ddres, ddg, ddb));
 	bn_bwd_naive(&s, x, g, relu ? ry : NULL, ga, mu, is, bs, rdx, wres ? rdres : NULL, rdg, rdb);
-	return same("dx", ddx, rdx, n, 1e-4, 1e-3) || (wres && same("dres", ddres, rdres, n, 0, 0)) ||
+	return (!sums_only && same("dx", ddx, rdx, n, 1e-4, 1e-3)) || (wres && same("dres", ddres, rdres, n, 0, 0)) ||
 	       same("dgamma", ddg, rdg, C, 1e-4, 1e-3) || same("dbeta", ddb, rdb, C, 1e-4, 1e-3);
+}
+
+static int case_bn_stats(void)
+{
+	bn_shape s = rand_bn();
+	size_t n = bnn(&s);
+	float *x = hrand(n), *rmu = host(s.C), *rm2 = host(s.C);
+	for (size_t i = 0; i < n; i++)
+		x[i] += 3; /* an offset: the squared deviations must be taken from the mean */
+	float *mu = dev(NULL, s.C), *m2 = dev(NULL, s.C);
+	RUN_OP(op_bn_stats(CTX, &s, dev(x, n), mu, m2));
+	bn_stats_naive(&s, x, rmu, rm2);
+	return same("mean", mu, rmu, s.C, TOL) || same("m2", m2, rm2, s.C, TOL);
+}
+
+static int case_bn_bwd_data(void)
+{
+	bn_shape s = rand_bn();
+	size_t n = bnn(&s);
+	int C = s.C, relu = (int)rng_below(&RNG, 2);
+	double count = (double)n / C * rint_in(1, 3); /* this slice's values per channel, or those of 2-3 slices */
+	float *x = hrand(n), *g = hrand(n), *ry = hrand(n), *ga = hrand(C), *mu = hrand(C), *is = positive(C);
+	float *sg = hrand(C), *sgx = hrand(C), *rdx = host(n), *ddx = dev(NULL, n);
+	RUN_OP(op_bn_bwd_data(CTX, &s, dev(x, n), dev(g, n), relu ? dev(ry, n) : NULL, dev(ga, C), dev(mu, C),
+			      dev(is, C), dev(sg, C), dev(sgx, C), count, ddx));
+	bn_bwd_data_naive(&s, x, g, relu ? ry : NULL, ga, mu, is, sg, sgx, count, rdx);
+	return same("dx", ddx, rdx, n, 1e-4, 1e-3);
 }
 
 static int case_relu_fwd(void)
@@ -984,6 +1013,8 @@ static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_affine_act_fwd] = case_affine_act_fwd,
 	[OPID_bn_train_fwd] = case_bn_train_fwd,
 	[OPID_bn_bwd] = case_bn_bwd,
+	[OPID_bn_stats] = case_bn_stats,
+	[OPID_bn_bwd_data] = case_bn_bwd_data,
 	[OPID_relu_fwd] = case_relu_fwd,
 	[OPID_relu_bwd] = case_relu_bwd,
 	[OPID_add] = case_add,

@@ -333,6 +333,45 @@ TEST(json_round_trip)
 	train_config_free(&d);
 }
 
+/* --sync-bn: off by default, saved in the JSON (absent in older checkpoints: off), --no-sync-bn turns a saved one off
+ * (resume), --print-config says where BN statistics come from, and a note says it does nothing with frozen BN. */
+TEST(sync_bn_flag)
+{
+	train_config c, d;
+	char err[256] = "";
+	CHECKF(parse_cmd(&c, "python x --data_path d --not_freeze_bn", err) == TC_OK, "%s", err);
+	CHECK(!c.sync_bn);
+	train_config_free(&c);
+	CHECKF(parse_cmd(&c, "python x --data_path d --not_freeze_bn --sync-bn", err) == TC_OK, "%s", err);
+	CHECK(c.sync_bn);
+	char *j = train_config_to_json(&c);
+	CHECK(strstr(j, "\"sync_bn\":true") != NULL);
+	CHECKF(train_config_from_json(&d, j, err, sizeof err) == 0, "%s", err);
+	CHECK(d.sync_bn);
+	char *argv[] = {"avsl-train", "--no-sync-bn"};
+	CHECKF(train_config_parse(&d, 2, argv, err, sizeof err) == TC_OK, "%s", err);
+	CHECK(!d.sync_bn);
+	train_config_free(&d);
+	CHECK(train_config_from_json(&d, "{\"batch_size\":12}", err, sizeof err) == 0 && !d.sync_bn);
+	train_config_free(&d);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&out, &len);
+	train_config_print(&c, fp);
+	CHECK(train_config_notices(&c, fp) == 0);
+	fclose(fp);
+	CHECKF(strstr(out, " trained (batch statistics of the global batch, --sync-bn)\n") != NULL, "%s", out);
+	free(out), free(j);
+	train_config_free(&c);
+	CHECKF(parse_cmd(&c, "python x --data_path d --sync-bn", err) == TC_OK, "%s", err);
+	fp = open_memstream(&out, &len);
+	CHECK(train_config_notices(&c, fp) == 1);
+	fclose(fp);
+	CHECKF(strstr(out, "--sync-bn has no effect") != NULL, "%s", out);
+	free(out);
+	train_config_free(&c);
+}
+
 TEST(warm_up_and_lr_queries)
 {
 	train_config c;
@@ -499,6 +538,7 @@ int main(void)
 	RUN(device_names_and_short_flag);
 	RUN(help_and_version);
 	RUN(json_round_trip);
+	RUN(sync_bn_flag);
 	RUN(warm_up_and_lr_queries);
 	RUN(wrapper_exit_codes);
 	RUN(data_paths_from_a_folder_or_a_file);

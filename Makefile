@@ -305,7 +305,7 @@ deps-fuzz: deps
 # The public headers (the API of libavsl.a, listed in HACKING.md): the file formats, the op contract, k-NN and the
 # retrieval metrics. Everything else is internal. Each one compiles on its own from include/avsl/.
 PUBLIC_HEADERS := formats/fmt_error.h formats/safetensors.h formats/npy.h formats/emb.h formats/graph.h \
-	formats/shard.h kernels/ops.h kernels/op_list.h kernels/avsl_ops.h libcommon/knn.h libcommon/metrics.h libcommon/rng.h
+	formats/shard.h kernels/ops.h kernels/op_list.h libcommon/knn.h libcommon/metrics.h libcommon/rng.h
 print-public-headers:
 	@echo $(PUBLIC_HEADERS)
 install: all

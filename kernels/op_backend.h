@@ -23,6 +23,12 @@ typedef struct op_backend {
 	int (*ctx_init)(op_ctx *ctx, int threads);
 	void (*ctx_free)(op_ctx *ctx);
 	int (*ctx_sync)(op_ctx *ctx);
+	/* memory of the backend (ops.h op_alloc ... op_memset) */
+	int (*mem_alloc)(op_ctx *ctx, void **p, size_t bytes);
+	void (*mem_free)(op_ctx *ctx, void *p);
+	int (*mem_upload)(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+	int (*mem_download)(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+	int (*mem_memset)(op_ctx *ctx, void *p, int byte, size_t bytes);
 #define X(name, cuda, params, args) int(*name) params;
 	OP_LIST(X)
 #undef X
@@ -35,6 +41,11 @@ extern const op_backend *const op_backend_cuda; /* NULL in a build without CUDA 
 int cpu_ctx_init(op_ctx *ctx, int threads);
 void cpu_ctx_free(op_ctx *ctx);
 int cpu_ctx_sync(op_ctx *ctx);
+int cpu_mem_alloc(op_ctx *ctx, void **p, size_t bytes);
+void cpu_mem_free(op_ctx *ctx, void *p);
+int cpu_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int cpu_mem_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int cpu_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
 #define X(name, cuda, params, args) int cpu_##name params;
 OP_LIST(X)
 #undef X
@@ -43,6 +54,11 @@ OP_LIST(X)
 int cuda_ctx_init(op_ctx *ctx, int threads);
 void cuda_ctx_free(op_ctx *ctx);
 int cuda_ctx_sync(op_ctx *ctx);
+int cuda_mem_alloc(op_ctx *ctx, void **p, size_t bytes);
+void cuda_mem_free(op_ctx *ctx, void *p);
+int cuda_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int cuda_mem_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int cuda_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
 #define OP_CUDA_DECL_1(name, params) int cuda_##name params;
 #define OP_CUDA_DECL_0(name, params)
 #define X(name, cuda, params, args) OP_CUDA_DECL_##cuda(name, params)

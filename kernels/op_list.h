@@ -97,12 +97,65 @@
 	  (op_ctx *ctx, int M, int F, int O, const float *x, const float *w, const float *dy, float *dx, \
 	   float *dw, float *db), \
 	  (ctx, M, F, O, x, w, dy, dx, dw, db)) \
-	X(l2norm_fwd, 1, \
-	  (op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm), \
-	  (ctx, M, D, x, eps, y, norm)) \
-	X(l2norm_bwd, 1, \
-	  (op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx, \
-	   int flags), \
-	  (ctx, M, D, y, norm, dy, eps, dx, flags))
+	X(avsl_link_prepare, 1, \
+	  (op_ctx *ctx, const float *L, int D, int topk, float *s_hat), \
+	  (ctx, L, D, topk, s_hat)) \
+	X(avsl_normalize_rows, 1, \
+	  (op_ctx *ctx, float *x, int64_t n, int D, float p), \
+	  (ctx, x, n, D, p)) \
+	X(avsl_normalize_rows_bwd, 0, \
+	  (op_ctx *ctx, const float *x, const float *dxh, int64_t n, int D, float p, float *dx), \
+	  (ctx, x, dxh, n, D, p, dx)) \
+	X(avsl_dist_tile, 1, \
+	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
+	   const float *const *y, const float *const *v, float *out, int64_t ldo), \
+	  (ctx, c, R, x, u, C, y, v, out, ldo)) \
+	X(avsl_dist_plan_new, 0, \
+	  (op_ctx *ctx, const avsl_collector_view *c, avsl_dist_plan **plan), \
+	  (ctx, c, plan)) \
+	X(avsl_dist_plan_free, 0, \
+	  (op_ctx *ctx, avsl_dist_plan *plan), \
+	  (ctx, plan)) \
+	X(avsl_dist_gather, 0, \
+	  (op_ctx *ctx, const avsl_dist_plan *plan, int R, const float *const *x, const float *const *u, int C, \
+	   const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo), \
+	  (ctx, plan, R, x, u, C, idx, y, v, out, ldo)) \
+	X(avsl_level_dist_tile, 0, \
+	  (op_ctx *ctx, int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo), \
+	  (ctx, R, x, C, y, D, p, out, ldo)) \
+	X(avsl_pool_fwd, 0, \
+	  (op_ctx *ctx, const float *F, int N, int C, int HW, float *g, int32_t *argmax), \
+	  (ctx, F, N, C, HW, g, argmax)) \
+	X(avsl_pool_bwd, 0, \
+	  (op_ctx *ctx, const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF), \
+	  (ctx, dg, argmax, N, C, HW, dF)) \
+	X(avsl_cam_fwd, 0, \
+	  (op_ctx *ctx, const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C, \
+	   int HW, int D, float *A), \
+	  (ctx, F, argmax, W, bias, N, C, HW, D, A)) \
+	X(avsl_certainty, 0, \
+	  (op_ctx *ctx, const float *A, int N, int D, int H, int W, float *u), \
+	  (ctx, A, N, D, H, W, u)) \
+	X(avsl_link_batch, 0, \
+	  (op_ctx *ctx, const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D, \
+	   float *link), \
+	  (ctx, lo, Hl, Wl, hi, Hh, Wh, N, D, link)) \
+	X(avsl_collector_fwd, 0, \
+	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
+	   const float *const *y, const float *const *v, float *df, float *const *dl), \
+	  (ctx, c, R, x, u, C, y, v, df, dl)) \
+	X(avsl_collector_bwd, 0, \
+	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
+	   const float *const *y, const float *const *v, const float *Gf, const float *const *Gl, \
+	   float *const *dx, float *const *dy, float *const *dalpha, float *const *dbeta), \
+	  (ctx, c, R, x, u, C, y, v, Gf, Gl, dx, dy, dalpha, dbeta)) \
+	X(pa_dist_loss, 1, \
+	  (op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab, float mpos, \
+	   float mneg, float a, float *grad, float *loss), \
+	  (ctx, d, R, C, ylab, zlab, mpos, mneg, a, grad, loss)) \
+	X(pa_cos_loss, 0, \
+	  (op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta, \
+	   float a, float *grad, float *loss), \
+	  (ctx, s, R, C, ylab, zlab, delta, a, grad, loss))
 
 #endif

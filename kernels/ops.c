@@ -54,6 +54,18 @@ const char *op_backend_name(const op_ctx *ctx) { return ctx->table ? ctx->table-
 
 int op_preferred_layout(const op_ctx *ctx) { return ctx->table->act_fmt; }
 
+int op_alloc(op_ctx *ctx, void **p, size_t bytes) { return ctx->table->mem_alloc(ctx, p, bytes); }
+void op_free(op_ctx *ctx, void *p) { ctx->table->mem_free(ctx, p); }
+int op_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes)
+{
+	return ctx->table->mem_upload(ctx, dst, src, bytes);
+}
+int op_download(op_ctx *ctx, void *dst, const void *src, size_t bytes)
+{
+	return ctx->table->mem_download(ctx, dst, src, bytes);
+}
+int op_memset(op_ctx *ctx, void *p, int byte, size_t bytes) { return ctx->table->mem_memset(ctx, p, byte, bytes); }
+
 /* The function pointer of op in ctx's table, for op_supports. */
 static int has_op(const op_backend *b, op_id op)
 {

@@ -1,9 +1,10 @@
-/* ops.h: the op contract of the trunk (ResNet) and of the small dense ops around it.
+/* ops.h: the op contract: every op of the library, the trunk (ResNet), the dense ops around it and the AVSL ops
+ * (embedder, collector, distances, Proxy-Anchor losses).
  *
  * Dimension legend
  *   N batch          C input channels      H, W input height/width
  *   K output channels (conv), R, S filter height/width, P, Q output height/width
- *   M rows of a matrix (batch of vectors), F input features, O output features, D vector length (l2norm)
+ *   M rows of a matrix (batch of vectors), F input features, O output features
  *   HW = H*W, PQ = P*Q, nel = number of elements of an element-wise op
  *
  * Conventions
@@ -66,6 +67,16 @@ const char *op_backend_name(const op_ctx *ctx);
 /* The activation layout the backend's trunk ops are fastest in (CPU: OP_NCHW8C; CUDA: OP_NCHW). A trunk builds its
  * activations in this layout; every shaped op accepts OP_NCHW, the CPU also OP_NCHW8C. */
 int op_preferred_layout(const op_ctx *ctx);
+
+/* Memory of ctx's backend (device memory for CUDA, 64-byte aligned host memory for the CPU), so code that moves
+ * data does not branch on the device. Each returns 0, or -1 with ctx->err. op_alloc: *p = NULL on failure.
+ * op_upload and op_memset are queued on the context's stream (the host source must stay valid until op_ctx_sync or
+ * the next op_download); op_download returns once the data is on the host. op_free(ctx, NULL) does nothing. */
+int op_alloc(op_ctx *ctx, void **p, size_t bytes);
+void op_free(op_ctx *ctx, void *p);
+int op_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int op_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
+int op_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
 
 /* Floats of an (N, C, HW) activation in layout fmt (padding included). */
 size_t op_act_numel(int N, int C, int HW, int fmt);
@@ -183,11 +194,130 @@ int op_linear_fwd(op_ctx *ctx, int M, int F, int O, const float *x, const float 
 int op_linear_bwd(op_ctx *ctx, int M, int F, int O, const float *x, const float *w, const float *dy, float *dx,
 		  float *dw, float *db);
 
-/* y (M,D) = x / max(||x||_2, eps) per row; norm (M) keeps max(||x||, eps) for the backward. */
-int op_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm);
-/* dx (M,D) = (dy - y (y . dy)) / norm  (rows where ||x|| < eps: dx = dy / eps). OP_ACCUM adds into dx. */
-int op_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
-		  float *dx, int flags);
+/* ---- AVSL: embedder, collector, distances, losses (method §2-4, ../shared/design/avsl-method.md) ------------
+ * Dimension legend: N batch, C channels of a feature map F (N, C, HW) with HW = H*W positions (row-major), D
+ * embedding dim (512), L levels (3), R rows (queries); in the distance and loss ops C counts the columns of the
+ * tile (gallery items or proxies) instead. Level-indexed arguments are host arrays of L
+ * pointers (x[l], u[l], ...), each pointing to a (rows, D) tensor of the backend.
+ * Determinism: every AVSL op gives the same bits for any thread count (per-row partial sums, no atomics).
+ * Precision: float32 storage; sums over long axes (pool means, p-norms, certainty, losses, collector gate
+ * gradients) are accumulated in double. Scratch memory comes from the context, never from malloc in the op. */
+
+enum { AVSL_MAX_LEVELS = 4 };
+
+/* Everything the AVSL distance needs, as read from a checkpoint. Pointers are borrowed (backend memory). */
+typedef struct {
+	int levels;                              /* L (3) */
+	int dim;                                 /* D */
+	float gamma_p;                           /* --prob-gamma */
+	float p;                                 /* --index-p (2 has a fast path) */
+	const float *s_hat[AVSL_MAX_LEVELS - 1]; /* (D, D) column-normalised top-k masked link t -> t+1; rows: level t */
+	const float *alpha[AVSL_MAX_LEVELS];     /* (D) prob_coef per level (level 0 unused) */
+	const float *beta[AVSL_MAX_LEVELS];      /* (D) prob_bias per level (level 0 unused) */
+} avsl_collector_view;
+
+/* S_hat (D, D) from a link buffer L (D, D): R = max(L, 0); per column n keep rows with R >= (k-th largest) - 1e-8;
+ * divide each column by (its kept sum + 1e-8) (method §3.3 step 4). L and s_hat must not alias. */
+int op_avsl_link_prepare(op_ctx *ctx, const float *L, int D, int topk, float *s_hat);
+/* p-normalise rows in place: x (n, D) = x / max(||x||_p, 1e-12), the norm accumulated in double. */
+int op_avsl_normalize_rows(op_ctx *ctx, float *x, int64_t n, int D, float p);
+/* Backward of op_avsl_normalize_rows: x (n, D) the UNnormalised input, dxh (n, D) = dL/dx_hat -> dx (n, D) = dL/dx
+ * (overwritten; dx may alias x or dxh). p = 2: dx = (dxh - x_hat <x_hat, dxh>) / ||x||; general p: the p-norm
+ * Jacobian; rows with ||x|| <= 1e-12 are divided by the constant 1e-12. */
+int op_avsl_normalize_rows_bwd(op_ctx *ctx, const float *x, const float *dxh, int64_t n, int D, float p, float *dx);
+
+/* Final AVSL distance d_f for a tile. x[l]: (R, D) p-normalised row embeddings, u[l]: (R, D) row certainties;
+ * y[l], v[l]: (C, D) the same for the columns. out: (R, C), row-major with leading dimension ldo >= C; out must not
+ * alias the inputs. */
+int op_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u,
+		      int C, const float *const *y, const float *const *v, float *out, int64_t ldo);
+/* The re-ranking form (avsl-graph --rerank): the same d_f with the columns picked by index, column q = row idx[q]
+ * of y[l], v[l] ((n, D) arrays, p-normalised), so no gathered copy is made; bit-identical to op_avsl_dist_tile on
+ * the gathered columns. The plan holds S_hat regrouped for the kernel, built once per collector (c must outlive
+ * it) by op_avsl_dist_plan_new, released by op_avsl_dist_plan_free (a backend object: use it with the context
+ * that made it). */
+typedef struct avsl_dist_plan avsl_dist_plan;
+int op_avsl_dist_plan_new(op_ctx *ctx, const avsl_collector_view *c, avsl_dist_plan **plan);
+int op_avsl_dist_plan_free(op_ctx *ctx, avsl_dist_plan *plan);
+int op_avsl_dist_gather(op_ctx *ctx, const avsl_dist_plan *plan, int R, const float *const *x, const float *const *u,
+			int C, const int32_t *idx, const float *const *y, const float *const *v, float *out,
+			int64_t ldo);
+/* Per-level distance (--metric levels|level:N): out[r,c] = sum_n |x[r,n] - y[c,n]|^p of p-normalised embeddings.
+ * x: (R, D), y: (C, D), out: (R, C) with leading dimension ldo. */
+int op_avsl_level_dist_tile(op_ctx *ctx, int R, const float *x, int C, const float *y, int D, float p, float *out,
+			    int64_t ldo);
+
+/* Embedder pooling (§2.1): g[b,k] = mean_j F[b,k,j] + max_j F[b,k,j] (mean in double); argmax[b,k] = first arg-max
+ * in row-major order. F: (N, C, HW); g, argmax: (N, C). */
+int op_avsl_pool_fwd(op_ctx *ctx, const float *F, int N, int C, int HW, float *g, int32_t *argmax);
+/* dF[b,k,j] = dg[b,k]/HW + [j == argmax[b,k]] * dg[b,k]; dF (N, C, HW) overwritten. */
+int op_avsl_pool_bwd(op_ctx *ctx, const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF);
+/* Class-activation maps (§2.2): A[b,c,j] = sum_k W[c,k] (F[b,k,j] + HW F[b,k,argmax] [j == argmax[b,k]]) + bias[c].
+ * F: (N, C, HW), argmax: (N, C) from op_avsl_pool_fwd, W: (D, C), bias: (D), A: (N, D, HW) overwritten. Scratch:
+ * C floats. */
+int op_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const float *W, const float *bias, int N,
+		    int C, int HW, int D, float *A);
+/* Certainty (§2.3): per (b,c) map A[b,c] (H, W): subtract each row's minimum over the width, L1-normalise
+ * (denominator max(sum, 1e-12)), unbiased std over the H*W values (0 when H*W = 1). A: (N, D, H, W), u: (N, D).
+ * Scratch: threads x H*W floats. */
+int op_avsl_certainty(op_ctx *ctx, const float *A, int N, int D, int H, int W, float *u);
+/* Batch link (§2.4): adaptive-average-pool lo (N, D, Hl, Wl) to (Hh, Wh), L2-normalise every (b, channel) over
+ * space (also hi (N, D, Hh, Wh)), link[m,n] = (1/N) sum_b sum_j Lo[b,m,j] Hi[b,n,j]. link: (D, D) overwritten.
+ * Scratch: 2 N D Hh Wh floats. */
+int op_avsl_link_batch(op_ctx *ctx, const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D,
+		       float *link);
+
+/* Training-time collector (§3.3-3.4). x[l]: (R, D) normalised row embeddings, u[l]: (R, D) certainties;
+ * y[l], v[l]: (C, D) the columns. Forward: d_f (R, C) (may be NULL) and the level distances dl[l] (R, C) (dl or
+ * entries may be NULL). */
+int op_avsl_collector_fwd(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x,
+			  const float *const *u, int C, const float *const *y, const float *const *v, float *df,
+			  float *const *dl);
+/* Backward with the spec's routing: Gf = dL/dd_f (R, C) reaches only alpha[l], beta[l] for l >= 1 (accumulated
+ * into dalpha[l], dbeta[l]; every Delta, S_hat and certainty is a constant); Gl[l] = dL/dd_l (R, C) reaches the
+ * normalised embeddings: dx[l] (R, D) and dy[l] (C, D), overwritten. Gf or any Gl[l] may be NULL (zero). Scratch:
+ * (R, 2, L, D) doubles of per-row partial sums (so the result does not depend on scheduling) and 5 D floats per
+ * thread. */
+int op_avsl_collector_bwd(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x,
+			  const float *const *u, int C, const float *const *y, const float *const *v, const float *Gf,
+			  const float *const *Gl, float *const *dx, float *const *dy, float *const *dalpha,
+			  float *const *dbeta);
+
+/* Distance Proxy-Anchor (§4.1) over d (R, C), row labels ylab (R), column labels zlab (C): positives
+ * Pos_c = ln(1 + sum_{y_r = z_c} exp(a (d - mpos))) averaged over columns with a positive, negatives
+ * Neg_c = ln(1 + sum_{y_r != z_c} exp(-a (d - mneg))) averaged over all columns. Only unmasked terms are evaluated,
+ * with a max-shifted log-sum-exp in double (§11-P13). *loss (host) = L; grad (R, C) = dL/dd (overwritten; NULL to
+ * skip; may not alias d). */
+int op_pa_dist_loss(op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab, float mpos,
+		    float mneg, float a, float *grad, float *loss);
+/* Cosine Proxy-Anchor (§4.3) over similarities s (R, C): Pos_c = ln(1 + sum_pos exp(-a (s - delta))),
+ * Neg_c = ln(1 + sum_neg exp(a (s + delta))), same averaging. grad = dL/ds; *loss (host) = L. */
+int op_pa_cos_loss(op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta,
+		   float a, float *grad, float *loss);
+
+/* ---- AdamW over the flat parameter buffer (kernels/cuda/adamw.cu; libcommon/optim.c on the CPU) ------------- */
+
+enum { AVSL_ADAMW_MAX_GROUPS = 8 };
+
+/* One optimiser group (host memory, passed by value to the kernel). step is this group's own step count t >= 1
+ * (groups step separately during warm-up); a group with active = 0 is left untouched (no decay, no moment update).
+ * PyTorch AdamW: p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *                p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+typedef struct {
+	float lr, wd, beta1, beta2, eps;
+	int64_t step;
+	int active;
+} avsl_adamw_group;
+
+/* A contiguous range of the flat buffers that belongs to one group (one trainable tensor, or several adjacent
+ * ones). Ranges must not overlap. first_block is filled by avsl_adamw_plan_blocks. */
+typedef struct {
+	uint64_t offset;      /* in floats */
+	uint64_t numel;
+	uint64_t first_block; /* output of avsl_adamw_plan_blocks */
+	int32_t group;        /* index into the group table */
+	int32_t reserved;
+} avsl_adamw_segment;
 
 /* ---- op ids: one per entry of op_list.h (OPID_conv2d_fwd, ...) ---------------------------------------------- */
 #include "op_list.h"
@@ -230,8 +360,10 @@ void adavgpool_bwd_naive(const pool_shape *s, const float *dy, float *dx, int fl
 void linear_fwd_naive(int M, int F, int O, const float *x, const float *w, const float *b, float *y, int flags);
 void linear_bwd_naive(int M, int F, int O, const float *x, const float *w, const float *dy, float *dx, float *dw,
 		      float *db);
-void l2norm_fwd_naive(int M, int D, const float *x, float eps, float *y, float *norm);
-void l2norm_bwd_naive(int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx,
-		      int flags);
+void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C,
+			int HW, int D, float *A);
+/* One pair at a time, dense propagation. */
+void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
+			  const float *const *y, const float *const *v, float *out, int64_t ldo);
 
 #endif

@@ -11,6 +11,8 @@
 
 struct avsl_head {
 	avsl_head_config cfg;
+	op_ctx *ctx;    /* cfg.ctx, or &own */
+	op_ctx own;     /* the head's own CPU context when cfg.ctx is NULL */
 	int iw[AVSL_MAX_LEVELS], ib[AVSL_MAX_LEVELS], ip[AVSL_MAX_LEVELS], ia[AVSL_MAX_LEVELS], ibe[AVSL_MAX_LEVELS];
 	int il[AVSL_MAX_LEVELS - 1];
 	int links_init;
@@ -26,7 +28,9 @@ struct avsl_head {
 	float *v[AVSL_MAX_LEVELS];      /* (K, D) proxy certainty (one scalar per level, broadcast) */
 	float *blink[AVSL_MAX_LEVELS - 1]; /* (D, D) batch links, consecutive in blink_all (one all-reduce) */
 	float *blink_all;                  /* (L - 1, D, D) */
-	float *shat[AVSL_MAX_LEVELS - 1];  /* (D, D) */
+	float *shat[AVSL_MAX_LEVELS - 1];  /* (D, D), consecutive in shat_all */
+	float *shat_all;                   /* (L - 1, D, D) */
+	avsl_collector_view cv;            /* this step's collector: shat_all, the coef/bias parameters */
 	float *df, *dl[AVSL_MAX_LEVELS];   /* (N, K) this rank's distances */
 	/* Data parallel (dist.h): the losses couple the whole global batch of NG <= N * world images, so every rank
 	 * gathers the distances and labels of all of them, computes the global loss and back-propagates its own rows.
@@ -60,6 +64,12 @@ avsl_head *avsl_head_create(const avsl_head_config *cfg, paramset *ps)
 		h->cfg.batch_classes_above = 1000;
 	if (h->cfg.threads < 1)
 		h->cfg.threads = 1;
+	h->ctx = cfg->ctx;
+	if (!h->ctx) {
+		if (op_ctx_init(&h->own, OP_DEVICE_CPU, h->cfg.threads))
+			die("avsl head: %s", h->own.err);
+		h->ctx = &h->own;
+	}
 	const int64_t D = cfg->D, K = cfg->K;
 	for (int l = 0; l < cfg->levels; l++) {
 		int64_t sw[4] = {D, cfg->C[l], 1, 1}, sd[1] = {D}, sp[2] = {K, D};
@@ -92,10 +102,8 @@ static void plan_free(avsl_head *h)
 		free(h->Gl[l]);
 		free(h->dxh[l]);
 		free(h->dyh[l]);
-		if (l + 1 < AVSL_MAX_LEVELS) {
-			free(h->shat[l]);
-		}
 	}
+	free(h->shat_all);
 	free(h->df);
 	free(h->gdf);
 	free(h->blink_all);
@@ -114,6 +122,8 @@ void avsl_head_free(avsl_head *h)
 	if (!h)
 		return;
 	plan_free(h);
+	if (h->ctx == &h->own)
+		op_ctx_free(&h->own);
 	free(h);
 }
 
@@ -171,9 +181,12 @@ void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 		h->dyh[l] = xmalloc_array((size_t)K * D, sizeof(float));
 		if (l + 1 < L) {
 			h->blink[l] = NULL; /* set below, in blink_all */
-			h->shat[l] = xmalloc_array((size_t)D * D, sizeof(float));
+			h->shat[l] = NULL; /* set below, in shat_all */
 		}
 	}
+	h->shat_all = xmalloc_array((size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
+	for (int t = 0; t + 1 < L; t++)
+		h->shat[t] = h->shat_all + (size_t)t * D * D;
 	h->df = xmalloc_array((size_t)N * K, sizeof(float));
 	h->gdf = world > 1 ? xmalloc_array((size_t)NG * K, sizeof(float)) : NULL;
 	h->stage = world > 1 ? xmalloc_array((size_t)N * (1 + L), (size_t)K * sizeof(float)) : NULL;
@@ -199,29 +212,15 @@ static int cmp_i32(const void *a, const void *b)
 static void embed_fwd(avsl_head *h, paramset *ps, const float *const feat[], int N, const int H[], const int W[],
 		      float *const g[], int32_t *const am[], float *const e[], float *const A[], float *const u[])
 {
-	const int D = h->cfg.D, th = h->cfg.threads;
+	const int D = h->cfg.D;
+	op_ctx *ctx = h->ctx;
 	for (int l = 0; l < h->cfg.levels; l++) {
 		int C = h->cfg.C[l], HW = H[l] * W[l];
 		const float *Wt = paramset_data(ps, h->iw[l]), *b = paramset_data(ps, h->ib[l]);
-		avsl_pool_fwd(feat[l], N, C, HW, g[l], am[l], th);
-		avsl_linear_fwd(g[l], N, C, Wt, b, D, e[l]);
-		avsl_cam_fwd(feat[l], am[l], Wt, b, N, C, HW, D, A[l], th);
-		avsl_certainty(A[l], N, D, H[l], W[l], u[l], th);
-	}
-}
-
-static void view_of(const avsl_head *h, const paramset *ps, avsl_collector_view *c)
-{
-	memset(c, 0, sizeof *c);
-	c->levels = h->cfg.levels;
-	c->dim = h->cfg.D;
-	c->gamma_p = h->cfg.prob_gamma;
-	c->p = h->cfg.index_p;
-	for (int l = 0; l < h->cfg.levels; l++) {
-		c->alpha[l] = paramset_data(ps, h->ia[l]);
-		c->beta[l] = paramset_data(ps, h->ibe[l]);
-		if (l + 1 < h->cfg.levels)
-			c->s_hat[l] = h->shat[l];
+		OP_DO(ctx, op_avsl_pool_fwd(ctx, feat[l], N, C, HW, g[l], am[l]));
+		OP_DO(ctx, op_linear_fwd(ctx, N, C, D, g[l], Wt, b, e[l], 0));
+		OP_DO(ctx, op_avsl_cam_fwd(ctx, feat[l], am[l], Wt, b, N, C, HW, D, A[l]));
+		OP_DO(ctx, op_avsl_certainty(ctx, A[l], N, D, H[l], W[l], u[l]));
 	}
 }
 
@@ -229,7 +228,8 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 			   float *const dfeat[], float loss_terms[])
 {
 	const avsl_head_config *cf = &h->cfg;
-	const int L = cf->levels, D = cf->D, K = cf->K, th = cf->threads;
+	const int L = cf->levels, D = cf->D, K = cf->K;
+	op_ctx *ctx = h->ctx;
 	if (N > h->N || N < 1)
 		die("internal error: avsl head planned for %d images, got %d", h->N, N);
 	for (int i = 0; i < N; i++)
@@ -251,20 +251,29 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 
 	/* links: batch link, EMA (first step copies), then S_hat for this step's distances */
 	for (int t = 0; t + 1 < L; t++)
-		avsl_link_batch(h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N, D, h->blink[t], th);
+		OP_DO(ctx, op_avsl_link_batch(ctx, h->A[t], h->H[t], h->W[t], h->A[t + 1], h->H[t + 1], h->W[t + 1], N,
+		      D,
+					      h->blink[t]));
 	if (dist_world() > 1) {
 		/* The batch link is a mean over images: the global one is the sum of the ranks' means weighted N / NG. */
 		for (size_t i = 0; i < (size_t)(L - 1) * D * D; i++)
 			h->blink_all[i] *= (float)N / (float)NG;
 		dist_allreduce_f32(h->blink_all, (size_t)(L - 1) * D * D);
 	}
+	const float *links[AVSL_MAX_LEVELS - 1], *alpha[AVSL_MAX_LEVELS], *beta[AVSL_MAX_LEVELS];
 	for (int t = 0; t + 1 < L; t++) {
 		float *Lt = paramset_data(ps, h->il[t]);
 		for (size_t i = 0; i < (size_t)D * D; i++)
 			Lt[i] = h->links_init ? cf->avsl_m * Lt[i] + (1.0f - cf->avsl_m) * h->blink[t][i] : h->blink[t][i];
-		avsl_link_prepare(Lt, D, cf->topk, h->shat[t]);
+		links[t] = Lt;
 	}
 	h->links_init = 1;
+	for (int l = 0; l < L; l++) {
+		alpha[l] = paramset_data(ps, h->ia[l]);
+		beta[l] = paramset_data(ps, h->ibe[l]);
+	}
+	OP_DO(ctx, avsl_collector_view_build(ctx, &h->cv, L, D, cf->topk, cf->prob_gamma, cf->index_p, links, alpha,
+					     beta, h->shat_all));
 
 	/* columns: all K proxies, or the sorted unique batch labels when K is large (§3.5) */
 	int C = 0;
@@ -288,17 +297,16 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		const float *P = paramset_data(ps, h->ip[l]);
 		for (int c = 0; c < C; c++)
 			memcpy(h->yh[l] + (size_t)c * D, P + (size_t)h->cols[c] * D, sizeof(float) * D);
-		avsl_normalize_rows(h->yh[l], C, D, cf->index_p);
+		OP_DO(ctx, op_avsl_normalize_rows(ctx, h->yh[l], C, D, cf->index_p));
 		memcpy(h->xh[l], h->e[l], sizeof(float) * N * D);
-		avsl_normalize_rows(h->xh[l], N, D, cf->index_p);
+		OP_DO(ctx, op_avsl_normalize_rows(ctx, h->xh[l], N, D, cf->index_p));
 		float vm = (float)(usum[l] / ((double)NG * D));
 		for (size_t i = 0; i < (size_t)C * D; i++)
 			h->v[l][i] = vm;
 	}
 
 	/* distances and losses */
-	avsl_collector_view cv;
-	view_of(h, ps, &cv);
+	const avsl_collector_view *cv = &h->cv;
 	const float *X[AVSL_MAX_LEVELS], *U[AVSL_MAX_LEVELS], *Y[AVSL_MAX_LEVELS], *V[AVSL_MAX_LEVELS];
 	for (int l = 0; l < L; l++) {
 		X[l] = h->xh[l];
@@ -306,7 +314,7 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		Y[l] = h->yh[l];
 		V[l] = h->v[l];
 	}
-	avsl_collector_fwd(&cv, N, X, U, C, Y, V, h->df, h->dl, th);
+	OP_DO(ctx, op_avsl_collector_fwd(ctx, cv, N, X, U, C, Y, V, h->df, h->dl));
 	/* Proxy-Anchor log-sum-exps run over the global batch: gather every rank's distance rows. */
 	const float *gdf = h->df, *gdl[AVSL_MAX_LEVELS];
 	for (int l = 0; l < L; l++)
@@ -329,14 +337,16 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		for (int l = 0; l < L; l++)
 			gdl[l] = h->gdl[l];
 	}
-	float lf = avsl_pa_dist_loss(gdf, NG, C, glabels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
-				     cf->final_pa_alpha, h->Gf);
+	float lf;
+	OP_DO(ctx, op_pa_dist_loss(ctx, gdf, NG, C, glabels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
+				   cf->final_pa_alpha, h->Gf, &lf));
 	float total = lf;
 	if (loss_terms)
 		loss_terms[0] = lf;
 	for (int l = 0; l < L; l++) {
-		float ll = avsl_pa_dist_loss(gdl[l], NG, C, glabels, h->cols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
-					     h->Gl[l]);
+		float ll;
+		OP_DO(ctx, op_pa_dist_loss(ctx, gdl[l], NG, C, glabels, h->cols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
+					   h->Gl[l], &ll));
 		for (size_t i = 0; i < (size_t)NG * C; i++)
 			h->Gl[l][i] *= cf->loss_w[l];
 		total += cf->loss_w[l] * ll;
@@ -355,7 +365,7 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		dbe[l] = paramset_grad(ps, h->ibe[l]);
 	}
 	dist_rows_free(&rows);
-	avsl_collector_bwd(&cv, N, X, U, C, Y, V, Gf, Gl, h->dxh, h->dyh, da, dbe, th);
+	OP_DO(ctx, op_avsl_collector_bwd(ctx, cv, N, X, U, C, Y, V, Gf, Gl, h->dxh, h->dyh, da, dbe));
 	for (int l = 0; l < L; l++) {
 		int Cl = cf->C[l], HW = h->H[l] * h->W[l];
 		/* proxies: through the normalisation of the gathered rows, scattered back by class */
@@ -363,15 +373,15 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 		float *dP = paramset_grad(ps, h->ip[l]);
 		for (int c = 0; c < C; c++)
 			memcpy(h->tmpK + (size_t)c * D, P + (size_t)h->cols[c] * D, sizeof(float) * D);
-		avsl_normalize_rows_bwd(h->tmpK, h->dyh[l], C, D, cf->index_p, h->tmpK);
+		OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, h->tmpK, h->dyh[l], C, D, cf->index_p, h->tmpK));
 		for (int c = 0; c < C; c++)
 			for (int n = 0; n < D; n++)
 				dP[(size_t)h->cols[c] * D + n] += h->tmpK[(size_t)c * D + n];
 		/* embeddings -> conv -> pooled features -> maps */
-		avsl_normalize_rows_bwd(h->e[l], h->dxh[l], N, D, cf->index_p, h->de);
-		avsl_linear_bwd(h->g[l], h->de, N, Cl, paramset_data(ps, h->iw[l]), D, h->dg,
-				paramset_grad(ps, h->iw[l]), paramset_grad(ps, h->ib[l]));
-		avsl_pool_bwd(h->dg, h->am[l], N, Cl, HW, dfeat[l], th);
+		OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, h->e[l], h->dxh[l], N, D, cf->index_p, h->de));
+		OP_DO(ctx, op_linear_bwd(ctx, N, Cl, D, h->g[l], paramset_data(ps, h->iw[l]), h->de, h->dg,
+					 paramset_grad(ps, h->iw[l]), paramset_grad(ps, h->ib[l])));
+		OP_DO(ctx, op_avsl_pool_bwd(ctx, h->dg, h->am[l], N, Cl, HW, dfeat[l]));
 	}
 	return total;
 }
@@ -449,44 +459,72 @@ int avsl_collector_load(const st_file *ck, const avsl_head_config *cfg, avsl_col
 	if (cfg->levels < 1 || cfg->levels > AVSL_MAX_LEVELS || cfg->D < 1 || cfg->topk < 1 || cfg->topk > cfg->D)
 		return fmt_fail(err, "%s: collector: levels %d, D %d, topk_corr %d: out of range", ck->path, cfg->levels,
 				cfg->D, cfg->topk);
-	double gam = cfg->prob_gamma, p = cfg->index_p, topk = cfg->topk;
 	const int L = cfg->levels, D = cfg->D;
-	size_t nf = (size_t)(L - 1) * D * D + 2 * (size_t)L * D + (size_t)D * D;
+	/* st: s_hat (L-1, D, D) | alpha (L, D) | beta (L, D) | raw links (L-1, D, D), read then prepared */
+	size_t nf = 2 * (size_t)(L - 1) * D * D + 2 * (size_t)L * D;
 	float *st = malloc(nf * sizeof(float));
 	if (!st)
 		return fmt_fail(err, "%s: out of memory for the collector (D = %d)", ck->path, D);
-	float *links = st + (size_t)(L - 1) * D * D + 2 * (size_t)L * D; /* scratch for one raw link */
-	avsl_collector_view *v = &out->view;
-	v->levels = L;
-	v->dim = D;
-	v->gamma_p = (float)gam;
-	v->p = (float)p;
+	float *alpha = st + (size_t)(L - 1) * D * D, *beta = alpha + (size_t)L * D, *raw = beta + (size_t)L * D;
+	const float *a[AVSL_MAX_LEVELS], *b[AVSL_MAX_LEVELS], *links[AVSL_MAX_LEVELS - 1];
 	char name[64];
 	int64_t sd[1] = {D}, sl[2] = {D, D};
 	for (int l = 0; l < L; l++) {
-		float *a = st + (size_t)(L - 1) * D * D + (size_t)l * D, *b = a + (size_t)L * D;
+		a[l] = alpha + (size_t)l * D;
+		b[l] = beta + (size_t)l * D;
 		snprintf(name, sizeof name, "collector.prob_coef.%d", l);
-		if (st_load_f32(ck, name, 1, sd, a, err))
+		if (st_load_f32(ck, name, 1, sd, alpha + (size_t)l * D, err))
 			goto fail;
 		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
-		if (st_load_f32(ck, name, 1, sd, b, err))
+		if (st_load_f32(ck, name, 1, sd, beta + (size_t)l * D, err))
 			goto fail;
-		v->alpha[l] = a;
-		v->beta[l] = b;
 		if (l + 1 < L) {
+			links[l] = raw + (size_t)l * D * D;
 			snprintf(name, sizeof name, "collector.links.%d", l);
-			if (st_load_f32(ck, name, 2, sl, links, err))
+			if (st_load_f32(ck, name, 2, sl, raw + (size_t)l * D * D, err))
 				goto fail;
-			avsl_link_prepare(links, D, (int)topk, st + (size_t)l * D * D);
-			v->s_hat[l] = st + (size_t)l * D * D;
 		}
 	}
+	op_ctx ctx; /* host memory, once per load: a one-thread CPU context of its own */
+	if (op_ctx_init(&ctx, OP_DEVICE_CPU, 1)) {
+		fmt_fail(err, "%s: %s", ck->path, ctx.err);
+		goto fail;
+	}
+	int rc = avsl_collector_view_build(&ctx, &out->view, L, D, cfg->topk, cfg->prob_gamma, cfg->index_p, links, a,
+					   b, st);
+	if (rc)
+		fmt_fail(err, "%s: collector: %s", ck->path, ctx.err);
+	op_ctx_free(&ctx);
+	if (rc)
+		goto fail;
 	out->storage = st;
 	return 0;
 fail:
 	free(st);
 	memset(out, 0, sizeof *out);
 	return -1;
+}
+
+int avsl_collector_view_build(op_ctx *ctx, avsl_collector_view *v, int levels, int D, int topk, float gamma_p,
+			      float p, const float *const links[], const float *const alpha[], const float *const beta[],
+			      float *s_hat_storage)
+{
+	memset(v, 0, sizeof *v);
+	v->levels = levels;
+	v->dim = D;
+	v->gamma_p = gamma_p;
+	v->p = p;
+	for (int l = 0; l < levels; l++) {
+		v->alpha[l] = alpha[l];
+		v->beta[l] = beta[l];
+		if (l + 1 < levels) {
+			float *s = s_hat_storage + (size_t)l * D * D;
+			if (op_avsl_link_prepare(ctx, links[l], D, topk, s))
+				return -1;
+			v->s_hat[l] = s;
+		}
+	}
+	return 0;
 }
 
 void avsl_collector_free(avsl_collector_eval *c)

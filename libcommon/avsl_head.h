@@ -15,7 +15,6 @@
 
 #include <stdint.h>
 
-#include "avsl_ops.h"
 #include "ops.h"
 #include "params.h"
 #include "safetensors.h"
@@ -33,8 +32,8 @@ typedef struct {
 	float final_pa_pos, final_pa_neg, final_pa_alpha; /* final loss */
 	float loss_w[AVSL_MAX_LEVELS];                    /* w_l of the level losses (the final weight is 1) */
 	int batch_classes_above; /* columns = sorted unique batch labels when K > this (§3.5: 1000); 0 -> 1000 */
-	int threads;         /* CPU threads of its ops (the device's) */
-	op_ctx *ctx;         /* the device's op context (model_create), borrowed; NULL in tests of the CPU head */
+	int threads;             /* CPU threads of the head's own context (when ctx is NULL) */
+	op_ctx *ctx;             /* the device's op context (model_create), borrowed; NULL: the head makes a CPU one */
 } avsl_head_config;
 
 typedef struct avsl_head avsl_head;
@@ -70,6 +69,13 @@ typedef struct {
 	float *storage;
 } avsl_collector_eval;
 int avsl_collector_load(const st_file *ck, const avsl_head_config *cfg, avsl_collector_eval *out, fmt_error *err);
+/* The collector view of D-dimensional links (levels - 1 of them, each (D, D), host memory): s_hat prepared by
+ * op_avsl_link_prepare into s_hat_storage ((levels - 1) * D * D floats, the caller's), alpha/beta borrowed. The one
+ * builder of the view (avsl_collector_load, model_collector_view, the training step and avsl-explain use it). 0 or
+ * -1 (ctx->err). */
+int avsl_collector_view_build(op_ctx *ctx, avsl_collector_view *v, int levels, int D, int topk, float gamma_p,
+			      float p, const float *const links[], const float *const alpha[], const float *const beta[],
+			      float *s_hat_storage);
 void avsl_collector_free(avsl_collector_eval *c);
 /* The metadata avsl_collector_load needs, for the checkpoint writer: fills up to 5 key/value pairs (values in
  * val[i], 32 bytes each) and returns their count. */

@@ -1,17 +1,17 @@
 /* baseline_head.c: see baseline_head.h. */
 #include "baseline_head.h"
-#include "avsl_ops.h"
 #include "dist.h"
 #include "rng.h"
 #include "util.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct baseline_head {
 	baseline_head_config cfg;
+	op_ctx *ctx; /* cfg.ctx, or &own */
+	op_ctx own;  /* the head's own CPU context when cfg.ctx is NULL */
 	int iw, ib, ip;
 	int N, HW;
 	float *g;      /* (N, C) pooled */
@@ -36,6 +36,12 @@ baseline_head *baseline_head_create(const baseline_head_config *cfg, paramset *p
 	h->cfg = *cfg;
 	if (h->cfg.threads < 1)
 		h->cfg.threads = 1;
+	h->ctx = cfg->ctx;
+	if (!h->ctx) {
+		if (op_ctx_init(&h->own, OP_DEVICE_CPU, h->cfg.threads))
+			die("baseline head: %s", h->own.err);
+		h->ctx = &h->own;
+	}
 	int64_t sw[2] = {cfg->D, cfg->C}, sb[1] = {cfg->D}, sp[2] = {cfg->K, cfg->D};
 	h->iw = paramset_add(ps, "embedder.linear.weight", 2, sw, PG_EMBEDDER, 1);
 	h->ib = paramset_add(ps, "embedder.linear.bias", 1, sb, PG_EMBEDDER, 1);
@@ -66,6 +72,8 @@ void baseline_head_free(baseline_head *h)
 	if (!h)
 		return;
 	bplan_free(h);
+	if (h->ctx == &h->own)
+		op_ctx_free(&h->own);
 	free(h);
 }
 
@@ -114,16 +122,18 @@ static void bforward(baseline_head *h, paramset *ps, const float *feat, int N, f
 		     float *xh)
 {
 	const int C = h->cfg.C, D = h->cfg.D;
-	avsl_pool_fwd(feat, N, C, h->HW, g, am, h->cfg.threads);
-	avsl_linear_fwd(g, N, C, paramset_data(ps, h->iw), paramset_data(ps, h->ib), D, e);
+	op_ctx *ctx = h->ctx;
+	OP_DO(ctx, op_avsl_pool_fwd(ctx, feat, N, C, h->HW, g, am));
+	OP_DO(ctx, op_linear_fwd(ctx, N, C, D, g, paramset_data(ps, h->iw), paramset_data(ps, h->ib), e, 0));
 	memcpy(xh, e, sizeof(float) * N * D);
-	avsl_normalize_rows(xh, N, D, 2.0f);
+	OP_DO(ctx, op_avsl_normalize_rows(ctx, xh, N, D, 2.0f));
 }
 
 float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat, const int32_t *labels, int N,
 			       float *dfeat)
 {
 	const int C = h->cfg.C, D = h->cfg.D, K = h->cfg.K;
+	op_ctx *ctx = h->ctx;
 	if (N > h->N || N < 1)
 		die("internal error: baseline head planned for %d images, got %d", h->N, N);
 	for (int i = 0; i < N; i++)
@@ -132,13 +142,14 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 	bforward(h, ps, feat, N, h->g, h->am, h->e, h->xh);
 	const float *P = paramset_data(ps, h->ip);
 	memcpy(h->ph, P, sizeof(float) * K * D);
-	avsl_normalize_rows(h->ph, K, D, 2.0f);
+	OP_DO(ctx, op_avsl_normalize_rows(ctx, h->ph, K, D, 2.0f));
 	/* this rank's rows of s at their global place, then everyone's */
 	dist_rows rows;
 	dist_rows_plan(&rows, N);
 	const int NG = rows.total;
 	float *sl = h->s + (size_t)rows.first * K; /* (N, K) */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, D, 1.0f, h->xh, D, h->ph, D, 0.0f, sl, K);
+	/* s = xh ph^T: a linear layer with the proxies as weights, no bias */
+	OP_DO(ctx, op_linear_fwd(ctx, N, D, K, h->xh, h->ph, NULL, sl, 0));
 	const int32_t *glabels = labels;
 	if (dist_world() > 1) {
 		dist_gather_rows(&rows, labels, sizeof(int32_t), h->glab, 1);
@@ -152,28 +163,29 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 		size_t NK = (size_t)NG * K;
 		for (size_t i = 0; i < NK; i++)
 			h->d[i] = sqrtf(fmaxf(2.0f - 2.0f * h->s[i], 0.0f));
-		loss = avsl_pa_dist_loss(h->d, NG, K, glabels, h->cols, h->cfg.pa_pos, h->cfg.pa_neg, h->cfg.pa_alpha,
-					 h->ds);
+		OP_DO(ctx, op_pa_dist_loss(ctx, h->d, NG, K, glabels, h->cols, h->cfg.pa_pos, h->cfg.pa_neg,
+					   h->cfg.pa_alpha, h->ds, &loss));
 		/* dd/ds = -1 / d; at d = 0 (x on its proxy) the derivative is unbounded: no gradient there. */
 		for (size_t i = 0; i < NK; i++)
 			h->ds[i] = h->d[i] > 1e-12f ? -h->ds[i] / h->d[i] : 0.0f;
 	} else {
-		loss = avsl_pa_cos_loss(h->s, NG, K, glabels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds);
+		OP_DO(ctx, op_pa_cos_loss(ctx, h->s, NG, K, glabels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds,
+		      &loss));
 	}
 	/* s = xh ph^T over this rank's rows: dxh = ds ph, dph = ds^T xh (a partial sum the trainer's all-reduce
 	 * completes) */
 	const float *dsl = h->ds + (size_t)rows.first * K; /* (N, K) */
 	dist_rows_free(&rows);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, K, 1.0f, dsl, K, h->ph, D, 0.0f, h->dxh, D);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, D, N, 1.0f, dsl, K, h->xh, D, 0.0f, h->dph, D);
-	avsl_normalize_rows_bwd(P, h->dph, K, D, 2.0f, h->dph);
+	memset(h->dph, 0, sizeof(float) * K * D); /* the op accumulates into dw */
+	OP_DO(ctx, op_linear_bwd(ctx, N, D, K, h->xh, h->ph, dsl, h->dxh, h->dph, NULL));
+	OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, P, h->dph, K, D, 2.0f, h->dph));
 	float *dP = paramset_grad(ps, h->ip);
 	for (size_t i = 0; i < (size_t)K * D; i++)
 		dP[i] += h->dph[i];
-	avsl_normalize_rows_bwd(h->e, h->dxh, N, D, 2.0f, h->de);
-	avsl_linear_bwd(h->g, h->de, N, C, paramset_data(ps, h->iw), D, h->dg, paramset_grad(ps, h->iw),
-			paramset_grad(ps, h->ib));
-	avsl_pool_bwd(h->dg, h->am, N, C, h->HW, dfeat, h->cfg.threads);
+	OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, h->e, h->dxh, N, D, 2.0f, h->de));
+	OP_DO(ctx, op_linear_bwd(ctx, N, C, D, h->g, paramset_data(ps, h->iw), h->de, h->dg, paramset_grad(ps, h->iw),
+				 paramset_grad(ps, h->ib)));
+	OP_DO(ctx, op_avsl_pool_bwd(ctx, h->dg, h->am, N, C, h->HW, dfeat));
 	return loss;
 }
 

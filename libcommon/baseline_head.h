@@ -18,8 +18,8 @@ typedef struct {
 	float delta, alpha; /* --proxyanchor-margin 0.1, --proxyanchor-alpha 32 */
 	int distance;       /* 1: the AVSL repository's variant: distance PA (§4.1) on ||x - p|| (--baseline-loss distance) */
 	float pa_pos, pa_neg, pa_alpha; /* its margins and scale (--pa_pos_margin, --pa_neg_margin, --pa_alpha) */
-	int threads;  /* CPU threads of its ops (the device's) */
-	op_ctx *ctx;  /* the device's op context (model_create), borrowed; NULL in tests of the CPU head */
+	int threads;        /* CPU threads of the head's own context (when ctx is NULL) */
+	op_ctx *ctx;        /* the device's op context (model_create), borrowed; NULL: the head makes a CPU one */
 } baseline_head_config;
 
 typedef struct baseline_head baseline_head;

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char no_cuda_build[] =
-	"avsl was built without CUDA (CUDA=0, or nvcc, cuDNN or cuBLAS not found at build time)";
-
 int avsl_device_parse(const char *s, int *kind, int *index)
 {
 	if (!s)
@@ -45,19 +42,12 @@ int avsl_backend_available(int kind, char *why, size_t n)
 {
 	if (kind == OP_DEVICE_CPU)
 		return 1;
-	if (!avsl_cuda_api) {
-		snprintf(why, n, "%s", no_cuda_build);
+	op_ctx c; /* a trial context: the one test that covers driver, device and libraries alike */
+	if (op_ctx_init(&c, OP_DEVICE_CUDA, 1)) {
+		snprintf(why, n, "%s", c.err);
 		return 0;
 	}
-	int count = 0, rc = avsl_cuda_api->device_count(&count);
-	if (rc) {
-		snprintf(why, n, "no CUDA device: %s", avsl_cuda_api->error_string(rc));
-		return 0;
-	}
-	if (count < 1) {
-		snprintf(why, n, "no CUDA device: the driver reports none");
-		return 0;
-	}
+	op_ctx_free(&c);
 	return 1;
 }
 
@@ -145,105 +135,51 @@ static int fail(avsl_backend *b, const char *fmt, ...)
 
 int avsl_backend_open(avsl_backend *b, int dev, int index, size_t workspace_bytes)
 {
+	(void)workspace_bytes;
 	memset(b, 0, sizeof *b);
 	b->dev = dev;
 	b->index = index;
-	if (dev == OP_DEVICE_CPU)
-		return 0;
-	char why[200];
-	if (!avsl_backend_available(dev, why, sizeof why))
-		return fail(b, "%s", why);
-	const avsl_device_api *api = avsl_cuda_api;
-	int rc;
-	if ((rc = api->set_device(index)))
-		return fail(b, "CUDA device %d: %s", index, api->error_string(rc));
-	if ((rc = api->stream_create(&b->stream)))
-		return fail(b, "CUDA device %d: creating a stream: %s", index, api->error_string(rc));
-	if ((rc = api->ctx_create(&b->ctx, b->stream, workspace_bytes))) {
-		api->stream_destroy(b->stream);
-		b->stream = NULL;
-		return fail(b, "CUDA device %d: creating the op context (%zu MiB workspace): %s", index,
-			    (workspace_bytes ? workspace_bytes : (size_t)256 << 20) >> 20, api->error_string(rc));
-	}
-	b->api = api;
+	if (op_ctx_init_on(&b->ctx, dev, index, 0, 0))
+		return fail(b, "%s", b->ctx.err);
+	b->open = 1;
 	return 0;
 }
 
 void avsl_backend_close(avsl_backend *b)
 {
-	if (b->api) {
-		b->api->stream_synchronize(b->stream);
-		b->api->ctx_destroy(b->ctx);
-		b->api->stream_destroy(b->stream);
-	}
+	if (b->open)
+		op_ctx_free(&b->ctx);
 	memset(b, 0, sizeof *b);
+}
+
+/* 0, or -1 with the context's reason in b->err. */
+static int check(avsl_backend *b, int rc)
+{
+	return rc ? fail(b, "%s", b->ctx.err) : 0;
 }
 
 void *avsl_backend_alloc(avsl_backend *b, size_t bytes)
 {
 	void *p = NULL;
-	if (!b->api) {
-		size_t rounded = (bytes + 63) & ~(size_t)63;
-		if (rounded < bytes || !(p = aligned_alloc(64, rounded ? rounded : 64)))
-			fail(b, "out of memory allocating %zu bytes", bytes);
-		return p;
-	}
-	int rc = b->api->alloc(&p, bytes);
-	if (rc) {
-		fail(b, "CUDA device %d: allocating %zu bytes: %s", b->index, bytes, b->api->error_string(rc));
-		return NULL;
-	}
+	check(b, op_alloc(&b->ctx, &p, bytes));
 	return p;
 }
 
-void avsl_backend_free(avsl_backend *b, void *p)
-{
-	if (!b->api)
-		free(p);
-	else if (p)
-		b->api->free(p);
-}
-
-static int check(avsl_backend *b, int rc, const char *what, size_t bytes)
-{
-	if (!rc)
-		return 0;
-	return fail(b, "CUDA device %d: %s of %zu bytes: %s", b->index, what, bytes, b->api->error_string(rc));
-}
+void avsl_backend_free(avsl_backend *b, void *p) { op_free(&b->ctx, p); }
 
 int avsl_backend_memset(avsl_backend *b, void *p, int byte, size_t bytes)
 {
-	if (!b->api) {
-		memset(p, byte, bytes);
-		return 0;
-	}
-	return check(b, b->api->memset_async(p, byte, bytes, b->stream), "memset", bytes);
+	return check(b, op_memset(&b->ctx, p, byte, bytes));
 }
 
 int avsl_backend_upload(avsl_backend *b, void *dst, const void *src, size_t bytes)
 {
-	if (!b->api) {
-		memmove(dst, src, bytes);
-		return 0;
-	}
-	return check(b, b->api->copy_h2d_async(dst, src, bytes, b->stream), "upload", bytes);
+	return check(b, op_upload(&b->ctx, dst, src, bytes));
 }
 
 int avsl_backend_download(avsl_backend *b, void *dst, const void *src, size_t bytes)
 {
-	if (!b->api) {
-		memmove(dst, src, bytes);
-		return 0;
-	}
-	return check(b, b->api->copy_d2h_async(dst, src, bytes, b->stream), "download", bytes);
+	return check(b, op_download(&b->ctx, dst, src, bytes));
 }
 
-int avsl_backend_sync(avsl_backend *b)
-{
-	if (!b->api)
-		return 0;
-	int rc = b->api->stream_synchronize(b->stream);
-	if (rc)
-		return fail(b, "CUDA device %d: %s", b->index, b->api->error_string(rc));
-	return 0;
-}
+int avsl_backend_sync(avsl_backend *b) { return check(b, op_ctx_sync(&b->ctx)); }

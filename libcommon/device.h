@@ -16,7 +16,6 @@
 
 #include <stddef.h>
 
-#include "device_api.h"
 #include "ops.h"
 
 /* The --help line of -d, the same in every tool (man/avsl.7 and each page's -d entry say the same). */
@@ -54,22 +53,21 @@ void avsl_device_close(avsl_device *d);
 
 /* 1 if a device of kind (OP_DEVICE_*) can be used, else 0 with the reason in why, e.g.
  *   "avsl was built without CUDA (CUDA=0, or nvcc, cuDNN or cuBLAS not found at build time)"
- *   "no CUDA device: no CUDA-capable device is detected"                                          */
+ *   "CUDA: no usable device: no CUDA-capable device is detected"                                  */
 int avsl_backend_available(int kind, char *why, size_t n);
 
-/* The stream and memory of the CUDA AVSL ops behind the avsl_cuda_api table (kernels/device_api.h), used by their
- * tests (tests/unit/test_cuda.c) until those ops join the op table; the tools use avsl_device. The memory functions
- * work for both devices (host malloc/memcpy for the CPU). Not thread-safe: one per thread. */
+/* A device opened without dying, for the tests of the CUDA ops (tests/unit/test_cuda.c); the tools use avsl_device.
+ * The memory functions are the backend's (op_alloc, op_upload, ...: host memory for the CPU). Not thread-safe: one
+ * per thread. */
 typedef struct avsl_backend {
-	int dev;                    /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
-	int index;                  /* CUDA device ordinal */
-	const avsl_device_api *api; /* NULL for the CPU */
-	void *stream;               /* CUDA stream (opaque); NULL for the CPU */
-	avsl_cuda_ctx *ctx;         /* op context for kernels/cuda ops (BLAS handle, workspace); NULL for the CPU */
-	char err[256];              /* message of the last failure */
+	int dev;       /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
+	int index;     /* CUDA device ordinal */
+	op_ctx ctx;    /* the device's op context */
+	int open;      /* ctx is initialised */
+	char err[256]; /* message of the last failure */
 } avsl_backend;
 
-/* Open device index of kind dev; workspace_bytes bounds the CUDA op workspace (0 = default 256 MiB). Returns 0, or
+/* Open device index of kind dev (workspace_bytes: unused, the context's workspace grows on demand). Returns 0, or
  * -1 with the reason in b->err (everything already acquired is released). */
 int avsl_backend_open(avsl_backend *b, int dev, int index, size_t workspace_bytes);
 void avsl_backend_close(avsl_backend *b);

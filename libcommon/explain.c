@@ -119,7 +119,7 @@ void explain_forward(explain_model *em, const float *x, int N, int with_cam, exp
 			f->cert[l] = xmalloc_array((size_t)D, sizeof(float));
 			memcpy(f->emb[l], e + (size_t)i * D, D * sizeof(float));
 			memcpy(f->xh[l], e + (size_t)i * D, D * sizeof(float));
-			avsl_normalize_rows(f->xh[l], 1, D, em->view.p);
+			OP_DO(explain_ctx(em), op_avsl_normalize_rows(explain_ctx(em), f->xh[l], 1, D, em->view.p));
 			memcpy(f->cert[l], u + (size_t)i * D, D * sizeof(float));
 			if (with_cam) {
 				f->cam[l] = xmalloc_array((size_t)D * HW, sizeof(float));
@@ -143,11 +143,11 @@ void explain_head(const explain_model *em, int l, const float *F, int N, float *
 	const float *bias = paramset_data(&m->ps, paramset_find(&m->ps, name)); /* (D) */
 	float *g = xmalloc_array((size_t)N * C, sizeof(float));      /* (N, C) */
 	int32_t *am = xmalloc_array((size_t)N * C, sizeof(int32_t)); /* (N, C) */
-	int th = em->cfg.threads > 0 ? em->cfg.threads : 1;
-	avsl_pool_fwd(F, N, C, HW, g, am, th);
-	avsl_linear_fwd(g, N, C, Wt, bias, D, emb);
-	avsl_cam_fwd(F, am, Wt, bias, N, C, HW, D, A, th);
-	avsl_certainty(A, N, D, em->H[l], em->W[l], u, th);
+	op_ctx *ctx = explain_ctx(em);
+	OP_DO(ctx, op_avsl_pool_fwd(ctx, F, N, C, HW, g, am));
+	OP_DO(ctx, op_linear_fwd(ctx, N, C, D, g, Wt, bias, emb, 0));
+	OP_DO(ctx, op_avsl_cam_fwd(ctx, F, am, Wt, bias, N, C, HW, D, A));
+	OP_DO(ctx, op_avsl_certainty(ctx, A, N, D, em->H[l], em->W[l], u));
 	free(g), free(am);
 }
 

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "avsl_ops.h"
+#include "ops.h"
 #include "cli.h"
 #include "fmt_error.h"
 #include "image.h"
@@ -39,6 +39,9 @@ typedef struct {
 	int planned;               /* batch the trunk is planned for */
 	int verbose;               /* say on stderr when the trunk's plan grows (its activation memory) */
 } explain_model;
+
+/* The op context of every op explain runs (the trunk's, i.e. the device's: one context per model). */
+static inline op_ctx *explain_ctx(const explain_model *em) { return resnet_ctx(em->m.trunk); }
 
 /* Load an AVSL checkpoint onto dev (borrowed; dies naming the file when it is not one). */
 void explain_model_load(explain_model *em, const char *path, avsl_device *dev);

@@ -283,8 +283,8 @@ static void dist_to(const explain_model *em, const explain_feats *f, int R, cons
 		Y[l] = b->xh[l];
 		V[l] = b->cert[l];
 	}
-	avsl_dist_tile(&em->view, R, (const float *const *)X, (const float *const *)U, 1, Y, V, out, 1,
-		       em->cfg.threads > 0 ? em->cfg.threads : 1);
+	OP_DO(explain_ctx(em), op_avsl_dist_tile(explain_ctx(em), &em->view, R, (const float *const *)X,
+						 (const float *const *)U, 1, Y, V, out, 1));
 	for (int l = 0; l < L; l++)
 		free(X[l]), free(U[l]);
 }
@@ -327,8 +327,8 @@ int explain_find_pairs(explain_model *em, const char *shard, int npairs, explain
 			xq[l] = X[l] + q * D;
 			uq[l] = U[l] + q * D;
 		}
-		avsl_dist_tile(&em->view, 1, xq, uq, (int)n, (const float *const *)X, (const float *const *)U, row,
-			       (int64_t)n, em->cfg.threads > 0 ? em->cfg.threads : 1);
+		OP_DO(explain_ctx(em), op_avsl_dist_tile(explain_ctx(em), &em->view, 1, xq, uq, (int)n,
+							 (const float *const *)X, (const float *const *)U, row, (int64_t)n));
 		int64_t best = -1;
 		int ns = 0;
 		for (uint64_t j = 0; j < n; j++)

@@ -98,11 +98,12 @@ void explain_level_grad(const explain_model *em, int l, const explain_feats *fa,
 	int32_t *am = xmalloc_array((size_t)C, sizeof(int32_t)); /* (C) */
 	float *de = xmalloc_array((size_t)D, sizeof(float));     /* (D) */
 	float *dg = xmalloc_array((size_t)C, sizeof(float));     /* (C) */
-	avsl_pool_fwd(F, 1, C, HW, g, am, 1);
+	op_ctx *ctx = explain_ctx(em);
+	OP_DO(ctx, op_avsl_pool_fwd(ctx, F, 1, C, HW, g, am));
 	/* embedding path: x = normalise(e), e = W g + b, g = mean + max pooling of F */
-	avsl_normalize_rows_bwd(fa->emb[l], dx, 1, D, em->view.p, de);
-	avsl_linear_bwd(g, de, 1, C, Wt, D, dg, NULL, NULL);
-	avsl_pool_bwd(dg, am, 1, C, HW, dF, 1);
+	OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, fa->emb[l], dx, 1, D, em->view.p, de));
+	OP_DO(ctx, op_linear_bwd(ctx, 1, C, D, g, Wt, de, dg, NULL, NULL));
+	OP_DO(ctx, op_avsl_pool_bwd(ctx, dg, am, 1, C, HW, dF));
 	/* certainty path: u = certainty(A), A[c, j] = sum_k W[c, k] (F[k, j] + HW F[k, am_k] [j == am_k]) + b[c] */
 	float *dA = xmalloc_array((size_t)D, (size_t)HW * sizeof(float)); /* (D, HW) */
 	for (int n = 0; n < D; n++)

@@ -204,7 +204,23 @@ static void *alloc_aligned(size_t count, size_t size)
 	return p;
 }
 
-static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
+op_ctx *knn_ctx_open(const knn_opts *o, op_ctx *own)
+{
+	if (o->ctx)
+		return o->ctx;
+	if (op_ctx_init(own, OP_DEVICE_CPU, o->threads > 0 ? o->threads : 1))
+		die("%s", own->err);
+	return own;
+}
+
+void knn_ctx_close(op_ctx *ctx, op_ctx *own)
+{
+	if (ctx == own)
+		op_ctx_free(own);
+}
+
+/* ctx: the AVSL metric's context (unused by the other metrics, may be NULL for them). */
+static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p)
 {
 	memset(p, 0, sizeof *p);
 	const ave_header *h = &s->h;
@@ -212,7 +228,8 @@ static void prep_build(const knn_opts *o, const ave_set *s, prep *p)
 		for (uint32_t l = 0; l < h->levels; l++) {
 			p->lv[l] = alloc_aligned(s->n, (size_t)h->dim[l] * sizeof(float));
 			memcpy(p->lv[l], s->emb[l], s->n * h->dim[l] * sizeof(float));
-			avsl_normalize_rows(p->lv[l], (int64_t)s->n, (int)h->dim[l], o->metric.avsl->p);
+			OP_DO(ctx, op_avsl_normalize_rows(ctx, p->lv[l], (int64_t)s->n, (int)h->dim[l],
+			      o->metric.avsl->p));
 			p->cert[l] = s->cert[l];
 		}
 		return;
@@ -273,8 +290,8 @@ typedef struct {
 } worker;
 
 /* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo. */
-static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_t r0, int R, uint64_t c0, int C,
-		      float *out, int64_t ldo, float *scratch, int kernel_threads)
+static void tile_dist(const knn_opts *o, op_ctx *ctx, const prep *pq, const prep *pg, uint64_t r0, int R, uint64_t c0,
+		      int C, float *out, int64_t ldo, float *scratch)
 {
 	if (o->metric.kind == KNN_AVSL) {
 		const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
@@ -285,7 +302,8 @@ static void tile_dist(const knn_opts *o, const prep *pq, const prep *pg, uint64_
 			y[l] = pg->lv[l] + c0 * D;
 			v[l] = pg->cert[l] + c0 * D;
 		}
-		avsl_dist_tile(o->metric.avsl, R, x, u, C, y, v, out, ldo, kernel_threads);
+		/* not inside a parallel region: the kernel runs ctx's threads itself */
+		OP_DO(ctx, op_avsl_dist_tile(ctx, o->metric.avsl, R, x, u, C, y, v, out, ldo));
 		return;
 	}
 	int D = pq->D;
@@ -427,10 +445,13 @@ knn_prepared *knn_prepare(const knn_opts *o)
 		s.metric.avsl = o->metric.avsl;
 	}
 	p->gallery = o->gallery;
-	prep_build(&s, o->gallery, &p->p);
+	op_ctx own, *ctx = s.metric.kind == KNN_AVSL || o->rerank ? knn_ctx_open(o, &own) : NULL;
+	prep_build(&s, ctx, o->gallery, &p->p);
 	p->sorted = sorted_labels(o->gallery);
 	if (o->rerank) /* the second stage reads p-normalised rows (and the raw certainties) */
-		rerank_gallery_rows(o, p->rows);
+		rerank_gallery_rows(o, ctx, p->rows);
+	if (ctx)
+		knn_ctx_close(ctx, &own);
 	return p;
 }
 
@@ -480,12 +501,13 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	if (!sym && !par && T < 512)
 		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
+	op_ctx own, *octx = par ? NULL : knn_ctx_open(o, &own); /* the AVSL metric's ops */
 	prep pq, pg_own, *pg = &pq;
-	prep_build(o, qs, &pq);
+	prep_build(o, octx, qs, &pq);
 	if (o->prepared) {
 		pg = (prep *)&o->prepared->p;
 	} else if (!same) {
-		prep_build(o, gs, &pg_own);
+		prep_build(o, octx, gs, &pg_own);
 		pg = &pg_own;
 	}
 	uint32_t *n_rel = xmalloc_array(qs->n ? qs->n : 1, sizeof *n_rel);
@@ -529,7 +551,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			uint64_t c0 = cstart + (uint64_t)jb * CT;
 			int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
 			float *tl = w[tid].tile;
-			tile_dist(o, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch, par ? 1 : nt);
+			tile_dist(o, octx, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch);
 			topk *mine = loc + (size_t)tid * T;
 			for (int r = 0; r < R; r++) {
 				const float *row = tl + (size_t)r * C;
@@ -592,6 +614,8 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	prep_free(&pq);
 	if (!same && !o->prepared)
 		prep_free(&pg_own);
+	if (octx)
+		knn_ctx_close(octx, &own);
 	return 0;
 }
 
@@ -602,10 +626,11 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	const ave_set *qs = o->query, *gs = o->gallery;
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
 	int T = o->tile, nt = o->threads > 0 ? o->threads : 1, par = o->metric.kind != KNN_AVSL;
+	op_ctx own, *octx = par ? NULL : knn_ctx_open(o, &own); /* the AVSL metric's ops */
 	prep pq, pg_own, *pg = &pq;
-	prep_build(o, qs, &pq);
+	prep_build(o, octx, qs, &pq);
 	if (qs != gs) {
-		prep_build(o, gs, &pg_own);
+		prep_build(o, octx, gs, &pg_own);
 		pg = &pg_own;
 	}
 	int64_t shape[2] = {(int64_t)(q1 - q0), (int64_t)ng};
@@ -622,8 +647,7 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 		for (long jb = 0; jb < ncb; jb++) {
 			uint64_t c0 = (uint64_t)jb * T;
 			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
-			tile_dist(o, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()],
-				  par ? 1 : nt);
+			tile_dist(o, octx, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()]);
 		}
 		bad = npy_write_data(fp, "dense", NPY_F32, blk, (uint64_t)R * ng, &ferr) != 0;
 	}
@@ -634,6 +658,8 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	prep_free(&pq);
 	if (qs != gs)
 		prep_free(&pg_own);
+	if (octx)
+		knn_ctx_close(octx, &own);
 	if (bad)
 		return fail(err, errlen, "write failed");
 	return 0;

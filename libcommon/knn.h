@@ -22,7 +22,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "avsl_ops.h"
 #include "ops.h"
 #include "emb.h"
 #include "graph.h"
@@ -51,7 +50,8 @@ typedef struct {
 	knn_metric metric;
 	uint32_t k;              /* neighbours per query (fewer when the gallery is smaller) */
 	int threads;             /* >= 1 (the device's) */
-	op_ctx *ctx;             /* the device's op context (avsl_device.ctx), borrowed; NULL in tests of the CPU path */
+	op_ctx *ctx;             /* the device's op context (avsl_device.ctx), borrowed; NULL: a CPU one with `threads` per
+				  * run (tests of the CPU path) */
 	int tile;                /* rows (and gallery columns) per tile, >= 1 */
 	uint64_t q_begin, q_end; /* the queries to compute: [q_begin, q_end) (a --shard part) */
 	int quiet;               /* no progress on stderr */

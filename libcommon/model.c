@@ -277,23 +277,20 @@ static const float *named(const model *m, const char *name)
 
 void model_collector_view(const model *m, avsl_collector_view *v, float *s_hat_storage)
 {
-	memset(v, 0, sizeof *v);
 	const avsl_head_config *a = &m->acfg;
-	v->levels = a->levels;
-	v->dim = a->D;
-	v->gamma_p = a->prob_gamma;
-	v->p = a->index_p;
+	const float *links[AVSL_MAX_LEVELS - 1], *alpha[AVSL_MAX_LEVELS], *beta[AVSL_MAX_LEVELS];
 	char name[64];
-	size_t DD = (size_t)a->D * a->D;
-	for (int t = 0; t + 1 < a->levels; t++) {
-		snprintf(name, sizeof name, "collector.links.%d", t);
-		avsl_link_prepare(named(m, name), a->D, a->topk, s_hat_storage + t * DD);
-		v->s_hat[t] = s_hat_storage + t * DD;
-	}
 	for (int l = 0; l < a->levels; l++) {
+		if (l + 1 < a->levels) {
+			snprintf(name, sizeof name, "collector.links.%d", l);
+			links[l] = named(m, name);
+		}
 		snprintf(name, sizeof name, "collector.prob_coef.%d", l);
-		v->alpha[l] = named(m, name);
+		alpha[l] = named(m, name);
 		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
-		v->beta[l] = named(m, name);
+		beta[l] = named(m, name);
 	}
+	op_ctx *ctx = resnet_ctx(m->trunk);
+	OP_DO(ctx, avsl_collector_view_build(ctx, v, a->levels, a->D, a->topk, a->prob_gamma, a->index_p, links, alpha,
+					     beta, s_hat_storage));
 }

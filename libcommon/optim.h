@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "avsl_ops.h" /* avsl_adamw_group, avsl_adamw_segment */
+#include "ops.h" /* avsl_adamw_group, avsl_adamw_segment */
 #include "params.h"
 
 typedef struct {
@@ -43,7 +43,7 @@ void adamw_free(adamw *o);
 /* One torch.optim.AdamW step (PyTorch 1.13 single-tensor arithmetic, float32) for every active group, reading
  * ps->grad; each active group's step count advances by one. */
 void adamw_step(adamw *o);
-/* For a device step (kernels/cuda/adamw.cu through avsl_cuda_api->adamw_step): advance each active group's step
+/* For a device step (kernels/cuda/adamw.cu adamw_step_cuda of cuda_ops.h): advance each active group's step
  * count, as adamw_step does, and fill groups[PG_COUNT] (indexed by param_group; PG_NONE inactive) with the values
  * of this step. Call once per step, then launch with ngroups = PG_COUNT. */
 void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT]);

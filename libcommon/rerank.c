@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if __has_include("avsl_head.h")
-
 typedef struct {
+	op_ctx ctx;                 /* one-thread CPU context of the worker (queries re-ranked in parallel) */
 	float *x[AVSL_MAX_LEVELS];  /* (1, D) the query, p-normalised */
 	float *d;                   /* (C) the candidates' AVSL distances */
 	uint64_t *keys;             /* (k) heap storage */
@@ -26,6 +25,7 @@ typedef struct {
 	void *ctx;
 	int L, D, nt;
 	size_t C, k;
+	op_ctx *ctx0;               /* the run's context (o->ctx or its own): a single query gets its threads */
 	const avsl_dist_plan *plan;
 	const float *const *rows;   /* rows[l]: (gallery n, D) p-normalised gallery embeddings */
 	float *own[AVSL_MAX_LEVELS]; /* the rows when this run built them */
@@ -51,7 +51,7 @@ static void buffer_query(void *ctx, uint64_t qi, uint32_t n_relevant, const int3
 	memcpy(s->cand + (size_t)j * s->C, idx, n * sizeof *idx);
 }
 
-void rerank_gallery_rows(const knn_opts *o, float **rows)
+void rerank_gallery_rows(const knn_opts *o, op_ctx *ctx, float **rows)
 {
 	const ave_set *gs = o->gallery;
 	const avsl_collector_view *c = o->metric.avsl;
@@ -59,7 +59,7 @@ void rerank_gallery_rows(const knn_opts *o, float **rows)
 		rows[l] = xmalloc_array(gs->n ? gs->n : 1, (size_t)c->dim * sizeof(float));
 		memcpy(rows[l], gs->emb[l], gs->n * (size_t)c->dim * sizeof(float));
 		/* the exact graph's normalisation (knn.c prep_build), row by row: the same bits */
-		avsl_normalize_rows(rows[l], (int64_t)gs->n, c->dim, c->p);
+		OP_DO(ctx, op_avsl_normalize_rows(ctx, rows[l], (int64_t)gs->n, c->dim, c->p));
 	}
 }
 
@@ -96,8 +96,8 @@ void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gs, floa
 	free(ubar);
 }
 
-/* Re-rank buffered query j with worker w, kernel threads kt. */
-static void rerank_one(stage2 *s, int j, worker *w, int kt)
+/* Re-rank buffered query j with worker w, its ops on ctx. */
+static void rerank_one(stage2 *s, int j, worker *w, op_ctx *ctx)
 {
 	const ave_set *qs = s->o->query, *gs = s->o->gallery;
 	const avsl_collector_view *c = s->o->metric.avsl;
@@ -108,12 +108,12 @@ static void rerank_one(stage2 *s, int j, worker *w, int kt)
 	const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
 	for (int l = 0; l < s->L; l++) {
 		memcpy(w->x[l], qs->emb[l] + qi * D, (size_t)D * sizeof(float));
-		avsl_normalize_rows(w->x[l], 1, D, c->p);
+		OP_DO(ctx, op_avsl_normalize_rows(ctx, w->x[l], 1, D, c->p));
 		x[l] = w->x[l];
 		u[l] = qs->cert[l] + qi * D;
 		v[l] = gs->cert[l];
 	}
-	avsl_dist_gather(s->plan, 1, x, u, (int)n, idx, s->rows, v, w->d, (int64_t)n, kt);
+	OP_DO(ctx, op_avsl_dist_gather(ctx, s->plan, 1, x, u, (int)n, idx, s->rows, v, w->d, (int64_t)n));
 	topk t;
 	topk_init(&t, (uint32_t)s->k, w->keys);
 	for (uint32_t i = 0; i < n; i++)
@@ -134,11 +134,14 @@ static void rerank_block(void *ctx)
 	stage2 *s = ctx;
 	const ave_set *qs = s->o->query;
 	if (s->nq == 1) {
-		rerank_one(s, 0, &s->w[0], s->nt);
+		rerank_one(s, 0, &s->w[0], s->ctx0);
 	} else {
 #pragma omp parallel for num_threads(s->nt) schedule(dynamic, 1)
 		for (int j = 0; j < s->nq; j++)
-			rerank_one(s, j, &s->w[omp_get_thread_num()], 1);
+		{
+			worker *w = &s->w[omp_get_thread_num()];
+			rerank_one(s, j, w, &w->ctx);
+		}
 	}
 	for (int j = 0; j < s->nq; j++) {
 		uint64_t qi = s->qi[j];
@@ -163,7 +166,11 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 			w->x[l] = xmalloc_array((size_t)s.D, sizeof(float));
 		w->d = xmalloc_array(s.C, sizeof(float));
 		w->keys = xmalloc_array(s.k, sizeof *w->keys);
+		if (op_ctx_init(&w->ctx, OP_DEVICE_CPU, 1))
+			die("%s", w->ctx.err);
 	}
+	op_ctx own;
+	s.ctx0 = knn_ctx_open(o, &own);
 	s.qi = xmalloc_array(T, sizeof *s.qi);
 	s.n_rel = xmalloc_array(T, sizeof *s.n_rel);
 	s.n_cand = xmalloc_array(T, sizeof *s.n_cand);
@@ -171,11 +178,13 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 	s.cand = xmalloc_array(T * s.C, sizeof *s.cand);
 	s.res = xmalloc_array(T * s.k, sizeof *s.res);
 
-	avsl_dist_plan *plan = avsl_dist_plan_new(c);
+	/* the plan is host memory the CPU kernel reads; every worker context is a CPU one */
+	avsl_dist_plan *plan;
+	OP_DO(s.ctx0, op_avsl_dist_plan_new(s.ctx0, c, &plan));
 	s.plan = plan;
 	s.rows = knn_prepared_rows(o->prepared);
 	if (!s.rows) {
-		rerank_gallery_rows(o, s.own);
+		rerank_gallery_rows(o, s.ctx0, s.own);
 		s.rows = (const float *const *)s.own;
 	}
 
@@ -194,9 +203,11 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 			free(w->x[l]);
 		free(w->d);
 		free(w->keys);
+		op_ctx_free(&w->ctx);
 	}
 	free(s.w);
-	avsl_dist_plan_free(plan);
+	op_avsl_dist_plan_free(s.ctx0, plan);
+	knn_ctx_close(s.ctx0, &own);
 	for (int l = 0; l < s.L; l++)
 		free(s.own[l]);
 	free(s.qi);
@@ -208,25 +219,3 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 	return rc;
 }
 
-#else
-
-int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen)
-{
-	(void)o, (void)emit, (void)ctx;
-	snprintf(err, errlen, "--rerank: not available in this build (no AVSL collector)");
-	return -1;
-}
-
-void rerank_linear_weights(const avsl_collector_view *c, const ave_set *gallery, float *w)
-{
-	(void)gallery;
-	for (int i = 0; i < c->levels * c->dim; i++)
-		w[i] = 1.0f;
-}
-
-void rerank_gallery_rows(const knn_opts *o, float **rows)
-{
-	(void)o, (void)rows;
-}
-
-#endif

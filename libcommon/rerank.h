@@ -13,12 +13,17 @@
 
 #include "knn.h"
 
+/* The context of the AVSL ops for a run of o: o->ctx, or *own made as a CPU context with o->threads threads (dies
+ * if it cannot be made). Release with knn_ctx_close(ctx, own). */
+op_ctx *knn_ctx_open(const knn_opts *o, op_ctx *own);
+void knn_ctx_close(op_ctx *ctx, op_ctx *own);
+
 /* knn_run for o->rerank > 0 (knn_check already passed): emits every query of [q_begin, q_end) in order. */
 int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen);
 
 /* The gallery's rows p-normalised per level as stage 2 reads them: rows[l] (gallery n, D), malloc'd (built once
  * per run, or once per stream by knn_prepare). */
-void rerank_gallery_rows(const knn_opts *o, float **rows);
+void rerank_gallery_rows(const knn_opts *o, op_ctx *ctx, float **rows);
 
 /* The weights of --shortlist avsl-linear: w (L * D), level-major. The exact d_f with each gate pi_l[n] replaced
  * by pi_bar_l[n] = sigmoid(gamma * (ubar_l[n]^2 * alpha_l[n] + beta_l[n])), ubar the gallery's mean certainty,

@@ -22,6 +22,13 @@ void avsl_set_exit_hook(void (*fn)(int status));
 
 /* "prog: message\n" on stderr, then exit(1). */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Run an op of kernels/ops.h (`call` returns 0 or -1) and die with its context's reason when it fails (scratch
+ * memory exhausted, an op the backend lacks): the model code has no error path for these. */
+#define OP_DO(ctx, call)                                                                                             \
+	do {                                                                                                         \
+		if ((call) != 0)                                                                                     \
+			die("%s", (ctx)->err);                                                                       \
+	} while (0)
 /* "prog: message\n" on stderr. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message\n" plus "Try 'prog --help'." on stderr, then exit(2). */

@@ -1,20 +1,23 @@
 /* avsl_collector.c: training-time AVSL collector forward/backward (method §3.3-3.4) and the Proxy-Anchor losses
  * (§4.1 distance version, §4.3 cosine version). */
-#include "avsl_csc.h"
-#include "avsl_ops.h"
-
 #include <math.h>
-#include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
-void avsl_collector_fwd(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
-			const float *const *y, const float *const *v, float *df, float *const *dl, int threads)
+#include "op_backend.h"
+#include "avsl_csc.h"
+#include "cpu_internal.h"
+
+int cpu_avsl_collector_fwd(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x,
+			   const float *const *u, int C, const float *const *y, const float *const *v, float *df,
+			   float *const *dl)
 {
-	if (df)
-		avsl_dist_tile(c, R, x, u, C, y, v, df, C, threads);
+	if (df && cpu_avsl_dist_tile(ctx, c, R, x, u, C, y, v, df, C))
+		return -1;
 	for (int l = 0; l < c->levels; l++)
-		if (dl && dl[l])
-			avsl_level_dist_tile(R, x[l], C, y[l], c->dim, c->p, dl[l], C, threads);
+		if (dl && dl[l] && cpu_avsl_level_dist_tile(ctx, R, x[l], C, y[l], c->dim, c->p, dl[l], C))
+			return -1;
+	return 0;
 }
 
 static inline float pdiff(float a, float b, float p)
@@ -32,14 +35,13 @@ static inline float pdiff_grad(float a, float b, float p)
 	return p * powf(fabsf(d), p - 1.0f) * (d > 0 ? 1.0f : d < 0 ? -1.0f : 0.0f);
 }
 
-void avsl_collector_bwd(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
-			const float *const *y, const float *const *v, const float *Gf, const float *const *Gl,
-			float *const *dx, float *const *dy, float *const *dalpha, float *const *dbeta, int threads)
+int cpu_avsl_collector_bwd(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x,
+			   const float *const *u, int C, const float *const *y, const float *const *v, const float *Gf,
+			   const float *const *Gl, float *const *dx, float *const *dy, float *const *dalpha,
+			   float *const *dbeta)
 {
-	const int D = c->dim, L = c->levels;
+	const int D = c->dim, L = c->levels, threads = ctx->threads;
 	const float gam = c->gamma_p, pe = c->p;
-	if (threads < 1)
-		threads = 1;
 
 	/* level paths: d_l = sum_n |x_hat - y_hat|^p */
 	for (int l = 0; l < L; l++) {
@@ -78,7 +80,7 @@ void avsl_collector_bwd(const avsl_collector_view *c, int R, const float *const 
 		}
 	}
 	if (!Gf || L < 2)
-		return;
+		return 0;
 
 	/* final path: only the gates. Recompute each pair's forward (H, T, pi per level), then run §3.4 backward. */
 	csc S[AVSL_MAX_LEVELS - 1];
@@ -88,11 +90,20 @@ void avsl_collector_bwd(const avsl_collector_view *c, int R, const float *const 
 	 * to threads dynamically (load balance), so per-thread partial sums would depend on the scheduling: the same
 	 * run could round differently twice. Per-row partials make the result independent of scheduling and of the
 	 * thread count. (R, 2, L, D) doubles: 180 x 2 x 3 x 512 x 8 B = 4.4 MB for the official batch. */
-	double *acc = calloc((size_t)R * 2 * L * D, sizeof *acc);
+	const size_t nacc = (size_t)R * 2 * L * D, per_thread = (size_t)3 * L * D + 2 * (size_t)D;
+	double *acc = cpu_scratch(ctx, nacc * sizeof(double) + (size_t)threads * per_thread * sizeof(float));
+	if (!acc) {
+		for (int l = 0; l + 1 < L; l++)
+			avsl_csc_free(&S[l]);
+		return -1;
+	}
+	memset(acc, 0, nacc * sizeof *acc);
+	float *work = (float *)(acc + nacc); /* (threads, per_thread) */
 #pragma omp parallel num_threads(threads)
 	{
-		float *H = malloc(sizeof(float) * L * D), *T = malloc(sizeof(float) * L * D);
-		float *P = malloc(sizeof(float) * L * D), *gH = malloc(sizeof(float) * D), *dT = malloc(sizeof(float) * D);
+		float *H = work + (size_t)omp_get_thread_num() * per_thread; /* (L, D) per-level H of one pair */
+		float *T = H + (size_t)L * D, *P = T + (size_t)L * D;          /* (L, D) propagated T, gates pi */
+		float *gH = P + (size_t)L * D, *dT = gH + D;                   /* (D) gradients on the way down */
 #pragma omp for schedule(dynamic, 1)
 		for (int r = 0; r < R; r++) {
 			double *da = acc + (size_t)r * 2 * L * D, *db = da + (size_t)L * D;
@@ -143,11 +154,6 @@ void avsl_collector_bwd(const avsl_collector_view *c, int R, const float *const 
 				}
 			}
 		}
-		free(H);
-		free(T);
-		free(P);
-		free(gH);
-		free(dT);
 	}
 	for (int l = 1; l < L; l++)
 		for (int n = 0; n < D; n++) {
@@ -161,9 +167,9 @@ void avsl_collector_bwd(const avsl_collector_view *c, int R, const float *const 
 			if (dbeta && dbeta[l])
 				dbeta[l][n] += (float)sb;
 		}
-	free(acc);
 	for (int l = 0; l + 1 < L; l++)
 		avsl_csc_free(&S[l]);
+	return 0;
 }
 
 /* Shared Proxy-Anchor form: positive logits ps*(d - pm), negative logits ns*(d - nm); per column
@@ -217,14 +223,18 @@ static float pa_generic(const float *d, int R, int C, const int32_t *ylab, const
 	return (float)((npos_cols ? pos_sum / npos_cols : 0.0) + neg_sum / C);
 }
 
-float avsl_pa_dist_loss(const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab, float mpos,
-			float mneg, float a, float *grad)
+int cpu_pa_dist_loss(op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab, float mpos,
+		     float mneg, float a, float *grad, float *loss)
 {
-	return pa_generic(d, R, C, ylab, zlab, a, mpos, -a, mneg, grad);
+	(void)ctx;
+	*loss = pa_generic(d, R, C, ylab, zlab, a, mpos, -a, mneg, grad);
+	return 0;
 }
 
-float avsl_pa_cos_loss(const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta, float a,
-		       float *grad)
+int cpu_pa_cos_loss(op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta,
+		    float a, float *grad, float *loss)
 {
-	return pa_generic(s, R, C, ylab, zlab, -a, delta, a, -delta, grad);
+	(void)ctx;
+	*loss = pa_generic(s, R, C, ylab, zlab, -a, delta, a, -delta, grad);
+	return 0;
 }

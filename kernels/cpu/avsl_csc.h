@@ -1,5 +1,5 @@
-/* avsl_csc.h: internal to kernels/cpu: S_hat in compressed sparse column form (the top-k mask keeps ~k of D rows
- * per column), shared by the eval distance and the training collector. */
+/* avsl_csc.h: internal to kernels/cpu: the p-norm of the AVSL ops, and S_hat in compressed sparse column form (the
+ * top-k mask keeps ~k of D rows per column), shared by the eval distance and the training collector. */
 #ifndef AVSL_CSC_H
 #define AVSL_CSC_H
 
@@ -12,5 +12,8 @@ typedef struct {
 /* From a dense (D, D) S_hat, rows = lower-level dims. */
 void avsl_csc_build(const float *S, int D, csc *o);
 void avsl_csc_free(csc *o);
+
+/* ||x||_p of one D-vector (accumulated in double). */
+float avsl_pnorm(const float *x, int D, float p);
 
 #endif

@@ -12,8 +12,9 @@
  * Exactness: per pair every sum runs in a fixed order and the gate argument is gamma*fma(u*v, alpha, beta) with
  * u*v commutative, so d(x,y) == d(y,x) bitwise and d(x,x) == 0 exactly, whatever the tiling.
  */
-#include "avsl_ops.h"
+#include "op_backend.h"
 #include "avsl_csc.h"
+#include "cpu_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -34,9 +35,11 @@ static int cmp_desc(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
-void avsl_link_prepare(const float *L, int D, int topk, float *s_hat)
+int cpu_avsl_link_prepare(op_ctx *ctx, const float *L, int D, int topk, float *s_hat)
 {
-	float *col = malloc((size_t)D * sizeof *col);
+	float *col = cpu_scratch(ctx, (size_t)D * sizeof *col); /* (D) one column, sorted */
+	if (!col)
+		return -1;
 	int k = topk < 1 ? 1 : (topk > D ? D : topk);
 	for (int n = 0; n < D; n++) {
 		for (int m = 0; m < D; m++) {
@@ -57,7 +60,7 @@ void avsl_link_prepare(const float *L, int D, int topk, float *s_hat)
 		for (int m = 0; m < D; m++)
 			s_hat[(size_t)m * D + n] /= den;
 	}
-	free(col);
+	return 0;
 }
 
 /* ---- normalisation -------------------------------------------------------------------------------------------- */
@@ -75,8 +78,9 @@ float avsl_pnorm(const float *x, int D, float p)
 	return (float)pow(s, 1.0 / p);
 }
 
-void avsl_normalize_rows(float *x, int64_t n, int D, float p)
+int cpu_avsl_normalize_rows(op_ctx *ctx, float *x, int64_t n, int D, float p)
 {
+	(void)ctx; /* serial: one pass over memory, not worth a thread team */
 	for (int64_t i = 0; i < n; i++) {
 		float *r = x + i * D;
 		float nr = avsl_pnorm(r, D, p);
@@ -84,6 +88,7 @@ void avsl_normalize_rows(float *x, int64_t n, int D, float p)
 		for (int j = 0; j < D; j++)
 			r[j] /= den;
 	}
+	return 0;
 }
 
 /* ---- naive reference ------------------------------------------------------------------------------------------ */
@@ -417,20 +422,24 @@ static void plan_release(avsl_dist_plan *p)
 		gcsc_free(&p->S[l]);
 }
 
-avsl_dist_plan *avsl_dist_plan_new(const avsl_collector_view *c)
+int cpu_avsl_dist_plan_new(op_ctx *ctx, const avsl_collector_view *c, avsl_dist_plan **plan)
 {
-	avsl_dist_plan *p = malloc(sizeof *p);
-	if (p)
-		plan_build(c, p);
-	return p;
+	avsl_dist_plan *p = malloc(sizeof *p); /* a long-lived object of the caller's, not scratch */
+	*plan = p;
+	if (!p)
+		return cpu_fail(ctx, "out of memory (AVSL distance plan)");
+	plan_build(c, p);
+	return 0;
 }
 
-void avsl_dist_plan_free(avsl_dist_plan *p)
+int cpu_avsl_dist_plan_free(op_ctx *ctx, avsl_dist_plan *p)
 {
+	(void)ctx;
 	if (!p)
-		return;
+		return 0;
 	plan_release(p);
 	free(p);
+	return 0;
 }
 
 /* The tile body: column q is row (idx ? idx[q] : q) of y[l], v[l]. */
@@ -531,32 +540,33 @@ static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, 
 	}
 }
 
-void avsl_dist_tile(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
-		    const float *const *y, const float *const *v, float *out, int64_t ldo, int threads)
+int cpu_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u,
+		       int C, const float *const *y, const float *const *v, float *out, int64_t ldo)
 {
 	if (R <= 0 || C <= 0)
-		return;
+		return 0;
 	avsl_dist_plan plan;
 	plan_build(c, &plan);
-	tile_core(&plan, R, x, u, C, NULL, y, v, out, ldo, threads);
+	tile_core(&plan, R, x, u, C, NULL, y, v, out, ldo, ctx->threads);
 	plan_release(&plan);
+	return 0;
 }
 
-void avsl_dist_gather(const avsl_dist_plan *p, int R, const float *const *x, const float *const *u, int C,
-		      const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo,
-		      int threads)
+int cpu_avsl_dist_gather(op_ctx *ctx, const avsl_dist_plan *p, int R, const float *const *x, const float *const *u,
+			 int C, const int32_t *idx, const float *const *y, const float *const *v, float *out,
+			 int64_t ldo)
 {
 	if (R > 0 && C > 0)
-		tile_core(p, R, x, u, C, idx, y, v, out, ldo, threads);
+		tile_core(p, R, x, u, C, idx, y, v, out, ldo, ctx->threads);
+	return 0;
 }
 
 /* ---- per-level distance --------------------------------------------------------------------------------------- */
 
-void avsl_level_dist_tile(int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo,
-			  int threads)
+int cpu_avsl_level_dist_tile(op_ctx *ctx, int R, const float *x, int C, const float *y, int D, float p, float *out,
+			     int64_t ldo)
 {
-	if (threads < 1)
-		threads = 1;
+	const int threads = ctx->threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int r = 0; r < R; r++)
 		for (int q = 0; q < C; q++) {
@@ -573,4 +583,5 @@ void avsl_level_dist_tile(int R, const float *x, int C, const float *y, int D, f
 			}
 			out[(size_t)r * ldo + q] = s;
 		}
+	return 0;
 }

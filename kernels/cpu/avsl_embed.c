@@ -1,16 +1,17 @@
 /* avsl_embed.c: training-time AVSL embedder ops (method §2): pooled embeddings (avg + max pool, 1x1 conv as a
  * GEMM) forward/backward, class-activation maps, certainties, batch links, row normalisation backward. */
-#include "avsl_ops.h"
-
 #include <cblas.h>
 #include <math.h>
-#include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
-void avsl_pool_fwd(const float *F, int N, int C, int HW, float *g, int32_t *argmax, int threads)
+#include "op_backend.h"
+#include "avsl_csc.h"
+#include "cpu_internal.h"
+
+int cpu_avsl_pool_fwd(op_ctx *ctx, const float *F, int N, int C, int HW, float *g, int32_t *argmax)
 {
-	if (threads < 1)
-		threads = 1;
+	const int threads = ctx->threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
 		const float *f = F + bk * HW;
@@ -27,12 +28,12 @@ void avsl_pool_fwd(const float *F, int N, int C, int HW, float *g, int32_t *argm
 		g[bk] = (float)(s / HW) + mx;
 		argmax[bk] = am;
 	}
+	return 0;
 }
 
-void avsl_pool_bwd(const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF, int threads)
+int cpu_avsl_pool_bwd(op_ctx *ctx, const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF)
 {
-	if (threads < 1)
-		threads = 1;
+	const int threads = ctx->threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
 		float *d = dF + bk * HW;
@@ -41,36 +42,17 @@ void avsl_pool_bwd(const float *dg, const int32_t *argmax, int N, int C, int HW,
 			d[j] = a;
 		d[argmax[bk]] += dg[bk];
 	}
+	return 0;
 }
 
-void avsl_linear_fwd(const float *x, int N, int Cin, const float *W, const float *b, int Cout, float *y)
+int cpu_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const float *W, const float *bias, int N,
+		     int C, int HW, int D, float *A)
 {
-	for (int i = 0; i < N; i++)
-		for (int o = 0; o < Cout; o++)
-			y[(size_t)i * Cout + o] = b ? b[o] : 0.0f;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Cout, Cin, 1.0f, x, Cin, W, Cin, 1.0f, y, Cout);
-}
-
-void avsl_linear_bwd(const float *x, const float *dy, int N, int Cin, const float *W, int Cout, float *dx, float *dW,
-		     float *db)
-{
-	if (dW)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cout, Cin, N, 1.0f, dy, Cout, x, Cin, 1.0f, dW, Cin);
-	if (db)
-		for (int i = 0; i < N; i++)
-			for (int o = 0; o < Cout; o++)
-				db[o] += dy[(size_t)i * Cout + o];
-	if (dx)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Cin, Cout, 1.0f, dy, Cout, W, Cin, 0.0f, dx, Cin);
-}
-
-void avsl_cam_fwd(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C, int HW,
-		  int D, float *A, int threads)
-{
-	/* the GEMM uses OpenBLAS's own threads; threads is for the O(N*C*D) scatter */
-	if (threads < 1)
-		threads = 1;
-	float *lam = malloc(sizeof(float) * (size_t)C);
+	/* the GEMM uses OpenBLAS's own threads; ctx->threads is for the O(N*C*D) scatter */
+	const int threads = ctx->threads;
+	float *lam = cpu_scratch(ctx, sizeof(float) * (size_t)C); /* (C) */
+	if (!lam)
+		return -1;
 	for (int b = 0; b < N; b++) {
 		float *Ab = A + (size_t)b * D * HW;
 		const float *Fb = F + (size_t)b * C * HW;
@@ -91,7 +73,7 @@ void avsl_cam_fwd(const float *F, const int32_t *argmax, const float *W, const f
 				ar[amb[k]] += wr[k] * lam[k];
 		}
 	}
-	free(lam);
+	return 0;
 }
 
 void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C,
@@ -111,15 +93,16 @@ void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, c
 			}
 }
 
-void avsl_certainty(const float *A, int N, int D, int H, int W, float *u, int threads)
+int cpu_avsl_certainty(op_ctx *ctx, const float *A, int N, int D, int H, int W, float *u)
 {
-	const int HW = H * W;
-	if (threads < 1)
-		threads = 1;
+	const int HW = H * W, threads = ctx->threads;
+	float *qs = cpu_scratch(ctx, (size_t)threads * HW * sizeof *qs); /* (threads, HW): one map per thread */
+	if (!qs)
+		return -1;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
 		const float *a = A + bc * HW;
-		float *q = malloc((size_t)HW * sizeof *q);
+		float *q = qs + (size_t)omp_get_thread_num() * HW;
 		double l1 = 0;
 		for (int h = 0; h < H; h++) {
 			float mn = a[h * W];
@@ -140,8 +123,8 @@ void avsl_certainty(const float *A, int N, int D, int H, int W, float *u, int th
 		}
 		/* unbiased std; a single position has no spread (torch would give NaN): 0 */
 		u[bc] = HW > 1 ? (float)sqrt(ss / (HW - 1)) : 0.0f;
-		free(q);
 	}
+	return 0;
 }
 
 /* Adaptive average pooling of one (Hi, Wi) map to (Ho, Wo), PyTorch's cell bounds. */
@@ -171,13 +154,14 @@ static void l2norm_vec(float *v, int M)
 		v[j] /= n;
 }
 
-void avsl_link_batch(const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D, float *link,
-		     int threads)
+int cpu_avsl_link_batch(op_ctx *ctx, const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D,
+			float *link)
 {
-	const int M = Hh * Wh;
-	float *Lo = malloc(sizeof(float) * (size_t)N * D * M), *Hi = malloc(sizeof(float) * (size_t)N * D * M);
-	if (threads < 1)
-		threads = 1;
+	const int M = Hh * Wh, threads = ctx->threads;
+	float *Lo = cpu_scratch(ctx, sizeof(float) * 2 * (size_t)N * D * M); /* (N, D, M) pooled, normalised lo */
+	if (!Lo)
+		return -1;
+	float *Hi = Lo + (size_t)N * D * M; /* (N, D, M) normalised hi */
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
 		adaptive_avg(lo + bc * Hl * Wl, Hl, Wl, Hh, Wh, Lo + bc * M);
@@ -188,12 +172,12 @@ void avsl_link_batch(const float *lo, int Hl, int Wl, const float *hi, int Hh, i
 	for (int b = 0; b < N; b++)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, D, D, M, 1.0f / N, Lo + (size_t)b * D * M, M,
 			    Hi + (size_t)b * D * M, M, b ? 1.0f : 0.0f, link, D);
-	free(Lo);
-	free(Hi);
+	return 0;
 }
 
-void avsl_normalize_rows_bwd(const float *x, const float *dxh, int64_t n, int D, float p, float *dx)
+int cpu_avsl_normalize_rows_bwd(op_ctx *ctx, const float *x, const float *dxh, int64_t n, int D, float p, float *dx)
 {
+	(void)ctx;
 	for (int64_t i = 0; i < n; i++) {
 		const float *xr = x + i * D, *g = dxh + i * D;
 		float *o = dx + i * D;
@@ -220,4 +204,5 @@ void avsl_normalize_rows_bwd(const float *x, const float *dxh, int64_t n, int D,
 			}
 		}
 	}
+	return 0;
 }

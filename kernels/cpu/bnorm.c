@@ -1,5 +1,5 @@
-/* bnorm.c: batch norm (frozen and training mode) fused with the residual add and ReLU, ReLU and add alone.
- * Memory-bound passes: one parallel loop over channels (or planes), vectorised inner loops over HW. */
+/* bnorm.c: batch norm (frozen and training mode) fused with the residual add and ReLU (ReLU and add alone:
+ * eltwise.c). Memory-bound passes: one parallel loop over channels (or planes), vectorised inner loops over HW. */
 #include <math.h>
 #include <string.h>
 
@@ -171,44 +171,6 @@ int cpu_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, 
 				}
 			}
 		}
-	}
-	return 0;
-}
-
-int cpu_relu_fwd(op_ctx *ctx, size_t nel, const float *x, float *y)
-{
-#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
-	for (size_t i = 0; i < nel; i++)
-		y[i] = x[i] > 0 ? x[i] : 0;
-	return 0;
-}
-
-int cpu_relu_bwd(op_ctx *ctx, size_t nel, const float *y, const float *dy, float *dx, int flags)
-{
-	if (flags & OP_ACCUM) {
-#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
-		for (size_t i = 0; i < nel; i++)
-			dx[i] += y[i] > 0 ? dy[i] : 0;
-	} else {
-#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
-		for (size_t i = 0; i < nel; i++)
-			dx[i] = y[i] > 0 ? dy[i] : 0;
-	}
-	return 0;
-}
-
-int cpu_add(op_ctx *ctx, size_t nel, const float *a, const float *b, float *y, int flags)
-{
-	if (flags & OP_RELU) {
-#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
-		for (size_t i = 0; i < nel; i++) {
-			float v = a[i] + b[i];
-			y[i] = v > 0 ? v : 0;
-		}
-	} else {
-#pragma omp parallel for simd num_threads(ctx->threads) schedule(static)
-		for (size_t i = 0; i < nel; i++)
-			y[i] = a[i] + b[i];
 	}
 	return 0;
 }

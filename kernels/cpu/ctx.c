@@ -86,3 +86,37 @@ int cpu_ctx_sync(op_ctx *ctx)
 	(void)ctx;
 	return 0;
 }
+
+/* Host memory: 64-byte aligned (one cache line, one AVX-512 vector), the copies are plain memcpy. */
+int cpu_mem_alloc(op_ctx *ctx, void **p, size_t bytes)
+{
+	*p = aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63);
+	return *p ? 0 : cpu_fail(ctx, "out of memory (%zu bytes)", bytes);
+}
+
+void cpu_mem_free(op_ctx *ctx, void *p)
+{
+	(void)ctx;
+	free(p);
+}
+
+int cpu_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes)
+{
+	(void)ctx;
+	if (bytes)
+		memcpy(dst, src, bytes);
+	return 0;
+}
+
+int cpu_mem_download(op_ctx *ctx, void *dst, const void *src, size_t bytes)
+{
+	return cpu_mem_upload(ctx, dst, src, bytes);
+}
+
+int cpu_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes)
+{
+	(void)ctx;
+	if (bytes)
+		memset(p, byte, bytes);
+	return 0;
+}

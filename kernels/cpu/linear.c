@@ -1,6 +1,5 @@
-/* linear.c: fully connected layer on OpenBLAS sgemm, and row-wise L2 normalisation. */
+/* linear.c: fully connected layer on OpenBLAS sgemm (the heads' embedder layer). */
 #include <cblas.h>
-#include <math.h>
 #include <string.h>
 
 #include "op_backend.h"
@@ -17,12 +16,18 @@ int cpu_linear_fwd(op_ctx *ctx, int M, int F, int O, const float *x, const float
 		   int flags)
 {
 	blas_threads(ctx);
-	float beta = (flags & OP_ACCUM) ? 1.0f : 0.0f;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, F, 1.0f, x, F, w, F, beta, y, O);
-	if (b)
-		for (int m = 0; m < M; m++)
+	/* the bias goes in before the GEMM (beta = 1), so it is summed first: the rounding of the heads' embedder
+	 * layer, which the training goldens pin */
+	for (int m = 0; m < M; m++) {
+		float *yr = y + (size_t)m * O;
+		if (!(flags & OP_ACCUM))
 			for (int o = 0; o < O; o++)
-				y[(size_t)m * O + o] += b[o];
+				yr[o] = b ? b[o] : 0.0f;
+		else if (b)
+			for (int o = 0; o < O; o++)
+				yr[o] += b[o];
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, O, F, 1.0f, x, F, w, F, 1.0f, y, O);
 	return 0;
 }
 
@@ -38,54 +43,5 @@ int cpu_linear_bwd(op_ctx *ctx, int M, int F, int O, const float *x, const float
 		for (int m = 0; m < M; m++)
 			for (int o = 0; o < O; o++)
 				db[o] += dy[(size_t)m * O + o];
-	return 0;
-}
-
-int cpu_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm)
-{
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
-	for (int m = 0; m < M; m++) {
-		const float *r = x + (size_t)m * D;
-		float acc = 0;
-#pragma omp simd reduction(+ : acc)
-		for (int i = 0; i < D; i++)
-			acc += r[i] * r[i];
-		float nr = sqrtf(acc);
-		if (nr < eps)
-			nr = eps;
-		norm[m] = nr;
-		float inv = 1.0f / nr, *o = y + (size_t)m * D;
-#pragma omp simd
-		for (int i = 0; i < D; i++)
-			o[i] = r[i] * inv;
-	}
-	return 0;
-}
-
-int cpu_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
-		   float *dx, int flags)
-{
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
-	for (int m = 0; m < M; m++) {
-		const float *yr = y + (size_t)m * D, *g = dy + (size_t)m * D;
-		float *o = dx + (size_t)m * D;
-		float inv = 1.0f / norm[m];
-		/* below eps the forward is x / eps, a linear map */
-		float dot = 0;
-		if (norm[m] > eps) {
-#pragma omp simd reduction(+ : dot)
-			for (int i = 0; i < D; i++)
-				dot += yr[i] * g[i];
-		}
-		if (flags & OP_ACCUM) {
-#pragma omp simd
-			for (int i = 0; i < D; i++)
-				o[i] += (g[i] - yr[i] * dot) * inv;
-		} else {
-#pragma omp simd
-			for (int i = 0; i < D; i++)
-				o[i] = (g[i] - yr[i] * dot) * inv;
-		}
-	}
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* naive_ops.c: plain references of batch norm, pooling, linear and l2norm (double accumulation, no threads). */
+/* naive_ops.c: plain references of batch norm, pooling and linear (double accumulation, no threads). */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -267,35 +267,4 @@ void linear_bwd_naive(int M, int F, int O, const float *x, const float *w, const
 				acc += dy[(size_t)m * O + o];
 			db[o] = (float)acc;
 		}
-}
-
-void l2norm_fwd_naive(int M, int D, const float *x, float eps, float *y, float *norm)
-{
-	for (int m = 0; m < M; m++) {
-		double acc = 0;
-		for (int i = 0; i < D; i++)
-			acc += (double)x[(size_t)m * D + i] * x[(size_t)m * D + i];
-		double nr = sqrt(acc);
-		if (nr < eps)
-			nr = eps;
-		norm[m] = (float)nr;
-		for (int i = 0; i < D; i++)
-			y[(size_t)m * D + i] = (float)(x[(size_t)m * D + i] / nr);
-	}
-}
-
-void l2norm_bwd_naive(int M, int D, const float *y, const float *norm, const float *dy, float eps, float *dx,
-		      int flags)
-{
-	for (int m = 0; m < M; m++) {
-		double dot = 0;
-		if (norm[m] > eps)
-			for (int i = 0; i < D; i++)
-				dot += (double)y[(size_t)m * D + i] * dy[(size_t)m * D + i];
-		for (int i = 0; i < D; i++) {
-			size_t o = (size_t)m * D + i;
-			double v = (dy[o] - y[o] * dot) / norm[m];
-			dx[o] = (float)(((flags & OP_ACCUM) ? dx[o] : 0) + v);
-		}
-	}
 }

@@ -7,6 +7,11 @@ const op_backend op_backend_cpu = {
 	.ctx_init = cpu_ctx_init,
 	.ctx_free = cpu_ctx_free,
 	.ctx_sync = cpu_ctx_sync,
+	.mem_alloc = cpu_mem_alloc,
+	.mem_free = cpu_mem_free,
+	.mem_upload = cpu_mem_upload,
+	.mem_download = cpu_mem_download,
+	.mem_memset = cpu_mem_memset,
 #define X(name, cuda, params, args) .name = cpu_##name,
 	OP_LIST(X)
 #undef X

@@ -1,7 +1,8 @@
-// avsl_dist.cu: CUDA twins of the eval-time AVSL distance (kernels/avsl_ops.h, method §3.3).
+// avsl_dist.cu: CUDA twins of kernels/cpu/avsl_dist.c (op contract kernels/ops.h, method §3.3): the AVSL distance
+// tile, link preparation, row p-normalisation.
 //
-// avsl_dist_tile_cuda walks the R*C pairs of a tile in chunks of P pairs (P from the context's workspace: two
-// (P, D) float buffers). Per chunk:
+// cuda_avsl_dist_tile walks the R*C pairs of a tile in chunks of P pairs (P from the context's workspace: two
+// (P, D) float buffers, at most AVSL_DIST_WS_BYTES). Per chunk:
 //   H (P, D) = |x0 - y0|^p                                   one warp per pair
 //   for each transition t = 0 .. L-2:
 //     T (P, D) = H (P, D) x S_hat_t (D, D)                  cuBLAS SGEMM (FP32; TF32 on request)
@@ -14,7 +15,10 @@
 #include <math.h>
 
 #include "common.cuh"
-#include "ctx.cuh"
+#include "cuda_internal.cuh"
+
+// The distance's share of the context workspace: bounds memory for any R and C (a larger tile runs in chunks).
+static const size_t AVSL_DIST_WS_BYTES = (size_t)256 << 20;
 
 namespace {
 
@@ -157,58 +161,60 @@ int p_mode(float p) { return p == 2.0f ? P_TWO : p == 1.0f ? P_ONE : P_GENERAL; 
 
 } // namespace
 
-extern "C" int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view *cv, int R, const float *const *x,
-				   const float *const *u, int C, const float *const *y, const float *const *v,
-				   float *out, int64_t ldo)
+extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, int R, const float *const *x,
+				   const float *const *u, int C, const float *const *y, const float *const *v, float *out,
+				   int64_t ldo)
 {
-	if (!ctx || !cv || R < 0 || C < 0 || cv->levels < 1 || cv->levels > AVSL_MAX_LEVELS || cv->dim < 1 ||
-	    ldo < C || !(cv->p > 0))
-		return AVSL_CUDA_EINVAL;
+	if (!cv || R < 0 || C < 0 || cv->levels < 1 || cv->levels > AVSL_MAX_LEVELS || cv->dim < 1 || ldo < C ||
+	    !(cv->p > 0))
+		return trunk_fail(ctx, "avsl_dist_tile: invalid arguments (R %d, C %d, ldo %lld)", R, C, (long long)ldo);
 	if (R == 0 || C == 0)
 		return 0;
+	trunk_backend *b = trunk_of(ctx);
 	const int D = cv->dim, L = cv->levels, pm = p_mode(cv->p);
 	const int64_t pairs = (int64_t)R * C;
-	cudaStream_t s = ctx->stream;
+	cudaStream_t s = b->stream;
 	level_args lv[AVSL_MAX_LEVELS];
 	for (int l = 0; l < L; l++)
 		lv[l] = level_args{x[l], y[l], u[l], v[l], cv->alpha[l], cv->beta[l]};
 
 	if (L == 1) { // no propagation: d_f = d_0
 		launch_pairs<false, true>(pm, lv[0], 0, cv->p, C, D, 0, pairs, NULL, NULL, out, ldo, s);
-		return avsl_cuda_launch_status();
+		return trunk_launched(ctx, "avsl_dist_tile");
 	}
-	int64_t P = (int64_t)(ctx->ws_bytes / (2 * (size_t)D * sizeof(float)));
+	int64_t P = (int64_t)(AVSL_DIST_WS_BYTES / (2 * (size_t)D * sizeof(float)));
 	if (P < 1)
-		return AVSL_CUDA_ENOWORKSPACE;
+		P = 1;
 	if (P > pairs)
 		P = pairs;
 	if (P > INT32_MAX)
 		P = INT32_MAX;
-	float *bufA = (float *)ctx->ws, *bufB = bufA + P * D;
+	float *bufA = (float *)trunk_workspace(ctx, (size_t)P * 2 * D * sizeof(float)), *bufB = bufA + P * D;
+	if (!bufA)
+		return -1;
 	const float one = 1.0f, zero = 0.0f;
 	for (int64_t q0 = 0; q0 < pairs; q0 += P) {
 		const int64_t np = pairs - q0 < P ? pairs - q0 : P;
 		float *H = bufA, *T = bufB;
 		launch_pairs<false, false>(pm, lv[0], 0, cv->p, C, D, q0, np, NULL, H, NULL, 0, s);
-		int rc = avsl_cuda_launch_status();
-		if (rc)
-			return rc;
+		if (trunk_launched(ctx, "avsl_dist_tile"))
+			return -1;
 		for (int t = 0; t + 1 < L; t++) {
 			// Column-major view: T^T (D, np) = S_hat^T (D, D) * H^T (D, np),
 			// i.e. T[q, n] = sum_m H[q, m] S[m, n].
-			cublasStatus_t st = cublasSgemm(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, D, (int)np, D, &one,
-							cv->s_hat[t], D, H, D, &zero, T, D);
-			if (st != CUBLAS_STATUS_SUCCESS)
-				return AVSL_CUDA_CUBLAS_BASE + (int)st;
+			if (trunk_blas_check(ctx,
+					     cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_N, D, (int)np, D, &one, cv->s_hat[t],
+							 D, H, D, &zero, T, D),
+					     "avsl_dist_tile: propagation GEMM"))
+				return -1;
 			const level_args &lt = lv[t + 1];
 			if (t + 2 < L)
 				launch_pairs<true, false>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, T, NULL, 0, s);
 			else
 				launch_pairs<true, true>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, NULL, out, ldo,
 							 s);
-			rc = avsl_cuda_launch_status();
-			if (rc)
-				return rc;
+			if (trunk_launched(ctx, "avsl_dist_tile"))
+				return -1;
 			float *tmp = H;
 			H = T;
 			T = tmp;
@@ -217,23 +223,25 @@ extern "C" int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view
 	return 0;
 }
 
-extern "C" int avsl_link_prepare_cuda(const float *L, int D, int topk, float *s_hat, void *stream)
+// The threshold is compared in float (tau_n - 1e-8f), as the CPU kernel does.
+extern "C" int cuda_avsl_link_prepare(op_ctx *ctx, const float *L, int D, int topk, float *s_hat)
 {
-	if (!L || !s_hat || D < 1 || D > LINK_MAX_D)
-		return AVSL_CUDA_EINVAL;
+	if (D < 1 || D > LINK_MAX_D)
+		return trunk_fail(ctx, "avsl_link_prepare: D = %d out of range [1, %d]", D, (int)LINK_MAX_D);
 	int k = topk < 1 ? 1 : topk > D ? D : topk;
-	link_prepare_kernel<<<D, 256, 0, avsl_stream(stream)>>>(L, D, k, s_hat);
-	return avsl_cuda_launch_status();
+	link_prepare_kernel<<<D, 256, 0, trunk_of(ctx)->stream>>>(L, D, k, s_hat);
+	return trunk_launched(ctx, "avsl_link_prepare");
 }
 
-extern "C" int avsl_normalize_rows_cuda(float *x, int64_t n, int D, float p, void *stream)
+extern "C" int cuda_avsl_normalize_rows(op_ctx *ctx, float *x, int64_t n, int D, float p)
 {
 	if (n < 0 || D < 1 || !(p > 0))
-		return AVSL_CUDA_EINVAL;
+		return trunk_fail(ctx, "avsl_normalize_rows: invalid arguments (n %lld, D %d, p %g)", (long long)n, D,
+				  (double)p);
 	if (n == 0)
 		return 0;
 	unsigned blocks = avsl_blocks(n, 8);
-	cudaStream_t s = avsl_stream(stream);
+	cudaStream_t s = trunk_of(ctx)->stream;
 	int pm = p_mode(p);
 	if (pm == P_TWO)
 		normalize_kernel<P_TWO><<<blocks, 256, 0, s>>>(x, n, D, p);
@@ -241,5 +249,5 @@ extern "C" int avsl_normalize_rows_cuda(float *x, int64_t n, int D, float p, voi
 		normalize_kernel<P_ONE><<<blocks, 256, 0, s>>>(x, n, D, p);
 	else
 		normalize_kernel<P_GENERAL><<<blocks, 256, 0, s>>>(x, n, D, p);
-	return avsl_cuda_launch_status();
+	return trunk_launched(ctx, "avsl_normalize_rows");
 }

@@ -1,8 +1,8 @@
-/* cuda_ops.h: the CUDA entry points of avsl (the .cu files in kernels/cuda), callable from C. No CUDA type appears
- * here: streams, BLAS handles and contexts are opaque pointers, so this header compiles without the CUDA toolkit.
- *
- * Code outside kernels/ should not call these symbols directly (they only exist in a CUDA build): it goes through
- * the table avsl_cuda_api (kernels/device_api.h), which is NULL in a build without CUDA.
+/* cuda_ops.h: the raw CUDA kernels that are not (yet) ops of the contract kernels/ops.h, callable from C: AdamW over
+ * the flat parameter buffer, the running top-k merge, and the Proxy-Anchor loss with a leading dimension and a
+ * gradient scale (cuda_pa_dist_loss, the op, wraps it). No CUDA type appears here: streams are opaque pointers.
+ * These symbols exist in a CUDA build only; the ops of the contract reach the other .cu files through the CUDA
+ * backend table (kernels/op_backend.h).
  *
  * Conventions
  *   - Every pointer named *_dev, and every tensor argument unless said otherwise, is device memory.
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "avsl_ops.h"
+#include "ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,73 +28,15 @@ extern "C" {
 
 enum {
 	AVSL_CUDA_EINVAL = -1,        /* an argument out of range (negative size, k too large, NULL, ...) */
-	AVSL_CUDA_ENOWORKSPACE = -2,  /* the context's workspace cannot hold even one unit of work */
-	AVSL_CUDA_ENODRIVER = -3,     /* no NVIDIA driver (libcuda.so.1) on this machine */
 	AVSL_CUDA_CUBLAS_BASE = 100000
 };
 
 /* Human-readable message for a code returned by any function of this header (static storage). */
 const char *avsl_cuda_error_string(int code);
 
-/* ---- devices, memory, streams (kernels/cuda/device.cu) ------------------------------------------------------- */
-
-/* Number of visible devices. On failure sets *count = 0 and returns AVSL_CUDA_ENODRIVER when there is no driver at
- * all, else the CUDA error (cudaErrorNoDevice, cudaErrorInsufficientDriver for an old driver, ...). */
-int avsl_cuda_device_count(int *count);
-int avsl_cuda_set_device(int index);
-/* "NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB" into buf. */
-int avsl_cuda_device_describe(int index, char *buf, size_t n);
-int avsl_cuda_alloc(void **p, size_t bytes);
-int avsl_cuda_free(void *p);
-/* Page-locked host memory: the only host memory that copies truly overlap with. */
-int avsl_cuda_host_alloc(void **p, size_t bytes);
-int avsl_cuda_host_free(void *p);
-int avsl_cuda_memset_async(void *p, int byte, size_t bytes, void *stream);
-int avsl_cuda_copy_h2d_async(void *dst_dev, const void *src_host, size_t bytes, void *stream);
-int avsl_cuda_copy_d2h_async(void *dst_host, const void *src_dev, size_t bytes, void *stream);
-int avsl_cuda_copy_d2d_async(void *dst_dev, const void *src_dev, size_t bytes, void *stream);
-int avsl_cuda_stream_create(void **stream);
-int avsl_cuda_stream_destroy(void *stream);
-int avsl_cuda_stream_synchronize(void *stream);
-
-/* An op context: a stream (borrowed), a cuBLAS handle bound to it and a device workspace of workspace_bytes that
- * bounds the memory of avsl_dist_tile_cuda (0 = 256 MiB). Create one per stream; never share one between threads. */
-typedef struct avsl_cuda_ctx avsl_cuda_ctx;
-int avsl_cuda_ctx_create(avsl_cuda_ctx **ctx, void *stream, size_t workspace_bytes);
-void avsl_cuda_ctx_destroy(avsl_cuda_ctx *ctx);
-void *avsl_cuda_ctx_stream(const avsl_cuda_ctx *ctx);
-/* Allow TF32 tensor cores in the propagation GEMMs (default off: plain FP32, as the CPU). TF32 rounds the GEMM
- * inputs to 10 mantissa bits: d_f then differs from FP32 by ~1e-3 relative, enough to reorder near-ties in a
- * ranking. Returns 0 or a cuBLAS error. */
-int avsl_cuda_ctx_set_tf32(avsl_cuda_ctx *ctx, int on);
-
-/* ---- AVSL eval distance (kernels/cuda/avsl_dist.cu), twins of kernels/avsl_ops.h ----------------------------- */
-
-/* Same as avsl_dist_tile: the struct and the pointer arrays x/u/y/v are host memory; every float array they point
- * to (s_hat, alpha, beta, x[l], u[l], y[l], v[l]) and out are device memory. The propagation runs as one FP32
- * cuBLAS GEMM ((pairs, D) x (D, D)) per transition over chunks of pairs that fit the context's workspace, so
- * memory stays bounded for any R and C. */
-int avsl_dist_tile_cuda(avsl_cuda_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x,
-			const float *const *u, int C, const float *const *y, const float *const *v, float *out,
-			int64_t ldo);
-/* Same as avsl_link_prepare (device L and s_hat, (D, D)): kept[m,n] = R[m,n] >= tau_n - 1e-8f (float arithmetic),
- * tau_n the k-th largest of column n counting multiplicity; k is clamped to [1, D]. D <= 4096. */
-int avsl_link_prepare_cuda(const float *L, int D, int topk, float *s_hat, void *stream);
-/* Same as avsl_normalize_rows, in place on device x (n, D). */
-int avsl_normalize_rows_cuda(float *x, int64_t n, int D, float p, void *stream);
-
-/* ---- L2 normalisation with backward (kernels/cuda/l2norm.cu) ------------------------------------------------- */
-
-/* y = x / max(||x||_2, 1e-12) per row; norm[i] = ||x_i||_2 (unclamped) kept for the backward. x, y: (N, D);
- * norm: (N). y may alias x. */
-int l2norm_fwd_cuda(const float *x, int64_t N, int D, float *y, float *norm, void *stream);
-/* dx = (dy - y (y . dy)) / ||x|| where ||x|| > 1e-12, else dy / 1e-12 (the clamp's own derivative, as PyTorch's
- * F.normalize). y, dy, dx: (N, D); dx may alias dy. */
-int l2norm_bwd_cuda(const float *y, const float *norm, const float *dy, int64_t N, int D, float *dx, void *stream);
-
 /* ---- AdamW over the flat parameter buffer (kernels/cuda/adamw.cu) -------------------------------------------- */
 
-/* avsl_adamw_group, avsl_adamw_segment: kernels/avsl_ops.h. */
+/* avsl_adamw_group, avsl_adamw_segment: kernels/ops.h. */
 
 /* Host function: assigns each segment its first thread block; returns the number of blocks adamw_step_cuda
  * launches (copy seg to the device after this, once: the layout never changes during a run). */

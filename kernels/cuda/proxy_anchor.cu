@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "common.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 
@@ -164,4 +165,24 @@ extern "C" int proxy_anchor_cuda(const float *d, int R, int C, int64_t ldd, cons
 		rb = 65535;
 	pa_grad<<<dim3(cb, rb), dim3(COLS, ROWS), 0, s>>>(d, R, C, ldd, ylab, zlab, mpos, mneg, a, col, g, dd);
 	return avsl_cuda_launch_status();
+}
+
+// The op of the contract (ops.h op_pa_dist_loss): the whole tile, scale 1, the loss copied to the host (the one
+// synchronisation: the caller needs the number).
+extern "C" int cuda_pa_dist_loss(op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab,
+				 float mpos, float mneg, float a, float *grad, float *loss)
+{
+	if (R < 1 || C < 1)
+		return trunk_fail(ctx, "pa_dist_loss: empty tile (%d x %d)", R, C);
+	size_t ws = proxy_anchor_cuda_workspace_size(C);
+	float *w = (float *)trunk_workspace(ctx, ws + sizeof(float)), *dloss = (float *)((char *)w + ws);
+	if (!w)
+		return -1;
+	cudaStream_t s = trunk_of(ctx)->stream;
+	int rc = proxy_anchor_cuda(d, R, C, C, ylab, zlab, mpos, mneg, a, 1.0f, dloss, grad, w, s);
+	if (rc)
+		return trunk_fail(ctx, "pa_dist_loss: %s", avsl_cuda_error_string(rc));
+	return trunk_cuda_check(ctx, cudaMemcpyAsync(loss, dloss, sizeof *loss, cudaMemcpyDeviceToHost, s),
+				"pa_dist_loss: loss") ||
+	       trunk_cuda_check(ctx, cudaStreamSynchronize(s), "pa_dist_loss: synchronise");
 }

@@ -10,6 +10,11 @@ extern "C" const op_backend op_backend_cuda_table = {
 	cuda_ctx_init,
 	cuda_ctx_free,
 	cuda_ctx_sync,
+	cuda_mem_alloc,
+	cuda_mem_free,
+	cuda_mem_upload,
+	cuda_mem_download,
+	cuda_mem_memset,
 #define X(name, cuda, params, args) OP_CUDA_IMPL_##cuda(name),
 	OP_LIST(X)
 #undef X

@@ -2,8 +2,9 @@
  * (X == Y, as avsl-graph does on the diagonal) and on a rectangular R x C tile (no symmetry).
  * Usage: bench_avsl_dist [N [threads [R]]]. Prints machine-readable lines "ours_sym PAIRS_PER_S" etc.
  */
-#include "avsl_ops.h"
+#include "ops.h"
 #include "rng.h"
+#include "test_ctx.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
 		c.alpha[l] = ab + l * D;
 		c.beta[l] = ab + (L + l) * D;
 		if (l < 2) {
-			avsl_link_prepare(links + (size_t)l * D * D, D, K, shat + (size_t)l * D * D);
+			op_avsl_link_prepare(test_ctx(1), links + (size_t)l * D * D, D, K, shat + (size_t)l * D * D);
 			c.s_hat[l] = shat + (size_t)l * D * D;
 		}
 	}
@@ -50,17 +51,19 @@ int main(int argc, char **argv)
 			e[l][i] = (float)rng_normal(&g);
 			u[l][i] = 0.05f * rng_uniform(&g);
 		}
-		avsl_normalize_rows(e[l], N, D, 2.0f);
+		op_avsl_normalize_rows(test_ctx(1), e[l], N, D, 2.0f);
 	}
 	float *out = malloc(sizeof(float) * (size_t)N * N);
+	op_ctx *ctx = test_ctx(threads); /* made before any timing */
 	if (argc > 4) { /* "rect": only the rectangular tile (for profiling) */
-		avsl_dist_tile(&c, R, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
-			       (const float *const *)u, out, N, threads);
+		op_avsl_dist_tile(ctx, &c, R, (const float *const *)e, (const float *const *)u, N,
+				  (const float *const *)e,
+				  (const float *const *)u, out, N);
 		return 0;
 	}
 	double t0 = avsl_now(), c0 = cpu_now();
-	avsl_dist_tile(&c, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
-		       (const float *const *)u, out, N, threads);
+	op_avsl_dist_tile(ctx, &c, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
+			  (const float *const *)u, out, N);
 	double ts = avsl_now() - t0, cs = cpu_now() - c0;
 	/* pairs of the full N x N matrix delivered per second (symmetry used internally); then per CPU-second */
 	printf("ours_sym %d %.6f %.0f %.0f\n", N, ts, (double)N * N / ts, (double)N * N / cs);
@@ -68,8 +71,8 @@ int main(int argc, char **argv)
 		R = N;
 	t0 = avsl_now();
 	c0 = cpu_now();
-	avsl_dist_tile(&c, R, (const float *const *)e, (const float *const *)u, N, (const float *const *)e + 0,
-		       (const float *const *)u, out, N, threads);
+	op_avsl_dist_tile(ctx, &c, R, (const float *const *)e, (const float *const *)u, N, (const float *const *)e + 0,
+			  (const float *const *)u, out, N);
 	/* first R rows vs all: not detected as symmetric since R != N */
 	double tr = avsl_now() - t0, cr = cpu_now() - c0;
 	printf("ours_rect %d %.6f %.0f %.0f\n", R * N, tr, (double)R * N / tr, (double)R * N / cr);

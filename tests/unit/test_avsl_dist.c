@@ -1,5 +1,6 @@
 /* Tests of the eval-time AVSL distance: link preparation, fast tile vs naive reference, symmetry, zero diagonal. */
-#include "avsl_ops.h"
+#include "test_ctx.h"
+#include "ops.h"
 #include "harness.h"
 #include "rng.h"
 
@@ -42,7 +43,8 @@ static void coll_make(coll *c, int L, int D, int topk, float p, uint64_t seed)
 		c->v.alpha[l] = c->ab + (size_t)l * D;
 		c->v.beta[l] = c->ab + (size_t)(L + l) * D;
 		if (l + 1 < L) {
-			avsl_link_prepare(c->links + (size_t)l * D * D, D, topk, c->shat + (size_t)l * D * D);
+			op_avsl_link_prepare(test_ctx(1), c->links + (size_t)l * D * D, D, topk,
+					     c->shat + (size_t)l * D * D);
 			c->v.s_hat[l] = c->shat + (size_t)l * D * D;
 		}
 	}
@@ -62,7 +64,7 @@ static void items_make(int L, int n, int D, float p, uint64_t seed, float **e, f
 		e[l] = malloc(sizeof(float) * (size_t)n * D);
 		u[l] = malloc(sizeof(float) * (size_t)n * D);
 		fill_normal(e[l], (size_t)n * D, seed + 10 * l, 1.0f);
-		avsl_normalize_rows(e[l], n, D, p);
+		op_avsl_normalize_rows(test_ctx(1), e[l], n, D, p);
 		fill_uniform(u[l], (size_t)n * D, seed + 10 * l + 5, 0.0f, 0.15f);
 	}
 }
@@ -90,7 +92,7 @@ TEST(link_prepare_topk_and_ties)
 			L[m * D + n] = 0.01f * (m + 1) * (n + 1);
 	}
 	float S[D * D];
-	avsl_link_prepare(L, D, 2, S);
+	op_avsl_link_prepare(test_ctx(1), L, D, 2, S);
 	/* column 0: k=2 -> tau = 0.2; kept 0.5, 0.2, 0.2, 0.2 (sum 1.1) */
 	CHECK_CLOSE(S[0 * D], 0.5f / (1.1f + 1e-8f), 1e-7, 1e-6);
 	CHECK_CLOSE(S[1 * D], 0.2f / 1.1f, 1e-7, 1e-6);
@@ -116,15 +118,15 @@ TEST(link_prepare_topk_and_ties)
 TEST(normalize_rows_p2_and_p3)
 {
 	float x[8] = {3, 4, 0, 0, 1, -2, 2, 0};
-	avsl_normalize_rows(x, 2, 4, 2.0f);
+	op_avsl_normalize_rows(test_ctx(1), x, 2, 4, 2.0f);
 	CHECK_CLOSE(x[0], 0.6, 1e-7, 0);
 	CHECK_CLOSE(x[1], 0.8, 1e-7, 0);
 	CHECK_CLOSE(x[5], -2.0 / 3.0, 1e-7, 0);
 	float y[4] = {0, 0, 0, 0};
-	avsl_normalize_rows(y, 1, 4, 2.0f); /* zero vector: divided by 1e-12, stays 0 */
+	op_avsl_normalize_rows(test_ctx(1), y, 1, 4, 2.0f); /* zero vector: divided by 1e-12, stays 0 */
 	CHECK(y[0] == 0.0f);
 	float z[3] = {1, 1, 1};
-	avsl_normalize_rows(z, 1, 3, 3.0f);
+	op_avsl_normalize_rows(test_ctx(1), z, 1, 3, 3.0f);
 	CHECK_CLOSE(z[0], pow(3.0, -1.0 / 3.0), 1e-7, 1e-6);
 }
 
@@ -139,8 +141,8 @@ static void fast_vs_naive(int L, int D, int topk, float p, int R, int C, int thr
 	float *o1 = malloc(sizeof(float) * R * (C + 3)), *o2 = malloc(sizeof(float) * R * C);
 	for (int i = 0; i < R * (C + 3); i++)
 		o1[i] = -7.0f;
-	avsl_dist_tile(&c.v, R, (const float *const *)xe, (const float *const *)xu, C, (const float *const *)ye,
-		       (const float *const *)yu, o1, C + 3, threads);
+	op_avsl_dist_tile(test_ctx(threads), &c.v, R, (const float *const *)xe, (const float *const *)xu, C,
+			  (const float *const *)ye, (const float *const *)yu, o1, C + 3);
 	avsl_dist_tile_naive(&c.v, R, (const float *const *)xe, (const float *const *)xu, C,
 			     (const float *const *)ye, (const float *const *)yu, o2, C);
 	*viol = 0;
@@ -186,8 +188,8 @@ TEST(dist_symmetric_zero_diagonal)
 	float *e[4], *u[4];
 	items_make(L, N, D, 2.0f, 300, e, u);
 	float *o = malloc(sizeof(float) * N * N), *o2 = malloc(sizeof(float) * N * N);
-	avsl_dist_tile(&c.v, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
-		       (const float *const *)u, o, N, 2);
+	op_avsl_dist_tile(test_ctx(2), &c.v, N, (const float *const *)e, (const float *const *)u, N,
+			  (const float *const *)e, (const float *const *)u, o, N);
 	avsl_dist_tile_naive(&c.v, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
 			     (const float *const *)u, o2, N);
 	/* The fast path computes the upper triangle of X = Y and mirrors it, so its symmetry proves nothing; the
@@ -200,8 +202,8 @@ TEST(dist_symmetric_zero_diagonal)
 		memcpy(ec[l], e[l], sizeof(float) * N * D);
 		memcpy(uc[l], u[l], sizeof(float) * N * D);
 	}
-	avsl_dist_tile(&c.v, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)ec,
-		       (const float *const *)uc, o4, N, 2);
+	op_avsl_dist_tile(test_ctx(2), &c.v, N, (const float *const *)e, (const float *const *)u, N,
+			  (const float *const *)ec, (const float *const *)uc, o4, N);
 	for (int r = 0; r < N; r++) {
 		CHECKF(o[r * N + r] == 0.0f, "diag %d = %g", r, o[r * N + r]);
 		CHECKF(o2[r * N + r] == 0.0f, "naive diag %d = %g", r, o2[r * N + r]);
@@ -225,8 +227,8 @@ TEST(dist_symmetric_zero_diagonal)
 		e2[l] = e[l] + 20 * D;
 		u2[l] = u[l] + 20 * D;
 	}
-	avsl_dist_tile(&c.v, 10, (const float *const *)e2, (const float *const *)u2, N, (const float *const *)e,
-		       (const float *const *)u, o3, N, 2);
+	op_avsl_dist_tile(test_ctx(2), &c.v, 10, (const float *const *)e2, (const float *const *)u2, N,
+			  (const float *const *)e, (const float *const *)u, o3, N);
 	for (int r = 0; r < 10; r++)
 		for (int q = 0; q < N; q++)
 			CHECKF(o3[r * N + q] == o[(20 + r) * N + q], "row %d col %d", 20 + r, q);
@@ -241,7 +243,7 @@ TEST(level_dist_is_squared_euclidean)
 {
 	float x[6] = {1, 0, 0, 0, 1, 0}, y[3] = {0.6f, 0.8f, 0};
 	float o[2];
-	avsl_level_dist_tile(2, x, 1, y, 3, 2.0f, o, 1, 1);
+	op_avsl_level_dist_tile(test_ctx(1), 2, x, 1, y, 3, 2.0f, o, 1);
 	CHECK_CLOSE(o[0], 0.16 + 0.64, 1e-6, 0);
 	CHECK_CLOSE(o[1], 0.36 + 0.04, 1e-6, 0);
 }

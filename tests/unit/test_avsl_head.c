@@ -1,6 +1,7 @@
 /* AVSL head against the PyTorch goldens of tests/reference/avsl_golden.py (float64 reference, stored as float32):
  * two training steps (link copy, then EMA), the K-above-threshold batch-classes path, the eval collector loaded
  * from a checkpoint-style file, and the embed path. */
+#include "test_ctx.h"
 #include "avsl_head.h"
 #include "baseline_head.h"
 #include "golden.h"
@@ -204,8 +205,8 @@ TEST(collector_load_and_eval_distance_match_torch)
 		v[l] = gload(nm, NULL);
 	}
 	float out[R * C], out2[R * C];
-	avsl_dist_tile(&ce.view, R, (const float *const *)x, (const float *const *)u, C, (const float *const *)y,
-		       (const float *const *)v, out, C, 2);
+	op_avsl_dist_tile(test_ctx(2), &ce.view, R, (const float *const *)x, (const float *const *)u, C,
+			  (const float *const *)y, (const float *const *)v, out, C);
 	avsl_dist_tile_naive(&ce.view, R, (const float *const *)x, (const float *const *)u, C,
 			     (const float *const *)y, (const float *const *)v, out2, C);
 	/* float32 vs float64 reference over 3 x 16-term sums */
@@ -276,7 +277,7 @@ TEST(collector_load_roundtrip_from_head_checkpoint)
 	for (int t = 0; t < 2; t++) {
 		char nmb[64];
 		snprintf(nmb, sizeof nmb, "collector.links.%d", t);
-		avsl_link_prepare(paramset_data(&ps, paramset_find(&ps, nmb)), 16, 3, S);
+		op_avsl_link_prepare(test_ctx(1), paramset_data(&ps, paramset_find(&ps, nmb)), 16, 3, S);
 		CHECK(memcmp(S, ce.view.s_hat[t], sizeof S) == 0);
 	}
 	for (int l = 0; l < 3; l++) {

@@ -1,7 +1,8 @@
 /* AVSL training ops: fast vs naive, hand-computed cases, and finite-difference gradient checks.
  * Finite differences are central, step h on float32 functions: truncation O(h^2) and rounding ~1e-7/h relative,
  * so each check allows ~1e-2 relative (stated per test) on gradients that are O(1e-2 .. 1). */
-#include "avsl_ops.h"
+#include "test_ctx.h"
+#include "ops.h"
 #include "harness.h"
 #include "rng.h"
 
@@ -24,7 +25,7 @@ static double pool_loss(const float *F)
 {
 	float g[PN * PC];
 	int32_t am[PN * PC];
-	avsl_pool_fwd(F, PN, PC, PHW, g, am, 1);
+	op_avsl_pool_fwd(test_ctx(1), F, PN, PC, PHW, g, am);
 	double s = 0;
 	for (int i = 0; i < PN * PC; i++)
 		s += (double)pool_w[i] * g[i];
@@ -39,22 +40,22 @@ TEST(pool_first_argmax_and_fd_gradient)
 	F[0 * PHW + 1] = F[0 * PHW + 4] = 5.0f; /* tie: position 1 wins */
 	float g[PN * PC];
 	int32_t am[PN * PC];
-	avsl_pool_fwd(F, PN, PC, PHW, g, am, 2);
+	op_avsl_pool_fwd(test_ctx(2), F, PN, PC, PHW, g, am);
 	CHECK(am[0] == 1);
 	double mean = 0;
 	for (int j = 0; j < PHW; j++)
 		mean += F[j];
 	CHECK_CLOSE(g[0], mean / PHW + 5.0, 1e-6, 1e-6);
 	float dF[PN * PC * PHW];
-	avsl_pool_bwd(pool_w, am, PN, PC, PHW, dF, 2);
+	op_avsl_pool_bwd(test_ctx(2), pool_w, am, PN, PC, PHW, dF);
 	CHECK_CLOSE(dF[1], pool_w[0] / PHW + pool_w[0], 1e-7, 1e-6);
 	CHECK_CLOSE(dF[4], pool_w[0] / PHW, 1e-7, 1e-6);
 	/* FD away from ties (max is piecewise linear; h well below the gap to the runner-up) */
 	F[4] = 0.5f;
 	for (int i = 0; i < PN * PC * PHW; i++) {
 		float old = F[i], h = 1e-3f;
-		avsl_pool_fwd(F, PN, PC, PHW, g, am, 1);
-		avsl_pool_bwd(pool_w, am, PN, PC, PHW, dF, 1);
+		op_avsl_pool_fwd(test_ctx(1), F, PN, PC, PHW, g, am);
+		op_avsl_pool_bwd(test_ctx(1), pool_w, am, PN, PC, PHW, dF);
 		F[i] = old + h;
 		double lp = pool_loss(F);
 		F[i] = old - h;
@@ -74,9 +75,9 @@ TEST(cam_fast_matches_naive_and_mean_is_embedding)
 	fill(F, sizeof F / sizeof *F, 3, 0.0f, 2.0f);
 	fill(Wt, D * C, 4, -0.5f, 0.5f);
 	fill(b, D, 5, -0.3f, 0.3f);
-	avsl_pool_fwd(F, N, C, H * W, g, am, 1);
-	avsl_linear_fwd(g, N, C, Wt, b, D, e);
-	avsl_cam_fwd(F, am, Wt, b, N, C, H * W, D, A1, 2);
+	op_avsl_pool_fwd(test_ctx(1), F, N, C, H * W, g, am);
+	op_linear_fwd(test_ctx(1), N, C, D, g, Wt, b, e, 0);
+	op_avsl_cam_fwd(test_ctx(2), F, am, Wt, b, N, C, H * W, D, A1);
 	avsl_cam_fwd_naive(F, am, Wt, b, N, C, H * W, D, A2);
 	CHECK_ALLCLOSE(A1, A2, sizeof A1 / sizeof *A1, 1e-5, 1e-5); /* float32 GEMM vs double loop */
 	for (int i = 0; i < N * D; i++) {
@@ -94,12 +95,12 @@ TEST(certainty_row_min_l1_unbiased_std)
 	/* A = [[1, 3], [2, 2]]: row minima 1, 2 -> [[0, 2], [0, 0]] -> q = (0, 1, 0, 0) -> std = sqrt(0.75 / 3) */
 	float A[8] = {1, 3, 2, 2, /* second channel: constant -> all zero -> 0 */ 4, 4, 4, 4};
 	float u[2];
-	avsl_certainty(A, 1, 2, 2, 2, u, 1);
+	op_avsl_certainty(test_ctx(1), A, 1, 2, 2, 2, u);
 	CHECK_CLOSE(u[0], 0.5, 1e-7, 1e-6);
 	CHECK(u[1] == 0.0f);
 	/* per-row, not global minimum: [[0, 1], [5, 6]] -> [[0, 1], [0, 1]] -> q = (0, .5, 0, .5) -> std sqrt(1/12) */
 	float B[4] = {0, 1, 5, 6};
-	avsl_certainty(B, 1, 1, 2, 2, u, 1);
+	op_avsl_certainty(test_ctx(1), B, 1, 1, 2, 2, u);
 	CHECK_CLOSE(u[0], sqrt(1.0 / 12.0), 1e-7, 1e-6);
 }
 
@@ -109,13 +110,13 @@ TEST(link_adaptive_pool_non_divisible)
 	float lo[9], hi[4] = {1, 0, 0, 0}, link;
 	for (int i = 0; i < 9; i++)
 		lo[i] = (float)i;
-	avsl_link_batch(lo, 3, 3, hi, 2, 2, 1, 1, &link, 1);
+	op_avsl_link_batch(test_ctx(1), lo, 3, 3, hi, 2, 2, 1, 1, &link);
 	CHECK_CLOSE(link, 2.0 / sqrt(74.0), 1e-7, 1e-6);
 	/* batch average: two images, the second with hi = (0, 1, 0, 0) -> (2 + 3) / (2 sqrt(74)) */
 	float lo2[18], hi2[8] = {1, 0, 0, 0, 0, 1, 0, 0};
 	for (int i = 0; i < 18; i++)
 		lo2[i] = (float)(i % 9);
-	avsl_link_batch(lo2, 3, 3, hi2, 2, 2, 2, 1, &link, 1);
+	op_avsl_link_batch(test_ctx(1), lo2, 3, 3, hi2, 2, 2, 2, 1, &link);
 	CHECK_CLOSE(link, 5.0 / (2 * sqrt(74.0)), 1e-7, 1e-6);
 }
 
@@ -125,7 +126,7 @@ static double norm_loss(const float *x, const float *w, int D, float p)
 {
 	float y[16];
 	memcpy(y, x, sizeof(float) * D);
-	avsl_normalize_rows(y, 1, D, p);
+	op_avsl_normalize_rows(test_ctx(1), y, 1, D, p);
 	double s = 0;
 	for (int j = 0; j < D; j++)
 		s += (double)w[j] * y[j];
@@ -140,7 +141,7 @@ TEST(normalize_bwd_fd_p2_p3)
 	fill(w, D, 7, -1.0f, 1.0f);
 	for (int pi = 0; pi < 2; pi++) {
 		float p = pi ? 3.0f : 2.0f;
-		avsl_normalize_rows_bwd(x, w, 1, D, p, dx);
+		op_avsl_normalize_rows_bwd(test_ctx(1), x, w, 1, D, p, dx);
 		for (int j = 0; j < D; j++) {
 			float old = x[j], h = 1e-3f;
 			x[j] = old + h;
@@ -162,7 +163,7 @@ TEST(pa_dist_loss_fd_and_stability)
 {
 	float d[LR * LC], g[LR * LC];
 	fill(d, LR * LC, 8, 1.5f, 2.5f);
-	float L0 = avsl_pa_dist_loss(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, g);
+	float L0 = pa_dist_loss_of(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, g);
 	/* §4.1 evaluated term by term in double: Pos_c over the columns with a positive (labels 0, 1, 3), Neg_c over all
 	 * four; float32 inputs are exact in double, so only the op's float32 rounding separates the two (1e-5 relative) */
 	double pos = 0, neg = 0;
@@ -186,16 +187,16 @@ TEST(pa_dist_loss_fd_and_stability)
 	for (int i = 0; i < LR * LC; i++) {
 		float old = d[i], h = 1e-3f;
 		d[i] = old + h;
-		double lp = avsl_pa_dist_loss(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, NULL);
+		double lp = pa_dist_loss_of(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, NULL);
 		d[i] = old - h;
-		double lm = avsl_pa_dist_loss(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, NULL);
+		double lm = pa_dist_loss_of(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, NULL);
 		d[i] = old;
 		CHECK_CLOSE((lp - lm) / (2 * h), g[i], 2e-3, 2e-2);
 	}
 	/* huge distances: the reference's exp(16 * 98) overflows to inf/NaN; ours stays finite (§11-P13) */
 	for (int i = 0; i < LR * LC; i++)
 		d[i] = 100.0f;
-	float Lb = avsl_pa_dist_loss(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, g);
+	float Lb = pa_dist_loss_of(d, LR, LC, ylab, zlab, 1.8f, 2.2f, 16.0f, g);
 	CHECK(isfinite(Lb));
 	/* 3 columns with positives: (1/3) sum ln(1 + npos e^(16 * 98.2)) ~ 16 * 98.2 + ln(npos) mean */
 	CHECK_CLOSE(Lb, 16.0 * 98.2 + (log(2.0) + log(2.0) + 0.0) / 3.0, 1e-3, 1e-5);
@@ -205,13 +206,13 @@ TEST(pa_cos_loss_fd)
 {
 	float s[LR * LC], g[LR * LC];
 	fill(s, LR * LC, 9, -0.5f, 0.9f);
-	avsl_pa_cos_loss(s, LR, LC, ylab, zlab, 0.1f, 32.0f, g);
+	pa_cos_loss_of(s, LR, LC, ylab, zlab, 0.1f, 32.0f, g);
 	for (int i = 0; i < LR * LC; i++) {
 		float old = s[i], h = 5e-4f;
 		s[i] = old + h;
-		double lp = avsl_pa_cos_loss(s, LR, LC, ylab, zlab, 0.1f, 32.0f, NULL);
+		double lp = pa_cos_loss_of(s, LR, LC, ylab, zlab, 0.1f, 32.0f, NULL);
 		s[i] = old - h;
-		double lm = avsl_pa_cos_loss(s, LR, LC, ylab, zlab, 0.1f, 32.0f, NULL);
+		double lm = pa_cos_loss_of(s, LR, LC, ylab, zlab, 0.1f, 32.0f, NULL);
 		s[i] = old;
 		CHECK_CLOSE((lp - lm) / (2 * h), g[i], 5e-3, 2e-2);
 	}
@@ -237,7 +238,7 @@ static void cs_make(void)
 	cs.v.p = 2.0f;
 	for (int t = 0; t < 2; t++) {
 		fill(cs.links[t], CD * CD, 20 + t, -0.5f, 1.0f);
-		avsl_link_prepare(cs.links[t], CD, 3, cs.shat[t]);
+		op_avsl_link_prepare(test_ctx(1), cs.links[t], CD, 3, cs.shat[t]);
 		cs.v.s_hat[t] = cs.shat[t];
 	}
 	for (int l = 0; l < CL; l++) {
@@ -246,9 +247,9 @@ static void cs_make(void)
 		cs.v.alpha[l] = cs.alpha[l];
 		cs.v.beta[l] = cs.beta[l];
 		fill(cs.x[l], CR * CD, 50 + l, -1.0f, 1.0f);
-		avsl_normalize_rows(cs.x[l], CR, CD, 2.0f);
+		op_avsl_normalize_rows(test_ctx(1), cs.x[l], CR, CD, 2.0f);
 		fill(cs.y[l], CC * CD, 60 + l, -1.0f, 1.0f);
-		avsl_normalize_rows(cs.y[l], CC, CD, 2.0f);
+		op_avsl_normalize_rows(test_ctx(1), cs.y[l], CC, CD, 2.0f);
 		fill(cs.u[l], CR * CD, 70 + l, 0.0f, 0.3f);
 		fill(cs.w[l], CC * CD, 80 + l, 0.0f, 0.3f);
 		fill(cs.Gl[l], CR * CC, 90 + l, -1.0f, 1.0f);
@@ -269,7 +270,7 @@ static double cs_loss(void)
 		V[l] = cs.w[l];
 		DL[l] = dl[l];
 	}
-	avsl_collector_fwd(&cs.v, CR, X, U, CC, Y, V, df, DL, 1);
+	op_avsl_collector_fwd(test_ctx(1), &cs.v, CR, X, U, CC, Y, V, df, DL);
 	double s = 0;
 	for (int i = 0; i < CR * CC; i++) {
 		s += (double)cs.Gf[i] * df[i];
@@ -309,7 +310,7 @@ TEST(collector_bwd_fd_gates_and_levels)
 	}
 	memset(da, 0, sizeof da);
 	memset(db, 0, sizeof db);
-	avsl_collector_bwd(&cs.v, CR, X, U, CC, Y, V, cs.Gf, GL, DX, DY, DA, DB, 2);
+	op_avsl_collector_bwd(test_ctx(2), &cs.v, CR, X, U, CC, Y, V, cs.Gf, GL, DX, DY, DA, DB);
 	for (int n = 0; n < CD; n++) {
 		CHECK(da[0][n] == 0.0f && db[0][n] == 0.0f); /* level-0 gate unused */
 		for (int l = 1; l < CL; l++) {
@@ -338,7 +339,7 @@ TEST(collector_bwd_bit_identical_across_threads)
 	avsl_collector_view cv = {.levels = L, .dim = D, .gamma_p = 10.0f, .p = 2.0f};
 	for (int t = 0; t < 2; t++) {
 		fill(lk, D * D, 120 + t, -0.5f, 1.0f);
-		avsl_link_prepare(lk, D, 5, shat[t]);
+		op_avsl_link_prepare(test_ctx(1), lk, D, 5, shat[t]);
 		cv.s_hat[t] = shat[t];
 	}
 	for (int l = 0; l < L; l++) {
@@ -349,7 +350,8 @@ TEST(collector_bwd_bit_identical_across_threads)
 		y[l] = malloc(sizeof(float) * C * D), v[l] = malloc(sizeof(float) * C * D);
 		gl[l] = malloc(sizeof(float) * R * C);
 		fill(x[l], R * D, 150 + l, -1, 1), fill(y[l], C * D, 160 + l, -1, 1);
-		avsl_normalize_rows(x[l], R, D, 2.0f), avsl_normalize_rows(y[l], C, D, 2.0f);
+		op_avsl_normalize_rows(test_ctx(1), x[l], R, D, 2.0f), op_avsl_normalize_rows(test_ctx(1), y[l], C, D,
+				       2.0f);
 		fill(u[l], R * D, 170 + l, 0, 0.3f), fill(v[l], C * D, 180 + l, 0, 0.3f), fill(gl[l], R * C, 190 + l, -1, 1);
 	}
 	fill(gf, R * C, 199, -1, 1);
@@ -361,8 +363,9 @@ TEST(collector_bwd_bit_identical_across_threads)
 			memset(out[k][l], 0, sizeof out[k][l]);
 			da[l] = out[k][l][0], db[l] = out[k][l][1];
 		}
-		avsl_collector_bwd(&cv, R, (const float *const *)x, (const float *const *)u, C, (const float *const *)y,
-				   (const float *const *)v, gf, (const float *const *)gl, NULL, NULL, da, db, nthreads[k]);
+		op_avsl_collector_bwd(test_ctx(nthreads[k]), &cv, R, (const float *const *)x, (const float *const *)u, C,
+				      (const float *const *)y, (const float *const *)v, gf, (const float *const *)gl,
+				      NULL, NULL, da, db);
 		CHECKF(memcmp(out[k], out[0], sizeof out[0]) == 0, "%d threads differ from 1 thread", nthreads[k]);
 	}
 	CHECK(out[0][1][0][0] != 0.0f && out[0][2][1][3] != 0.0f);

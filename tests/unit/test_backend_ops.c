@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device_api.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -32,28 +31,22 @@ enum { MAXBUF = 64 };
 static void *bufs[MAXBUF], *hosts[MAXBUF];
 static int nbufs, nhosts;
 
-static int on_cuda(void) { return CTX->device == OP_DEVICE_CUDA; }
+/* The backend's own memory functions (op_alloc, op_upload, op_download): a failure is a failed test. */
+static void must(int rc)
+{
+	if (rc) {
+		printf("FAIL backend_ops_%s_memory: %s\n", op_backend_name(CTX), CTX->err);
+		exit(1);
+	}
+}
 
 static void put(void *dst, const void *src, size_t bytes)
 {
-	if (on_cuda()) {
-		avsl_cuda_api->copy_h2d_async(dst, src, bytes, NULL);
-		avsl_cuda_api->stream_synchronize(NULL);
-	} else {
-		memcpy(dst, src, bytes);
-	}
+	must(op_upload(CTX, dst, src, bytes));
+	must(op_ctx_sync(CTX));
 }
 
-static void get(void *dst, const void *src, size_t bytes)
-{
-	op_ctx_sync(CTX);
-	if (on_cuda()) {
-		avsl_cuda_api->copy_d2h_async(dst, src, bytes, NULL);
-		avsl_cuda_api->stream_synchronize(NULL);
-	} else {
-		memcpy(dst, src, bytes);
-	}
-}
+static void get(void *dst, const void *src, size_t bytes) { must(op_download(CTX, dst, src, bytes)); }
 
 static float *host(size_t n)
 {
@@ -81,10 +74,7 @@ static void *dev(const void *h, size_t n)
 	if (h)
 		memcpy(pat + GUARD, h, n * 4);
 	void *base = NULL;
-	if (on_cuda())
-		avsl_cuda_api->alloc(&base, tot * 4);
-	else
-		base = malloc(tot * 4);
+	must(op_alloc(CTX, &base, tot * 4));
 	put(base, pat, tot * 4);
 	free(pat);
 	bufs[nbufs++] = base;
@@ -95,7 +85,7 @@ static void release(void)
 {
 	op_ctx_sync(CTX);
 	for (int i = 0; i < nbufs; i++)
-		on_cuda() ? (void)avsl_cuda_api->free(bufs[i]) : free(bufs[i]);
+		op_free(CTX, bufs[i]);
 	for (int i = 0; i < nhosts; i++)
 		free(hosts[i]);
 	nbufs = nhosts = 0;
@@ -502,29 +492,515 @@ static int case_linear_bwd(void)
 	return same("dx", ddx, rdx, nx, TOL) || same("dw", ddw, rdw, nw, TOL) || same("db", ddb, rdb, O, TOL);
 }
 
-static int case_l2norm_fwd(void)
+/* ---- AVSL ops: references written out in double below, or the kernels' naive twins --------------------------- */
+
+/* Levels as backend arrays: dev copies of the host arrays h[l] (n floats each). */
+static void dev_levels(int L, float *const *h, size_t n, const float **d)
 {
-	int M = rint_in(1, 9), D = rint_in(1, 300);
-	float *x = hrand((size_t)M * D), *ry = host((size_t)M * D), *rn = host(M);
-	for (int d = 0; d < D; d++)
-		x[d] *= 1e-9f; /* row 0 under eps: the clamp */
-	float *y = dev(NULL, (size_t)M * D), *nrm = dev(NULL, M);
-	RUN_OP(op_l2norm_fwd(CTX, M, D, dev(x, (size_t)M * D), 1e-6f, y, nrm));
-	l2norm_fwd_naive(M, D, x, 1e-6f, ry, rn);
-	return same("y", y, ry, (size_t)M * D, 1e-5, 1e-5) || same("norm", nrm, rn, M, 1e-6, 1e-5);
+	for (int l = 0; l < L; l++)
+		d[l] = dev(h[l], n);
 }
 
-static int case_l2norm_bwd(void)
+/* Reference S_hat of a link (method §3.3 step 4): the k-th largest of max(L, 0) per column by counting. */
+static void ref_link_prepare(const float *Lk, int D, int k, float *S)
 {
-	int M = rint_in(1, 9), D = rint_in(1, 300), flags = (int)rng_below(&RNG, 2);
-	size_t n = (size_t)M * D;
-	float *x = hrand(n), *y = host(n), *nrm = host(M), *g = hrand(n), *dx = hrand(n), *ref = copy(dx, n);
-	l2norm_fwd_naive(M, D, x, 1e-6f, y, nrm);
-	float *ddx = dev(dx, n);
-	RUN_OP(op_l2norm_bwd(CTX, M, D, dev(y, n), dev(nrm, M), dev(g, n), 1e-6f, ddx, flags));
-	l2norm_bwd_naive(M, D, y, nrm, g, 1e-6f, ref, flags);
-	return same("dx", ddx, ref, n, 1e-5, 1e-4);
+	for (int n = 0; n < D; n++) {
+		float tau = 0;
+		for (int m = 0; m < D; m++) { /* the k-th largest: a value with < k larger ones and >= k not smaller */
+			float r = fmaxf(Lk[(size_t)m * D + n], 0.0f);
+			int above = 0, atleast = 0;
+			for (int j = 0; j < D; j++) {
+				float o = fmaxf(Lk[(size_t)j * D + n], 0.0f);
+				above += o > r, atleast += o >= r;
+			}
+			if (above < k && atleast >= k)
+				tau = r;
+		}
+		double sum = 0;
+		for (int m = 0; m < D; m++) {
+			float r = fmaxf(Lk[(size_t)m * D + n], 0.0f);
+			S[(size_t)m * D + n] = r >= tau - 1e-8f ? r : 0.0f;
+			sum += S[(size_t)m * D + n];
+		}
+		for (int m = 0; m < D; m++)
+			S[(size_t)m * D + n] = (float)(S[(size_t)m * D + n] / (sum + 1e-8));
+	}
 }
+
+static double ref_pnorm(const float *x, int D, double p)
+{
+	double s = 0;
+	for (int j = 0; j < D; j++)
+		s += pow(fabs((double)x[j]), p);
+	return pow(s, 1.0 / p);
+}
+
+static float rand_p(void) { return rng_below(&RNG, 2) ? 2.0f : 1.5f; }
+
+static int case_avsl_link_prepare(void)
+{
+	int D = rint_in(1, 40), k = rint_in(1, D);
+	float *Lk = hrand((size_t)D * D), *ref = host((size_t)D * D), *s = dev(NULL, (size_t)D * D);
+	RUN_OP(op_avsl_link_prepare(CTX, dev(Lk, (size_t)D * D), D, k, s));
+	ref_link_prepare(Lk, D, k, ref);
+	return same("s_hat", s, ref, (size_t)D * D, 1e-6, 1e-5);
+}
+
+static int case_avsl_normalize_rows(void)
+{
+	int n = rint_in(1, 9), D = rint_in(1, 100);
+	float p = rand_p(), *x = hrand((size_t)n * D), *ref = copy(x, (size_t)n * D), *dx = dev(x, (size_t)n * D);
+	for (int j = 0; j < D; j++)
+		x[j] = ref[j] = 0; /* row 0 zero: the 1e-12 clamp */
+	put(dx, x, (size_t)D * 4);
+	for (int i = 0; i < n; i++) {
+		double nr = fmax(ref_pnorm(ref + (size_t)i * D, D, p), 1e-12);
+		for (int j = 0; j < D; j++)
+			ref[(size_t)i * D + j] = (float)(ref[(size_t)i * D + j] / nr);
+	}
+	RUN_OP(op_avsl_normalize_rows(CTX, dx, n, D, p));
+	return same("x", dx, ref, (size_t)n * D, 1e-6, 1e-5);
+}
+
+static int case_avsl_normalize_rows_bwd(void)
+{
+	int n = rint_in(1, 9), D = rint_in(1, 100);
+	size_t nn = (size_t)n * D;
+	float p = rand_p(), *x = hrand(nn), *g = hrand(nn), *ref = host(nn), *dx = dev(NULL, nn);
+	for (int i = 0; i < n; i++) { /* the Jacobian of x / ||x||_p, in double */
+		const float *xr = x + (size_t)i * D, *gr = g + (size_t)i * D;
+		double nu = ref_pnorm(xr, D, p), gx = 0;
+		for (int j = 0; j < D; j++)
+			gx += (double)gr[j] * xr[j];
+		for (int j = 0; j < D; j++) {
+			double sg = xr[j] > 0 ? 1 : xr[j] < 0 ? -1 : 0;
+			double dn = sg * pow(fabs((double)xr[j]), p - 1) / pow(nu, p - 1);
+			ref[(size_t)i * D + j] = (float)(gr[j] / nu - gx / (nu * nu) * dn);
+		}
+	}
+	RUN_OP(op_avsl_normalize_rows_bwd(CTX, dev(x, nn), dev(g, nn), n, D, p, dx));
+	return same("dx", dx, ref, nn, 1e-4, 1e-4);
+}
+
+/* A random collector and the row/column embeddings of a tile, on the host (h*) and the backend (d*). */
+typedef struct {
+	int L, D, R, C;
+	avsl_collector_view hv, dv;
+	float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
+	const float *dx[AVSL_MAX_LEVELS], *du[AVSL_MAX_LEVELS], *dy[AVSL_MAX_LEVELS], *dvv[AVSL_MAX_LEVELS];
+} tile_in;
+
+static void tile_make(tile_in *t, int R, int C)
+{
+	memset(t, 0, sizeof *t);
+	t->L = rint_in(1, 3), t->D = rint_in(1, 24), t->R = R, t->C = C;
+	int L = t->L, D = t->D;
+	t->hv.levels = t->dv.levels = L;
+	t->hv.dim = t->dv.dim = D;
+	t->hv.gamma_p = t->dv.gamma_p = 10.0f;
+	t->hv.p = t->dv.p = rand_p();
+	for (int l = 0; l < L; l++) {
+		float *a = hrand(D), *b = hrand(D);
+		t->hv.alpha[l] = a, t->hv.beta[l] = b;
+		t->dv.alpha[l] = dev(a, D), t->dv.beta[l] = dev(b, D);
+		if (l + 1 < L) {
+			float *s = host((size_t)D * D);
+			ref_link_prepare(hrand((size_t)D * D), D, rint_in(1, D), s);
+			t->hv.s_hat[l] = s, t->dv.s_hat[l] = dev(s, (size_t)D * D);
+		}
+		t->x[l] = hrand((size_t)R * D), t->y[l] = hrand((size_t)C * D);
+		t->u[l] = positive(R * D), t->v[l] = positive(C * D);
+		for (size_t i = 0; i < (size_t)R * D; i++)
+			t->u[l][i] *= 0.05f;
+		for (size_t i = 0; i < (size_t)C * D; i++)
+			t->v[l][i] *= 0.05f;
+	}
+	dev_levels(L, t->x, (size_t)R * D, t->dx);
+	dev_levels(L, t->u, (size_t)R * D, t->du);
+	dev_levels(L, t->y, (size_t)C * D, t->dy);
+	dev_levels(L, t->v, (size_t)C * D, t->dvv);
+}
+#define TILE_H(t) (const float *const *)(t).x, (const float *const *)(t).u
+#define TILE_HC(t) (const float *const *)(t).y, (const float *const *)(t).v
+
+static int case_avsl_dist_tile(void)
+{
+	tile_in t;
+	tile_make(&t, rint_in(1, 7), rint_in(1, 7));
+	int64_t ldo = t.C + rint_in(0, 3);
+	float *ref = host((size_t)t.R * ldo), *out = dev(NULL, (size_t)t.R * ldo);
+	for (size_t i = 0; i < (size_t)t.R * ldo; i++)
+		ref[i] = __builtin_nanf("0x1dead"); /* the padding between rows stays untouched */
+	put(out, ref, (size_t)t.R * ldo * 4);
+	RUN_OP(op_avsl_dist_tile(CTX, &t.dv, t.R, t.dx, t.du, t.C, t.dy, t.dvv, out, ldo));
+	avsl_dist_tile_naive(&t.hv, t.R, TILE_H(t), t.C, TILE_HC(t), ref, ldo);
+	const float *h = fetch("out", out, (size_t)t.R * ldo);
+	if (!h)
+		return -1;
+	for (int r = 0; r < t.R; r++)
+		for (int64_t c = 0; c < ldo; c++) {
+			size_t i = (size_t)r * ldo + c;
+			int pad = c >= t.C;
+			int ok = pad ? memcmp(&h[i], &ref[i], 4) == 0 : fabs(h[i] - ref[i]) <= 1e-4 + 1e-4 * fabs(ref[i]);
+			if (!ok) {
+				snprintf(ERR, sizeof ERR, "out[%d,%lld] = %.9g, reference %.9g", r, (long long)c, h[i],
+					 ref[i]);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+/* op_avsl_dist_plan_new, op_avsl_dist_gather and op_avsl_dist_plan_free together: gathered columns (repeats and
+ * any order) against the naive distance on the gathered copy. */
+static int case_avsl_dist_gather(void)
+{
+	tile_in t;
+	int n = rint_in(1, 9), C = rint_in(1, 9);
+	tile_make(&t, rint_in(1, 5), n);
+	int32_t *idx = (int32_t *)host(C);
+	float *gy[AVSL_MAX_LEVELS], *gv[AVSL_MAX_LEVELS];
+	for (int q = 0; q < C; q++)
+		idx[q] = (int32_t)rng_below(&RNG, (uint32_t)n);
+	for (int l = 0; l < t.L; l++) {
+		gy[l] = host((size_t)C * t.D), gv[l] = host((size_t)C * t.D);
+		for (int q = 0; q < C; q++) {
+			memcpy(gy[l] + (size_t)q * t.D, t.y[l] + (size_t)idx[q] * t.D, t.D * sizeof(float));
+			memcpy(gv[l] + (size_t)q * t.D, t.v[l] + (size_t)idx[q] * t.D, t.D * sizeof(float));
+		}
+	}
+	float *ref = host((size_t)t.R * C), *out = dev(NULL, (size_t)t.R * C);
+	avsl_dist_plan *plan = NULL;
+	RUN_OP(op_avsl_dist_plan_new(CTX, &t.dv, &plan));
+	int rc = op_avsl_dist_gather(CTX, plan, t.R, t.dx, t.du, C, dev(idx, C), t.dy, t.dvv, out, C);
+	if (rc)
+		snprintf(ERR, sizeof ERR, "%s", CTX->err);
+	RUN_OP(op_avsl_dist_plan_free(CTX, plan));
+	if (rc)
+		return -1;
+	avsl_dist_tile_naive(&t.hv, t.R, TILE_H(t), C, (const float *const *)gy, (const float *const *)gv, ref, C);
+	return same("out", out, ref, (size_t)t.R * C, TOL);
+}
+
+static double ref_pdiff(float a, float b, double p) { return pow(fabs((double)a - b), p); }
+static double ref_pdiff_grad(float a, float b, double p)
+{
+	double d = (double)a - b;
+	return p * pow(fabs(d), p - 1) * (d > 0 ? 1 : d < 0 ? -1 : 0);
+}
+
+static void ref_level_dist(int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo)
+{
+	for (int r = 0; r < R; r++)
+		for (int q = 0; q < C; q++) {
+			double s = 0;
+			for (int n = 0; n < D; n++)
+				s += ref_pdiff(x[(size_t)r * D + n], y[(size_t)q * D + n], p);
+			out[(size_t)r * ldo + q] = (float)s;
+		}
+}
+
+static int case_avsl_level_dist_tile(void)
+{
+	int R = rint_in(1, 9), C = rint_in(1, 9), D = rint_in(1, 60);
+	float p = rand_p(), *x = hrand((size_t)R * D), *y = hrand((size_t)C * D), *ref = host((size_t)R * C);
+	float *out = dev(NULL, (size_t)R * C);
+	RUN_OP(op_avsl_level_dist_tile(CTX, R, dev(x, (size_t)R * D), C, dev(y, (size_t)C * D), D, p, out, C));
+	ref_level_dist(R, x, C, y, D, p, ref, C);
+	return same("out", out, ref, (size_t)R * C, TOL);
+}
+
+static int case_avsl_pool_fwd(void)
+{
+	int N = rint_in(1, 4), C = rint_in(1, 20), HW = rint_in(1, 60);
+	size_t n = (size_t)N * C * HW;
+	float *F = hrand(n), *rg = host(N * C), *g = dev(NULL, N * C);
+	int32_t *ram = (int32_t *)host(N * C), *am = dev(NULL, N * C);
+	for (int i = 0; i < N * C; i++) {
+		const float *f = F + (size_t)i * HW;
+		double s = 0;
+		int a = 0;
+		for (int j = 0; j < HW; j++)
+			s += f[j], a = f[j] > f[a] ? j : a;
+		rg[i] = (float)(s / HW + f[a]), ram[i] = a;
+	}
+	RUN_OP(op_avsl_pool_fwd(CTX, dev(F, n), N, C, HW, g, am));
+	return same("g", g, rg, N * C, 1e-5, 1e-5) || same_i32("argmax", am, ram, N * C);
+}
+
+static int case_avsl_pool_bwd(void)
+{
+	int N = rint_in(1, 4), C = rint_in(1, 20), HW = rint_in(1, 60);
+	size_t n = (size_t)N * C * HW;
+	float *dg = hrand(N * C), *ref = host(n), *dF = dev(NULL, n);
+	int32_t *am = (int32_t *)host(N * C);
+	for (int i = 0; i < N * C; i++) {
+		am[i] = (int32_t)rng_below(&RNG, (uint32_t)HW);
+		for (int j = 0; j < HW; j++)
+			ref[(size_t)i * HW + j] = (float)((double)dg[i] / HW + (j == am[i] ? dg[i] : 0.0));
+	}
+	RUN_OP(op_avsl_pool_bwd(CTX, dev(dg, N * C), dev(am, N * C), N, C, HW, dF));
+	return same("dF", dF, ref, n, 1e-6, 1e-5);
+}
+
+static int case_avsl_cam_fwd(void)
+{
+	int N = rint_in(1, 3), C = rint_in(1, 20), HW = rint_in(1, 30), D = rint_in(1, 20);
+	size_t nf = (size_t)N * C * HW, na = (size_t)N * D * HW;
+	float *F = hrand(nf), *W = hrand((size_t)D * C), *b = hrand(D), *ref = host(na), *A = dev(NULL, na);
+	int32_t *am = (int32_t *)host(N * C);
+	for (int i = 0; i < N * C; i++)
+		am[i] = (int32_t)rng_below(&RNG, (uint32_t)HW);
+	RUN_OP(op_avsl_cam_fwd(CTX, dev(F, nf), dev(am, N * C), dev(W, (size_t)D * C), dev(b, D), N, C, HW, D, A));
+	avsl_cam_fwd_naive(F, am, W, b, N, C, HW, D, ref);
+	return same("A", A, ref, na, 1e-4, 1e-4);
+}
+
+static int case_avsl_certainty(void)
+{
+	int N = rint_in(1, 3), D = rint_in(1, 12), H = rint_in(1, 9), W = rint_in(1, 9), HW = H * W;
+	size_t na = (size_t)N * D * HW;
+	float *A = hrand(na), *ref = host(N * D), *u = dev(NULL, N * D);
+	for (int i = 0; i < N * D; i++) {
+		double q[81], l1 = 0, mean = 0, ss = 0;
+		const float *a = A + (size_t)i * HW;
+		for (int h = 0; h < H; h++) {
+			double mn = a[h * W];
+			for (int w = 0; w < W; w++)
+				mn = fmin(mn, a[h * W + w]);
+			for (int w = 0; w < W; w++)
+				q[h * W + w] = a[h * W + w] - mn, l1 += q[h * W + w];
+		}
+		for (int j = 0; j < HW; j++)
+			mean += q[j] / fmax(l1, 1e-12) / HW;
+		for (int j = 0; j < HW; j++)
+			ss += (q[j] / fmax(l1, 1e-12) - mean) * (q[j] / fmax(l1, 1e-12) - mean);
+		ref[i] = HW > 1 ? (float)sqrt(ss / (HW - 1)) : 0.0f;
+	}
+	RUN_OP(op_avsl_certainty(CTX, dev(A, na), N, D, H, W, u));
+	return same("u", u, ref, N * D, 1e-6, 1e-4);
+}
+
+static int case_avsl_link_batch(void)
+{
+	int N = rint_in(1, 3), D = rint_in(1, 12), Hh = rint_in(1, 5), Wh = rint_in(1, 5);
+	int Hl = rint_in(Hh, 11), Wl = rint_in(Wh, 11), M = Hh * Wh;
+	size_t nl = (size_t)N * D * Hl * Wl, nh = (size_t)N * D * M;
+	float *lo = hrand(nl), *hi = hrand(nh), *ref = host((size_t)D * D), *link = dev(NULL, (size_t)D * D);
+	double *Lo = calloc(nh, sizeof *Lo), *Hi = calloc(nh, sizeof *Hi);
+	for (size_t bc = 0; bc < (size_t)N * D; bc++) { /* adaptive average pool (torch cells), then L2 over space */
+		double nl2 = 0, nh2 = 0;
+		for (int p = 0; p < Hh; p++)
+			for (int q = 0; q < Wh; q++) {
+				int h0 = p * Hl / Hh, h1 = ((p + 1) * Hl + Hh - 1) / Hh;
+				int w0 = q * Wl / Wh, w1 = ((q + 1) * Wl + Wh - 1) / Wh;
+				double s = 0;
+				for (int h = h0; h < h1; h++)
+					for (int w = w0; w < w1; w++)
+						s += lo[bc * Hl * Wl + (size_t)h * Wl + w];
+				Lo[bc * M + p * Wh + q] = s / ((h1 - h0) * (w1 - w0));
+			}
+		for (int j = 0; j < M; j++)
+			Hi[bc * M + j] = hi[bc * M + j], nl2 += Lo[bc * M + j] * Lo[bc * M + j],
+				    nh2 += Hi[bc * M + j] * Hi[bc * M + j];
+		for (int j = 0; j < M; j++)
+			Lo[bc * M + j] /= fmax(sqrt(nl2), 1e-12), Hi[bc * M + j] /= fmax(sqrt(nh2), 1e-12);
+	}
+	for (int m = 0; m < D; m++)
+		for (int n = 0; n < D; n++) {
+			double s = 0;
+			for (int b = 0; b < N; b++)
+				for (int j = 0; j < M; j++)
+					s += Lo[((size_t)b * D + m) * M + j] * Hi[((size_t)b * D + n) * M + j];
+			ref[(size_t)m * D + n] = (float)(s / N);
+		}
+	free(Lo), free(Hi);
+	RUN_OP(op_avsl_link_batch(CTX, dev(lo, nl), Hl, Wl, dev(hi, nh), Hh, Wh, N, D, link));
+	return same("link", link, ref, (size_t)D * D, 1e-5, 1e-4);
+}
+
+static int case_avsl_collector_fwd(void)
+{
+	tile_in t;
+	tile_make(&t, rint_in(1, 7), rint_in(1, 7));
+	size_t n = (size_t)t.R * t.C;
+	int with_df = (int)rng_below(&RNG, 2) || t.L == 1;
+	float *rdf = host(n), *df = with_df ? dev(NULL, n) : NULL, *rdl[AVSL_MAX_LEVELS], *dl[AVSL_MAX_LEVELS] = {0};
+	for (int l = 0; l < t.L; l++)
+		if (rng_below(&RNG, 4)) /* some level outputs not asked for */
+			rdl[l] = host(n), dl[l] = dev(NULL, n);
+	RUN_OP(op_avsl_collector_fwd(CTX, &t.dv, t.R, t.dx, t.du, t.C, t.dy, t.dvv, df, dl));
+	avsl_dist_tile_naive(&t.hv, t.R, TILE_H(t), t.C, TILE_HC(t), rdf, t.C);
+	if (with_df && same("df", df, rdf, n, TOL))
+		return -1;
+	for (int l = 0; l < t.L; l++) {
+		if (!dl[l])
+			continue;
+		ref_level_dist(t.R, t.x[l], t.C, t.y[l], t.D, t.hv.p, rdl[l], t.C);
+		if (same("dl", dl[l], rdl[l], n, TOL))
+			return -1;
+	}
+	return 0;
+}
+
+/* The collector backward written out pair by pair in double (method §3.4 with the spec's routing). */
+static void ref_collector_bwd(const tile_in *t, const float *Gf, float *const *Gl, double *dx, double *dy,
+			      double *da, double *db)
+{
+	const int L = t->L, D = t->D, R = t->R, C = t->C;
+	const double p = t->hv.p, gam = t->hv.gamma_p;
+	for (int l = 0; l < L; l++)
+		for (int r = 0; r < R; r++)
+			for (int q = 0; q < C; q++)
+				for (int n = 0; n < D; n++) {
+					double g = Gl[l] ? Gl[l][(size_t)r * C + q] : 0;
+					size_t ir = (size_t)r * D + n, iq = (size_t)q * D + n;
+					double d = g * ref_pdiff_grad(t->x[l][ir], t->y[l][iq], p);
+					dx[((size_t)l * R + r) * D + n] += d;
+					dy[((size_t)l * C + q) * D + n] -= d;
+				}
+	if (!Gf || L < 2)
+		return;
+	double H[AVSL_MAX_LEVELS][24], T[AVSL_MAX_LEVELS][24], P[AVSL_MAX_LEVELS][24], gH[24], dT[24];
+	for (int r = 0; r < R; r++)
+		for (int q = 0; q < C; q++) {
+			for (int n = 0; n < D; n++)
+				H[0][n] = ref_pdiff(t->x[0][(size_t)r * D + n], t->y[0][(size_t)q * D + n], p);
+			for (int l = 1; l < L; l++)
+				for (int n = 0; n < D; n++) {
+					size_t ir = (size_t)r * D + n, iq = (size_t)q * D + n;
+					double s = 0;
+					for (int m = 0; m < D; m++)
+						s += t->hv.s_hat[l - 1][(size_t)m * D + n] * H[l - 1][m];
+					double uv = (double)t->u[l][ir] * t->v[l][iq];
+					double z = gam * (uv * t->hv.alpha[l][n] + t->hv.beta[l][n]);
+					double pi = 1 / (1 + exp(-z)), dl = ref_pdiff(t->x[l][ir], t->y[l][iq], p);
+					T[l][n] = s, P[l][n] = pi, H[l][n] = pi * dl + (1 - pi) * s;
+				}
+			for (int n = 0; n < D; n++)
+				gH[n] = Gf[(size_t)r * C + q];
+			for (int l = L - 1; l >= 1; l--) {
+				for (int n = 0; n < D; n++) {
+					size_t ir = (size_t)r * D + n, iq = (size_t)q * D + n;
+					double pi = P[l][n], dl = ref_pdiff(t->x[l][ir], t->y[l][iq], p);
+					double dz = gH[n] * (dl - T[l][n]) * pi * (1 - pi) * gam;
+					dT[n] = gH[n] * (1 - pi);
+					da[(size_t)l * D + n] += dz * t->u[l][ir] * t->v[l][iq];
+					db[(size_t)l * D + n] += dz;
+				}
+				for (int m = 0; m < D; m++) {
+					gH[m] = 0;
+					for (int n = 0; n < D; n++)
+						gH[m] += t->hv.s_hat[l - 1][(size_t)m * D + n] * dT[n];
+				}
+			}
+		}
+}
+
+static float *to_float(const double *d, size_t n)
+{
+	float *h = host(n);
+	for (size_t i = 0; i < n; i++)
+		h[i] = (float)d[i];
+	return h;
+}
+
+static int case_avsl_collector_bwd(void)
+{
+	tile_in t;
+	tile_make(&t, rint_in(1, 6), rint_in(1, 6));
+	const int L = t.L, D = t.D, R = t.R, C = t.C;
+	size_t n = (size_t)R * C;
+	float *Gf = rng_below(&RNG, 4) ? hrand(n) : NULL, *Gl[AVSL_MAX_LEVELS] = {0};
+	const float *dGl[AVSL_MAX_LEVELS] = {0};
+	float *ddx[AVSL_MAX_LEVELS] = {0}, *ddy[AVSL_MAX_LEVELS] = {0}, *dda[AVSL_MAX_LEVELS] = {0},
+	      *ddb[AVSL_MAX_LEVELS] = {0}, *a0[AVSL_MAX_LEVELS] = {0}, *b0[AVSL_MAX_LEVELS] = {0};
+	double *rx = calloc((size_t)L * R * D, sizeof *rx), *ry = calloc((size_t)L * C * D, sizeof *ry);
+	double *ra = calloc((size_t)L * D, sizeof *ra), *rb = calloc((size_t)L * D, sizeof *rb);
+	for (int l = 0; l < L; l++) {
+		if (rng_below(&RNG, 4))
+			Gl[l] = hrand(n), dGl[l] = dev(Gl[l], n);
+		ddx[l] = dev(NULL, (size_t)R * D), ddy[l] = dev(NULL, (size_t)C * D);
+		if (l >= 1) { /* accumulated into: start from random values */
+			a0[l] = hrand(D), b0[l] = hrand(D);
+			dda[l] = dev(a0[l], D), ddb[l] = dev(b0[l], D);
+			for (int j = 0; j < D; j++)
+				ra[(size_t)l * D + j] = a0[l][j], rb[(size_t)l * D + j] = b0[l][j];
+		}
+	}
+	int rc = op_avsl_collector_bwd(CTX, &t.dv, R, t.dx, t.du, C, t.dy, t.dvv, Gf ? dev(Gf, n) : NULL, dGl, ddx, ddy,
+				       dda, ddb);
+	if (rc)
+		snprintf(ERR, sizeof ERR, "%s", CTX->err);
+	ref_collector_bwd(&t, Gf, Gl, rx, ry, ra, rb);
+	for (int l = 0; l < L && !rc; l++) {
+		rc = same("dx", ddx[l], to_float(rx + (size_t)l * R * D, (size_t)R * D), (size_t)R * D, 1e-4, 1e-3) ||
+		     same("dy", ddy[l], to_float(ry + (size_t)l * C * D, (size_t)C * D), (size_t)C * D, 1e-4, 1e-3);
+		if (!rc && l >= 1)
+			rc = same("dalpha", dda[l], to_float(ra + (size_t)l * D, D), D, 1e-4, 1e-3) ||
+			     same("dbeta", ddb[l], to_float(rb + (size_t)l * D, D), D, 1e-4, 1e-3);
+	}
+	free(rx), free(ry), free(ra), free(rb);
+	return rc ? -1 : 0;
+}
+
+/* Proxy-Anchor written out without the max shift, in double (inputs kept small: no overflow). ps/pm, ns/nm: the
+ * positive and negative logits' scale and offset (distance: a, mpos, -a, mneg; cosine: -a, delta, a, -delta). */
+static float ref_pa(const float *d, int R, int C, const int32_t *yl, const int32_t *zl, double ps, double pm,
+		    double ns, double nm, float *grad)
+{
+	int npos = 0;
+	for (int q = 0; q < C; q++)
+		for (int r = 0; r < R; r++)
+			if (yl[r] == zl[q]) {
+				npos++;
+				break;
+			}
+	double L = 0;
+	for (int q = 0; q < C; q++) {
+		double sp = 0, sn = 0;
+		for (int r = 0; r < R; r++)
+			if (yl[r] == zl[q])
+				sp += exp(ps * (d[(size_t)r * C + q] - pm));
+			else
+				sn += exp(ns * (d[(size_t)r * C + q] - nm));
+		L += (npos ? log1p(sp) / npos : 0) + log1p(sn) / C;
+		for (int r = 0; r < R; r++) {
+			double dr = d[(size_t)r * C + q];
+			grad[(size_t)r * C + q] = (float)(yl[r] == zl[q] ? ps * exp(ps * (dr - pm)) / (1 + sp) / npos
+								: ns * exp(ns * (dr - nm)) / (1 + sn) / C);
+		}
+	}
+	return (float)L;
+}
+
+static int pa_case(int cosine)
+{
+	int R = rint_in(1, 12), C = rint_in(1, 8), K = rint_in(1, 6);
+	size_t n = (size_t)R * C;
+	float *d = host(n), *ref = host(n), *grad = dev(NULL, n), *loss = host(1), rl;
+	int32_t *yl = (int32_t *)host(R), *zl = (int32_t *)host(C);
+	for (size_t i = 0; i < n; i++)
+		d[i] = cosine ? 2 * rng_uniform(&RNG) - 1 : 2 * rng_uniform(&RNG);
+	for (int r = 0; r < R; r++)
+		yl[r] = (int32_t)rng_below(&RNG, (uint32_t)K);
+	for (int q = 0; q < C; q++)
+		zl[q] = (int32_t)rng_below(&RNG, (uint32_t)K);
+	if (cosine) {
+		RUN_OP(op_pa_cos_loss(CTX, dev(d, n), R, C, dev(yl, R), dev(zl, C), 0.1f, 4.0f, grad, loss));
+		rl = ref_pa(d, R, C, yl, zl, -4.0, 0.1, 4.0, -0.1, ref);
+	} else {
+		RUN_OP(op_pa_dist_loss(CTX, dev(d, n), R, C, dev(yl, R), dev(zl, C), 1.8f, 2.2f, 4.0f, grad, loss));
+		rl = ref_pa(d, R, C, yl, zl, 4.0, 1.8, -4.0, 2.2, ref);
+	}
+	if (!(fabs(*loss - rl) <= 1e-5 + 1e-5 * fabs(rl))) {
+		snprintf(ERR, sizeof ERR, "loss = %.9g, reference %.9g", *loss, rl);
+		return -1;
+	}
+	return same("grad", grad, ref, n, 1e-6, 1e-4);
+}
+static int case_pa_dist_loss(void) { return pa_case(0); }
+static int case_pa_cos_loss(void) { return pa_case(1); }
 
 /* Indexed by op id: an op of the list without an entry here is a failed case. */
 static int (*const cases[OPID_COUNT])(void) = {
@@ -552,8 +1028,23 @@ static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_adavgpool_bwd] = case_adavgpool_bwd,
 	[OPID_linear_fwd] = case_linear_fwd,
 	[OPID_linear_bwd] = case_linear_bwd,
-	[OPID_l2norm_fwd] = case_l2norm_fwd,
-	[OPID_l2norm_bwd] = case_l2norm_bwd,
+	[OPID_avsl_link_prepare] = case_avsl_link_prepare,
+	[OPID_avsl_normalize_rows] = case_avsl_normalize_rows,
+	[OPID_avsl_normalize_rows_bwd] = case_avsl_normalize_rows_bwd,
+	[OPID_avsl_dist_tile] = case_avsl_dist_tile,
+	[OPID_avsl_dist_plan_new] = case_avsl_dist_gather,
+	[OPID_avsl_dist_plan_free] = case_avsl_dist_gather,
+	[OPID_avsl_dist_gather] = case_avsl_dist_gather,
+	[OPID_avsl_level_dist_tile] = case_avsl_level_dist_tile,
+	[OPID_avsl_pool_fwd] = case_avsl_pool_fwd,
+	[OPID_avsl_pool_bwd] = case_avsl_pool_bwd,
+	[OPID_avsl_cam_fwd] = case_avsl_cam_fwd,
+	[OPID_avsl_certainty] = case_avsl_certainty,
+	[OPID_avsl_link_batch] = case_avsl_link_batch,
+	[OPID_avsl_collector_fwd] = case_avsl_collector_fwd,
+	[OPID_avsl_collector_bwd] = case_avsl_collector_bwd,
+	[OPID_pa_dist_loss] = case_pa_dist_loss,
+	[OPID_pa_cos_loss] = case_pa_cos_loss,
 };
 
 enum { TRIALS = 4 }; /* random shapes per op and backend */

@@ -1,6 +1,7 @@
 /* Unit tests for libcommon/explain*.c: a hand-computed golden decomposition, the decomposition of a tiny random
  * model (parts sum to d_f, d_f = avsl_dist_tile_naive, the recursion holds, the top attributes are ordered), the
  * attribution maps, the colour map, PNG pictures decoded back, and the faithfulness curves' fixed points. */
+#include "test_ctx.h"
 #include "cli.h"
 #include "explain.h"
 #include "harness.h"
@@ -130,8 +131,9 @@ TEST(tiny_model_parts_sum_to_distance)
 		avsl_dist_tile_naive(&tm.view, 1, (const float *const *)f[0].xh, (const float *const *)f[0].cert, 1,
 				     (const float *const *)f[1].xh, (const float *const *)f[1].cert, &ref, 1);
 		CHECKF(ref == d.df, "naive %.9g decomposition %.9g", ref, d.df);
-		avsl_dist_tile(&tm.view, 1, (const float *const *)f[0].xh, (const float *const *)f[0].cert, 1,
-			       (const float *const *)f[1].xh, (const float *const *)f[1].cert, &fast, 1, 1);
+		op_avsl_dist_tile(test_ctx(1), &tm.view, 1, (const float *const *)f[0].xh,
+				  (const float *const *)f[0].cert, 1, (const float *const *)f[1].xh,
+				  (const float *const *)f[1].cert, &fast, 1);
 		CHECK_CLOSE(fast, d.df, 1e-7, 1e-5);
 		for (int l = 1; l < 3; l++)
 			for (int n = 0; n < TD; n++) {

@@ -2,6 +2,7 @@
  * gradient of d_f against finite differences, the faithfulness protocol's fixed points on a synthetic model whose
  * true pixel importance is known (that map wins; a constant map ties the smooth random control), the statistics,
  * and the sanity checks (maps of a randomised model differ; a map that ignores the parameters fails). */
+#include "test_ctx.h"
 #include "explain_tiny.h"
 #include "harness.h"
 
@@ -76,7 +77,7 @@ static double head_dot(int l, const float *F, float *A, const float *gx, const f
 {
 	float emb[TD], u[TD];
 	explain_head(&tm, l, F, 1, emb, A, u);
-	avsl_normalize_rows(emb, 1, TD, tm.view.p);
+	op_avsl_normalize_rows(test_ctx(1), emb, 1, TD, tm.view.p);
 	double s = 0;
 	for (int n = 0; n < TD; n++)
 		s += (double)gx[n] * emb[n] + (double)gu[n] * u[n];

@@ -1,6 +1,7 @@
 /* Unit tests for libcommon/topk, dot_tile and knn: heap order and ties, the dot kernel against its naive twin, and
  * the tiled graph against a brute-force sort (one piece, tiles, threads, shards must give identical graphs). Inputs
  * are generated in-process (no file format involved). */
+#include "test_ctx.h"
 #include "dot_tile.h"
 #include "harness.h"
 #include "knn.h"
@@ -402,7 +403,7 @@ TEST(graph_avsl_matches_brute_force_over_naive_distance)
 	for (int t = 0; t < 2; t++) {
 		for (int i = 0; i < D * D; i++)
 			link[t][i] = frand();
-		avsl_link_prepare(link[t], D, 4, s_hat[t]);
+		op_avsl_link_prepare(test_ctx(1), link[t], D, 4, s_hat[t]);
 	}
 	for (int l = 0; l < L; l++)
 		for (int n = 0; n < D; n++)
@@ -417,7 +418,7 @@ TEST(graph_avsl_matches_brute_force_over_naive_distance)
 	for (int l = 0; l < L; l++) {
 		x[l] = xmalloc_array(N * D, sizeof(float));
 		memcpy(x[l], s.emb[l], N * D * sizeof(float));
-		avsl_normalize_rows(x[l], N, D, 2.0f);
+		op_avsl_normalize_rows(test_ctx(1), x[l], N, D, 2.0f);
 	}
 	avsl_dist_tile_naive(&v, N, (const float *const *)x, (const float *const *)s.cert, N, (const float *const *)x,
 			     (const float *const *)s.cert, dm, N);

@@ -7,7 +7,7 @@
  *   float error stays below ~1e-5 absolute; we allow atol 2e-4, rtol 1e-4.
  *   finite differences: central differences (step 1e-2) of a float forward, the loss summed in double. Linear
  *   ops (conv, pooling, linear) have no truncation error, only float rounding of the outputs, ~1e-7*|y|*n/step;
- *   for the nonlinear ones (BN, l2norm) the O(step^2) truncation adds ~1e-4. We allow atol 3e-3, rtol 3e-2: a
+ *   for the nonlinear ones (BN) the O(step^2) truncation adds ~1e-4. We allow atol 3e-3, rtol 3e-2: a
  *   missing or wrong term of the backward is off by O(0.1..1).
  * Outputs carry guard floats after their end to catch overruns (ggml's test-backend-ops does the same).
  */
@@ -427,7 +427,7 @@ TEST(pool_fast_vs_naive_and_finite_differences)
 		}
 }
 
-/* ---- linear and l2norm --------------------------------------------------------------------------------------- */
+/* ---- linear ---------------------------------------------------------------------------------------------- */
 typedef struct {
 	int M, F, O;
 	float *x, *w, *b;
@@ -468,40 +468,6 @@ TEST(linear_fast_vs_naive_and_finite_differences)
 		CHECKF(ok, "case %d: %s", ci, why);
 	}
 }
-
-typedef struct {
-	int M, D;
-	float *x, norm[16];
-} l2_st;
-static void l2_f(void *v, float *out)
-{
-	l2_st *l = v;
-	op_l2norm_fwd(&CTX, l->M, l->D, l->x, 1e-12f, out, l->norm);
-}
-
-TEST(l2norm_fast_vs_naive_and_finite_differences)
-{
-	static const int cases[][2] = {{1, 5}, {7, 33}, {16, 128}};
-	char why[300];
-	for (int ci = 0; ci < 3; ci++) {
-		l2_st l = {cases[ci][0], cases[ci][1], NULL, {0}};
-		size_t n = (size_t)l.M * l.D;
-		l.x = buf(n);
-		float *y0 = buf(n), *y1 = buf(n), *n0 = buf(l.M), *dy = buf(n), *dx0 = buf(n), *dx1 = copy(dx0, n);
-		l2norm_fwd_naive(l.M, l.D, l.x, 1e-12f, y0, n0);
-		CHECK(op_l2norm_fwd(&CTX, l.M, l.D, l.x, 1e-12f, y1, l.norm) == 0);
-		CHECK_ALLCLOSE(y1, y0, n, 1e-6, 1e-5);
-		CHECK_ALLCLOSE(l.norm, n0, l.M, 1e-6, 1e-5);
-		l2norm_bwd_naive(l.M, l.D, y0, n0, dy, 1e-12f, dx0, OP_ACCUM);
-		CHECK(op_l2norm_bwd(&CTX, l.M, l.D, y1, l.norm, dy, 1e-12f, dx1, OP_ACCUM) == 0);
-		CHECK_ALLCLOSE(dx1, dx0, n, 1e-5, 1e-4);
-		CHECK(op_l2norm_bwd(&CTX, l.M, l.D, y1, l.norm, dy, 1e-12f, dx1, 0) == 0);
-		int ok = fd_check(l2_f, &l, l.x, n, dx1, y0, dy, n, why, sizeof why);
-		free(l.x), free(y0), free(y1), free(n0), free(dy), free(dx0), free(dx1);
-		CHECKF(ok, "case %d: %s", ci, why);
-	}
-}
-
 
 /* ---- channel-blocked layout (OP_NCHW8C) ---------------------------------------------------------------------- */
 /* plain (N,C,HW) -> a fresh blocked buffer (guarded) */
@@ -701,7 +667,6 @@ int main(void)
 	RUN(relu_add_fast_vs_naive);
 	RUN(pool_fast_vs_naive_and_finite_differences);
 	RUN(linear_fast_vs_naive_and_finite_differences);
-	RUN(l2norm_fast_vs_naive_and_finite_differences);
 	RUN(layout_convert_matches_index_formula);
 	RUN(conv2d_blocked_layouts_vs_naive);
 	RUN(bn_blocked_vs_naive);

@@ -1,4 +1,4 @@
-// Host stand-in for cudnn.h (tests/cuda-emu): exactly the convolution entry points kernels/cuda/trunk_conv.cu
+// Host stand-in for cudnn.h (tests/cuda-emu): exactly the convolution entry points kernels/cuda/conv2d.cu
 // calls, computed with the naive CPU references of kernels/ops.h (conv2d_*_naive: plain loops, double sums). Every
 // tensor pointer must be emulated device memory (emu_is_device), so a host pointer passed to cuDNN is caught.
 #pragma once

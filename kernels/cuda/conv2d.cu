@@ -1,4 +1,4 @@
-// trunk_conv.cu: convolution forward, backward-data and backward-weight on cuDNN (twin of kernels/cpu/conv2d.c).
+// conv2d.cu: convolution forward, backward-data and backward-weight on cuDNN (twin of kernels/cpu/conv2d.c).
 //
 // Plain NCHW / KCRS float32 tensors. For each (kind, shape) the descriptors are created and the algorithm chosen
 // once (cudnnFind*, which times the candidates; cudnnGet*_v7 heuristics if Find fails, e.g. out of memory for its
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// trunk_bn.cu: batch norm (frozen and training mode) fused with the residual add and ReLU (twin of
-// kernels/cpu/bnorm.c, the element-wise relu/add are in trunk_eltwise.cu).
+// bnorm.cu: batch norm (frozen and training mode) fused with the residual add and ReLU (twin of
+// kernels/cpu/bnorm.c, the element-wise relu/add are in eltwise.cu).
 //
 // Per-channel reductions run in two steps so that every SM has work for any (N, C, HW): a grid of
 // (channel, split) blocks each sums a contiguous slice of the channel's N*HW values (float, one slice is at most a
@@ -8,7 +8,7 @@
 // deviations from the float mean), invstd and the running variance in double.
 #include <math.h>
 
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 

@@ -1,9 +1,8 @@
-// trunk_linear.cu: fully connected layer on cuBLAS sgemm, and row-wise L2 normalisation with eps (twin of
-// kernels/cpu/linear.c; the eps-free l2norm_*_cuda of l2norm.cu is a different contract).
+// linear.cu: fully connected layer on cuBLAS sgemm (twin of kernels/cpu/linear.c).
 //
 // cuBLAS is column-major: a row-major (r, c) matrix is the column-major (c, r) matrix of its transpose, so each
 // row-major product A B = C is issued as B^T A^T = C^T.
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 
@@ -22,52 +21,6 @@ __global__ void colsum_kernel(const float *dy, int M, int O, float *db)
 		for (int m = 0; m < M; m++)
 			acc += dy[(int64_t)m * O + o];
 		db[o] = acc;
-	}
-}
-
-// One warp per row: norm = max(||x||, eps), y = x * (1 / norm).
-__global__ void l2norm_eps_fwd_kernel(int M, int D, const float *x, float eps, float *y, float *norm)
-{
-	const int lane = threadIdx.x & 31;
-	const int warps = gridDim.x * (blockDim.x >> 5);
-	for (int m = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); m < M; m += warps) {
-		const float *r = x + (int64_t)m * D;
-		float acc = 0;
-		for (int i = lane; i < D; i += 32)
-			acc += r[i] * r[i];
-		acc = trunk_warp_sum(acc);
-		float nr = sqrtf(acc);
-		if (nr < eps)
-			nr = eps;
-		const float inv = 1.0f / nr;
-		float *o = y + (int64_t)m * D;
-		for (int i = lane; i < D; i += 32)
-			o[i] = r[i] * inv;
-		if (lane == 0)
-			norm[m] = nr;
-	}
-}
-
-// dx = (dy - y (y . dy)) / norm; rows clamped to eps are the linear map x / eps: dx = dy / eps.
-__global__ void l2norm_eps_bwd_kernel(int M, int D, const float *y, const float *norm, const float *dy, float eps,
-				      float *dx, int accum)
-{
-	const int lane = threadIdx.x & 31;
-	const int warps = gridDim.x * (blockDim.x >> 5);
-	for (int m = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); m < M; m += warps) {
-		const float *yr = y + (int64_t)m * D, *g = dy + (int64_t)m * D;
-		float *o = dx + (int64_t)m * D;
-		const float nr = norm[m], inv = 1.0f / nr;
-		float dot = 0;
-		if (nr > eps) {
-			for (int i = lane; i < D; i += 32)
-				dot += yr[i] * g[i];
-			dot = trunk_warp_sum(dot);
-		}
-		for (int i = lane; i < D; i += 32) {
-			const float v = (g[i] - yr[i] * dot) * inv;
-			o[i] = accum ? o[i] + v : v;
-		}
 	}
 }
 
@@ -127,28 +80,4 @@ extern "C" int cuda_linear_bwd(op_ctx *ctx, int M, int F, int O, const float *x,
 		return trunk_launched(ctx, "linear_bwd: db");
 	}
 	return 0;
-}
-
-extern "C" int cuda_l2norm_fwd(op_ctx *ctx, int M, int D, const float *x, float eps, float *y, float *norm)
-{
-	trunk_backend *b = trunk_of(ctx);
-	if (M < 0 || D < 0)
-		return trunk_fail(ctx, "l2norm_fwd: invalid shape M=%d D=%d", M, D);
-	if (M == 0)
-		return 0;
-	l2norm_eps_fwd_kernel<<<trunk_grid(b, M, 8), 256, 0, b->stream>>>(M, D, x, eps, y, norm);
-	return trunk_launched(ctx, "l2norm_fwd");
-}
-
-extern "C" int cuda_l2norm_bwd(op_ctx *ctx, int M, int D, const float *y, const float *norm, const float *dy, float eps,
-			       float *dx, int flags)
-{
-	trunk_backend *b = trunk_of(ctx);
-	if (M < 0 || D < 0)
-		return trunk_fail(ctx, "l2norm_bwd: invalid shape M=%d D=%d", M, D);
-	if (M == 0)
-		return 0;
-	l2norm_eps_bwd_kernel<<<trunk_grid(b, M, 8), 256, 0, b->stream>>>(M, D, y, norm, dy, eps, dx,
-									  (flags & OP_ACCUM) != 0);
-	return trunk_launched(ctx, "l2norm_bwd");
 }

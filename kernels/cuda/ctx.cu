@@ -1,4 +1,4 @@
-// trunk_ctx.cu: the CUDA op context of the trunk ops (twin of kernels/cpu/ctx.c): stream, cuDNN and cuBLAS
+// ctx.cu: the CUDA op context (twin of kernels/cpu/ctx.c): stream, cuDNN and cuBLAS
 // handles, workspace, error reporting.
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 int trunk_fail(op_ctx *ctx, const char *fmt, ...)
 {
@@ -152,4 +152,47 @@ extern "C" void cuda_ctx_free(op_ctx *ctx)
 extern "C" int cuda_ctx_sync(op_ctx *ctx)
 {
 	return trunk_cuda_check(ctx, cudaStreamSynchronize(trunk_of(ctx)->stream), "synchronise");
+}
+
+// Device memory, and copies queued on the context's stream (a download waits for them: its result is on the host).
+extern "C" int cuda_mem_alloc(op_ctx *ctx, void **p, size_t bytes)
+{
+	*p = NULL;
+	if (trunk_cuda_check(ctx, cudaMalloc(p, bytes ? bytes : 1), "cudaMalloc")) {
+		*p = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+extern "C" void cuda_mem_free(op_ctx *ctx, void *p)
+{
+	if (p) { // the stream may still read it
+		cudaStreamSynchronize(trunk_of(ctx)->stream);
+		cudaFree(p);
+	}
+}
+
+extern "C" int cuda_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes)
+{
+	if (!bytes)
+		return 0;
+	return trunk_cuda_check(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, trunk_of(ctx)->stream),
+				"upload");
+}
+
+extern "C" int cuda_mem_download(op_ctx *ctx, void *dst, const void *src, size_t bytes)
+{
+	if (!bytes)
+		return 0;
+	cudaStream_t s = trunk_of(ctx)->stream;
+	return trunk_cuda_check(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "download") ||
+	       trunk_cuda_check(ctx, cudaStreamSynchronize(s), "download: synchronise");
+}
+
+extern "C" int cuda_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes)
+{
+	if (!bytes)
+		return 0;
+	return trunk_cuda_check(ctx, cudaMemsetAsync(p, byte, bytes, trunk_of(ctx)->stream), "memset");
 }

@@ -1,5 +1,5 @@
-// trunk.cuh: the CUDA backend of the trunk ops (kernels/ops.h) behind op_ctx.backend; internal to the
-// kernels/cuda/trunk_*.cu files (C++ only).
+// cuda_internal.cuh: the CUDA backend behind op_ctx.backend (twin of kernels/cpu/cpu_internal.h); internal to the
+// kernels/cuda/*.cu files (C++ only).
 //
 // One trunk_backend per op_ctx, nothing global: a stream owned by the context, a cuDNN and a cuBLAS handle bound to
 // it, one device workspace grown on demand (convolution workspaces and the per-channel partial sums of batch norm
@@ -12,8 +12,8 @@
 // Precision: FP32 everywhere by default (cuDNN CUDNN_FMA_MATH, cuBLAS CUBLAS_DEFAULT_MATH), as the CPU backend.
 // A context opened with OP_CTX_TF32 (op_ctx_init_on; the tools set it from AVSL_TF32=1) allows TF32 tensor cores in
 // its convolutions and GEMMs (inputs rounded to 10 mantissa bits: results differ from FP32 by ~1e-3 relative).
-#ifndef AVSL_CUDA_TRUNK_CUH
-#define AVSL_CUDA_TRUNK_CUH
+#ifndef AVSL_CUDA_INTERNAL_CUH
+#define AVSL_CUDA_INTERNAL_CUH
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -25,7 +25,7 @@ extern "C" {
 #include "op_backend.h"
 }
 
-struct trunk_conv; // one cached cuDNN convolution setup (trunk_conv.cu)
+struct trunk_conv; // one cached cuDNN convolution setup (conv2d.cu)
 
 struct trunk_backend {
 	int device;          // CUDA device index (op_ctx.index), made current at op_ctx_init_on
@@ -62,7 +62,7 @@ static inline int trunk_launched(op_ctx *ctx, const char *what)
 }
 // The context workspace grown to at least bytes (synchronises the stream when it grows); NULL with ctx->err.
 void *trunk_workspace(op_ctx *ctx, size_t bytes);
-// Free the convolution cache (trunk_conv.cu).
+// Free the convolution cache (conv2d.cu).
 void trunk_conv_cache_free(trunk_backend *b);
 
 // Blocks for a grid-stride loop over n items with t threads per block: enough to fill the device, no more.

@@ -1,7 +1,6 @@
-// trunk_eltwise.cu: ReLU forward/backward and the residual add (twins of the element-wise ops of
-// kernels/cpu/bnorm.c). Grid-stride loops; every op may run in place (each element is read, then written, by one
-// thread).
-#include "trunk.cuh"
+// eltwise.cu: ReLU forward/backward and the residual add (twins of kernels/cpu/eltwise.c). Grid-stride loops;
+// every op may run in place (each element is read, then written, by one thread).
+#include "cuda_internal.cuh"
 
 namespace {
 

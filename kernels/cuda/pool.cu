@@ -1,4 +1,4 @@
-// trunk_pool.cu: max-pooling (windowed, global) and average pooling (global, adaptive), forward and backward
+// pool.cu: max-pooling (windowed, global) and average pooling (global, adaptive), forward and backward
 // (twin of kernels/cpu/pool.c, same argmax conventions).
 //
 // Windowed max-pool backward scatters with atomicAdd (windows overlap when stride < R), so the order of the few
@@ -6,7 +6,7 @@
 // here is deterministic; the adaptive average backward gathers in the CPU's order.
 #include <float.h>
 
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 

@@ -1,9 +1,9 @@
-// trunk_layout.cu: CUDA twins of op_layout_convert and op_conv_fold_weights (kernels/ops.h).
+// layout.cu: CUDA twins of op_layout_convert and op_conv_fold_weights (kernels/ops.h).
 //
 // Layouts: OP_NCHW plain (n, c, hw); OP_NCHW8C channels blocked by 8: element (n, c, hw) at
 // ((n * CB + c / 8) * HW + hw) * 8 + c % 8 with CB = ceil(C / 8), padding channels zero. One thread per element of
 // the destination (padding included, so padding is written as zeros as every op must keep it).
-#include "trunk.cuh"
+#include "cuda_internal.cuh"
 
 __device__ static inline int64_t plain_index(int64_t n, int64_t c, int64_t p, int C, int64_t HW)
 {

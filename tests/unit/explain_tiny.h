@@ -69,6 +69,16 @@ static int tiny_model(void)
 	return 0;
 }
 
+/* Free the model and close its device (at the end of main, for LeakSanitizer). */
+static void tiny_model_free(void)
+{
+	if (tm_ready)
+		explain_model_free(&tm);
+	avsl_device_close(tm_dev);
+	tm_dev = NULL;
+	tm_ready = 0;
+}
+
 /* Two random input images (2, 1, TS, TS). */
 static void tiny_inputs(float *x, uint64_t stream)
 {

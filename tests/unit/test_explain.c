@@ -394,7 +394,6 @@ int main(void)
 	RUN(board_png_layout_and_frames);
 	RUN(pair_png_dimensions);
 	RUN(pair_png_names_in_full_and_auto_tile);
-	if (tm_ready)
-		explain_model_free(&tm);
+	tiny_model_free();
 	return harness_finish();
 }

@@ -336,5 +336,6 @@ int main(void)
 	RUN(rank_units_pixels_and_cells);
 	RUN(statistics);
 	RUN(sanity_randomised_maps_change_and_parameter_free_maps_fail);
+	tiny_model_free();
 	return harness_finish();
 }

@@ -8,15 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-	FILE *fp;
-	const char *path;
-	const avg_header *h;
-} sink;
-
-static void emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
+void avg_sink_emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
 {
-	sink *s = ctx;
+	avg_sink *s = ctx;
 	fmt_error err;
 	(void)qi;
 	if (avg_write_query(s->fp, s->path, s->h, q, nb, &err) != 0)
@@ -39,9 +33,9 @@ static void write_one(const knn_opts *o, const avg_header *h, const char *output
 {
 	out_file out;
 	open_graph(&out, output, h);
-	sink s = {out.fp, out.path, h};
+	avg_sink s = {out.fp, out.path, h};
 	char err[512];
-	if (knn_run(o, emit, &s, err, sizeof err) != 0) {
+	if (knn_run(o, avg_sink_emit, &s, err, sizeof err) != 0) {
 		out_abort(&out);
 		die("%s: %s", input, err);
 	}
@@ -65,9 +59,9 @@ void graph_write(const knn_opts *o, const avg_header *h, const char *output, con
 	FILE *mem = open_memstream(&buf, &len);
 	if (!mem)
 		die("out of memory for the graph records");
-	sink s = {mem, output, h};
+	avg_sink s = {mem, output, h};
 	char err[512];
-	if (knn_run(&mine, emit, &s, err, sizeof err) != 0)
+	if (knn_run(&mine, avg_sink_emit, &s, err, sizeof err) != 0)
 		die("%s: %s", input, err);
 	if (fclose(mem) != 0)
 		die("out of memory for the graph records");

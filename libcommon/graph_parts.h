@@ -5,8 +5,19 @@
 #ifndef AVSL_GRAPH_PARTS_H
 #define AVSL_GRAPH_PARTS_H
 
+#include <stdio.h>
+
 #include "graph.h"
 #include "knn.h"
+
+/* A knn_run callback (knn.h) that appends each query's record to an open .avg stream after its header h; dies on a
+ * write error (die() removes the pending temporary of the output). ctx: an avg_sink. */
+typedef struct {
+	FILE *fp;
+	const char *path; /* named in messages */
+	const avg_header *h;
+} avg_sink;
+void avg_sink_emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb);
 
 /* Write the graph of the queries [o->q_begin, o->q_end): header h, then every query's record in query order, to
  * output ("-": stdout). Under mpirun rank r computes part r of the queries (knn_shard_range), rank 0 gathers the

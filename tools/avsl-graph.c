@@ -52,22 +52,6 @@ static const char usage_text[] =
 
 enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK, OPT_MERGE };
 
-typedef struct {
-	out_file *out;
-	const avg_header *h;
-} sink;
-
-static void emit(void *ctx, uint64_t qi, const avg_query *q, const avg_neighbour *nb)
-{
-	sink *s = ctx;
-	fmt_error err;
-	(void)qi;
-	if (avg_write_query(s->out->fp, s->out->path, s->h, q, nb, &err) != 0) {
-		out_abort(s->out);
-		die("%s", err.msg);
-	}
-}
-
 static void load(const char *path, ave_set *s)
 {
 	fmt_error err;
@@ -88,7 +72,7 @@ static uint32_t gallery_default_k(const ave_set *gs)
 /* Answer a query stream block by block: read up to o->tile queries, search, write and flush their records, so a
  * reader at the other end of a pipe gets each block's neighbours as soon as they are computed. The gallery is
  * prepared once. */
-static void serve(const knn_opts *o0, FILE *fp, const char *name, sink *s, int quiet)
+static void serve(const knn_opts *o0, FILE *fp, const char *name, out_file *out, avg_sink *s, int quiet)
 {
 	knn_opts o = *o0;
 	knn_prepared *prep = knn_prepare(&o);
@@ -105,19 +89,19 @@ static void serve(const knn_opts *o0, FILE *fp, const char *name, sink *s, int q
 		o.q_end = (uint64_t)n;
 		o.quiet = 1;
 		o.prepared = prep;
-		if (knn_run(&o, emit, s, err, sizeof err) != 0) {
-			out_abort(s->out);
+		if (knn_run(&o, avg_sink_emit, s, err, sizeof err) != 0) {
+			out_abort(out);
 			die("%s: %s", name, err);
 		}
-		if (fflush(s->out->fp) != 0) {
-			out_abort(s->out);
-			die("%s: write failed", s->out->path);
+		if (fflush(out->fp) != 0) {
+			out_abort(out);
+			die("%s: write failed", out->path);
 		}
 		done += (uint64_t)n;
 		progress_add(&pr, (uint64_t)n);
 	}
 	if (n < 0) {
-		out_abort(s->out);
+		out_abort(out);
 		die("%s", ferr.msg);
 	}
 	progress_end(&pr);
@@ -318,8 +302,8 @@ int main(int argc, char **argv)
 			out_abort(&out);
 			die("%s", ferr.msg);
 		}
-		sink s = {&out, &h};
-		serve(&o, qfp, qname, &s, verbosity == CLI_QUIET);
+		avg_sink s = {out.fp, out.path, &h};
+		serve(&o, qfp, qname, &out, &s, verbosity == CLI_QUIET);
 		in_close(qfp);
 		out_commit(&out);
 	} else {

@@ -8,6 +8,11 @@
  * P/8 accumulators held in registers), i.e. the k=128 sparsity of S_hat is exploited at near-GEMM efficiency.
  * The gate, blend and final sum run on the same rows right after they are produced, so T is never stored.
  * Column embeddings/certainties are transposed once per call into blocks (nb, D, PB): contiguous, cache-resident.
+ * All per-call memory (those blocks, the per-thread H and T buffers, the regrouped S_hat of avsl_dist_tile) is
+ * carved from the context scratch (cpu_scratch), so no call allocates once the scratch has grown.
+ * Speed (tests/bench/avsl_dist.sh, Zen 3): about 45% of the FMA peak. The inner loop is bound by its instructions
+ * (offset and value loads, shuffles) rather than memory: with H made L1-resident it reaches ~50%; splitting the
+ * input dimensions so an H chunk stays in L1, wider P, and fusing the gates of a group did not measurably help.
  *
  * Exactness: per pair every sum runs in a fixed order and the gate argument is gamma*fma(u*v, alpha, beta) with
  * u*v commutative, so d(x,y) == d(y,x) bitwise and d(x,x) == 0 exactly, whatever the tiling.
@@ -196,67 +201,89 @@ static inline __m256 exp8(__m256 x)
 }
 #endif
 
-/* Per-thread scratch. */
-typedef struct {
-	float *Ha, *Hb; /* (D, PB) */
-	float *T;       /* (NB, PB) */
-} scratch;
-
-/* S_hat regrouped for the fast path: NB output columns advance in lockstep (NB*PB/8 independent accumulator chains
- * instead of PB/8), each column's list padded to the group's longest with (row 0, value 0) entries; adding 0*h
- * leaves every sum bitwise unchanged. Rows are stored pre-multiplied by PB (float offsets into an H block). */
+/* S_hat regrouped for the fast path: NB output columns ("slots") advance in lockstep (NB*PB/8 independent
+ * accumulator chains instead of PB/8), each slot's entries padded to the group's longest with (row 0, value 0);
+ * adding 0*h leaves every sum bitwise unchanged. Columns are put in slots sorted by entry count (a top-k column has
+ * k entries unless values tie), so a group pads little. Per column the entries run in ascending m. Rows are stored
+ * pre-multiplied by PB (float offsets into an H block). */
 #ifndef AVSL_DIST_NB
 #define AVSL_DIST_NB 4
 #endif
 enum { NB = AVSL_DIST_NB };
+#ifndef AVSL_DIST_QUAD
 #define AVSL_DIST_QUAD (AVSL_DIST_NB % 4 == 0)
+#endif
 
 typedef struct {
-	int ng;      /* groups of NB columns */
-	int *gptr;   /* (ng+1) start of each group, in units of NB entries */
+	int ng;       /* groups of NB slots */
+	int *perm;    /* (ng*NB) output column of each slot, -1 past D */
+	int *gptr;    /* (ng+1) start of group gi, in units of NB entries */
 	int32_t *off; /* (gptr[ng]*NB) row offsets m*PB */
-	float *val;  /* (gptr[ng]*NB) */
+	float *val;   /* (gptr[ng]*NB) */
 } gcsc;
 
-static void gcsc_build(const csc *S, int D, gcsc *g)
+static int gcsc_groups(int D)
 {
-	g->ng = (D + NB - 1) / NB;
-	g->gptr = malloc((size_t)(g->ng + 1) * sizeof *g->gptr);
+	return (D + NB - 1) / NB;
+}
+
+/* Fills g->perm and g->gptr (caller's arrays of ng*NB and ng+1 ints) from the dense (D, D) S; returns the number of
+ * NB-entry rows that off and val need. */
+static int gcsc_plan(const float *S, int D, gcsc *g)
+{
+	int cnt[D]; /* (D) entries of column n; D is at most a few thousand */
+	for (int n = 0; n < D; n++)
+		cnt[n] = 0;
+	for (int m = 0; m < D; m++)
+		for (int n = 0; n < D; n++)
+			cnt[n] += S[(size_t)m * D + n] != 0.0f;
+	g->ng = gcsc_groups(D);
+	int s = 0; /* slots sorted by count, ties in column order (a counting sort) */
+	for (int k = 0; k <= D; k++)
+		for (int n = 0; n < D; n++)
+			if (cnt[n] == k)
+				g->perm[s++] = n;
+	for (; s < g->ng * NB; s++)
+		g->perm[s] = -1;
 	int tot = 0;
 	for (int gi = 0; gi < g->ng; gi++) {
 		g->gptr[gi] = tot;
 		int len = 0;
 		for (int i = 0; i < NB; i++) {
-			int n = gi * NB + i;
-			if (n < D && S->ptr[n + 1] - S->ptr[n] > len)
-				len = S->ptr[n + 1] - S->ptr[n];
+			int n = g->perm[gi * NB + i];
+			if (n >= 0 && cnt[n] > len)
+				len = cnt[n];
 		}
 		tot += len;
 	}
 	g->gptr[g->ng] = tot;
-	g->off = calloc((size_t)(tot ? tot : 1) * NB, sizeof *g->off);
-	g->val = calloc((size_t)(tot ? tot : 1) * NB, sizeof *g->val);
+	return tot;
+}
+
+/* Fills g->off and g->val (gptr[ng]*NB entries each) after gcsc_plan. */
+static void gcsc_fill(const float *S, int D, gcsc *g)
+{
+	size_t tot = (size_t)g->gptr[g->ng] * NB;
+	memset(g->off, 0, tot * sizeof *g->off);
+	memset(g->val, 0, tot * sizeof *g->val);
 	for (int gi = 0; gi < g->ng; gi++)
 		for (int i = 0; i < NB; i++) {
-			int n = gi * NB + i;
-			if (n >= D)
+			int n = g->perm[gi * NB + i];
+			if (n < 0)
 				continue;
-			for (int j = S->ptr[n]; j < S->ptr[n + 1]; j++) {
-				size_t e = (size_t)(g->gptr[gi] + j - S->ptr[n]) * NB + i;
-				g->off[e] = S->row[j] * PB;
-				g->val[e] = S->val[j];
+			size_t e = (size_t)g->gptr[gi] * NB + i;
+			for (int m = 0; m < D; m++) {
+				float v = S[(size_t)m * D + n];
+				if (v != 0.0f) {
+					g->off[e] = m * PB;
+					g->val[e] = v;
+					e += NB;
+				}
 			}
 		}
 }
 
-static void gcsc_free(gcsc *g)
-{
-	free(g->gptr);
-	free(g->off);
-	free(g->val);
-}
-
-/* T[i][p] = sum_j val * H[row][p] for the NB output columns of group gi. T: (NB, PB). */
+/* T[i][p] = sum_j val * H[row][p] for the NB slots of group gi. T: (NB, PB). */
 static inline void spmm_group(const gcsc *g, int gi, const float *H, float *T)
 {
 	int j0 = g->gptr[gi], j1 = g->gptr[gi + 1];
@@ -347,16 +374,22 @@ static inline void gate_blend(float gamma, float ur, float alpha, float beta, fl
 	}
 }
 
-/* Row r against columns [c0, c0+PB) of transposed column arrays with row stride Cpad. */
+/* Per-thread buffers, carved from the context scratch. */
+typedef struct {
+	float *Ha, *Hb; /* (D, PB) H of the current and the next level */
+	float *T;       /* (NB, PB) products of one group */
+} scratch;
+
+/* Row r against the PB columns of one block of transposed column arrays: yT[l], vT[l] (D, PB) (vT[0] unused). */
 static void dist_block(const avsl_collector_view *c, const gcsc *S, const float *const *x, const float *const *u,
-		       int r, float *const *yT, float *const *vT, int64_t Cpad, int c0, scratch *w, float *res)
+		       int r, float *const *yT, float *const *vT, scratch *w, float *res)
 {
 	const int D = c->dim, L = c->levels;
 	const float pexp = c->p;
 	float *Hp = w->Ha, *Hn = w->Hb;
 	const float *x0 = x[0] + (size_t)r * D;
 	for (int m = 0; m < D; m++) {
-		const float *yy = yT[0] + (size_t)m * Cpad + c0;
+		const float *yy = yT[0] + (size_t)m * PB;
 		float *h = Hp + (size_t)m * PB;
 		float xm = x0[m];
 		if (pexp == 2.0f) {
@@ -378,16 +411,19 @@ static void dist_block(const avsl_collector_view *c, const gcsc *S, const float 
 		return;
 	}
 	for (int l = 1; l < L; l++) {
+		const gcsc *g = &S[l - 1];
 		const float *xl = x[l] + (size_t)r * D, *ul = u[l] + (size_t)r * D;
 		const float *al = c->alpha[l], *bl = c->beta[l];
 		int last = l == L - 1;
-		for (int gi = 0; gi < S[l - 1].ng; gi++) {
-			spmm_group(&S[l - 1], gi, Hp, w->T);
-			for (int i = 0; i < NB && gi * NB + i < D; i++) {
-				int n = gi * NB + i;
+		for (int gi = 0; gi < g->ng; gi++) {
+			spmm_group(g, gi, Hp, w->T);
+			for (int i = 0; i < NB; i++) {
+				int n = g->perm[gi * NB + i];
+				if (n < 0)
+					continue;
 				float *t = w->T + i * PB, *h = last ? t : Hn + (size_t)n * PB;
-				gate_blend(c->gamma_p, ul[n], al[n], bl[n], xl[n], yT[l] + (size_t)n * Cpad + c0,
-					   vT[l] + (size_t)n * Cpad + c0, pexp, t, h);
+				gate_blend(c->gamma_p, ul[n], al[n], bl[n], xl[n], yT[l] + (size_t)n * PB,
+					   vT[l] + (size_t)n * PB, pexp, t, h);
 				if (last)
 					for (int p = 0; p < PB; p++)
 						res[p] += h[p];
@@ -399,52 +435,77 @@ static void dist_block(const avsl_collector_view *c, const gcsc *S, const float 
 	}
 }
 
-/* S_hat of every link, regrouped once (avsl_dist_plan_new) or per call (avsl_dist_tile). */
+/* S_hat of every link, regrouped once (avsl_dist_plan_new) or per call (avsl_dist_tile, in the context scratch). */
 struct avsl_dist_plan {
 	const avsl_collector_view *c;
 	gcsc S[AVSL_MAX_LEVELS - 1];
 };
 
-static void plan_build(const avsl_collector_view *c, avsl_dist_plan *p)
+static size_t align64(size_t bytes)
 {
-	p->c = c;
-	for (int l = 0; l + 1 < c->levels; l++) {
-		csc s;
-		avsl_csc_build(c->s_hat[l], c->dim, &s);
-		gcsc_build(&s, c->dim, &p->S[l]);
-		avsl_csc_free(&s);
-	}
-}
-
-static void plan_release(avsl_dist_plan *p)
-{
-	for (int l = 0; l + 1 < p->c->levels; l++)
-		gcsc_free(&p->S[l]);
+	return (bytes + 63) & ~(size_t)63;
 }
 
 int cpu_avsl_dist_plan_new(op_ctx *ctx, const avsl_collector_view *c, avsl_dist_plan **plan)
 {
-	avsl_dist_plan *p = malloc(sizeof *p); /* a long-lived object of the caller's, not scratch */
+	/* a long-lived object of the caller's, not scratch: one block holding the struct and every array */
+	const int D = c->dim, ng = gcsc_groups(D);
+	size_t head = align64(sizeof(avsl_dist_plan)), meta = align64((size_t)(ng * NB + ng + 1) * sizeof(int));
+	avsl_dist_plan *p = malloc(head + (AVSL_MAX_LEVELS - 1) * meta);
 	*plan = p;
 	if (!p)
 		return cpu_fail(ctx, "out of memory (AVSL distance plan)");
-	plan_build(c, p);
+	p->c = c;
+	size_t bytes = head + (AVSL_MAX_LEVELS - 1) * meta;
+	int tot[AVSL_MAX_LEVELS - 1];
+	for (int l = 0; l + 1 < c->levels; l++) {
+		gcsc *g = &p->S[l];
+		g->perm = (int *)((char *)p + head + l * meta);
+		g->gptr = g->perm + ng * NB;
+		tot[l] = gcsc_plan(c->s_hat[l], D, g);
+		bytes += 2 * align64((size_t)tot[l] * NB * sizeof(float));
+	}
+	avsl_dist_plan *q = realloc(p, bytes); /* now that the entry counts are known */
+	if (!q) {
+		free(p);
+		*plan = NULL;
+		return cpu_fail(ctx, "out of memory (AVSL distance plan)");
+	}
+	*plan = p = q;
+	char *at = (char *)p + head + (AVSL_MAX_LEVELS - 1) * meta;
+	for (int l = 0; l + 1 < c->levels; l++) {
+		gcsc *g = &p->S[l];
+		g->perm = (int *)((char *)p + head + l * meta);
+		g->gptr = g->perm + ng * NB;
+		g->off = (int32_t *)at;
+		at += align64((size_t)tot[l] * NB * sizeof(float));
+		g->val = (float *)at;
+		at += align64((size_t)tot[l] * NB * sizeof(float));
+		gcsc_fill(c->s_hat[l], D, g);
+	}
 	return 0;
 }
 
 int cpu_avsl_dist_plan_free(op_ctx *ctx, avsl_dist_plan *p)
 {
 	(void)ctx;
-	if (!p)
-		return 0;
-	plan_release(p);
 	free(p);
 	return 0;
 }
 
-/* The tile body: column q is row (idx ? idx[q] : q) of y[l], v[l]. */
-static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, const float *const *u, int C,
-		      const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo,
+/* Bytes of tile_core's work memory: column blocks yB[l] (nb, D, PB) for every level and vB[l] for the gated ones
+ * (level 0 has no gate, its certainties are never read), then per thread Ha, Hb (D, PB) and T (ng*NB, PB). */
+static size_t tile_bytes(int D, int L, int C, int threads)
+{
+	size_t nb = (size_t)(C + PB - 1) / PB;
+	size_t blk = align64(nb * D * PB * sizeof(float)), hb = align64((size_t)D * PB * sizeof(float));
+	size_t tb = align64((size_t)NB * PB * sizeof(float));
+	return (2 * (size_t)L - 1) * blk + (size_t)threads * (2 * hb + tb);
+}
+
+/* The tile body: column q is row (idx ? idx[q] : q) of y[l], v[l]; mem: tile_bytes(D, L, C, threads), 64-aligned. */
+static void tile_core(const avsl_dist_plan *plan, char *mem, int R, const float *const *x, const float *const *u,
+		      int C, const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo,
 		      int threads)
 {
 	const avsl_collector_view *c = plan->c;
@@ -454,39 +515,35 @@ static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, 
 	for (int l = 0; l < L; l++)
 		sym = sym && x[l] == y[l] && (l == 0 || u[l] == v[l]);
 
-	/* Column data transposed into blocks of PB columns, block-major: yB[l], vB[l] (nb, D, PB), zero-padded, so
-	 * one block's slices (D*PB floats per level and array) are contiguous and stay cached while rows stream by. */
+	/* Column data transposed into blocks of PB columns, block-major, zero-padded, so one block's slices (D*PB
+	 * floats per level and array) are contiguous and stay cached while rows stream by. */
 	const int nb = (C + PB - 1) / PB;
-	float *yB[AVSL_MAX_LEVELS], *vB[AVSL_MAX_LEVELS];
+	size_t blk = align64((size_t)nb * D * PB * sizeof(float)), hb = align64((size_t)D * PB * sizeof(float));
+	size_t tb = align64((size_t)NB * PB * sizeof(float));
+	float *yB[AVSL_MAX_LEVELS], *vB[AVSL_MAX_LEVELS] = {NULL};
 	for (int l = 0; l < L; l++) {
-		yB[l] = aligned_alloc(64, (size_t)nb * D * PB * sizeof(float));
-		vB[l] = aligned_alloc(64, (size_t)nb * D * PB * sizeof(float));
+		yB[l] = (float *)mem;
+		mem += blk;
+		if (l) {
+			vB[l] = (float *)mem;
+			mem += blk;
+		}
 	}
-	if (threads < 1)
-		threads = 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int b = 0; b < nb; b++)
 		for (int l = 0; l < L; l++)
 			for (int p = 0; p < PB; p++) {
 				int q = b * PB + p;
-				float *yo = yB[l] + (size_t)b * D * PB + p, *vo = vB[l] + (size_t)b * D * PB + p;
-				/* level 0 has no gate: its certainties are never read, so vB[0] is left as allocated */
-				if (q >= C) {
-					for (int n = 0; n < D; n++)
-						yo[(size_t)n * PB] = 0.0f;
-					if (l)
-						for (int n = 0; n < D; n++)
-							vo[(size_t)n * PB] = 0.0f;
-					continue;
-				}
-				const float *ys = y[l] + (size_t)(idx ? idx[q] : q) * D;
+				const float *ys = q < C ? y[l] + (size_t)(idx ? idx[q] : q) * D : NULL;
+				float *yo = yB[l] + (size_t)b * D * PB + p;
 				for (int n = 0; n < D; n++)
-					yo[(size_t)n * PB] = ys[n];
-				if (l) {
-					const float *vs = v[l] + (size_t)(idx ? idx[q] : q) * D;
-					for (int n = 0; n < D; n++)
-						vo[(size_t)n * PB] = vs[n];
-				}
+					yo[(size_t)n * PB] = ys ? ys[n] : 0.0f;
+				if (!l)
+					continue;
+				const float *vs = q < C ? v[l] + (size_t)(idx ? idx[q] : q) * D : NULL;
+				float *vo = vB[l] + (size_t)b * D * PB + p;
+				for (int n = 0; n < D; n++)
+					vo[(size_t)n * PB] = vs ? vs[n] : 0.0f;
 			}
 
 	/* Work items (column block, chunk of RB rows), block-major so a thread keeps one block's column data hot.
@@ -496,33 +553,29 @@ static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, 
 	int64_t nitems = (int64_t)nb * nrc;
 #pragma omp parallel num_threads(threads)
 	{
-		scratch w;
-		w.Ha = aligned_alloc(64, (size_t)D * PB * sizeof(float));
-		w.Hb = aligned_alloc(64, (size_t)D * PB * sizeof(float));
-		w.T = aligned_alloc(64, NB * PB * sizeof(float));
+		char *mine = mem + (size_t)omp_get_thread_num() * (2 * hb + tb);
+		scratch w = {.Ha = (float *)mine, .Hb = (float *)(mine + hb), .T = (float *)(mine + 2 * hb)};
 		float res[PB];
 #pragma omp for schedule(dynamic, 1)
 		for (int64_t it = 0; it < nitems; it++) {
 			int b = (int)(it / nrc), r0 = (int)(it % nrc) * RB;
 			int c0 = b * PB, cn = C - c0 < PB ? C - c0 : PB;
-			float *yb[AVSL_MAX_LEVELS], *vb[AVSL_MAX_LEVELS];
+			float *yb[AVSL_MAX_LEVELS], *vb[AVSL_MAX_LEVELS] = {NULL};
 			for (int l = 0; l < L; l++) {
 				yb[l] = yB[l] + (size_t)b * D * PB;
-				vb[l] = vB[l] + (size_t)b * D * PB;
+				if (l)
+					vb[l] = vB[l] + (size_t)b * D * PB;
 			}
 			for (int r = r0; r < r0 + RB && r < R; r++) {
 				if (sym && c0 + cn <= r)
 					break;
-				dist_block(c, S, x, u, r, yb, vb, PB, 0, &w, res);
+				dist_block(c, S, x, u, r, yb, vb, &w, res);
 				float *o = out + (size_t)r * ldo;
 				for (int p = 0; p < cn; p++)
 					if (!sym || c0 + p >= r)
 						o[c0 + p] = res[p];
 			}
 		}
-		free(w.Ha);
-		free(w.Hb);
-		free(w.T);
 	}
 	if (sym) { /* lower triangle from the upper, in 64x64 tiles so both sides stay cache-friendly */
 		enum { TB = 64 };
@@ -534,10 +587,6 @@ static void tile_core(const avsl_dist_plan *plan, int R, const float *const *x, 
 					for (int q = tj * TB; q < (tj + 1) * TB && q < r; q++)
 						out[(size_t)r * ldo + q] = out[(size_t)q * ldo + r];
 	}
-	for (int l = 0; l < L; l++) {
-		free(yB[l]);
-		free(vB[l]);
-	}
 }
 
 int cpu_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u,
@@ -545,10 +594,29 @@ int cpu_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *c, int R, const f
 {
 	if (R <= 0 || C <= 0)
 		return 0;
-	avsl_dist_plan plan;
-	plan_build(c, &plan);
-	tile_core(&plan, R, x, u, C, NULL, y, v, out, ldo, ctx->threads);
-	plan_release(&plan);
+	/* the plan of this call: slot and group tables on the stack, the entries in the context scratch */
+	const int D = c->dim, ng = gcsc_groups(D), threads = ctx->threads < 1 ? 1 : ctx->threads;
+	int meta[AVSL_MAX_LEVELS - 1][ng * NB + ng + 1];
+	avsl_dist_plan plan = {.c = c};
+	size_t ptot = 0;
+	for (int l = 0; l + 1 < c->levels; l++) {
+		plan.S[l].perm = meta[l];
+		plan.S[l].gptr = meta[l] + ng * NB;
+		ptot += 2 * align64((size_t)gcsc_plan(c->s_hat[l], D, &plan.S[l]) * NB * sizeof(float));
+	}
+	char *mem = cpu_scratch(ctx, ptot + tile_bytes(D, c->levels, C, threads));
+	if (!mem)
+		return -1;
+	char *at = mem;
+	for (int l = 0; l + 1 < c->levels; l++) {
+		gcsc *g = &plan.S[l];
+		size_t bytes = align64((size_t)g->gptr[ng] * NB * sizeof(float));
+		g->off = (int32_t *)at;
+		g->val = (float *)(at + bytes);
+		at += 2 * bytes;
+		gcsc_fill(c->s_hat[l], D, g);
+	}
+	tile_core(&plan, at, R, x, u, C, NULL, y, v, out, ldo, threads);
 	return 0;
 }
 
@@ -556,8 +624,13 @@ int cpu_avsl_dist_gather(op_ctx *ctx, const avsl_dist_plan *p, int R, const floa
 			 int C, const int32_t *idx, const float *const *y, const float *const *v, float *out,
 			 int64_t ldo)
 {
-	if (R > 0 && C > 0)
-		tile_core(p, R, x, u, C, idx, y, v, out, ldo, ctx->threads);
+	if (R <= 0 || C <= 0)
+		return 0;
+	const int threads = ctx->threads < 1 ? 1 : ctx->threads;
+	char *mem = cpu_scratch(ctx, tile_bytes(p->c->dim, p->c->levels, C, threads));
+	if (!mem)
+		return -1;
+	tile_core(p, mem, R, x, u, C, idx, y, v, out, ldo, threads);
 	return 0;
 }
 

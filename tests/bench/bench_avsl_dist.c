@@ -1,5 +1,8 @@
 /* bench_avsl_dist: pairs/s of avsl_dist_tile (D=512, 3 levels, top-k 128, p=2) on an N x N symmetric tile
- * (X == Y, as avsl-graph does on the diagonal) and on a rectangular R x C tile (no symmetry).
+ * (X == Y, as avsl-graph does on the diagonal) and on a rectangular R x C tile (no symmetry), and the FMA peak of
+ * the same thread count measured in the same run (a register-resident FMA loop, before and after the kernel; the
+ * higher is kept). Useful work per pair = 2 flops per nonzero of every S_hat (the sparse products; the gates and
+ * differences, ~5% more, are not counted), so "% of peak" is a lower bound of the FMA units' occupancy.
  * Usage: bench_avsl_dist [N [threads [R]]]. Prints machine-readable lines "ours_sym PAIRS_PER_S" etc.
  */
 #include "ops.h"
@@ -11,6 +14,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 /* CPU seconds of this process (all threads): with other jobs sharing the cores, wall time alone misleads. */
 static double cpu_now(void)
@@ -18,6 +24,52 @@ static double cpu_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* FMA peak in flops per wall second and per CPU second: every thread runs 12 independent chains of 8-wide FMAs held
+ * in registers (more chains than FMA latency x FMA ports on current x86 cores), no memory traffic. */
+static void fma_peak(int threads, double *wall, double *cpu)
+{
+	const long iters = 20000000;
+	double t0 = avsl_now(), c0 = cpu_now();
+	float sink = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+	{
+#if defined(__AVX2__) && defined(__FMA__)
+		enum { K = 12 };
+		__m256 acc[K], m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
+		for (int k = 0; k < K; k++)
+			acc[k] = _mm256_set1_ps((float)k);
+		for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+			for (int k = 0; k < K; k++)
+				acc[k] = _mm256_fmadd_ps(acc[k], m, a);
+			__asm__ volatile("" : "+x"(m)); /* keep m opaque: no hoisting or folding across iterations */
+		}
+		float f[8];
+		for (int k = 1; k < K; k++)
+			acc[0] = _mm256_add_ps(acc[0], acc[k]);
+		_mm256_storeu_ps(f, acc[0]);
+		sink += f[0];
+#else
+		float acc[8] = {0};
+		for (long i = 0; i < iters; i++)
+			for (int k = 0; k < 8; k++)
+				acc[k] = fmaf(acc[k], 0.999999f, 1e-7f);
+		for (int k = 0; k < 8; k++)
+			sink += acc[k];
+#endif
+	}
+#if defined(__AVX2__) && defined(__FMA__)
+	double flops = (double)threads * iters * 12 * 8 * 2;
+#else
+	double flops = (double)threads * iters * 8 * 2;
+#endif
+	double dt = avsl_now() - t0, dc = cpu_now() - c0;
+	if (sink == 12345.0f) /* never true; keeps the loop's result alive */
+		fputs("", stderr);
+	*wall = flops / dt;
+	*cpu = flops / dc;
 }
 
 int main(int argc, char **argv)
@@ -53,6 +105,9 @@ int main(int argc, char **argv)
 		}
 		op_avsl_normalize_rows(test_ctx(1), e[l], N, D, 2.0f);
 	}
+	double nnz = 0; /* nonzeros of both S_hat: 2 flops each per pair */
+	for (size_t i = 0; i < 2 * (size_t)D * D; i++)
+		nnz += shat[i] != 0.0f;
 	float *out = malloc(sizeof(float) * (size_t)N * N);
 	op_ctx *ctx = test_ctx(threads); /* made before any timing */
 	if (argc > 4) { /* "rect": only the rectangular tile (for profiling) */
@@ -61,6 +116,8 @@ int main(int argc, char **argv)
 				  (const float *const *)u, out, N);
 		return 0;
 	}
+	double pw0, pc0;
+	fma_peak(threads, &pw0, &pc0);
 	double t0 = avsl_now(), c0 = cpu_now();
 	op_avsl_dist_tile(ctx, &c, N, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,
 			  (const float *const *)u, out, N);
@@ -76,6 +133,10 @@ int main(int argc, char **argv)
 	/* first R rows vs all: not detected as symmetric since R != N */
 	double tr = avsl_now() - t0, cr = cpu_now() - c0;
 	printf("ours_rect %d %.6f %.0f %.0f\n", R * N, tr, (double)R * N / tr, (double)R * N / cr);
+	double pw1, pc1;
+	fma_peak(threads, &pw1, &pc1);
+	/* peak flops per wall and per CPU second (the higher of the two measurements), useful flops per pair */
+	printf("peak %.0f %.0f %.0f\n", pw0 > pw1 ? pw0 : pw1, pc0 > pc1 ? pc0 : pc1, 2 * nnz);
 	/* checksum against the naive reference on a few rows */
 	float *ref = malloc(sizeof(float) * 2 * N);
 	avsl_dist_tile_naive(&c, 2, (const float *const *)e, (const float *const *)u, N, (const float *const *)e,

@@ -83,22 +83,32 @@ int cpu_avsl_collector_bwd(op_ctx *ctx, const avsl_collector_view *c, int R, con
 		return 0;
 
 	/* final path: only the gates. Recompute each pair's forward (H, T, pi per level), then run §3.4 backward. */
-	csc S[AVSL_MAX_LEVELS - 1];
-	for (int l = 0; l + 1 < L; l++)
-		avsl_csc_build(c->s_hat[l], D, &S[l]);
 	/* Per query row: dalpha[l][n], dbeta[l][n] of row r, summed over the rows in row order below. Rows are handed
 	 * to threads dynamically (load balance), so per-thread partial sums would depend on the scheduling: the same
 	 * run could round differently twice. Per-row partials make the result independent of scheduling and of the
-	 * thread count. (R, 2, L, D) doubles: 180 x 2 x 3 x 512 x 8 B = 4.4 MB for the official batch. */
+	 * thread count. (R, 2, L, D) doubles: 180 x 2 x 3 x 512 x 8 B = 4.4 MB for the official batch. Then the
+	 * per-thread work rows and S_hat in CSC form, all in the context scratch. */
 	const size_t nacc = (size_t)R * 2 * L * D, per_thread = (size_t)3 * L * D + 2 * (size_t)D;
-	double *acc = cpu_scratch(ctx, nacc * sizeof(double) + (size_t)threads * per_thread * sizeof(float));
-	if (!acc) {
-		for (int l = 0; l + 1 < L; l++)
-			avsl_csc_free(&S[l]);
+	int nnz[AVSL_MAX_LEVELS - 1];
+	size_t sbytes = 0;
+	for (int l = 0; l + 1 < L; l++) {
+		nnz[l] = avsl_csc_nnz(c->s_hat[l], D);
+		sbytes += (size_t)(D + 1) * sizeof(int) + (size_t)nnz[l] * (sizeof(int) + sizeof(float));
+	}
+	double *acc = cpu_scratch(ctx, nacc * sizeof(double) + (size_t)threads * per_thread * sizeof(float) + sbytes);
+	if (!acc)
 		return -1;
+	float *work = (float *)(acc + nacc); /* (threads, per_thread) */
+	csc S[AVSL_MAX_LEVELS - 1];
+	char *at = (char *)(work + (size_t)threads * per_thread);
+	for (int l = 0; l + 1 < L; l++) {
+		S[l].val = (float *)at;
+		S[l].ptr = (int *)(S[l].val + nnz[l]);
+		S[l].row = S[l].ptr + D + 1;
+		at = (char *)(S[l].row + nnz[l]);
+		avsl_csc_fill(c->s_hat[l], D, &S[l]);
 	}
 	memset(acc, 0, nacc * sizeof *acc);
-	float *work = (float *)(acc + nacc); /* (threads, per_thread) */
 #pragma omp parallel num_threads(threads)
 	{
 		float *H = work + (size_t)omp_get_thread_num() * per_thread; /* (L, D) per-level H of one pair */
@@ -167,8 +177,6 @@ int cpu_avsl_collector_bwd(op_ctx *ctx, const avsl_collector_view *c, int R, con
 			if (dbeta && dbeta[l])
 				dbeta[l][n] += (float)sb;
 		}
-	for (int l = 0; l + 1 < L; l++)
-		avsl_csc_free(&S[l]);
 	return 0;
 }
 

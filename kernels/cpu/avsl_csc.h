@@ -9,9 +9,10 @@ typedef struct {
 	float *val; /* (nnz) S_hat values (exact zeros dropped) */
 } csc;
 
-/* From a dense (D, D) S_hat, rows = lower-level dims. */
-void avsl_csc_build(const float *S, int D, csc *o);
-void avsl_csc_free(csc *o);
+/* From a dense (D, D) S_hat, rows = lower-level dims: the number of nonzeros, then the arrays filled into the
+ * caller's memory (ptr: D+1 ints, row and val: avsl_csc_nnz entries each; kernels carve them from cpu_scratch). */
+int avsl_csc_nnz(const float *S, int D);
+void avsl_csc_fill(const float *S, int D, csc *o);
 
 /* ||x||_p of one D-vector (accumulated in double). */
 float avsl_pnorm(const float *x, int D, float p);

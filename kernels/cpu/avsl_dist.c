@@ -150,14 +150,16 @@ void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *cons
 #endif
 enum { PB = AVSL_DIST_P };
 
-void avsl_csc_build(const float *S, int D, csc *o)
+int avsl_csc_nnz(const float *S, int D)
 {
 	int nnz = 0;
 	for (size_t i = 0; i < (size_t)D * D; i++)
 		nnz += S[i] != 0.0f;
-	o->ptr = malloc((size_t)(D + 1) * sizeof *o->ptr);
-	o->row = malloc((size_t)(nnz ? nnz : 1) * sizeof *o->row);
-	o->val = malloc((size_t)(nnz ? nnz : 1) * sizeof *o->val);
+	return nnz;
+}
+
+void avsl_csc_fill(const float *S, int D, csc *o)
+{
 	int k = 0;
 	for (int n = 0; n < D; n++) {
 		o->ptr[n] = k;
@@ -170,13 +172,6 @@ void avsl_csc_build(const float *S, int D, csc *o)
 		}
 	}
 	o->ptr[D] = k;
-}
-
-void avsl_csc_free(csc *o)
-{
-	free(o->ptr);
-	free(o->row);
-	free(o->val);
 }
 
 #ifdef AVSL_HAVE_AVX2

@@ -48,30 +48,41 @@ int cpu_avsl_pool_bwd(op_ctx *ctx, const float *dg, const int32_t *argmax, int N
 int cpu_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const float *W, const float *bias, int N,
 		     int C, int HW, int D, float *A)
 {
-	/* the GEMM uses OpenBLAS's own threads; ctx->threads is for the O(N*C*D) scatter */
+	/* One GEMM for the whole batch (a per-image GEMM and a thread team per image cost more than the arithmetic at
+	 * the demo's sizes): F is copied channel-major, Fc (C, N*HW), so A' = W Fc is (D, N*HW); then per (image,
+	 * dimension) row A' goes back to A's (N, D, HW) layout with the linearised max added. The GEMM uses OpenBLAS's
+	 * own threads; ctx->threads is for the copies and the scatter. */
 	const int threads = ctx->threads;
-	float *lam = cpu_scratch(ctx, sizeof(float) * (size_t)C); /* (C) */
-	if (!lam)
+	const size_t NHW = (size_t)N * HW;
+	float *Fc = cpu_scratch(ctx, sizeof(float) * (NHW * C + NHW * D)); /* (C, N*HW), then A' (D, N*HW) */
+	if (!Fc)
 		return -1;
-	for (int b = 0; b < N; b++) {
-		float *Ab = A + (size_t)b * D * HW;
-		const float *Fb = F + (size_t)b * C * HW;
-		for (int c = 0; c < D; c++)
-			for (int j = 0; j < HW; j++)
-				Ab[(size_t)c * HW + j] = bias[c];
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, D, HW, C, 1.0f, W, C, Fb, HW, 1.0f, Ab, HW);
-		/* the linearised max: N_i * max at the arg-max position, through the same weights (row by row of A
-		 * and W, so both stay in cache) */
+	float *Ac = Fc + NHW * C;
+#pragma omp parallel num_threads(threads)
+	{
+#pragma omp for schedule(static)
+		for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
+			int64_t b = bk / C, k = bk % C;
+			memcpy(Fc + (size_t)k * NHW + (size_t)b * HW, F + bk * HW, sizeof(float) * HW);
+		}
+#pragma omp for schedule(static)
+		for (int c = 0; c < D; c++) /* the bias goes in before the GEMM (beta = 1): summed first, as before */
+			for (size_t j = 0; j < NHW; j++)
+				Ac[(size_t)c * NHW + j] = bias[c];
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, D, (int)NHW, C, 1.0f, W, C, Fc, (int)NHW, 1.0f, Ac,
+		    (int)NHW);
+	/* the linearised max: N_i * max at the arg-max position, through the same weights, one (image, dimension)
+	 * row of A per iteration */
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
+		int64_t b = bc / D, c = bc % D;
+		float *ar = A + bc * HW;
+		memcpy(ar, Ac + (size_t)c * NHW + (size_t)b * HW, sizeof(float) * HW);
+		const float *Fb = F + (size_t)b * C * HW, *wr = W + (size_t)c * C;
 		const int32_t *amb = argmax + (size_t)b * C;
 		for (int k = 0; k < C; k++)
-			lam[k] = (float)HW * Fb[(size_t)k * HW + amb[k]];
-#pragma omp parallel for num_threads(threads) schedule(static)
-		for (int c = 0; c < D; c++) {
-			float *ar = Ab + (size_t)c * HW;
-			const float *wr = W + (size_t)c * C;
-			for (int k = 0; k < C; k++)
-				ar[amb[k]] += wr[k] * lam[k];
-		}
+			ar[amb[k]] += wr[k] * ((float)HW * Fb[(size_t)k * HW + amb[k]]);
 	}
 	return 0;
 }
@@ -158,20 +169,24 @@ int cpu_avsl_link_batch(op_ctx *ctx, const float *lo, int Hl, int Wl, const floa
 			float *link)
 {
 	const int M = Hh * Wh, threads = ctx->threads;
-	float *Lo = cpu_scratch(ctx, sizeof(float) * 2 * (size_t)N * D * M); /* (N, D, M) pooled, normalised lo */
+	/* (D, N, M) pooled, normalised lo and normalised hi, dimension-major so that the sum over images and
+	 * positions is one GEMM with K = N*M (a GEMM per image costs more than its arithmetic at the demo's sizes) */
+	const size_t NM = (size_t)N * M;
+	float *Lo = cpu_scratch(ctx, sizeof(float) * 2 * (size_t)D * NM);
 	if (!Lo)
 		return -1;
-	float *Hi = Lo + (size_t)N * D * M; /* (N, D, M) normalised hi */
+	float *Hi = Lo + (size_t)D * NM;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
-		adaptive_avg(lo + bc * Hl * Wl, Hl, Wl, Hh, Wh, Lo + bc * M);
-		l2norm_vec(Lo + bc * M, M);
-		memcpy(Hi + bc * M, hi + bc * M, sizeof(float) * M);
-		l2norm_vec(Hi + bc * M, M);
+		int64_t b = bc / D, c = bc % D;
+		float *lo_o = Lo + (size_t)c * NM + (size_t)b * M, *hi_o = Hi + (size_t)c * NM + (size_t)b * M;
+		adaptive_avg(lo + bc * Hl * Wl, Hl, Wl, Hh, Wh, lo_o);
+		l2norm_vec(lo_o, M);
+		memcpy(hi_o, hi + bc * M, sizeof(float) * M);
+		l2norm_vec(hi_o, M);
 	}
-	for (int b = 0; b < N; b++)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, D, D, M, 1.0f / N, Lo + (size_t)b * D * M, M,
-			    Hi + (size_t)b * D * M, M, b ? 1.0f : 0.0f, link, D);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, D, D, (int)NM, 1.0f / N, Lo, (int)NM, Hi, (int)NM, 0.0f,
+		    link, D);
 	return 0;
 }
 

@@ -3,6 +3,9 @@
 #include "util.h"
 
 #include <stdarg.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +54,79 @@ int avsl_backend_available(int kind, char *why, size_t n)
 	return 1;
 }
 
-/* Open kind/index into d (threads, AVSL_TF32). 0, or -1 with the reason in d->ctx.err. */
+static const char *const precision_names[] = {"fp32", "bf16", "tf32", "auto"};
+static int precision = -1; /* --precision of this process, -1: not given */
+
+int avsl_precision_parse(const char *s)
+{
+	for (int i = 0; s && i < (int)(sizeof precision_names / sizeof *precision_names); i++)
+		if (strcmp(s, precision_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void avsl_precision_arg(const char *s)
+{
+	int p = avsl_precision_parse(s);
+	if (p < 0)
+		die_usage("--precision: unknown precision '%s' (expected fp32, bf16, tf32 or auto)", s);
+	precision = p;
+}
+
+void avsl_precision_set(int p)
+{
+	precision = p;
+}
+
+int avsl_cpu_has_bf16(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE: XCR0 readable */
+		return 0;
+	unsigned lo, hi;
+	__asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	if ((lo & 0xe6) != 0xe6) /* SSE, AVX and the three AVX-512 state components enabled by the OS */
+		return 0;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) /* leaf 7 has subleaf 1 */
+		return 0;
+	__get_cpuid_count(7, 1, &a, &b, &c, &d);
+	return (a >> 5) & 1; /* AVX512_BF16 */
+#else
+	return 0;
+#endif
+}
+
+/* d opened: returned when `precision` can run on it, else refused (die, exit 1: one line, before any work).
+ * auto says on stderr what it picked. */
+static avsl_device *precision_check(avsl_device *d)
+{
+	int cpu = d->kind == OP_DEVICE_CPU;
+	/* no bf16 kernels exist yet: never a silent fp32 run that claims bf16 */
+	const char *bf16 = !cpu ? "bf16 CUDA kernels are not implemented yet"
+			   : avsl_cpu_has_bf16() ? "bf16 CPU kernels are not implemented yet"
+						 : "this CPU has no avx512_bf16 instructions";
+	if (precision == AVSL_PRECISION_AUTO)
+		fprintf(stderr, "%s: --precision auto: %s on %s (bf16: %s)\n", avsl_progname(), d->tf32 ? "tf32" : "fp32",
+			d->name, bf16);
+	const char *why = NULL;
+	if (precision == AVSL_PRECISION_TF32 && cpu)
+		why = "tf32 is a CUDA precision (the device is cpu)";
+	else if (precision == AVSL_PRECISION_BF16)
+		why = bf16;
+	if (!why)
+		return d;
+	avsl_device_close(d);
+	die("--precision %s: %s; use %s", precision_names[precision], why, cpu ? "fp32" : "tf32 or fp32");
+}
+
+/* Open kind/index into d (threads, --precision, AVSL_TF32). 0, or -1 with the reason in d->ctx.err. */
 static int open_ctx(avsl_device *d, int kind, int index, int threads)
 {
 	memset(d, 0, sizeof *d);
 	const char *tf = getenv("AVSL_TF32");
-	d->tf32 = kind == OP_DEVICE_CUDA && tf && strcmp(tf, "1") == 0;
+	d->tf32 = kind == OP_DEVICE_CUDA && (precision == AVSL_PRECISION_TF32 || precision == AVSL_PRECISION_AUTO ||
+					     (precision < 0 && tf && strcmp(tf, "1") == 0));
 	if (op_ctx_init_on(&d->ctx, kind, index, threads, d->tf32 ? OP_CTX_TF32 : 0))
 		return -1;
 	d->kind = kind;
@@ -94,7 +164,7 @@ avsl_device *avsl_device_open(const char *name, int threads, const char *work, c
 		if (cuda_missing) {
 			snprintf(why, sizeof why, "%s has no CUDA implementation yet (missing: %s)", work, cuda_missing);
 		} else if (open_ctx(d, OP_DEVICE_CUDA, 0, threads) == 0) {
-			return d;
+			return precision_check(d);
 		} else {
 			snprintf(why, sizeof why, "%s", d->ctx.err);
 		}
@@ -110,7 +180,7 @@ avsl_device *avsl_device_open(const char *name, int threads, const char *work, c
 		snprintf(err, sizeof err, "%s has no implementation of %s yet (missing: %s); use -d cpu", d->name, work,
 			 cuda_missing);
 	if (!err[0])
-		return d;
+		return precision_check(d);
 	avsl_device_close(d);
 	die("%s%s%s: %s", src, sep, name, err);
 }

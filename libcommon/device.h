@@ -20,6 +20,24 @@
 
 /* The --help line of -d, the same in every tool (man/avsl.7 and each page's -d entry say the same). */
 #define AVSL_DEVICE_HELP "  -d, --device DEV       cpu, cuda, cuda:N or auto (default: $AVSL_DEVICE, else auto)\n"
+/* The --help line of --precision (avsl-train, avsl-embed, avsl-graph; avsl(7) gives the semantics). */
+#define AVSL_PRECISION_HELP "      --precision P      fp32, bf16, tf32 or auto: arithmetic of convolutions and GEMMs (fp32)\n"
+
+/* --precision: fp32 (the default, the official numerics), bf16 (bf16 convolutions and GEMMs, fp32 accumulation and
+ * everything else fp32), tf32 (CUDA TF32 tensor cores: OP_CTX_TF32, what AVSL_TF32=1 asks for), auto (the fastest
+ * the device offers that this build implements, said on stderr). */
+enum { AVSL_PRECISION_FP32, AVSL_PRECISION_BF16, AVSL_PRECISION_TF32, AVSL_PRECISION_AUTO };
+/* AVSL_PRECISION_* of a name, or -1. */
+int avsl_precision_parse(const char *s);
+/* The precision avsl_device_open applies (AVSL_PRECISION_*; -1, the initial value: not given, AVSL_TF32 decides
+ * TF32 on CUDA). Set by the option parsers: avsl_precision_arg (die_usage, exit 2, on an unknown name) or
+ * avsl_precision_set. avsl_device_open refuses, in one line and exit 1 before any work, a precision the device or
+ * this build cannot give: tf32 on the CPU; bf16 on a CPU without avx512_bf16, and (no bf16 kernels yet) anywhere. */
+void avsl_precision_arg(const char *s);
+void avsl_precision_set(int precision);
+/* 1 when this CPU and OS run AVX-512 BF16 instructions (cpuid leaf 7 subleaf 1 EAX bit 5, AVX-512 state enabled in
+ * XCR0), else 0. */
+int avsl_cpu_has_bf16(void);
 
 /* One opened device. */
 typedef struct avsl_device {

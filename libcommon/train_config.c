@@ -89,6 +89,7 @@ const opt_def tc_opts[] = {
 	{"baseline_loss", T_SPECIAL, 0, 0, 1, 1, 0, 0, 0},
 	{"clip_norm", T_DBL, OFF(clip_norm), 0, 0, 0, 1e-12, BIG, 0},
 	{"sync_bn", T_FLAG, OFF(sync_bn), 0, 0, 0, 0, 0, 0},
+	{"precision", T_SPECIAL, 0, 0, 1, 1, 0, 0, O_NOSAVE}, /* a run-time choice like -d: not stored */
 	{"num_workers", T_INT, OFF(threads), 0, 0, 0, 0, 4096, O_NOSAVE}, /* official name; alias of --threads */
 	{"quiet", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
 	{"verbose", T_SPECIAL, 0, 0, 0, 0, 0, 0, O_NOSAVE | O_NOARG},
@@ -110,6 +111,7 @@ void train_config_init(train_config *c)
 {
 	memset(c, 0, sizeof *c);
 	strcpy(c->device, "auto");
+	c->precision = -1;
 	c->batch_size = 180;
 	c->test_batch_size = 180;
 	c->setting = SETTING_AVSL;
@@ -370,6 +372,13 @@ int tc_apply(errbuf *e, train_config *c, const opt_def *o, char **words, int n, 
 	const char *nm = o->name;
 	if (strcmp(nm, "device") == 0)
 		return set_device(e, c, words, n);
+	if (strcmp(nm, "precision") == 0) {
+		c->precision = avsl_precision_parse(words[0]);
+		if (c->precision < 0)
+			return tc_fail(e, "--precision: unknown precision '%s' (expected fp32, bf16, tf32 or auto)",
+				       words[0]);
+		return 0;
+	}
 	if (strcmp(nm, "setting") == 0) {
 		if (strcmp(words[0], "avsl_proxyanchor") == 0)
 			c->setting = SETTING_AVSL;
@@ -845,6 +854,7 @@ void train_config_usage(FILE *fp)
 	      "Runtime:\n"
 	      AVSL_DEVICE_HELP
 	      "                         (also the official GPU id list: --device 0 1, one rank per id)\n"
+	      AVSL_PRECISION_HELP
 	      "  --threads N, --num_workers N (0: all CPUs)\n"
 	      "  --log-every N (10)  --print-config (the resolved configuration; no training)\n"
 	      "  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"

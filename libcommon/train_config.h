@@ -35,6 +35,7 @@ typedef struct {
 	int delete_old;           /* an existing run directory may be replaced */
 	char device[64];          /* as given, words joined by ',': "auto", "cpu", "cuda:1", "0", "0,1" */
 	int device_given;         /* -d/--device appeared (else $AVSL_DEVICE decides: train_config_device) */
+	int precision;            /* --precision, AVSL_PRECISION_* (device.h); -1: not given. Not stored */
 	int gpu_ids[TC_MAX_GPUS], n_gpu_ids; /* from numeric --device words */
 	int batch_size;           /* 180 */
 	int test_batch_size;      /* 180 (eval batch; no effect on results) */

@@ -89,6 +89,7 @@ static void open_data(trainer *t)
  * threads. Refused (exit 1) before any data is read when it cannot train. */
 static void open_device(trainer *t, const char *name)
 {
+	avsl_precision_set(t->c->precision);
 	t->dev = avsl_device_open(name, t->c->threads, "training",
 				  "the data path, heads, loss and optimiser keep host memory");
 }

@@ -43,6 +43,7 @@ static void usage(FILE *fp)
 		"  -b, --batch-size N     images per forward pass (default: the checkpoint's test_batch_size)\n"
 		"  -t, --threads N        CPU threads (default: all CPUs)\n"
 		AVSL_DEVICE_HELP
+		AVSL_PRECISION_HELP
 		"  -q, --quiet            no progress\n"
 		"  -v, --verbose          more detail\n"
 		"  -h, --help             this help\n"
@@ -191,6 +192,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{"from-npy", required_argument, 0, 'F'}, {"labels", required_argument, 0, 'L'},
 		{"cert", required_argument, 0, 'C'},    {"ids", required_argument, 0, 'I'},
+		{"precision", required_argument, 0, 'P'},
 		{0, 0, 0, 0},
 	};
 	int ch;
@@ -206,6 +208,7 @@ int main(int argc, char **argv)
 		case 'b': batch = (int)opt_long("--batch-size", optarg, 1, 1 << 16); break;
 		case 't': threads = (int)opt_long("--threads", optarg, 1, 1024); break;
 		case 'd': device = avsl_device_arg(optarg); break;
+		case 'P': avsl_precision_arg(optarg); break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;
 		case 'h': usage(stdout); return 0;

@@ -39,6 +39,7 @@ static const char usage_text[] =
 	"      --dense FILE     also write the full query x gallery distance matrix (.npy float32; small sets)\n"
 	"      --threads N      worker threads (default: all CPUs)\n"
 	AVSL_DEVICE_HELP
+	AVSL_PRECISION_HELP
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
 	"                       (--tile 1: each query as soon as it arrives)\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
@@ -50,7 +51,8 @@ static const char usage_text[] =
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n";
 
-enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK, OPT_MERGE };
+enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK, OPT_MERGE,
+       OPT_PRECISION };
 
 static void load(const char *path, ave_set *s)
 {
@@ -127,7 +129,7 @@ int main(int argc, char **argv)
 		{"rerank", required_argument, 0, OPT_RERANK}, {"shortlist", required_argument, 0, OPT_SHORTLIST},
 		{"print-checkpoint", no_argument, 0, OPT_PRINT_CK},
 		{"merge", no_argument, 0, OPT_MERGE},
-		{"device", required_argument, 0, 'd'},
+		{"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, OPT_PRECISION},
 		{"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'}, {"version", no_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
@@ -166,6 +168,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MERGE: merge = 1; break;
 		case 'd': device = avsl_device_arg(optarg); break;
+		case OPT_PRECISION: avsl_precision_arg(optarg); break;
 		case 'o': output = optarg; break;
 		case 'q': verbosity = CLI_QUIET; break;
 		case 'v': verbosity = CLI_VERBOSE; break;

@@ -124,16 +124,14 @@ int cpu_avsl_certainty(op_ctx *ctx, const float *A, int N, int D, int H, int W, 
 				l1 += fabsf(q[h * W + w]);
 			}
 		}
-		double den = l1 > 1e-12 ? l1 : 1e-12, mean = 0, ss = 0;
-		for (int j = 0; j < HW; j++)
-			mean += q[j] / den;
-		mean /= HW;
+		/* std(q / den) = std(q) / den: no division per element (the sums are double, the result float) */
+		double den = l1 > 1e-12 ? l1 : 1e-12, mean = l1 / HW, ss = 0;
 		for (int j = 0; j < HW; j++) {
-			double d = q[j] / den - mean;
+			double d = q[j] - mean;
 			ss += d * d;
 		}
 		/* unbiased std; a single position has no spread (torch would give NaN): 0 */
-		u[bc] = HW > 1 ? (float)sqrt(ss / (HW - 1)) : 0.0f;
+		u[bc] = HW > 1 ? (float)(sqrt(ss / (HW - 1)) / den) : 0.0f;
 	}
 	return 0;
 }

@@ -4,6 +4,11 @@
 # -d over it. On a machine without a usable CUDA device (this one: a CPU-only build, or CUDA built but no driver)
 # -d cuda is refused in one line with the reason; on a GPU host it is refused in one line naming what has no CUDA
 # implementation yet. Either way exit 1, before any output is written.
+# --precision (avsl-train, avsl-embed, avsl-graph; parsed beside -d in libcommon/device.c, one help line): fp32 is
+# the default and changes nothing; tf32 is a CUDA precision, refused on the CPU; bf16 is refused with its reason
+# (this CPU has no avx512_bf16, or: no bf16 kernels are implemented yet), never run as fp32 under the bf16 name;
+# auto runs the fastest precision the device offers that this build implements and says which on stderr. Every
+# refusal is one line, exit 1, before anything is written; an unknown name is a usage error (exit 2).
 . "$(dirname "$0")/lib.sh"
 D=$T/synth
 synth "$D" 4 12 16 3
@@ -100,3 +105,43 @@ if [ "$usable" = 0 ]; then
 fi
 # avsl-prep has no device: -d is not one of its options
 expect prep_has_no_device 2 empty 'unrecognized|unknown|invalid' -- avsl-prep -d cpu -o "$T/p.avs" "$D"
+
+# --precision
+# what this CPU offers, from the kernel's view of cpuid (the tools read cpuid themselves)
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+	bf16_why='bf16 CPU kernels are not implemented yet'
+else
+	bf16_why='this CPU has no avx512_bf16 instructions'
+fi
+
+for tool in avsl-train avsl-embed avsl-graph; do
+	t=${tool#avsl-}
+	check "${t}_precision_help_line" "$tool --help | grep -qxF '      --precision P      fp32, bf16, tf32 or auto: arithmetic of convolutions and GEMMs (fp32)'"
+	check "${t}_precision_man" "grep -q '^\\.It Fl -precision Ar p' '$AVSL_ROOT/man/$tool.1'"
+
+	rm -rf "$T/out-$t"
+	expect "${t}_precision_fp32" 0 - empty -- run "$tool" -d cpu --precision fp32
+	check "${t}_precision_fp32_wrote" "test -e '$T/out-$t'"
+	expect "${t}_precision_auto" 0 - "^$tool: --precision auto: fp32 on cpu \\(bf16: $bf16_why\\)\$" -- run "$tool" -d cpu --precision auto
+	one_line "${t}_precision_auto_one_line"
+
+	rm -rf "$T/out-$t"
+	expect "${t}_precision_tf32_refused" 1 empty "^$tool: --precision tf32: tf32 is a CUDA precision \\(the device is cpu\\); use fp32\$" -- \
+		run "$tool" -d cpu --precision tf32
+	one_line "${t}_precision_tf32_one_line"
+	expect "${t}_precision_bf16_refused" 1 empty "^$tool: --precision bf16: $bf16_why; use fp32\$" -- run "$tool" -d cpu --precision bf16
+	one_line "${t}_precision_bf16_one_line"
+	check "${t}_precision_refused_wrote_nothing" "test ! -e '$T/out-$t'"
+	for bad in fp16 BF16 ''; do
+		expect "${t}_precision_bad_name_${bad:-empty}" 2 empty \
+			"^$tool: --precision: unknown precision '$bad' \\(expected fp32, bf16, tf32 or auto\\)\$" -- \
+			run "$tool" -d cpu --precision "$bad"
+	done
+done
+
+# fp32 is the default: the same bytes with and without it
+avsl-embed -q -t 1 -d cpu -m "$M" "$S" -o "$T/e-default.ave"
+avsl-embed -q -t 1 -d cpu --precision fp32 -m "$M" "$S" -o "$T/e-fp32.ave"
+check embed_fp32_is_default "cmp -s '$T/e-default.ave' '$T/e-fp32.ave'"
+# --precision is a run-time choice like -d: not recorded in the checkpoint's configuration
+check train_precision_not_stored "! avsl-train --print-config --precision fp32 ${TRAIN[*]} -o '$T/pc' | grep -q precision"

@@ -143,7 +143,7 @@ EMU_FLAGS := -O1 -g -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unused-fun
 EMU_CU_OBJ := $(CUDA_SRC:kernels/cuda/%.cu=$(EMU)/cu/%.o)
 EMU_LIB_OBJ := $(filter-out $(BUILD)/obj/kernels/cuda/% $(BUILD)/obj/kernels/cuda_backend.o,$(LIB_OBJ)) \
 	$(EMU)/cuda_backend.o $(EMU_CU_OBJ)
-EMU_TEST_SRC := tests/unit/test_backend_ops.c tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c
+EMU_TEST_SRC := tests/unit/test_backend_ops.c tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c tests/unit/test_cuda_model.c
 EMU_TESTS := $(EMU_TEST_SRC:tests/unit/%.c=$(EMU)/%)
 # The tools linked with the emulated CUDA backend: the CLI tests run `-d cuda` with them (tests/cli/cuda_emu.sh).
 EMU_TOOLS := $(TOOL_SRC:tools/%.c=$(EMU)/bin/%)

@@ -88,13 +88,14 @@ static size_t parse_budget(const char *s)
 static const char *cuda_missing(const knn_metric *metric, long rerank, char *buf, size_t cap)
 {
 	static const op_id avsl[] = {OPID_avsl_normalize_rows, OPID_avsl_dist_tile};
-	static const op_id gather[] = {OPID_avsl_dist_gather};
 	if (metric->kind != KNN_AVSL) {
 		snprintf(buf, cap, "the dot tiles of the plain metrics (--metric avsl runs on CUDA)");
 		return buf;
 	}
-	if (rerank)
-		return avsl_cuda_missing_ops(gather, 1, buf, cap);
+	if (rerank) { /* rerank.c's shortlist (a plain metric) and its gathered rows are host memory */
+		snprintf(buf, cap, "--rerank (its shortlist and gathered rows)");
+		return buf;
+	}
 	return avsl_cuda_missing_ops(avsl, 2, buf, cap);
 }
 

@@ -3,8 +3,9 @@
 # decodes and resizes images and has no device): the same names, the same messages, AVSL_DEVICE as the default and
 # -d over it. On a machine without a usable CUDA device (this one: a CPU-only build, or CUDA built but no driver)
 # -d cuda is refused in one line with the reason; on a GPU host it is refused in one line naming what has no CUDA
-# implementation yet. Either way exit 1, before any output is written. avsl-graph's avsl metric runs on CUDA: on a
-# GPU host it succeeds (its results against the CPU's: tests/cli/cuda_emu.sh, on the CUDA emulator).
+# implementation yet. Either way exit 1, before any output is written. avsl-graph's avsl metric (and avsl-embed, once
+# the embedder ops have CUDA) runs on CUDA: on a GPU host it succeeds (results against the CPU's:
+# tests/cli/cuda_emu.sh, on the CUDA emulator).
 . "$(dirname "$0")/lib.sh"
 D=$T/synth
 synth "$D" 4 12 16 3
@@ -45,6 +46,12 @@ nocuda='(avsl was built without CUDA \(.+\)|CUDA: no usable device: .+|CUDA: no 
 if avsl-eval -q -d cuda "$T/test.avg" >/dev/null 2>"$T/cuda.err"; then usable=1; else usable=0; fi
 [ "$usable" = 0 ] && grep -Eq "^avsl-eval: --device cuda: $nocuda\$" "$T/cuda.err" || usable=1
 
+# avsl-embed runs on CUDA once the AVSL embedder ops have CUDA implementations (op_list.h's flags)
+embed_cuda=1
+for op in avsl_pool_fwd avsl_cam_fwd avsl_certainty; do
+	grep -Eq "^[[:space:]]*X\\($op, 1," "$AVSL_ROOT/kernels/op_list.h" || embed_cuda=0
+done
+
 for tool in avsl-train avsl-embed avsl-graph avsl-eval avsl-explain; do
 	t=${tool#avsl-}
 	expect "${t}_help_lists_device" 0 - empty -- "$tool" --help
@@ -66,6 +73,7 @@ for tool in avsl-train avsl-embed avsl-graph avsl-eval avsl-explain; do
 	# CUDA runs this case's work (a GPU host, avsl-graph's avsl metric): auto takes it silently, -d cuda runs
 	on_cuda=0
 	[ "$usable" = 1 ] && [ "$tool" = avsl-graph ] && on_cuda=1
+	[ "$usable" = 1 ] && [ "$tool" = avsl-embed ] && [ "$embed_cuda" = 1 ] && on_cuda=1
 	if [ "$on_cuda" = 1 ]; then
 		expect "${t}_auto_cuda" 0 - empty -- run "$tool" -d auto
 	else

@@ -214,6 +214,45 @@ __global__ void bn_fold_kernel(int C, const float *gamma, const float *beta, con
 	}
 }
 
+// bn_bwd_dx_kernel over nel elements, with 32-bit indexing when they fit (bn_bwd, bn_bwd_data).
+void launch_bwd_dx(const trunk_backend *b, const float *x, const float *dy, const float *relu_y, const float *gamma,
+		   const float *mean, const float *invstd, const float *coef, int C, int HW, int64_t nel, float *dx)
+{
+	const unsigned g = trunk_grid(b, nel, 256);
+	if (trunk_small(nel))
+		bn_bwd_dx_kernel<uint32_t>
+			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, (uint32_t)nel, dx);
+	else
+		bn_bwd_dx_kernel<int64_t>
+			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
+}
+
+// The two statistics passes of bn_train_fwd and bn_stats: mean (C) from the slice sums, then *part (C, splits)
+// (context workspace) holding each slice's sum of squared deviations from that mean. Returns splits, or -1.
+int bn_two_passes(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float **part_out)
+{
+	trunk_backend *b = trunk_of(ctx);
+	const int C = s->C;
+	const int64_t M = (int64_t)s->N * s->HW;
+	const int splits = bn_splits(M);
+	float *part = (float *)trunk_workspace(ctx, (size_t)C * splits * sizeof(float));
+	if (!part)
+		return -1;
+	const dim3 grid(C, splits);
+	const int small = trunk_small(M * C);
+	if (small)
+		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, NULL, part);
+	else
+		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
+	bn_mean_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(part, C, splits, (double)M, mean);
+	if (small)
+		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, mean, part);
+	else
+		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
+	*part_out = part;
+	return splits;
+}
+
 } // namespace
 
 extern "C" int cuda_bn_fold(op_ctx *ctx, int C, const float *gamma, const float *beta, const float *mean,
@@ -261,24 +300,13 @@ extern "C" int cuda_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x,
 	if (C == 0)
 		return 0;
 	const int64_t M = (int64_t)s->N * s->HW;
-	const int splits = bn_splits(M);
-	float *part = (float *)trunk_workspace(ctx, (size_t)C * splits * sizeof(float));
-	if (!part)
+	float *part;
+	const int splits = bn_two_passes(ctx, s, x, mean, &part);
+	if (splits < 0)
 		return -1;
-	const dim3 grid(C, splits);
-	const unsigned cg = trunk_grid(b, C, 128);
-	const int small = trunk_small(M * C);
-	if (small)
-		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, NULL, part);
-	else
-		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
-	bn_mean_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, mean);
-	if (small)
-		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, mean, part);
-	else
-		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
-	bn_var_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, gamma, beta, eps, momentum, mean,
-						 running_mean, running_var, invstd, scale, shift);
+	bn_var_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(part, C, splits, (double)M, gamma, beta, eps,
+								    momentum, mean, running_mean, running_var, invstd,
+								    scale, shift);
 	if (trunk_launched(ctx, "bn_train_fwd: statistics"))
 		return -1;
 	return cuda_affine_act_fwd(ctx, s, x, scale, shift, res, y, flags);
@@ -324,13 +352,7 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 	}
 	if (!dx || nel == 0)
 		return 0;
-	const unsigned g = trunk_grid(b, nel, 256);
-	if (trunk_small(nel))
-		bn_bwd_dx_kernel<uint32_t>
-			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, (uint32_t)nel, dx);
-	else
-		bn_bwd_dx_kernel<int64_t>
-			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
+	launch_bwd_dx(b, x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
 	return trunk_launched(ctx, "bn_bwd: dx");
 }
 
@@ -343,24 +365,11 @@ extern "C" int cuda_bn_stats(op_ctx *ctx, const bn_shape *s, const float *x, flo
 	const int C = s->C;
 	if (C == 0)
 		return 0;
-	const int64_t M = (int64_t)s->N * s->HW;
-	const int splits = bn_splits(M);
-	float *part = (float *)trunk_workspace(ctx, (size_t)C * splits * sizeof(float));
-	if (!part)
+	float *part;
+	const int splits = bn_two_passes(ctx, s, x, mean, &part);
+	if (splits < 0)
 		return -1;
-	const dim3 grid(C, splits);
-	const unsigned cg = trunk_grid(b, C, 128);
-	const int small = trunk_small(M * C);
-	if (small)
-		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, NULL, part);
-	else
-		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
-	bn_mean_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, mean);
-	if (small)
-		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, mean, part);
-	else
-		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
-	bn_m2_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, m2);
+	bn_m2_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(part, C, splits, m2);
 	return trunk_launched_at(ctx, "bn_stats (N %d, C %d, HW %d)", s->N, C, s->HW);
 }
 
@@ -382,12 +391,6 @@ extern "C" int cuda_bn_bwd_data(op_ctx *ctx, const bn_shape *s, const float *x, 
 	if (!coef)
 		return -1;
 	bn_coef_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(sum_g, sum_gxhat, C, count, coef);
-	const unsigned g = trunk_grid(b, nel, 256);
-	if (trunk_small(nel))
-		bn_bwd_dx_kernel<uint32_t>
-			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, (uint32_t)nel, dx);
-	else
-		bn_bwd_dx_kernel<int64_t>
-			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
+	launch_bwd_dx(b, x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
 	return trunk_launched_at(ctx, "bn_bwd_data (N %d, C %d, HW %d)", s->N, C, HW);
 }

@@ -156,6 +156,17 @@
 	X(pa_cos_loss, 0, \
 	  (op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta, \
 	   float a, float *grad, float *loss), \
-	  (ctx, s, R, C, ylab, zlab, delta, a, grad, loss))
+	  (ctx, s, R, C, ylab, zlab, delta, a, grad, loss)) \
+	X(dot_tile, 1, \
+	  (op_ctx *ctx, int R, const float *a, int64_t lda, int C, const float *b, int64_t ldb, int D, int mode, \
+	   float *out, int64_t ldo), \
+	  (ctx, R, a, lda, C, b, ldb, D, mode, out, ldo)) \
+	X(topk_init, 1, \
+	  (op_ctx *ctx, int R, int K, float *dist, int32_t *idx), \
+	  (ctx, R, K, dist, idx)) \
+	X(topk_merge, 1, \
+	  (op_ctx *ctx, const float *tile, int R, int C, int64_t rstride, int64_t cstride, int64_t col0, \
+	   const int32_t *cols, int64_t self0, float *dist, int32_t *idx, int K), \
+	  (ctx, tile, R, C, rstride, cstride, col0, cols, self0, dist, idx, K))
 
 #endif

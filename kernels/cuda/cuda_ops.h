@@ -1,5 +1,5 @@
 /* cuda_ops.h: the raw CUDA kernels that are not (yet) ops of the contract kernels/ops.h, callable from C: AdamW over
- * the flat parameter buffer, the running top-k merge, and the Proxy-Anchor loss with a leading dimension and a
+ * the flat parameter buffer and the Proxy-Anchor loss with a leading dimension and a
  * gradient scale (cuda_pa_dist_loss, the op, wraps it). No CUDA type appears here: streams are opaque pointers.
  * These symbols exist in a CUDA build only; the ops of the contract reach the other .cu files through the CUDA
  * backend table (kernels/op_backend.h).
@@ -45,19 +45,6 @@ uint64_t avsl_adamw_plan_blocks(avsl_adamw_segment *seg, int nseg);
  * the planned segments; groups: host table of ngroups <= AVSL_ADAMW_MAX_GROUPS. */
 int adamw_step_cuda(float *param, const float *grad, float *m, float *v, const avsl_adamw_segment *seg_dev,
 		    int nseg, uint64_t nblocks, const avsl_adamw_group *groups, int ngroups, void *stream);
-
-/* ---- running top-k per query row (kernels/cuda/topk.cu) ------------------------------------------------------ */
-
-enum { AVSL_TOPK_MAX_K = 1024 };
-
-/* Empty lists: dist = +inf, idx = -1. dist, idx: (R, K). */
-int topk_init_cuda(float *dist, int64_t *idx, int R, int K, void *stream);
-/* Merge a distance tile into the running lists. tile: (R, C), leading dimension ldt; column c is gallery item
- * col0 + c. Lists stay sorted by (distance, gallery index) ascending; an empty slot (idx -1) sorts after every
- * entry. If self0 >= 0, row r never receives gallery item self0 + r (the query itself). NaN distances are never
- * inserted. K <= AVSL_TOPK_MAX_K. A gallery index must be merged at most once per row. */
-int topk_merge_cuda(const float *tile, int R, int C, int64_t ldt, int64_t col0, int64_t self0, float *dist,
-		    int64_t *idx, int K, void *stream);
 
 /* ---- distance Proxy-Anchor loss (kernels/cuda/proxy_anchor.cu), method §4.1 ---------------------------------- */
 

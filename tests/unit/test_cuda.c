@@ -1,6 +1,6 @@
 /* Tests of the device selection (libcommon/device.h) and of the CUDA ops against a plain CPU reference: the AVSL
  * distance ops at the real sizes (the generic test_backend_ops covers every op on small random shapes), and the raw
- * CUDA kernels of cuda_ops.h (AdamW, top-k merge, Proxy-Anchor with a leading dimension).
+ * CUDA kernels of cuda_ops.h (AdamW, Proxy-Anchor with a leading dimension), and the top-k merge at real sizes.
  *
  * Without a usable CUDA device (CPU-only build, or no GPU as in CI) only the refusal is checked: CUDA must report
  * itself unavailable with the right message; no op case is printed at all (the device handle and -d are tested by
@@ -711,24 +711,24 @@ static const char *topk_case(int R, int K, int C, int ntiles, int64_t self0, int
 	tiles[5] = NAN;
 	tiles[ldt + 3] = tiles[ldt + 7] = INFINITY; /* row 1: +inf is a distance like any other, kept before empty slots */
 	float *dt = dev_alloc((size_t)R * ldt * 4), *dd = dev_alloc((size_t)R * K * 4);
-	int64_t *di = dev_alloc((size_t)R * K * 8);
+	int32_t *di = dev_alloc((size_t)R * K * 4);
 	const char *fail = NULL;
-	if (!dt || !dd || !di || topk_init_cuda(dd, di, R, K, NULL)) {
+	if (!dt || !dd || !di || op_topk_init(DEV, R, K, dd, di)) {
 		fail = "alloc/init";
 		goto done;
 	}
 	for (int t = 0; t < ntiles; t++) /* tiles in reverse gallery order: merging must not assume order */
 		if (op_upload(DEV, dt, tiles + (size_t)(ntiles - 1 - t) * R * ldt, (size_t)R * ldt * 4) ||
 		    op_ctx_sync(DEV) ||
-		    topk_merge_cuda(dt, R, C, ldt, (int64_t)(ntiles - 1 - t) * C, self0, dd, di, K, NULL) ||
+		    op_topk_merge(DEV, dt, R, C, ldt, 1, (int64_t)(ntiles - 1 - t) * C, NULL, self0, dd, di, K) ||
 		    op_ctx_sync(DEV)) {
 			fail = "merge";
 			goto done;
 		}
 	float *gd = host_floats((size_t)R * K);
-	int64_t *gi = xmalloc_array((size_t)R * K, 8);
-	if (dev_download(gd, dd, (size_t)R * K * 4) || dev_download(gi, di, (size_t)R * K * 8) ||
-	    !guard_intact(dd, (size_t)R * K * 4) || !guard_intact(di, (size_t)R * K * 8))
+	int32_t *gi = xmalloc_array((size_t)R * K, 4);
+	if (dev_download(gd, dd, (size_t)R * K * 4) || dev_download(gi, di, (size_t)R * K * 4) ||
+	    !guard_intact(dd, (size_t)R * K * 4) || !guard_intact(di, (size_t)R * K * 4))
 		fail = "download/guard";
 	cand *all = xmalloc_array(N, sizeof *all);
 	for (int row = 0; row < R && !fail; row++) {

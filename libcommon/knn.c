@@ -15,6 +15,8 @@
  */
 #define _GNU_SOURCE
 #include "knn.h"
+#include "devmem.h"
+#include "knn_device.h"
 #include "npy.h"
 #include "progress.h"
 #include "rerank.h"
@@ -193,6 +195,12 @@ static void *alloc_aligned(size_t count, size_t size)
 	return p;
 }
 
+/* Device memory for distance tiles (knn_opts.device_tile_bytes; 0: the default). */
+static size_t knn_tile_budget(const knn_opts *o)
+{
+	return o->device_tile_bytes ? o->device_tile_bytes : KNN_DEVICE_TILE_DEFAULT;
+}
+
 op_ctx *knn_ctx_open(const knn_opts *o, op_ctx *own)
 {
 	if (o->ctx)
@@ -307,9 +315,9 @@ static void prep_free(prep *p)
 }
 
 /* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo
- * (backend memory of ctx). */
-static void tile_dist(const knn_opts *o, op_ctx *ctx, const prep *pq, const prep *pg, uint64_t r0, int R, uint64_t c0,
-		      int C, float *out, int64_t ldo)
+ * (backend memory of ctx). cv: the AVSL metric's collector in ctx's memory (on a device: knn_dev's upload). */
+static void tile_dist(const knn_opts *o, op_ctx *ctx, const avsl_collector_view *cv, const prep *pq, const prep *pg,
+		      uint64_t r0, int R, uint64_t c0, int C, float *out, int64_t ldo)
 {
 	if (o->metric.kind == KNN_AVSL) {
 		const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
@@ -320,7 +328,7 @@ static void tile_dist(const knn_opts *o, op_ctx *ctx, const prep *pq, const prep
 			y[l] = pg->lv[l] + c0 * D;
 			v[l] = pg->cert[l] + c0 * D;
 		}
-		OP_DO(ctx, op_avsl_dist_tile(ctx, o->metric.avsl, R, x, u, C, y, v, out, ldo));
+		OP_DO(ctx, op_avsl_dist_tile(ctx, cv, R, x, u, C, y, v, out, ldo));
 		return;
 	}
 	/* squared Euclidean (l2, levels, level:N, avsl-linear: on transformed vectors) or 1 - cosine */
@@ -447,6 +455,16 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
 	op_ctx own, *octx = knn_ctx_open(o, &own);
+	/* The AVSL metric on a device: the collector uploaded, and the gallery columns of a tile as many as the
+	 * device tile budget holds (knn_device.h); the tile is knn_dev's. */
+	knn_dev dv = {0};
+	const avsl_collector_view *cv = o->metric.avsl;
+	if (o->metric.kind == KNN_AVSL && devmem_is_device(octx)) {
+		int rows = q1 - q0 < (uint64_t)T ? (int)(q1 - q0) : T;
+		CT = knn_dev_cols(knn_tile_budget(o), rows > 0 ? rows : 1, ng ? ng : 1);
+		knn_dev_open(&dv, octx, o->metric.avsl, rows > 0 ? rows : 1, CT);
+		cv = &dv.view;
+	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
 	if (o->prepared) {
@@ -469,7 +487,10 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	int32_t *idx, *hi = xmalloc_array((size_t)T * kk, sizeof *hi);
 	OP_DO(octx, op_alloc(octx, (void **)&dist, (nlist ? nlist : 1) * kk * sizeof *dist));
 	OP_DO(octx, op_alloc(octx, (void **)&idx, (nlist ? nlist : 1) * kk * sizeof *idx));
-	OP_DO(octx, op_alloc(octx, (void **)&tile, (size_t)T * CT * sizeof *tile));
+	if (dv.tile)
+		tile = dv.tile;
+	else
+		OP_DO(octx, op_alloc(octx, (void **)&tile, (size_t)T * CT * sizeof *tile));
 	if (sym)
 		OP_DO(octx, op_topk_init(octx, (int)nlist, kk, dist, idx));
 	avg_neighbour *nb = xmalloc_array((size_t)kk, sizeof *nb);
@@ -484,7 +505,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			OP_DO(octx, op_topk_init(octx, R, kk, bd, bi));
 		for (uint64_t c0 = sym ? r0 : 0; c0 < ng; c0 += (uint64_t)CT) {
 			int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
-			tile_dist(o, octx, &pq, pg, r0, R, c0, C, tile, C);
+			tile_dist(o, octx, cv, &pq, pg, r0, R, c0, C, tile, C);
 			/* the query's own index is excluded when the gallery is the query set */
 			OP_DO(octx, op_topk_merge(octx, tile, R, C, C, 1, (int64_t)c0, NULL, same ? (int64_t)r0 : -1, bd,
 						  bi, kk));
@@ -519,7 +540,9 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	}
 	progress_end(&pr);
 
-	op_free(octx, tile);
+	if (tile != dv.tile)
+		op_free(octx, tile);
+	knn_dev_close(&dv);
 	op_free(octx, dist);
 	op_free(octx, idx);
 	free(hd);
@@ -541,6 +564,12 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
 	int T = o->tile;
 	op_ctx own, *octx = knn_ctx_open(o, &own);
+	knn_dev dv = {0}; /* the AVSL metric on a device: its collector uploaded (knn_device.h) */
+	const avsl_collector_view *cv = o->metric.avsl;
+	if (o->metric.kind == KNN_AVSL && devmem_is_device(octx)) {
+		knn_dev_open(&dv, octx, o->metric.avsl, 1, 1);
+		cv = &dv.view;
+	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
 	if (qs != gs) {
@@ -557,13 +586,14 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
 		for (uint64_t c0 = 0; c0 < ng; c0 += (uint64_t)T) {
 			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
-			tile_dist(o, octx, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng);
+			tile_dist(o, octx, cv, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng);
 		}
 		OP_DO(octx, op_download(octx, hblk, blk, (size_t)R * ng * sizeof *hblk));
 		bad = npy_write_data(fp, "dense", NPY_F32, hblk, (uint64_t)R * ng, &ferr) != 0;
 	}
 	op_free(octx, blk);
 	free(hblk);
+	knn_dev_close(&dv);
 	prep_free(&pq);
 	if (qs != gs)
 		prep_free(&pg_own);

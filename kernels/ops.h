@@ -335,29 +335,46 @@ int op_topk_init(op_ctx *ctx, int R, int K, float *dist, int32_t *idx);
 int op_topk_merge(op_ctx *ctx, const float *tile, int R, int C, int64_t rstride, int64_t cstride, int64_t col0,
 		  const int32_t *cols, int64_t self0, float *dist, int32_t *idx, int K);
 
-/* ---- AdamW over the flat parameter buffer (kernels/cuda/adamw.cu; libcommon/optim.c on the CPU) ------------- */
+/* ---- AdamW and gradient clipping over the flat parameter buffer (libcommon/optim.c) ---------------------- */
 
 enum { AVSL_ADAMW_MAX_GROUPS = 8 };
 
-/* One optimiser group (host memory, passed by value to the kernel). step is this group's own step count t >= 1
- * (groups step separately during warm-up); a group with active = 0 is left untouched (no decay, no moment update).
+/* One optimiser group (host memory). step is this group's own step count t >= 1 (groups step separately during
+ * warm-up); a group with active = 0 is left untouched (no decay, no moment update). The hyper-parameters are
+ * doubles (python floats); the op derives its float32 constants from them in double, as torch 1.13 does:
  * PyTorch AdamW: p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *                p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
 typedef struct {
-	float lr, wd, beta1, beta2, eps;
+	double lr, wd, beta1, beta2, eps;
 	int64_t step;
 	int active;
 } avsl_adamw_group;
 
 /* A contiguous range of the flat buffers that belongs to one group (one trainable tensor, or several adjacent
- * ones). Ranges must not overlap. first_block is filled by avsl_adamw_plan_blocks. */
+ * ones). Ranges must not overlap. */
 typedef struct {
 	uint64_t offset;      /* in floats */
 	uint64_t numel;
-	uint64_t first_block; /* output of avsl_adamw_plan_blocks */
+	uint64_t first_block; /* the CUDA backend's scratch (its copy of the table); ignored on input */
 	int32_t group;        /* index into the group table */
 	int32_t reserved;
 } avsl_adamw_segment;
+
+/* One AdamW step (the formula above) over the flat buffers param, grad, m, v (backend memory): the elements of
+ * segment s, [offset, offset + numel), with the constants of groups[seg[s].group]; nothing outside the segments is
+ * touched (frozen tensors, buffers). seg (nseg) and groups (ngroups <= AVSL_ADAMW_MAX_GROUPS): host memory.
+ * Precision: float32, torch's operation order per element (_single_tensor_adamw). Determinism: an element's
+ * result depends on nothing but its own values and its group (any thread count, any cut of the segments). CPU and
+ * CUDA agree within a few ulp (their compilers fuse the multiply-adds differently). Scratch: CUDA nseg segments. */
+int op_adamw_step(op_ctx *ctx, float *param, const float *grad, float *m, float *v, const avsl_adamw_segment *seg,
+		  int nseg, const avsl_adamw_group *groups, int ngroups);
+/* *sumsq (host) = sum of x[i]^2 over x (n), accumulated in double in one fixed order, so the same bits for any
+ * thread count (CPU: blocks of 8192 floats, eight lanes each, the block sums in order; CUDA: its own fixed tree,
+ * equal to the CPU within double rounding). The gradient norms of clipping. Scratch: CPU n / 8192 doubles, CUDA
+ * 129 doubles. */
+int op_sq_norm(op_ctx *ctx, const float *x, size_t n, double *sumsq);
+/* x (n) *= c, in place (clipping's rescale). */
+int op_scale(op_ctx *ctx, float *x, size_t n, float c);
 
 /* ---- op ids: one per entry of op_list.h (OPID_conv2d_fwd, ...) ---------------------------------------------- */
 #include "op_list.h"

@@ -138,18 +138,14 @@ __global__ void pa_grad(const float *d, int R, int C, int64_t ldd, const int32_t
 
 } // namespace
 
-extern "C" size_t proxy_anchor_cuda_workspace_size(int C)
-{
-	return ((size_t)3 * (C > 0 ? C : 0) + 2) * sizeof(float);
-}
+// Workspace bytes of pa_launch: three floats per column and two more.
+static size_t pa_workspace_size(int C) { return ((size_t)3 * (C > 0 ? C : 0) + 2) * sizeof(float); }
 
-extern "C" int proxy_anchor_cuda(const float *d, int R, int C, int64_t ldd, const int32_t *ylab, const int32_t *zlab,
-				 float mpos, float mneg, float a, float scale, float *loss, float *dd, void *ws,
-				 void *stream)
+// The loss of d (R, C) with leading dimension ldd into the device float *loss, and dd = scale * dL/dd (NULL: forward
+// only) on stream s; ws: pa_workspace_size(C) bytes. A CUDA error code (0: launched).
+static int pa_launch(const float *d, int R, int C, int64_t ldd, const int32_t *ylab, const int32_t *zlab, float mpos,
+		     float mneg, float a, float scale, float *loss, float *dd, void *ws, cudaStream_t s)
 {
-	if (R < 1 || C < 1 || ldd < C || !d || !ylab || !zlab || !loss || !ws)
-		return AVSL_CUDA_EINVAL;
-	cudaStream_t s = avsl_stream(stream);
 	float *col = (float *)ws, *g = col + (size_t)3 * C;
 	const unsigned cb = (unsigned)((C + COLS - 1) / COLS);
 	pa_columns<<<cb, dim3(COLS, ROWS), 0, s>>>(d, R, C, ldd, ylab, zlab, mpos, mneg, a, col);
@@ -174,14 +170,14 @@ extern "C" int cuda_pa_dist_loss(op_ctx *ctx, const float *d, int R, int C, cons
 {
 	if (R < 1 || C < 1)
 		return trunk_fail(ctx, "pa_dist_loss: empty tile (%d x %d)", R, C);
-	size_t ws = proxy_anchor_cuda_workspace_size(C);
+	size_t ws = pa_workspace_size(C);
 	float *w = (float *)trunk_workspace(ctx, ws + sizeof(float)), *dloss = (float *)((char *)w + ws);
 	if (!w)
 		return -1;
 	cudaStream_t s = trunk_of(ctx)->stream;
-	int rc = proxy_anchor_cuda(d, R, C, C, ylab, zlab, mpos, mneg, a, 1.0f, dloss, grad, w, s);
-	if (rc)
-		return trunk_fail(ctx, "pa_dist_loss: %s", avsl_cuda_error_string(rc));
+	if (trunk_cuda_check(ctx, (cudaError_t)pa_launch(d, R, C, C, ylab, zlab, mpos, mneg, a, 1.0f, dloss, grad, w, s),
+			     "pa_dist_loss"))
+		return -1;
 	return trunk_cuda_check(ctx, cudaMemcpyAsync(loss, dloss, sizeof *loss, cudaMemcpyDeviceToHost, s),
 				"pa_dist_loss: loss") ||
 	       trunk_cuda_check(ctx, cudaStreamSynchronize(s), "pa_dist_loss: synchronise");

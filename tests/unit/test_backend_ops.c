@@ -1107,6 +1107,78 @@ static int case_topk_merge(void)
 	return same_i32("idx", di, iref, n);
 }
 
+/* ---- AdamW and clipping ------------------------------------------------------------------------------------ */
+
+/* Up to four segments with gaps between them, three groups (one maybe inactive), moments from earlier steps; the
+ * reference is the update in double from the table's values (float32 vs double: TOL). Gaps and inactive segments
+ * must not change at all. */
+static int case_adamw_step(void)
+{
+	int nseg = rint_in(1, 4), total = 0;
+	avsl_adamw_segment seg[4];
+	avsl_adamw_group G[3];
+	for (int i = 0; i < 3; i++)
+		G[i] = (avsl_adamw_group){.lr = 0.01 * rint_in(1, 20), .wd = 0.01 * rint_in(0, 5), .beta1 = 0.9,
+					  .beta2 = 0.999, .eps = 1e-8, .step = rint_in(1, 6), .active = rint_in(0, 3) > 0};
+	for (int s = 0; s < nseg; s++) {
+		total += rint_in(0, 5); /* a gap */
+		seg[s] = (avsl_adamw_segment){.offset = (uint64_t)total, .numel = (uint64_t)rint_in(1, 300),
+					      .first_block = 77, .group = rint_in(0, 2)};
+		total += (int)seg[s].numel;
+	}
+	total += rint_in(0, 5);
+	float *p = hrand((size_t)total), *g = hrand((size_t)total), *m = hrand((size_t)total), *v = hrand((size_t)total);
+	for (int i = 0; i < total; i++)
+		v[i] = fabsf(v[i]) + 0.01f;
+	float *rp = copy(p, (size_t)total), *rm = copy(m, (size_t)total), *rv = copy(v, (size_t)total);
+	float *dp = dev(p, (size_t)total), *dm = dev(m, (size_t)total), *dv = dev(v, (size_t)total);
+	RUN_OP(op_adamw_step(CTX, dp, dev(g, (size_t)total), dm, dv, seg, nseg, G, 3));
+	for (int s = 0; s < nseg; s++) {
+		const avsl_adamw_group *q = &G[seg[s].group];
+		if (!q->active)
+			continue;
+		double bc1 = 1 - pow(q->beta1, (double)q->step), bc2 = 1 - pow(q->beta2, (double)q->step);
+		for (uint64_t e = seg[s].offset; e < seg[s].offset + seg[s].numel; e++) {
+			double mi = q->beta1 * m[e] + (1 - q->beta1) * g[e];
+			double vi = q->beta2 * v[e] + (1 - q->beta2) * (double)g[e] * g[e];
+			rm[e] = (float)mi;
+			rv[e] = (float)vi;
+			rp[e] = (float)(p[e] * (1 - q->lr * q->wd) - q->lr / bc1 * mi / (sqrt(vi) / sqrt(bc2) + q->eps));
+		}
+	}
+	if (same("m", dm, rm, (size_t)total, TOL) || same("v", dv, rv, (size_t)total, TOL))
+		return -1;
+	return same("param", dp, rp, (size_t)total, TOL);
+}
+
+/* Up to three blocks of the CPU's summation; against a plain double sum: another order of n positive terms,
+ * within n ulp (1e-11 relative for n <= 20000). */
+static int case_sq_norm(void)
+{
+	size_t n = (size_t)rint_in(0, 20000);
+	float *x = hrand(n);
+	double got = -1, want = 0;
+	RUN_OP(op_sq_norm(CTX, dev(x, n), n, &got));
+	for (size_t i = 0; i < n; i++)
+		want += (double)x[i] * x[i];
+	if (!(fabs(got - want) <= 1e-11 * want + 1e-300)) {
+		snprintf(ERR, sizeof ERR, "sum of squares = %.17g, reference %.17g", got, want);
+		return -1;
+	}
+	return 0;
+}
+
+/* One float multiplication per element: exact. */
+static int case_scale(void)
+{
+	size_t n = (size_t)rint_in(1, 3000);
+	float *x = hrand(n), *ref = copy(x, n), *dx = dev(x, n), c = (float)rng_normal(&RNG);
+	RUN_OP(op_scale(CTX, dx, n, c));
+	for (size_t i = 0; i < n; i++)
+		ref[i] *= c;
+	return same("x", dx, ref, n, 0, 0);
+}
+
 /* Indexed by op id: an op of the list without an entry here is a failed case. */
 static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_conv2d_fwd] = case_conv2d_fwd,
@@ -1153,6 +1225,9 @@ static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_dot_tile] = case_dot_tile,
 	[OPID_topk_init] = case_topk_init,
 	[OPID_topk_merge] = case_topk_merge,
+	[OPID_adamw_step] = case_adamw_step,
+	[OPID_sq_norm] = case_sq_norm,
+	[OPID_scale] = case_scale,
 };
 
 enum { TRIALS = 4 }; /* random shapes per op and backend */

@@ -317,7 +317,7 @@ int trainer_run(train_config *c, int argc, char **argv)
 	t.lead = dist_rank() == 0;
 	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
 	build_model(&t, argc, argv, device_name(c, devbuf, sizeof devbuf));
-	t.opt.threads = t.dev->threads; /* after adamw_init */
+	t.opt.ctx = &t.dev->ctx; /* after adamw_init (either path): the optimiser's ops run on the model's device */
 	if (!t.quiet)
 		train_config_notices(c, stderr);
 	char err[512];

@@ -345,7 +345,11 @@ int trainer_run(train_config *c, int argc, char **argv)
 	 * processes, and ranks deciding apart would run different thread counts. */
 	t.adapting = c->threads == 0 && dist_world() == 1 && t.dev->kind == OP_DEVICE_CPU;
 	if (t.adapting) {
-		thread_adapt_init(&t.adapt, thread_adapt_usable_cpus(), t.dev->threads);
+		/* from the CPUs this process may run on (taskset, cgroup cpusets), not all online ones */
+		int usable = thread_adapt_usable_cpus();
+		thread_adapt_init(&t.adapt, usable, usable);
+		op_ctx_set_threads(&t.dev->ctx, usable);
+		t.dev->threads = t.opt.threads = usable;
 		cpu_sample_read(&t.adapt_prev, "/proc/stat");
 		t.adapt_prev.wall_s = avsl_now();
 	}

@@ -67,6 +67,6 @@ for row in "PASSIVE 0 default (adaptive)" "PASSIVE 2 --threads 2 (passive)" "ACT
 	q=$(echo $qs | tr ' ' '\n' | median) l=$(echo $ls | tr ' ' '\n' | median)
 	qw=$(echo $qw | tr ' ' '\n' | median) lw=$(echo $lw | tr ' ' '\n' | median)
 	awk -v n="$*" -v q="$q" -v l="$l" -v qw="$qw" -v lw="$lw" 'BEGIN{
-		printf "%-26s %10.1f %10.1f %7.0f%% %11.0f%%\n", n, q, l, q > 0 ? 100 * l / q : 0, qw > 0 ? 100 * lw / qw : 0}'
+		printf "%-26s %10.1f %10.1f %7.0f%% %11.0f%%\n", n, q, l, (q > 0 ? 100 * l / q : 0), (qw > 0 ? 100 * lw / qw : 0)}'
 done
 echo "(quiet, loaded: steady img/s, medians of $REPS alternating repetitions; whole-epoch: loaded/quiet of the epochs' img/s; loaded = one 'yes >/dev/null' running beside it; $(nproc) CPUs, load average after $(cut -d' ' -f1-3 /proc/loadavg))"

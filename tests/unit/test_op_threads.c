@@ -51,11 +51,17 @@ static double others_cpu(op_ctx *ctx, conv_case *c, int reps, double *mine)
 	return (p1 - p0) - (t1 - t0);
 }
 
-static void idle(double s)
+/* Wait until the other threads are idle: OpenMP's idle threads may spin a while after a parallel region (the
+ * default wait policy), later still on a loaded machine where they wait for a core. Up to 5 s. */
+static void settle(void)
 {
-	/* OpenMP's idle threads may spin a little after a parallel region (the default wait policy): let them sleep */
-	struct timespec ts = {0, (long)(s * 1e9)};
-	nanosleep(&ts, NULL);
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	for (int i = 0; i < 100; i++) {
+		double a = clock_s(CLOCK_PROCESS_CPUTIME_ID) - clock_s(CLOCK_THREAD_CPUTIME_ID);
+		nanosleep(&ts, NULL);
+		if (clock_s(CLOCK_PROCESS_CPUTIME_ID) - clock_s(CLOCK_THREAD_CPUTIME_ID) - a < 1e-4)
+			return;
+	}
 }
 
 TEST(conv_follows_the_thread_count)
@@ -75,7 +81,7 @@ TEST(conv_follows_the_thread_count)
 
 	op_ctx_set_threads(&ctx, 1);
 	CHECK(ctx.threads == 1);
-	idle(0.3);
+	settle();
 	others = others_cpu(&ctx, &c, 3, &mine);
 	CHECKF(others >= 0 && others < 0.02 * mine + 2e-3, "1 thread: other threads %.4f s beside %.4f s", others,
 	       mine);

@@ -103,7 +103,7 @@
 	X(avsl_normalize_rows, 1, \
 	  (op_ctx *ctx, float *x, int64_t n, int D, float p), \
 	  (ctx, x, n, D, p)) \
-	X(avsl_normalize_rows_bwd, 0, \
+	X(avsl_normalize_rows_bwd, 1, \
 	  (op_ctx *ctx, const float *x, const float *dxh, int64_t n, int D, float p, float *dx), \
 	  (ctx, x, dxh, n, D, p, dx)) \
 	X(avsl_dist_tile, 1, \
@@ -123,20 +123,20 @@
 	X(avsl_level_dist_tile, 0, \
 	  (op_ctx *ctx, int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo), \
 	  (ctx, R, x, C, y, D, p, out, ldo)) \
-	X(avsl_pool_fwd, 0, \
+	X(avsl_pool_fwd, 1, \
 	  (op_ctx *ctx, const float *F, int N, int C, int HW, float *g, int32_t *argmax), \
 	  (ctx, F, N, C, HW, g, argmax)) \
-	X(avsl_pool_bwd, 0, \
+	X(avsl_pool_bwd, 1, \
 	  (op_ctx *ctx, const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF), \
 	  (ctx, dg, argmax, N, C, HW, dF)) \
-	X(avsl_cam_fwd, 0, \
+	X(avsl_cam_fwd, 1, \
 	  (op_ctx *ctx, const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C, \
 	   int HW, int D, float *A), \
 	  (ctx, F, argmax, W, bias, N, C, HW, D, A)) \
-	X(avsl_certainty, 0, \
+	X(avsl_certainty, 1, \
 	  (op_ctx *ctx, const float *A, int N, int D, int H, int W, float *u), \
 	  (ctx, A, N, D, H, W, u)) \
-	X(avsl_link_batch, 0, \
+	X(avsl_link_batch, 1, \
 	  (op_ctx *ctx, const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D, \
 	   float *link), \
 	  (ctx, lo, Hl, Wl, hi, Hh, Wh, N, D, link)) \

@@ -44,4 +44,12 @@ __device__ __forceinline__ float avsl_warp_max(float v)
 	return v;
 }
 
+// Sum in double over the warp (sums the contract wants in double: pool means, norms, certainties).
+__device__ __forceinline__ double avsl_warp_sum_d(double v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
 #endif

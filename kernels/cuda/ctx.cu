@@ -39,6 +39,31 @@ int trunk_blas_check(op_ctx *ctx, cublasStatus_t st, const char *what)
 	return trunk_fail(ctx, "cuBLAS: %s: %s", what, cublasGetStatusString(st));
 }
 
+int trunk_launched_at(op_ctx *ctx, const char *fmt, ...)
+{
+	cudaError_t e = cudaGetLastError();
+	if (e == cudaSuccess)
+		return 0;
+	char what[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return trunk_cuda_check(ctx, e, what);
+}
+
+int trunk_blas_at(op_ctx *ctx, cublasStatus_t st, const char *fmt, ...)
+{
+	if (st == CUBLAS_STATUS_SUCCESS)
+		return 0;
+	char what[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return trunk_blas_check(ctx, st, what);
+}
+
 void *trunk_workspace(op_ctx *ctx, size_t bytes)
 {
 	trunk_backend *b = trunk_of(ctx);

@@ -60,6 +60,10 @@ static inline int trunk_launched(op_ctx *ctx, const char *what)
 {
 	return trunk_cuda_check(ctx, cudaGetLastError(), what);
 }
+// The same two checks naming the op and its shapes, printf-style ("avsl_pool_fwd (N %d, C %d, HW %d)"), so a CUDA
+// error at run time says which op on which tensors failed.
+int trunk_launched_at(op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int trunk_blas_at(op_ctx *ctx, cublasStatus_t st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 // The context workspace grown to at least bytes (synchronises the stream when it grows); NULL with ctx->err.
 void *trunk_workspace(op_ctx *ctx, size_t bytes);
 // Free the convolution cache (conv2d.cu).

@@ -74,3 +74,21 @@ inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublas
 	}
 	return CUBLAS_STATUS_SUCCESS;
 }
+
+// batchCount independent SGEMMs, matrix i at A + i strideA, B + i strideB, C + i strideC (a stride may be 0: the
+// same matrix for every product), each exactly as cublasSgemm above.
+inline cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+						int n, int k, const float *alpha, const float *A, int lda,
+						long long strideA, const float *B, int ldb, long long strideB,
+						const float *beta, float *C, int ldc, long long strideC, int batchCount)
+{
+	if (batchCount < 0)
+		return CUBLAS_STATUS_INVALID_VALUE;
+	for (int i = 0; i < batchCount; i++) {
+		cublasStatus_t st = cublasSgemm(h, ta, tb, m, n, k, alpha, A + i * strideA, lda, B + i * strideB, ldb,
+						beta, C + i * strideC, ldc);
+		if (st != CUBLAS_STATUS_SUCCESS)
+			return st;
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}

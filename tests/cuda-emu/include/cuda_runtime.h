@@ -35,33 +35,30 @@ inline dim3 blockDim, gridDim;
 inline pthread_barrier_t emu_block_barrier;
 enum { EMU_MAX_WARPS = 32 };
 inline pthread_barrier_t emu_warp_barrier[EMU_MAX_WARPS];
-inline float emu_warp_buf[EMU_MAX_WARPS][32];
+inline uint64_t emu_warp_buf[EMU_MAX_WARPS][32]; // one 8-byte slot per lane: shuffles of 4- and 8-byte types
 
 inline void __syncthreads() { pthread_barrier_wait(&emu_block_barrier); }
 
-inline float __shfl_xor_sync(unsigned, float v, int o)
+// __shfl_xor_sync / __shfl_sync for the types CUDA overloads them for (int, unsigned, long long, float, double):
+// every lane of the warp publishes its value, waits for the others, reads its partner's, waits again (so the
+// slot is not overwritten before it was read). The mask is ignored: all 32 lanes take part, as in every kernel here.
+template <class T> inline T emu_shfl(T v, unsigned src_of_lane_xor, bool xor_mode)
 {
-	unsigned lin = threadIdx.x + threadIdx.y * blockDim.x, w = lin >> 5, l = lin & 31;
-	emu_warp_buf[w][l] = v;
+	static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a 4- or 8-byte type");
+	unsigned lin = threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y;
+	unsigned w = lin >> 5, l = lin & 31, src = (xor_mode ? l ^ src_of_lane_xor : src_of_lane_xor) & 31;
+	uint64_t slot = 0;
+	memcpy(&slot, &v, sizeof v);
+	emu_warp_buf[w][l] = slot;
 	pthread_barrier_wait(&emu_warp_barrier[w]);
-	float r = emu_warp_buf[w][l ^ (unsigned)o];
+	slot = emu_warp_buf[w][src];
 	pthread_barrier_wait(&emu_warp_barrier[w]);
+	T r;
+	memcpy(&r, &slot, sizeof r);
 	return r;
 }
-
-inline int __shfl_xor_sync(unsigned, int v, int o)
-{
-	unsigned lin = threadIdx.x + threadIdx.y * blockDim.x, w = lin >> 5, l = lin & 31;
-	float f;
-	memcpy(&f, &v, 4);
-	emu_warp_buf[w][l] = f;
-	pthread_barrier_wait(&emu_warp_barrier[w]);
-	float r = emu_warp_buf[w][l ^ (unsigned)o];
-	pthread_barrier_wait(&emu_warp_barrier[w]);
-	int ri;
-	memcpy(&ri, &r, 4);
-	return ri;
-}
+template <class T> inline T __shfl_xor_sync(unsigned, T v, int o, int = 32) { return emu_shfl(v, (unsigned)o, true); }
+template <class T> inline T __shfl_sync(unsigned, T v, int src, int = 32) { return emu_shfl(v, (unsigned)src, false); }
 
 inline int atomicAdd(int *p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 inline float atomicAdd(float *p, float v)

@@ -143,11 +143,13 @@ EMU_FLAGS := -O1 -g -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unused-fun
 EMU_CU_OBJ := $(CUDA_SRC:kernels/cuda/%.cu=$(EMU)/cu/%.o)
 EMU_LIB_OBJ := $(filter-out $(BUILD)/obj/kernels/cuda/% $(BUILD)/obj/kernels/cuda_backend.o,$(LIB_OBJ)) \
 	$(EMU)/cuda_backend.o $(EMU_CU_OBJ)
-EMU_TEST_SRC := tests/unit/test_backend_ops.c tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c
+EMU_TEST_SRC := tests/unit/test_backend_ops.c tests/unit/test_cuda.c tests/unit/test_cuda_trunk.c tests/unit/test_cuda_model.c
 EMU_TESTS := $(EMU_TEST_SRC:tests/unit/%.c=$(EMU)/%)
+# The tools linked with the emulated CUDA backend: the CLI tests run `-d cuda` with them (tests/cli/cuda_emu.sh).
+EMU_TOOLS := $(TOOL_SRC:tools/%.c=$(EMU)/bin/%)
 
 .PHONY: all check check-cuda bench demo lint lint-cases deps deps-bench deps-fuzz fuzz fuzz-bins install print-public-headers clean config
-all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(EMU_TESTS) $(FUZZ_REPLAY)
+all: config $(LIB) $(TOOLS) $(TESTS) $(BENCHES) $(EMU_TESTS) $(EMU_TOOLS) $(FUZZ_REPLAY)
 
 MISSING := $(foreach d,ZSTD DNNL OPENBLAS STB ZLIB,$(if $(filter no,$(HAVE_$(d))),$(d)))
 config:
@@ -217,6 +219,11 @@ $(EMU)/libavsl-emu.a: $(EMU_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(EMU)/test_%: $(EMU)/test_%.o $(EMU)/libavsl-emu.a
+	$(CXX) -pthread -fopenmp $(SAN_FLAGS) $^ $(EMU_LDLIBS) -o $@
+
+# The same tool objects as $(BUILD)/bin: only the CUDA backend differs (the stand-ins instead of the GPU libraries).
+$(EMU)/bin/%: $(BUILD)/obj/tools/%.o $(EMU)/libavsl-emu.a
+	@mkdir -p $(@D)
 	$(CXX) -pthread -fopenmp $(SAN_FLAGS) $^ $(EMU_LDLIBS) -o $@
 
 -include $(EMU_CU_OBJ:.o=.d) $(EMU)/cuda_backend.d $(EMU_TESTS:=.d)

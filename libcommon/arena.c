@@ -44,7 +44,7 @@ void arena_commit(arena *a)
 	arena_free(a);
 	size_t bytes = a->used ? a->used : 64;
 	if (a->alloc) {
-		a->base = a->alloc(bytes);
+		a->base = a->alloc(a->dev, bytes);
 	} else {
 		a->base = aligned_alloc(64, bytes);
 		if (a->base)
@@ -63,7 +63,7 @@ void arena_free(arena *a)
 	}
 	if (a->base) {
 		if (a->release)
-			a->release(a->base);
+			a->release(a->dev, a->base);
 		else
 			free(a->base);
 	}

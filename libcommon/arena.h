@@ -2,8 +2,8 @@
  *
  * Use: arena_begin(a); take every slice (arena_floats returns NULL while measuring, the first time); then
  * arena_commit(a) allocates; run the same sequence of arena_floats again after arena_begin to get the pointers.
- * A device arena (CUDA) sets alloc/release to the device allocator; a host arena leaves them NULL. Nothing in
- * the arena is freed slice by slice; arena_free releases the one block.
+ * A device arena (CUDA) sets alloc/release to the device allocator (devmem.h: devmem_arena); a host arena leaves
+ * them NULL. Nothing in the arena is freed slice by slice; arena_free releases the one block.
  */
 #ifndef AVSL_ARENA_H
 #define AVSL_ARENA_H
@@ -14,8 +14,9 @@ typedef struct {
 	char *base;                     /* NULL until committed: arena_floats then only measures */
 	char *kept;                     /* the block set aside by arena_measure */
 	size_t cap, used;
-	void *(*alloc)(size_t bytes);   /* device allocator, or NULL for host memory (64-byte aligned) */
-	void (*release)(void *p);
+	void *(*alloc)(void *dev, size_t bytes); /* device allocator (zero-filled block), or NULL for host memory */
+	void (*release)(void *dev, void *p);
+	void *dev;                      /* the allocator's argument (an op_ctx) */
 } arena;
 
 void arena_init(arena *a);

@@ -1,5 +1,6 @@
 /* avsl_head.c: see avsl_head.h. */
 #include "avsl_head.h"
+#include "devmem.h"
 #include "dist.h"
 #include "rng.h"
 #include "util.h"
@@ -216,7 +217,7 @@ static void embed_fwd(avsl_head *h, paramset *ps, const float *const feat[], int
 	op_ctx *ctx = h->ctx;
 	for (int l = 0; l < h->cfg.levels; l++) {
 		int C = h->cfg.C[l], HW = H[l] * W[l];
-		const float *Wt = paramset_data(ps, h->iw[l]), *b = paramset_data(ps, h->ib[l]);
+		const float *Wt = paramset_op_data(ps, h->iw[l]), *b = paramset_op_data(ps, h->ib[l]);
 		OP_DO(ctx, op_avsl_pool_fwd(ctx, feat[l], N, C, HW, g[l], am[l]));
 		OP_DO(ctx, op_linear_fwd(ctx, N, C, D, g[l], Wt, b, e[l], 0));
 		OP_DO(ctx, op_avsl_cam_fwd(ctx, feat[l], am[l], Wt, b, N, C, HW, D, A[l]));
@@ -393,12 +394,13 @@ void avsl_head_embed(avsl_head *h, paramset *ps, const float *const feat[], int 
 	const int L = h->cfg.levels, D = h->cfg.D;
 	if (!h->N)
 		die("internal error: avsl_head_embed before avsl_head_plan");
+	op_ctx *ctx = h->ctx; /* feat, emb, cert and the scratch in its memory (CUDA: device memory) */
 	float *g[AVSL_MAX_LEVELS], *A[AVSL_MAX_LEVELS];
 	int32_t *am[AVSL_MAX_LEVELS];
 	for (int l = 0; l < L; l++) {
-		g[l] = xmalloc_array((size_t)CHUNK * h->cfg.C[l], sizeof(float));
-		am[l] = xmalloc_array((size_t)CHUNK * h->cfg.C[l], sizeof(int32_t));
-		A[l] = xmalloc_array((size_t)CHUNK * D * h->H[l] * h->W[l], sizeof(float));
+		g[l] = devmem_alloc(ctx, (size_t)CHUNK * h->cfg.C[l], sizeof(float));
+		am[l] = devmem_alloc(ctx, (size_t)CHUNK * h->cfg.C[l], sizeof(int32_t));
+		A[l] = devmem_alloc(ctx, (size_t)CHUNK * D * h->H[l] * h->W[l], sizeof(float));
 	}
 	for (int b0 = 0; b0 < N; b0 += CHUNK) {
 		int nb = N - b0 < CHUNK ? N - b0 : CHUNK;
@@ -412,9 +414,9 @@ void avsl_head_embed(avsl_head *h, paramset *ps, const float *const feat[], int 
 		embed_fwd(h, ps, f, nb, h->H, h->W, g, am, e, A, u);
 	}
 	for (int l = 0; l < L; l++) {
-		free(g[l]);
-		free(am[l]);
-		free(A[l]);
+		devmem_free(ctx, g[l]);
+		devmem_free(ctx, am[l]);
+		devmem_free(ctx, A[l]);
 	}
 }
 

@@ -1,5 +1,6 @@
 /* baseline_head.c: see baseline_head.h. */
 #include "baseline_head.h"
+#include "devmem.h"
 #include "dist.h"
 #include "rng.h"
 #include "util.h"
@@ -124,8 +125,8 @@ static void bforward(baseline_head *h, paramset *ps, const float *feat, int N, f
 	const int C = h->cfg.C, D = h->cfg.D;
 	op_ctx *ctx = h->ctx;
 	OP_DO(ctx, op_avsl_pool_fwd(ctx, feat, N, C, h->HW, g, am));
-	OP_DO(ctx, op_linear_fwd(ctx, N, C, D, g, paramset_data(ps, h->iw), paramset_data(ps, h->ib), e, 0));
-	memcpy(xh, e, sizeof(float) * N * D);
+	OP_DO(ctx, op_linear_fwd(ctx, N, C, D, g, paramset_op_data(ps, h->iw), paramset_op_data(ps, h->ib), e, 0));
+	devmem_copy(ctx, xh, e, (size_t)N * D);
 	OP_DO(ctx, op_avsl_normalize_rows(ctx, xh, N, D, 2.0f));
 }
 
@@ -192,10 +193,11 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 void baseline_head_embed(baseline_head *h, paramset *ps, const float *feat, int N, float *emb)
 {
 	const int C = h->cfg.C, D = h->cfg.D;
-	float *g = xmalloc_array((size_t)N * C, sizeof(float)), *e = xmalloc_array((size_t)N * D, sizeof(float));
-	int32_t *am = xmalloc_array((size_t)N * C, sizeof(int32_t));
+	op_ctx *ctx = h->ctx; /* feat, emb and the scratch in its memory (CUDA: device memory) */
+	float *g = devmem_alloc(ctx, (size_t)N * C, sizeof(float)), *e = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+	int32_t *am = devmem_alloc(ctx, (size_t)N * C, sizeof(int32_t));
 	bforward(h, ps, feat, N, g, am, e, emb);
-	free(g);
-	free(e);
-	free(am);
+	devmem_free(ctx, g);
+	devmem_free(ctx, e);
+	devmem_free(ctx, am);
 }

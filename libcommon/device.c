@@ -115,6 +115,21 @@ avsl_device *avsl_device_open(const char *name, int threads, const char *work, c
 	die("%s%s%s: %s", src, sep, name, err);
 }
 
+const char *avsl_cuda_missing_ops(const op_id *ops, int n, char *buf, size_t cap)
+{
+	static const char has_cuda[OPID_COUNT] = {
+#define X(name, cuda, params, args) cuda,
+		OP_LIST(X)
+#undef X
+	};
+	size_t len = 0;
+	buf[0] = 0;
+	for (int i = 0; i < n; i++)
+		if (!has_cuda[ops[i]] && len < cap)
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "op ", op_name(ops[i]));
+	return len ? buf : NULL;
+}
+
 void avsl_device_close(avsl_device *d)
 {
 	if (!d)

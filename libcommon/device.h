@@ -51,6 +51,10 @@ const char *avsl_device_arg(const char *s);
 avsl_device *avsl_device_open(const char *name, int threads, const char *work, const char *cuda_missing);
 void avsl_device_close(avsl_device *d);
 
+/* The ops of ops[0..n) that the CUDA backend has no implementation of (op_list.h's flag, which kernels/cuda/table.cu
+ * is expanded from), as "op a, b, c" in buf (for avsl_device_open's cuda_missing); NULL when it has them all. */
+const char *avsl_cuda_missing_ops(const op_id *ops, int n, char *buf, size_t cap);
+
 /* 1 if a device of kind (OP_DEVICE_*) can be used, else 0 with the reason in why, e.g.
  *   "avsl was built without CUDA (CUDA=0, or nvcc, cuDNN or cuBLAS not found at build time)"
  *   "CUDA: no usable device: no CUDA-capable device is detected"                                  */

@@ -13,7 +13,9 @@
  */
 #define _GNU_SOURCE
 #include "knn.h"
+#include "devmem.h"
 #include "dot_tile.h"
+#include "knn_device.h"
 #include "npy.h"
 #include "progress.h"
 #include "rerank.h"
@@ -36,7 +38,9 @@ typedef struct {
 	float *x;                           /* (n, D) transformed embeddings */
 	float *sq;                          /* (n) squared norms of the rows of x (the same fma chain as dot_tile) */
 	float *lv[AVSL_MAX_LEVELS];         /* avsl: (n, dim) p-normalised embeddings per level */
-	const float *cert[AVSL_MAX_LEVELS]; /* avsl: (n, dim) certainties (borrowed) */
+	const float *cert[AVSL_MAX_LEVELS]; /* avsl: (n, dim) certainties (borrowed; on a device: dcert) */
+	op_ctx *dctx;                       /* avsl on a device: lv and dcert are its memory (knn_device.h) */
+	float *dcert[AVSL_MAX_LEVELS];      /* avsl on a device: (n, dim) the certainties uploaded */
 } prep;
 
 /* A gallery prepared once (knn_prepare): its tile inputs and its labels sorted (for n_relevant). */
@@ -204,6 +208,12 @@ static void *alloc_aligned(size_t count, size_t size)
 	return p;
 }
 
+/* Device memory for distance tiles (knn_opts.device_tile_bytes; 0: the default). */
+static size_t knn_tile_budget(const knn_opts *o)
+{
+	return o->device_tile_bytes ? o->device_tile_bytes : KNN_DEVICE_TILE_DEFAULT;
+}
+
 op_ctx *knn_ctx_open(const knn_opts *o, op_ctx *own)
 {
 	if (o->ctx)
@@ -224,6 +234,15 @@ static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p
 {
 	memset(p, 0, sizeof *p);
 	const ave_header *h = &s->h;
+	if (o->metric.kind == KNN_AVSL && ctx && devmem_is_device(ctx)) {
+		p->dctx = ctx;
+		for (uint32_t l = 0; l < h->levels; l++) {
+			knn_dev_rows(ctx, s->emb[l], s->cert[l], s->n, (int)h->dim[l], o->metric.avsl->p, &p->lv[l],
+				     &p->dcert[l]);
+			p->cert[l] = p->dcert[l];
+		}
+		return;
+	}
 	if (o->metric.kind == KNN_AVSL) {
 		for (uint32_t l = 0; l < h->levels; l++) {
 			p->lv[l] = alloc_aligned(s->n, (size_t)h->dim[l] * sizeof(float));
@@ -277,8 +296,14 @@ static void prep_free(prep *p)
 {
 	free(p->x);
 	free(p->sq);
-	for (int l = 0; l < AVSL_MAX_LEVELS; l++)
-		free(p->lv[l]);
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++) {
+		if (p->dctx) {
+			devmem_free(p->dctx, p->lv[l]);
+			devmem_free(p->dctx, p->dcert[l]);
+		} else {
+			free(p->lv[l]);
+		}
+	}
 	memset(p, 0, sizeof *p);
 }
 
@@ -289,9 +314,10 @@ typedef struct {
 	float *cb;      /* (tile) column-side heap bounds */
 } worker;
 
-/* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo. */
-static void tile_dist(const knn_opts *o, op_ctx *ctx, const prep *pq, const prep *pg, uint64_t r0, int R, uint64_t c0,
-		      int C, float *out, int64_t ldo, float *scratch)
+/* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo.
+ * dv: the AVSL metric on a device (its tile is computed there and downloaded into out), else NULL. */
+static void tile_dist(const knn_opts *o, op_ctx *ctx, knn_dev *dv, const prep *pq, const prep *pg, uint64_t r0, int R,
+		      uint64_t c0, int C, float *out, int64_t ldo, float *scratch)
 {
 	if (o->metric.kind == KNN_AVSL) {
 		const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
@@ -301,6 +327,10 @@ static void tile_dist(const knn_opts *o, op_ctx *ctx, const prep *pq, const prep
 			u[l] = pq->cert[l] + r0 * D;
 			y[l] = pg->lv[l] + c0 * D;
 			v[l] = pg->cert[l] + c0 * D;
+		}
+		if (dv) {
+			knn_dev_tile(dv, R, x, u, C, y, v, out, ldo);
+			return;
 		}
 		/* not inside a parallel region: the kernel runs ctx's threads itself */
 		OP_DO(ctx, op_avsl_dist_tile(ctx, o->metric.avsl, R, x, u, C, y, v, out, ldo));
@@ -502,6 +532,13 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
 	op_ctx own, *octx = par ? NULL : knn_ctx_open(o, &own); /* the AVSL metric's ops */
+	knn_dev dv = {0}, *dvp = NULL;
+	if (octx && devmem_is_device(octx)) { /* the columns of a device tile: as many as the budget holds */
+		int rows = q1 - q0 < (uint64_t)T ? (int)(q1 - q0) : T;
+		CT = knn_dev_cols(knn_tile_budget(o), rows, ng);
+		knn_dev_open(&dv, octx, o->metric.avsl, rows > 0 ? rows : 1, CT);
+		dvp = &dv;
+	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
 	if (o->prepared) {
@@ -551,7 +588,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 			uint64_t c0 = cstart + (uint64_t)jb * CT;
 			int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
 			float *tl = w[tid].tile;
-			tile_dist(o, octx, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch);
+			tile_dist(o, octx, dvp, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch);
 			topk *mine = loc + (size_t)tid * T;
 			for (int r = 0; r < R; r++) {
 				const float *row = tl + (size_t)r * C;
@@ -614,6 +651,7 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	prep_free(&pq);
 	if (!same && !o->prepared)
 		prep_free(&pg_own);
+	knn_dev_close(&dv);
 	if (octx)
 		knn_ctx_close(octx, &own);
 	return 0;
@@ -627,6 +665,11 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
 	int T = o->tile, nt = o->threads > 0 ? o->threads : 1, par = o->metric.kind != KNN_AVSL;
 	op_ctx own, *octx = par ? NULL : knn_ctx_open(o, &own); /* the AVSL metric's ops */
+	knn_dev dv = {0}, *dvp = NULL;
+	if (octx && devmem_is_device(octx)) { /* tiles of T x T, as on the host */
+		knn_dev_open(&dv, octx, o->metric.avsl, T, T);
+		dvp = &dv;
+	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
 	if (qs != gs) {
@@ -647,7 +690,7 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 		for (long jb = 0; jb < ncb; jb++) {
 			uint64_t c0 = (uint64_t)jb * T;
 			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
-			tile_dist(o, octx, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()]);
+			tile_dist(o, octx, dvp, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()]);
 		}
 		bad = npy_write_data(fp, "dense", NPY_F32, blk, (uint64_t)R * ng, &ferr) != 0;
 	}
@@ -658,6 +701,7 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	prep_free(&pq);
 	if (qs != gs)
 		prep_free(&pg_own);
+	knn_dev_close(&dv);
 	if (octx)
 		knn_ctx_close(octx, &own);
 	if (bad)

@@ -40,6 +40,8 @@ int knn_metric_parse(const char *s, knn_metric *m, const char **why);
 void knn_metric_name(const knn_metric *m, char *buf);
 
 typedef struct knn_prepared knn_prepared;
+
+enum { KNN_DEVICE_TILE_DEFAULT = 256 << 20 }; /* bytes */
 /* Alternative sink (the re-ranker's shortlist): query qi's n nearest gallery indices and distances, ascending. */
 typedef void (*knn_emit_index_fn)(void *ctx, uint64_t qi, uint32_t n_relevant, const int32_t *idx, const float *dist,
 				  uint32_t n);
@@ -53,6 +55,8 @@ typedef struct {
 	op_ctx *ctx;             /* the device's op context (avsl_device.ctx), borrowed; NULL: a CPU one with `threads` per
 				  * run (tests of the CPU path) */
 	int tile;                /* rows (and gallery columns) per tile, >= 1 */
+	size_t device_tile_bytes; /* the AVSL metric on a device (ctx CUDA): device memory of one distance tile, which
+				  * sets its gallery columns (avsl-graph --tile-budget); 0: KNN_DEVICE_TILE_DEFAULT */
 	uint64_t q_begin, q_end; /* the queries to compute: [q_begin, q_end) (a --shard part) */
 	int quiet;               /* no progress on stderr */
 	const char *label;       /* progress label */

@@ -1,5 +1,6 @@
 /* model.c: see model.h. The composition only: the mathematics lives in resnet.c, avsl_head.c, baseline_head.c. */
 #include "model.h"
+#include "devmem.h"
 #include "dist.h"
 #include "util.h"
 
@@ -81,8 +82,22 @@ void model_create(model *m, const train_config *c, int K, avsl_device *dev)
 	m->head_off = first_head < m->ps.n ? m->ps.info[first_head].offset : m->ps.total;
 }
 
+static void free_device_io(model *m)
+{
+	op_ctx *ctx = &m->dev->ctx;
+	devmem_free(ctx, m->dx);
+	m->dx = NULL;
+	for (int l = 0; l < MODEL_LEVELS; l++) {
+		devmem_free(ctx, m->demb[l]);
+		devmem_free(ctx, m->dcert[l]);
+		m->demb[l] = m->dcert[l] = NULL;
+	}
+}
+
 void model_free(model *m)
 {
+	if (m->dev)
+		free_device_io(m);
 	for (int l = 0; l < MODEL_LEVELS; l++)
 		free(m->dfeat[l]);
 	if (m->avsl)
@@ -166,6 +181,36 @@ void model_plan_embed(model *m, int N)
 		return;
 	head_plan(m, N);
 	m->embed_n = N;
+	op_ctx *ctx = &m->dev->ctx;
+	if (!devmem_is_device(ctx))
+		return;
+	free_device_io(m);
+	m->dx = devmem_alloc(ctx, (size_t)N * m->in_channels, (size_t)m->input_size * m->input_size * sizeof(float));
+	for (int l = 0; l < model_levels(m); l++) {
+		m->demb[l] = devmem_alloc(ctx, (size_t)N, (size_t)m->D * sizeof(float));
+		if (model_has_cert(m))
+			m->dcert[l] = devmem_alloc(ctx, (size_t)N, (size_t)m->D * sizeof(float));
+	}
+}
+
+const char *model_embed_cuda_missing(const train_config *c, char *buf, size_t cap)
+{
+	/* the trunk's forward (frozen BN folded into the convolutions, or BN in eval mode), then the head's */
+	static const op_id trunk[] = {OPID_bn_fold, OPID_conv_fold_weights, OPID_conv2d_fwd, OPID_affine_act_fwd,
+				      OPID_maxpool_fwd, OPID_layout_convert};
+	static const op_id avsl[] = {OPID_avsl_pool_fwd, OPID_linear_fwd, OPID_avsl_cam_fwd, OPID_avsl_certainty};
+	static const op_id base[] = {OPID_avsl_pool_fwd, OPID_linear_fwd, OPID_avsl_normalize_rows};
+	enum { NT = sizeof trunk / sizeof *trunk };
+	op_id ops[NT + 4];
+	int n = 0;
+	for (int i = 0; i < NT; i++)
+		ops[n++] = trunk[i];
+	int is_avsl = c->setting == SETTING_AVSL;
+	const op_id *head = is_avsl ? avsl : base;
+	int nh = is_avsl ? (int)(sizeof avsl / sizeof *avsl) : (int)(sizeof base / sizeof *base);
+	for (int i = 0; i < nh; i++)
+		ops[n++] = head[i];
+	return avsl_cuda_missing_ops(ops, n, buf, cap);
 }
 
 int model_levels(const model *m) { return m->avsl ? MODEL_LEVELS : 1; }
@@ -259,12 +304,33 @@ float model_train_step(model *m, const float *x, const int32_t *labels, int N, i
 void model_embed(model *m, const float *x, int N, float *const emb[], float *const cert[])
 {
 	trunk_batch(m, N, 1);
+	op_ctx *ctx = &m->dev->ctx;
+	int on_dev = devmem_is_device(ctx);
+	float *const *e = emb, *const *u = cert;
+	if (on_dev) {
+		/* the batch is normalised on the host by the loader (as on the CPU) and uploaded as float32 */
+		if (!m->params_on_device) {
+			paramset_upload(&m->ps, ctx);
+			m->params_on_device = 1;
+		}
+		devmem_upload(ctx, m->dx, x, (size_t)N * m->in_channels * m->input_size * m->input_size * sizeof(float));
+		x = m->dx;
+		e = m->demb;
+		u = m->dcert;
+	}
 	const float *feat[MODEL_LEVELS];
 	resnet_forward(m->trunk, &m->ps, x, 0, feat);
 	if (m->avsl)
-		avsl_head_embed(m->avsl, &m->ps, feat, N, emb, cert);
+		avsl_head_embed(m->avsl, &m->ps, feat, N, e, u);
 	else
-		baseline_head_embed(m->base, &m->ps, feat[MODEL_LEVELS - 1], N, emb[0]);
+		baseline_head_embed(m->base, &m->ps, feat[MODEL_LEVELS - 1], N, e[0]);
+	if (!on_dev)
+		return;
+	for (int l = 0; l < model_levels(m); l++) {
+		devmem_download(ctx, emb[l], m->demb[l], (size_t)N * m->D * sizeof(float));
+		if (cert && model_has_cert(m))
+			devmem_download(ctx, cert[l], m->dcert[l], (size_t)N * m->D * sizeof(float));
+	}
 }
 
 static const float *named(const model *m, const char *name)

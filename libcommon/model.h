@@ -41,6 +41,11 @@ typedef struct {
 	int grad_sync, overlap;
 	size_t sync_pending;       /* trunk gradients [sync_pending, head_off) not yet handed to the all-reduce */
 	size_t bucket_floats;      /* smallest bucket started during the backward pass */
+	/* Inference on a CUDA device (model_embed): the parameters are uploaded once (paramset_upload) before the
+	 * first batch; the input batch and the embeddings pass through these device buffers. NULL on the CPU. */
+	int params_on_device;      /* ps.dev holds the current parameters */
+	float *dx;                 /* (embed_n, Cin, S, S) the uploaded batch */
+	float *demb[MODEL_LEVELS], *dcert[MODEL_LEVELS]; /* (embed_n, D) */
 } model;
 
 /* Build the architecture that c describes with K classes on dev (borrowed; registers and allocates every tensor,
@@ -57,6 +62,10 @@ void model_plan(model *m, int N);
 /* The same for inference (model_embed) with the trunk's forward-only plan; embed_bytes is its activation memory.
  * The trunk keeps one arena, the larger of the two plans: plan neither kind that is not used. */
 void model_plan_embed(model *m, int N);
+
+/* What of inference (model_embed) with the setting of c has no CUDA implementation: "op a, b" in buf (avsl_device_open's
+ * cuda_missing), or NULL when all of it runs on CUDA. */
+const char *model_embed_cuda_missing(const train_config *c, char *buf, size_t cap);
 
 /* Embedding levels the model writes (3 for AVSL, 1 for the baseline) and whether certainties come with them. */
 int model_levels(const model *m);
@@ -76,7 +85,9 @@ void model_set_sync_bn(model *m, int on);
 float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4]);
 
 /* Eval-mode embeddings of x (N, Cin, S, S): AVSL emb[l], cert[l] (N, D) for l < 3 (embeddings not normalised);
- * baseline emb[0] (N, D), L2-normalised, cert ignored. */
+ * baseline emb[0] (N, D), L2-normalised, cert ignored. x, emb and cert are host memory on every device: on CUDA the
+ * first call uploads the parameters (they must be final: a loaded checkpoint), each call uploads x and downloads
+ * only the embeddings and certainties. */
 void model_embed(model *m, const float *x, int N, float *const emb[], float *const cert[]);
 
 /* The eval collector built from the current parameters (AVSL only): s_hat is prepared into storage

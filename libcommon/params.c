@@ -62,6 +62,8 @@ void paramset_finalize(paramset *ps)
 
 void paramset_free(paramset *ps)
 {
+	if (ps->dev)
+		op_free(ps->dev_ctx, ps->dev);
 	free(ps->info);
 	free(ps->data);
 	free(ps->grad);
@@ -70,6 +72,24 @@ void paramset_free(paramset *ps)
 
 float *paramset_data(const paramset *ps, int idx) { return ps->data + ps->info[idx].offset; }
 float *paramset_grad(const paramset *ps, int idx) { return ps->grad + ps->info[idx].offset; }
+
+void paramset_upload(paramset *ps, op_ctx *ctx)
+{
+	if (ctx->device == OP_DEVICE_CPU)
+		return;
+	size_t bytes = (ps->total ? ps->total : 16) * sizeof(float);
+	if (!ps->dev) {
+		ps->dev_ctx = ctx;
+		OP_DO(ctx, op_alloc(ctx, (void **)&ps->dev, bytes));
+	}
+	OP_DO(ctx, op_upload(ctx, ps->dev, ps->data, bytes));
+	OP_DO(ctx, op_ctx_sync(ctx)); /* data may change once this returns */
+}
+
+const float *paramset_op_data(const paramset *ps, int idx)
+{
+	return (ps->dev ? ps->dev : ps->data) + ps->info[idx].offset;
+}
 
 tensor paramset_tensor(const paramset *ps, int idx, int want_grad)
 {

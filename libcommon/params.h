@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops.h"
 #include "tensor.h"
 
 /* Optimiser group of a tensor. Buffers (BN running stats, AVSL link matrices) are PG_NONE and never trained. */
@@ -39,6 +40,9 @@ typedef struct {
 	float *data;        /* (total) parameter and buffer values */
 	float *grad;        /* (total) gradients; zero for buffers */
 	int finalized;
+	/* A CUDA device's copy of data (paramset_upload): what the ops read. NULL on the CPU, where they read data. */
+	float *dev;         /* (total) device memory of dev_ctx */
+	op_ctx *dev_ctx;    /* borrowed */
 } paramset;
 
 void paramset_init(paramset *ps);
@@ -50,6 +54,11 @@ void paramset_free(paramset *ps);
 
 float *paramset_data(const paramset *ps, int idx);
 float *paramset_grad(const paramset *ps, int idx);
+/* Copy data to the memory of ctx's device once it is final (a loaded checkpoint): a no-op for the CPU; for CUDA one
+ * device buffer of `total` floats (allocated by the first call, refreshed by later ones). Dies on a device error. */
+void paramset_upload(paramset *ps, op_ctx *ctx);
+/* The tensor where the ops read it: the device copy after paramset_upload to a CUDA device, else data. */
+const float *paramset_op_data(const paramset *ps, int idx);
 /* The tensor idx as a host view (data, or grad when want_grad). */
 tensor paramset_tensor(const paramset *ps, int idx, int want_grad);
 /* Index of a tensor by name, or -1. */

@@ -14,6 +14,7 @@
 #include "resnet.h"
 #include "arena.h"
 #include "bn_sync.h"
+#include "devmem.h"
 #include "rng.h"
 #include "util.h"
 
@@ -151,6 +152,7 @@ resnet *resnet_create(const resnet_config *cfg, paramset *ps)
 	r->ctx = cfg->ctx;
 	/* the activation layout is the backend's choice (CPU: channel-blocked; CUDA: NCHW for cuDNN) */
 	r->fmt = op_preferred_layout(r->ctx);
+	devmem_arena(&r->ar, r->ctx); /* a CUDA device's activations live in its memory */
 	r->first_param = ps->n;
 	const int w0 = r->width, exp = r->bottleneck ? 4 : 1;
 	if (r->cifar)
@@ -407,7 +409,7 @@ void resnet_feature_shape(const resnet *r, int level, int *C, int *H, int *W)
 static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, const float *res, int relu)
 {
 	op_ctx *c = r->ctx;
-	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_data(ps, cb->w), NULL, cb->conv_out, 0));
+	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_op_data(ps, cb->w), NULL, cb->conv_out, 0));
 	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, r->fmt};
 	int flags = relu ? OP_RELU : 0;
 	float *g = paramset_data(ps, cb->g), *b = paramset_data(ps, cb->b);
@@ -421,9 +423,12 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 					 cb->scale, cb->shift, res, cb->bn_out, flags));
 		cb->mean_used = cb->mean;
 	} else {
-		check(r, op_bn_fold(c, cb->k, g, b, rm, rv, BN_EPS, cb->scale, cb->shift, cb->invstd));
+		/* eval: the parameters where the ops read them (a CUDA device's copy, paramset_upload) */
+		const float *rmo = paramset_op_data(ps, cb->rm);
+		check(r, op_bn_fold(c, cb->k, paramset_op_data(ps, cb->g), paramset_op_data(ps, cb->b), rmo,
+				    paramset_op_data(ps, cb->rv), BN_EPS, cb->scale, cb->shift, cb->invstd));
 		check(r, op_affine_act_fwd(c, &s, cb->conv_out, cb->scale, cb->shift, res, cb->bn_out, flags));
-		cb->mean_used = rm;
+		cb->mean_used = rmo;
 	}
 }
 
@@ -432,11 +437,13 @@ static void fwd_convbn_folded(resnet *r, paramset *ps, convbn *cb, const float *
 {
 	op_ctx *c = r->ctx;
 	const param_info *pi = &ps->info[cb->w];
-	check(r, op_bn_fold(c, cb->k, paramset_data(ps, cb->g), paramset_data(ps, cb->b), paramset_data(ps, cb->rm),
-			    paramset_data(ps, cb->rv), BN_EPS, cb->scale, cb->shift, cb->invstd));
-	check(r, op_conv_fold_weights(c, cb->k, pi->numel / (size_t)cb->k, paramset_data(ps, cb->w), cb->scale, cb->wf));
+	check(r, op_bn_fold(c, cb->k, paramset_op_data(ps, cb->g), paramset_op_data(ps, cb->b),
+			    paramset_op_data(ps, cb->rm), paramset_op_data(ps, cb->rv), BN_EPS, cb->scale, cb->shift,
+			    cb->invstd));
+	check(r, op_conv_fold_weights(c, cb->k, pi->numel / (size_t)cb->k, paramset_op_data(ps, cb->w), cb->scale,
+				      cb->wf));
 	check(r, op_conv2d_fwd(c, &cb->cs, in, cb->wf, cb->shift, cb->conv_out, flags));
-	cb->mean_used = paramset_data(ps, cb->rm);
+	cb->mean_used = paramset_op_data(ps, cb->rm);
 }
 
 static void forward_frozen(resnet *r, paramset *ps, const float *x)

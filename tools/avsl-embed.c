@@ -227,12 +227,14 @@ int main(int argc, char **argv)
 	if (optind != argc - 1)
 		die_usage(optind == argc ? "a shard or manifest to embed is required" : "one shard or manifest at a time");
 	const char *shard = argv[optind];
-	avsl_device *dev = avsl_device_open(device, threads, "embedding", "the data path and the heads keep host memory");
-
 	train_config c;
 	train_config_init(&c);
 	checkpoint_read_config(model_path, &c);
 	c.threads = threads;
+	char missing[256];
+	avsl_device *dev = avsl_device_open(device, threads, "embedding",
+					    model_embed_cuda_missing(&c, missing, sizeof missing));
+
 	model m;
 	checkpoint_load(model_path, &c, &m, NULL, NULL, dev);
 	if (!batch)

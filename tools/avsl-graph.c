@@ -11,6 +11,7 @@
 #include "threadpool.h"
 #include "util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static const char usage_text[] =
 	AVSL_DEVICE_HELP
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
 	"                       (--tile 1: each query as soon as it arrives)\n"
+	"      --tile-budget SIZE  device memory of one distance tile with -d cuda: SIZE in MB, or with a suffix K, M\n"
+	"                       or G (default 256M); sets the gallery columns of a tile\n"
 	"      --shard i/n      compute only part i (0-based) of n equal query parts (for job arrays)\n"
 	"      --merge          join the --shard parts PART... (in order 0/n .. n-1/n) into one graph\n"
 	"  -o, --output FILE    write the graph to FILE (default: standard output)\n"
@@ -50,7 +53,51 @@ static const char usage_text[] =
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n";
 
-enum { OPT_METRIC = 256, OPT_DENSE, OPT_THREADS, OPT_TILE, OPT_SHARD, OPT_RERANK, OPT_SHORTLIST, OPT_PRINT_CK, OPT_MERGE };
+enum {
+	OPT_METRIC = 256,
+	OPT_DENSE,
+	OPT_THREADS,
+	OPT_TILE,
+	OPT_TILE_BUDGET,
+	OPT_SHARD,
+	OPT_RERANK,
+	OPT_SHORTLIST,
+	OPT_PRINT_CK,
+	OPT_MERGE
+};
+
+/* --tile-budget SIZE: bytes; a number of MB, or with a suffix K, M or G (1K .. 1024G). Dies with a usage error. */
+static size_t parse_budget(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	int shift = 20;
+	if (end != s && *end && !end[1]) {
+		const char *units = "KMG", *u = strchr(units, *end);
+		shift = u ? 10 * (int)(u - units + 1) : -1;
+		end += u != NULL;
+	}
+	if (end == s || *end || errno || shift < 0 || v < 1 || v > (1LL << 40 >> shift))
+		die_usage("--tile-budget: expected a size of 1K to 1024G (a number of MB, or with K, M or G), got '%s'", s);
+	return (size_t)v << shift;
+}
+
+/* What of this search has no CUDA implementation (avsl_device_open's cuda_missing), or NULL: the avsl metric's tiles
+ * run on the device; the plain metrics' dot tiles (dot_tile.c) and the re-ranking's gathered tiles do not yet. */
+static const char *cuda_missing(const knn_metric *metric, long rerank, char *buf, size_t cap)
+{
+	static const op_id avsl[] = {OPID_avsl_normalize_rows, OPID_avsl_dist_tile};
+	if (metric->kind != KNN_AVSL) {
+		snprintf(buf, cap, "the dot tiles of the plain metrics (--metric avsl runs on CUDA)");
+		return buf;
+	}
+	if (rerank) { /* rerank.c's shortlist (a plain metric) and its gathered rows are host memory */
+		snprintf(buf, cap, "--rerank (its shortlist and gathered rows)");
+		return buf;
+	}
+	return avsl_cuda_missing_ops(avsl, 2, buf, cap);
+}
 
 static void load(const char *path, ave_set *s)
 {
@@ -123,7 +170,8 @@ int main(int argc, char **argv)
 		{"model", required_argument, 0, 'm'}, {"gallery", required_argument, 0, 'g'},
 		{"k", required_argument, 0, 'k'}, {"metric", required_argument, 0, OPT_METRIC},
 		{"dense", required_argument, 0, OPT_DENSE}, {"threads", required_argument, 0, OPT_THREADS},
-		{"tile", required_argument, 0, OPT_TILE}, {"shard", required_argument, 0, OPT_SHARD},
+		{"tile", required_argument, 0, OPT_TILE}, {"tile-budget", required_argument, 0, OPT_TILE_BUDGET},
+		{"shard", required_argument, 0, OPT_SHARD},
 		{"rerank", required_argument, 0, OPT_RERANK}, {"shortlist", required_argument, 0, OPT_SHORTLIST},
 		{"print-checkpoint", no_argument, 0, OPT_PRINT_CK},
 		{"merge", no_argument, 0, OPT_MERGE},
@@ -133,6 +181,7 @@ int main(int argc, char **argv)
 		{0, 0, 0, 0}};
 	const char *model_path = NULL, *gallery = NULL, *metric_name = NULL, *dense = NULL, *output = "-", *device = NULL;
 	long k = 0, threads = avsl_cpu_count(), tile = 512;
+	size_t tile_budget = KNN_DEVICE_TILE_DEFAULT;
 	uint64_t shard_i = 0, shard_n = 1;
 	int verbosity = CLI_NORMAL, c, sharded = 0, print_ck = 0, merge = 0;
 	long rerank = 0;
@@ -151,6 +200,7 @@ int main(int argc, char **argv)
 		case OPT_DENSE: dense = optarg; break;
 		case OPT_THREADS: threads = opt_long("--threads", optarg, 1, 1024); break;
 		case OPT_TILE: tile = opt_long("--tile", optarg, 1, 8192); break;
+		case OPT_TILE_BUDGET: tile_budget = parse_budget(optarg); break;
 		case OPT_SHARD:
 			if (knn_shard_parse(optarg, &shard_i, &shard_n, &why) != 0)
 				die_usage("--shard %s: %s", optarg, why);
@@ -206,9 +256,6 @@ int main(int argc, char **argv)
 	if (rerank && metric_name && metric.kind != KNN_AVSL)
 		die_usage("--rerank re-ranks by the avsl metric, not --metric %s", metric_name);
 
-	avsl_device *dev = avsl_device_open(device, (int)threads, "the neighbour search",
-					    "its distance tiles and top-k merge keep host memory");
-
 	/* With a separate gallery the queries are a stream, answered block by block (serve()); otherwise the whole set
 	 * is loaded first (the gallery is the query set, or the run is sharded or writes --dense). */
 	int streaming = gallery && !sharded && !dense && dist_world() == 1;
@@ -256,11 +303,16 @@ int main(int argc, char **argv)
 		view = &col.view;
 	}
 	metric.avsl = view;
+	/* opened once the metric is known: it decides what runs on CUDA */
+	char missing[256];
+	avsl_device *dev = avsl_device_open(device, (int)threads, "the neighbour search",
+					    cuda_missing(&metric, rerank, missing, sizeof missing));
 
 	shortlist.avsl = view;
 	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = dev->threads, .tile = (int)tile,
 		      .quiet = verbosity == CLI_QUIET, .label = "graph", .rerank = (uint32_t)rerank,
-		      .shortlist = shortlist, .ctx = &dev->ctx};
+		      .shortlist = shortlist, .ctx = &dev->ctx,
+		      .device_tile_bytes = tile_budget};
 	/* a stream's labels are not known in advance: k covers the largest gallery class */
 	o.k = k ? (uint32_t)k : streaming ? gallery_default_k(gs) : knn_default_k(&qs, gs);
 	knn_shard_range(qs.n, shard_i, shard_n, &o.q_begin, &o.q_end);

@@ -3,7 +3,9 @@
 # decodes and resizes images and has no device): the same names, the same messages, AVSL_DEVICE as the default and
 # -d over it. On a machine without a usable CUDA device (this one: a CPU-only build, or CUDA built but no driver)
 # -d cuda is refused in one line with the reason; on a GPU host it is refused in one line naming what has no CUDA
-# implementation yet. Either way exit 1, before any output is written.
+# implementation yet. Either way exit 1, before any output is written. avsl-graph's avsl metric (and avsl-embed, once
+# the embedder ops have CUDA) runs on CUDA: on a GPU host it succeeds (results against the CPU's:
+# tests/cli/cuda_emu.sh, on the CUDA emulator).
 . "$(dirname "$0")/lib.sh"
 D=$T/synth
 synth "$D" 4 12 16 3
@@ -44,6 +46,12 @@ nocuda='(avsl was built without CUDA \(.+\)|CUDA: no usable device: .+|CUDA: no 
 if avsl-eval -q -d cuda "$T/test.avg" >/dev/null 2>"$T/cuda.err"; then usable=1; else usable=0; fi
 [ "$usable" = 0 ] && grep -Eq "^avsl-eval: --device cuda: $nocuda\$" "$T/cuda.err" || usable=1
 
+# avsl-embed runs on CUDA once the AVSL embedder ops have CUDA implementations (op_list.h's flags)
+embed_cuda=1
+for op in avsl_pool_fwd avsl_cam_fwd avsl_certainty; do
+	grep -Eq "^[[:space:]]*X\\($op, 1," "$AVSL_ROOT/kernels/op_list.h" || embed_cuda=0
+done
+
 for tool in avsl-train avsl-embed avsl-graph avsl-eval avsl-explain; do
 	t=${tool#avsl-}
 	expect "${t}_help_lists_device" 0 - empty -- "$tool" --help
@@ -62,11 +70,18 @@ for tool in avsl-train avsl-embed avsl-graph avsl-eval avsl-explain; do
 	expect "${t}_flag_over_bad_env" 0 - empty -- run_env gpu "$tool" -d cpu
 	# neither: auto, silent when it falls back
 	expect "${t}_default_auto_silent" 0 - empty -- run_env - "$tool"
-	# auto asked for: the CPU, saying why (every tool's work has no CUDA path yet)
-	expect "${t}_auto" 0 - "^$tool: --device auto: .+ has no CUDA implementation yet \\(missing: .+\\); using the CPU\$" -- \
-		run "$tool" -d auto
-	one_line "${t}_auto_one_line"
-	expect "${t}_env_auto" 0 - "^$tool: AVSL_DEVICE=auto: .+; using the CPU\$" -- run_env auto "$tool"
+	# CUDA runs this case's work (a GPU host, avsl-graph's avsl metric): auto takes it silently, -d cuda runs
+	on_cuda=0
+	[ "$usable" = 1 ] && [ "$tool" = avsl-graph ] && on_cuda=1
+	[ "$usable" = 1 ] && [ "$tool" = avsl-embed ] && [ "$embed_cuda" = 1 ] && on_cuda=1
+	if [ "$on_cuda" = 1 ]; then
+		expect "${t}_auto_cuda" 0 - empty -- run "$tool" -d auto
+	else
+		# auto asked for: the CPU, saying why (no usable device, or this work has no CUDA path yet)
+		expect "${t}_auto" 0 - "^$tool: --device auto: .+; using the CPU\$" -- run "$tool" -d auto
+		one_line "${t}_auto_one_line"
+		expect "${t}_env_auto" 0 - "^$tool: AVSL_DEVICE=auto: .+; using the CPU\$" -- run_env auto "$tool"
+	fi
 
 	# unknown names: a usage error (exit 2) naming the name and the choices
 	for bad in gpu cuda:x CPU; do
@@ -85,6 +100,9 @@ for tool in avsl-train avsl-embed avsl-graph avsl-eval avsl-explain; do
 		expect "${t}_env_cuda_unusable" 1 empty "^$tool: AVSL_DEVICE=cuda: $nocuda\$" -- \
 			run_env cuda "$tool"
 		one_line "${t}_env_cuda_one_line"
+	elif [ "$on_cuda" = 1 ]; then
+		expect "${t}_cuda_runs" 0 - empty -- run "$tool" -d cuda
+		rm -rf "$T/out-$t"
 	else
 		expect "${t}_cuda_not_implemented" 1 empty \
 			"^$tool: --device cuda: cuda:0 has no implementation of .+ yet \\(missing: .+\\); use -d cpu\$" -- \

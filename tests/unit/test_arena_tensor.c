@@ -41,13 +41,15 @@ TEST(arena_measures_then_slices_aligned_and_disjoint)
 }
 
 static int allocs, releases;
-static void *fake_device_alloc(size_t n)
+static void *fake_device_alloc(void *dev, size_t n)
 {
+	(void)dev;
 	allocs++;
 	return malloc(n);
 }
-static void fake_device_release(void *p)
+static void fake_device_release(void *dev, void *p)
 {
+	(void)dev;
 	releases++;
 	free(p);
 }

@@ -48,10 +48,10 @@
 	   const float *gamma, const float *mean, const float *invstd, int batch_stats, float *dx, float *dres, \
 	   float *dgamma, float *dbeta), \
 	  (ctx, s, x, dy, relu_y, gamma, mean, invstd, batch_stats, dx, dres, dgamma, dbeta)) \
-	X(bn_stats, 0, \
+	X(bn_stats, 1, \
 	  (op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2), \
 	  (ctx, s, x, mean, m2)) \
-	X(bn_bwd_data, 0, \
+	X(bn_bwd_data, 1, \
 	  (op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y, \
 	   const float *gamma, const float *mean, const float *invstd, const float *sum_g, const float *sum_gxhat, \
 	   double count, float *dx), \
@@ -110,17 +110,17 @@
 	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
 	   const float *const *y, const float *const *v, float *out, int64_t ldo), \
 	  (ctx, c, R, x, u, C, y, v, out, ldo)) \
-	X(avsl_dist_plan_new, 0, \
+	X(avsl_dist_plan_new, 1, \
 	  (op_ctx *ctx, const avsl_collector_view *c, avsl_dist_plan **plan), \
 	  (ctx, c, plan)) \
-	X(avsl_dist_plan_free, 0, \
+	X(avsl_dist_plan_free, 1, \
 	  (op_ctx *ctx, avsl_dist_plan *plan), \
 	  (ctx, plan)) \
-	X(avsl_dist_gather, 0, \
+	X(avsl_dist_gather, 1, \
 	  (op_ctx *ctx, const avsl_dist_plan *plan, int R, const float *const *x, const float *const *u, int C, \
 	   const int32_t *idx, const float *const *y, const float *const *v, float *out, int64_t ldo), \
 	  (ctx, plan, R, x, u, C, idx, y, v, out, ldo)) \
-	X(avsl_level_dist_tile, 0, \
+	X(avsl_level_dist_tile, 1, \
 	  (op_ctx *ctx, int R, const float *x, int C, const float *y, int D, float p, float *out, int64_t ldo), \
 	  (ctx, R, x, C, y, D, p, out, ldo)) \
 	X(avsl_pool_fwd, 1, \
@@ -140,11 +140,11 @@
 	  (op_ctx *ctx, const float *lo, int Hl, int Wl, const float *hi, int Hh, int Wh, int N, int D, \
 	   float *link), \
 	  (ctx, lo, Hl, Wl, hi, Hh, Wh, N, D, link)) \
-	X(avsl_collector_fwd, 0, \
+	X(avsl_collector_fwd, 1, \
 	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
 	   const float *const *y, const float *const *v, float *df, float *const *dl), \
 	  (ctx, c, R, x, u, C, y, v, df, dl)) \
-	X(avsl_collector_bwd, 0, \
+	X(avsl_collector_bwd, 1, \
 	  (op_ctx *ctx, const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C, \
 	   const float *const *y, const float *const *v, const float *Gf, const float *const *Gl, \
 	   float *const *dx, float *const *dy, float *const *dalpha, float *const *dbeta), \
@@ -153,7 +153,7 @@
 	  (op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab, float mpos, \
 	   float mneg, float a, float *grad, float *loss), \
 	  (ctx, d, R, C, ylab, zlab, mpos, mneg, a, grad, loss)) \
-	X(pa_cos_loss, 0, \
+	X(pa_cos_loss, 1, \
 	  (op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta, \
 	   float a, float *grad, float *loss), \
 	  (ctx, s, R, C, ylab, zlab, delta, a, grad, loss))

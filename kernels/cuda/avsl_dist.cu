@@ -1,5 +1,5 @@
 // avsl_dist.cu: CUDA twins of kernels/cpu/avsl_dist.c (op contract kernels/ops.h, method §3.3): the AVSL distance
-// tile, link preparation, row p-normalisation.
+// tile and its gathered form (re-ranking), the per-level distance, link preparation, row p-normalisation.
 //
 // cuda_avsl_dist_tile walks the R*C pairs of a tile in chunks of P pairs (P from the context's workspace: two
 // (P, D) float buffers, at most AVSL_DIST_WS_BYTES). Per chunk:
@@ -10,9 +10,13 @@
 //                                                            over n straight into out[r, c] instead of stored
 // The dense GEMM costs 2 D^2 flops per pair and transition (§10) but runs on tensor cores / SGEMM at a large
 // fraction of peak, which beats a 128-term gather per output on current GPUs.
+// cuda_avsl_dist_gather is the same code with column q read from row idx[q] of y and v (the pair kernel indexes
+// through idx), so it is bit-identical to the tile on a gathered copy; its plan holds only the collector view (the
+// dense S_hat needs no regrouping). cuda_avsl_level_dist_tile is the tile's first step alone (one warp per pair).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "common.cuh"
 #include "cuda_internal.cuh"
@@ -34,7 +38,8 @@ template <int PM> __device__ __forceinline__ float absdiff_pow(float a, float b,
 	return powf(fabsf(d), p);
 }
 
-// One warp per pair q in [q0, q0 + P) of the tile; buffer row q - q0.
+// One warp per pair q in [q0, q0 + P) of the tile; buffer row q - q0. Column c is row idx[c] of y and v (row c
+// when idx is NULL).
 //   BLEND = false: Delta = |x - y|^p;  BLEND = true: pi * Delta + (1 - pi) * T[row]
 //   SUM = false: store into H[row];    SUM = true: out[r * ldo + c] = sum over n
 // T and H may alias (each element is read and written by the same thread).
@@ -42,20 +47,20 @@ template <int PM, bool BLEND, bool SUM>
 __global__ void pair_kernel(const float *__restrict__ x, const float *__restrict__ y, const float *__restrict__ u,
 			    const float *__restrict__ v, const float *__restrict__ alpha,
 			    const float *__restrict__ beta,
-			    float gamma, float p, int C, int D, int64_t q0, int64_t P, const float *T, float *H,
-			    float *__restrict__ out, int64_t ldo)
+			    const int32_t *__restrict__ idx, float gamma, float p, int C, int D, int64_t q0, int64_t P,
+			    const float *T, float *H, float *__restrict__ out, int64_t ldo)
 {
 	const int lane = threadIdx.x & 31;
 	const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
 	for (int64_t w = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); w < P; w += warps) {
 		const int64_t q = q0 + w;
-		const int64_t r = q / C, c = q % C;
-		const float *xr = x + r * D, *yc = y + c * D;
+		const int64_t r = q / C, c = q % C, cy = idx ? idx[c] : c;
+		const float *xr = x + r * D, *yc = y + cy * D;
 		float acc = 0;
 		for (int n = lane; n < D; n += 32) {
 			float h = absdiff_pow<PM>(xr[n], yc[n], p);
 			if (BLEND) {
-				float z = gamma * (u[r * D + n] * v[c * D + n] * alpha[n] + beta[n]);
+				float z = gamma * (u[r * D + n] * v[cy * D + n] * alpha[n] + beta[n]);
 				float pi = 1.0f / (1.0f + __expf(-z));
 				h = pi * h + (1.0f - pi) * T[w * D + n];
 			}
@@ -74,6 +79,7 @@ __global__ void pair_kernel(const float *__restrict__ x, const float *__restrict
 
 struct level_args {
 	const float *x, *y, *u, *v, *alpha, *beta;
+	const int32_t *idx; // column gather (NULL: none)
 };
 
 template <bool BLEND, bool SUM>
@@ -83,14 +89,14 @@ void launch_pairs(int pm, const level_args &a, float gamma, float p, int C, int 
 	const int threads = 256; // 8 pairs per block
 	unsigned blocks = avsl_blocks(P, threads / 32);
 	if (pm == P_TWO)
-		pair_kernel<P_TWO, BLEND, SUM><<<blocks, threads, 0, s>>>(a.x, a.y, a.u, a.v, a.alpha, a.beta, gamma, p,
+		pair_kernel<P_TWO, BLEND, SUM><<<blocks, threads, 0, s>>>(a.x, a.y, a.u, a.v, a.alpha, a.beta, a.idx, gamma, p,
 									   C, D, q0, P, T, H, out, ldo);
 	else if (pm == P_ONE)
-		pair_kernel<P_ONE, BLEND, SUM><<<blocks, threads, 0, s>>>(a.x, a.y, a.u, a.v, a.alpha, a.beta, gamma, p,
+		pair_kernel<P_ONE, BLEND, SUM><<<blocks, threads, 0, s>>>(a.x, a.y, a.u, a.v, a.alpha, a.beta, a.idx, gamma, p,
 									   C, D, q0, P, T, H, out, ldo);
 	else
 		pair_kernel<P_GENERAL, BLEND, SUM><<<blocks, threads, 0, s>>>(a.x, a.y, a.u, a.v, a.alpha, a.beta,
-									       gamma, p, C, D, q0, P, T, H, out, ldo);
+									       a.idx, gamma, p, C, D, q0, P, T, H, out, ldo);
 }
 
 // x (n, D) in place: x / max(||x||_p, 1e-12); one warp per row.
@@ -159,15 +165,14 @@ __global__ void link_prepare_kernel(const float *__restrict__ L, int D, int k, f
 
 int p_mode(float p) { return p == 2.0f ? P_TWO : p == 1.0f ? P_ONE : P_GENERAL; }
 
-} // namespace
-
-extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, int R, const float *const *x,
-				   const float *const *u, int C, const float *const *y, const float *const *v, float *out,
-				   int64_t ldo)
+// The tile, or with idx the gathered tile; op names the op in errors.
+int dist_core(op_ctx *ctx, const char *op, const avsl_collector_view *cv, int R, const float *const *x,
+	      const float *const *u, int C, const int32_t *idx, const float *const *y, const float *const *v,
+	      float *out, int64_t ldo)
 {
 	if (!cv || R < 0 || C < 0 || cv->levels < 1 || cv->levels > AVSL_MAX_LEVELS || cv->dim < 1 || ldo < C ||
 	    !(cv->p > 0))
-		return trunk_fail(ctx, "avsl_dist_tile: invalid arguments (R %d, C %d, ldo %lld)", R, C, (long long)ldo);
+		return trunk_fail(ctx, "%s: invalid arguments (R %d, C %d, ldo %lld)", op, R, C, (long long)ldo);
 	if (R == 0 || C == 0)
 		return 0;
 	trunk_backend *b = trunk_of(ctx);
@@ -176,11 +181,11 @@ extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, i
 	cudaStream_t s = b->stream;
 	level_args lv[AVSL_MAX_LEVELS];
 	for (int l = 0; l < L; l++)
-		lv[l] = level_args{x[l], y[l], u[l], v[l], cv->alpha[l], cv->beta[l]};
+		lv[l] = level_args{x[l], y[l], u[l], v[l], cv->alpha[l], cv->beta[l], idx};
 
 	if (L == 1) { // no propagation: d_f = d_0
 		launch_pairs<false, true>(pm, lv[0], 0, cv->p, C, D, 0, pairs, NULL, NULL, out, ldo, s);
-		return trunk_launched(ctx, "avsl_dist_tile");
+		return trunk_launched_at(ctx, "%s (R %d, C %d, D %d, L %d)", op, R, C, D, L);
 	}
 	int64_t P = (int64_t)(AVSL_DIST_WS_BYTES / (2 * (size_t)D * sizeof(float)));
 	if (P < 1)
@@ -197,15 +202,15 @@ extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, i
 		const int64_t np = pairs - q0 < P ? pairs - q0 : P;
 		float *H = bufA, *T = bufB;
 		launch_pairs<false, false>(pm, lv[0], 0, cv->p, C, D, q0, np, NULL, H, NULL, 0, s);
-		if (trunk_launched(ctx, "avsl_dist_tile"))
+		if (trunk_launched_at(ctx, "%s (R %d, C %d, D %d, L %d)", op, R, C, D, L))
 			return -1;
 		for (int t = 0; t + 1 < L; t++) {
 			// Column-major view: T^T (D, np) = S_hat^T (D, D) * H^T (D, np),
 			// i.e. T[q, n] = sum_m H[q, m] S[m, n].
-			if (trunk_blas_check(ctx,
-					     cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_N, D, (int)np, D, &one, cv->s_hat[t],
-							 D, H, D, &zero, T, D),
-					     "avsl_dist_tile: propagation GEMM"))
+			if (trunk_blas_at(ctx,
+					  cublasSgemm(b->blas, CUBLAS_OP_N, CUBLAS_OP_N, D, (int)np, D, &one, cv->s_hat[t],
+						      D, H, D, &zero, T, D),
+					  "%s: propagation GEMM (R %d, C %d, D %d)", op, R, C, D))
 				return -1;
 			const level_args &lt = lv[t + 1];
 			if (t + 2 < L)
@@ -213,7 +218,7 @@ extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, i
 			else
 				launch_pairs<true, true>(pm, lt, cv->gamma_p, cv->p, C, D, q0, np, T, NULL, out, ldo,
 							 s);
-			if (trunk_launched(ctx, "avsl_dist_tile"))
+			if (trunk_launched_at(ctx, "%s (R %d, C %d, D %d, L %d)", op, R, C, D, L))
 				return -1;
 			float *tmp = H;
 			H = T;
@@ -221,6 +226,65 @@ extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, i
 		}
 	}
 	return 0;
+}
+
+} // namespace
+
+extern "C" int cuda_avsl_dist_tile(op_ctx *ctx, const avsl_collector_view *cv, int R, const float *const *x,
+				   const float *const *u, int C, const float *const *y, const float *const *v, float *out,
+				   int64_t ldo)
+{
+	return dist_core(ctx, "avsl_dist_tile", cv, R, x, u, C, NULL, y, v, out, ldo);
+}
+
+// The plan of the contract: on the GPU the propagation multiplies by the dense S_hat, so there is nothing to
+// regroup; the plan keeps a copy of the view (whose tensors the caller keeps alive). A host object, not scratch.
+struct avsl_dist_plan {
+	avsl_collector_view c;
+};
+
+extern "C" int cuda_avsl_dist_plan_new(op_ctx *ctx, const avsl_collector_view *c, avsl_dist_plan **plan)
+{
+	*plan = NULL;
+	if (!c || c->levels < 1 || c->levels > AVSL_MAX_LEVELS || c->dim < 1)
+		return trunk_fail(ctx, "avsl_dist_plan_new: invalid collector view");
+	avsl_dist_plan *p = (avsl_dist_plan *)malloc(sizeof *p);
+	if (!p)
+		return trunk_fail(ctx, "avsl_dist_plan_new: out of host memory");
+	p->c = *c;
+	*plan = p;
+	return 0;
+}
+
+extern "C" int cuda_avsl_dist_plan_free(op_ctx *ctx, avsl_dist_plan *plan)
+{
+	(void)ctx;
+	free(plan);
+	return 0;
+}
+
+extern "C" int cuda_avsl_dist_gather(op_ctx *ctx, const avsl_dist_plan *plan, int R, const float *const *x,
+				     const float *const *u, int C, const int32_t *idx, const float *const *y,
+				     const float *const *v, float *out, int64_t ldo)
+{
+	if (!plan || !idx)
+		return trunk_fail(ctx, "avsl_dist_gather: no plan or no index");
+	return dist_core(ctx, "avsl_dist_gather", &plan->c, R, x, u, C, idx, y, v, out, ldo);
+}
+
+// d_l alone: the tile's first pair pass, summed straight into out.
+extern "C" int cuda_avsl_level_dist_tile(op_ctx *ctx, int R, const float *x, int C, const float *y, int D, float p,
+					 float *out, int64_t ldo)
+{
+	if (R < 0 || C < 0 || D < 1 || ldo < C || !(p > 0))
+		return trunk_fail(ctx, "avsl_level_dist_tile: invalid arguments (R %d, C %d, D %d, ldo %lld)", R, C, D,
+				  (long long)ldo);
+	if (R == 0 || C == 0)
+		return 0;
+	const level_args a{x, y, NULL, NULL, NULL, NULL, NULL};
+	launch_pairs<false, true>(p_mode(p), a, 0, p, C, D, 0, (int64_t)R * C, NULL, NULL, out, ldo,
+				  trunk_of(ctx)->stream);
+	return trunk_launched_at(ctx, "avsl_level_dist_tile (R %d, C %d, D %d)", R, C, D);
 }
 
 // The threshold is compared in float (tau_n - 1e-8f), as the CPU kernel does.

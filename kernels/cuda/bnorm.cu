@@ -1,5 +1,6 @@
 // bnorm.cu: batch norm (frozen and training mode) fused with the residual add and ReLU (twin of
-// kernels/cpu/bnorm.c, the element-wise relu/add are in eltwise.cu).
+// kernels/cpu/bnorm.c, the element-wise relu/add are in eltwise.cu), and the same split at its per-channel sums for
+// --sync-bn (op_bn_stats, op_bn_bwd_data: twin of kernels/cpu/bnorm_split.c), built from the same kernels.
 //
 // Per-channel reductions run in two steps so that every SM has work for any (N, C, HW): a grid of
 // (channel, split) blocks each sums a contiguous slice of the channel's N*HW values (float, one slice is at most a
@@ -173,6 +174,27 @@ __global__ void bn_bwd_dx_kernel(const float *x, const float *dy, const float *r
 	}
 }
 
+// m2[c] = the double sum of the slices' squared deviations, rounded once (op_bn_stats).
+__global__ void bn_m2_kernel(const float *part, int C, int splits, float *m2)
+{
+	for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
+		double sq = 0;
+		for (int s = 0; s < splits; s++)
+			sq += part[(int64_t)c * splits + s];
+		m2[c] = (float)sq;
+	}
+}
+
+// coef[2c] = sum_g[c] / count, coef[2c+1] = sum_gxhat[c] / count (divided in double, as the CPU): the means that
+// bn_bwd_dx_kernel subtracts (op_bn_bwd_data).
+__global__ void bn_coef_kernel(const float *sum_g, const float *sum_gxhat, int C, double count, float *coef)
+{
+	for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
+		coef[2 * c] = (float)(sum_g[c] / count);
+		coef[2 * c + 1] = (float)(sum_gxhat[c] / count);
+	}
+}
+
 int check_bn_shape(op_ctx *ctx, const bn_shape *s)
 {
 	if (s->N < 0 || s->C < 0 || s->HW < 0)
@@ -190,6 +212,45 @@ __global__ void bn_fold_kernel(int C, const float *gamma, const float *beta, con
 		if (invstd_out)
 			invstd_out[c] = is;
 	}
+}
+
+// bn_bwd_dx_kernel over nel elements, with 32-bit indexing when they fit (bn_bwd, bn_bwd_data).
+void launch_bwd_dx(const trunk_backend *b, const float *x, const float *dy, const float *relu_y, const float *gamma,
+		   const float *mean, const float *invstd, const float *coef, int C, int HW, int64_t nel, float *dx)
+{
+	const unsigned g = trunk_grid(b, nel, 256);
+	if (trunk_small(nel))
+		bn_bwd_dx_kernel<uint32_t>
+			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, (uint32_t)nel, dx);
+	else
+		bn_bwd_dx_kernel<int64_t>
+			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
+}
+
+// The two statistics passes of bn_train_fwd and bn_stats: mean (C) from the slice sums, then *part (C, splits)
+// (context workspace) holding each slice's sum of squared deviations from that mean. Returns splits, or -1.
+int bn_two_passes(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float **part_out)
+{
+	trunk_backend *b = trunk_of(ctx);
+	const int C = s->C;
+	const int64_t M = (int64_t)s->N * s->HW;
+	const int splits = bn_splits(M);
+	float *part = (float *)trunk_workspace(ctx, (size_t)C * splits * sizeof(float));
+	if (!part)
+		return -1;
+	const dim3 grid(C, splits);
+	const int small = trunk_small(M * C);
+	if (small)
+		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, NULL, part);
+	else
+		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
+	bn_mean_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(part, C, splits, (double)M, mean);
+	if (small)
+		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, mean, part);
+	else
+		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
+	*part_out = part;
+	return splits;
 }
 
 } // namespace
@@ -239,24 +300,13 @@ extern "C" int cuda_bn_train_fwd(op_ctx *ctx, const bn_shape *s, const float *x,
 	if (C == 0)
 		return 0;
 	const int64_t M = (int64_t)s->N * s->HW;
-	const int splits = bn_splits(M);
-	float *part = (float *)trunk_workspace(ctx, (size_t)C * splits * sizeof(float));
-	if (!part)
+	float *part;
+	const int splits = bn_two_passes(ctx, s, x, mean, &part);
+	if (splits < 0)
 		return -1;
-	const dim3 grid(C, splits);
-	const unsigned cg = trunk_grid(b, C, 128);
-	const int small = trunk_small(M * C);
-	if (small)
-		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, NULL, part);
-	else
-		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, NULL, part);
-	bn_mean_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, mean);
-	if (small)
-		bn_stat_kernel<uint32_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, (uint32_t)M, mean, part);
-	else
-		bn_stat_kernel<int64_t><<<grid, BN_THREADS, 0, b->stream>>>(x, C, s->HW, M, mean, part);
-	bn_var_kernel<<<cg, 128, 0, b->stream>>>(part, C, splits, (double)M, gamma, beta, eps, momentum, mean,
-						 running_mean, running_var, invstd, scale, shift);
+	bn_var_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(part, C, splits, (double)M, gamma, beta, eps,
+								    momentum, mean, running_mean, running_var, invstd,
+								    scale, shift);
 	if (trunk_launched(ctx, "bn_train_fwd: statistics"))
 		return -1;
 	return cuda_affine_act_fwd(ctx, s, x, scale, shift, res, y, flags);
@@ -302,12 +352,45 @@ extern "C" int cuda_bn_bwd(op_ctx *ctx, const bn_shape *s, const float *x, const
 	}
 	if (!dx || nel == 0)
 		return 0;
-	const unsigned g = trunk_grid(b, nel, 256);
-	if (trunk_small(nel))
-		bn_bwd_dx_kernel<uint32_t>
-			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, (uint32_t)nel, dx);
-	else
-		bn_bwd_dx_kernel<int64_t>
-			<<<g, 256, 0, b->stream>>>(x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
+	launch_bwd_dx(b, x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
 	return trunk_launched(ctx, "bn_bwd: dx");
+}
+
+// The statistics half of bn_train_fwd: the same two passes, the squared deviations left unnormalised.
+extern "C" int cuda_bn_stats(op_ctx *ctx, const bn_shape *s, const float *x, float *mean, float *m2)
+{
+	if (trunk_needs_plain(ctx, "bn_stats", s->fmt, OP_NCHW) || check_bn_shape(ctx, s))
+		return -1;
+	trunk_backend *b = trunk_of(ctx);
+	const int C = s->C;
+	if (C == 0)
+		return 0;
+	float *part;
+	const int splits = bn_two_passes(ctx, s, x, mean, &part);
+	if (splits < 0)
+		return -1;
+	bn_m2_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(part, C, splits, m2);
+	return trunk_launched_at(ctx, "bn_stats (N %d, C %d, HW %d)", s->N, C, s->HW);
+}
+
+// The data half of bn_bwd with sums from every process: bn_bwd's dx kernel with the means made from them.
+extern "C" int cuda_bn_bwd_data(op_ctx *ctx, const bn_shape *s, const float *x, const float *dy, const float *relu_y,
+				const float *gamma, const float *mean, const float *invstd, const float *sum_g,
+				const float *sum_gxhat, double count, float *dx)
+{
+	if (!(count > 0))
+		return trunk_fail(ctx, "bn_bwd_data: count must be positive");
+	if (trunk_needs_plain(ctx, "bn_bwd_data", s->fmt, OP_NCHW) || check_bn_shape(ctx, s))
+		return -1;
+	trunk_backend *b = trunk_of(ctx);
+	const int C = s->C, HW = s->HW;
+	const int64_t nel = (int64_t)s->N * C * HW;
+	if (nel == 0)
+		return 0;
+	float *coef = (float *)trunk_workspace(ctx, (size_t)2 * C * sizeof(float));
+	if (!coef)
+		return -1;
+	bn_coef_kernel<<<trunk_grid(b, C, 128), 128, 0, b->stream>>>(sum_g, sum_gxhat, C, count, coef);
+	launch_bwd_dx(b, x, dy, relu_y, gamma, mean, invstd, coef, C, HW, nel, dx);
+	return trunk_launched_at(ctx, "bn_bwd_data (N %d, C %d, HW %d)", s->N, C, HW);
 }

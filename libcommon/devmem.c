@@ -16,7 +16,9 @@ void *devmem_alloc(op_ctx *ctx, size_t count, size_t size)
 	if (size_mul(count ? count : 1, size, &bytes))
 		die("device buffer of %zu x %zu bytes is too large", count, size);
 	void *p = NULL;
-	OP_DO(ctx, op_alloc(ctx, &p, bytes));
+	if (op_alloc(ctx, &p, bytes))
+		die("%s: %zu bytes of device memory do not fit (%s); lower the batch size (-b) or the tile budget "
+		    "(--tile-budget)", op_backend_name(ctx), bytes, ctx->err);
 	return p;
 }
 
@@ -66,7 +68,8 @@ static void *arena_alloc(void *dev, size_t bytes)
 	if (op_alloc(ctx, &p, bytes) || op_memset(ctx, p, 0, bytes)) {
 		if (p)
 			op_free(ctx, p);
-		die("activations on %s: %s", op_backend_name(ctx), ctx->err);
+		die("%s: the activations' %zu bytes of device memory do not fit (%s); lower the batch size (-b)",
+		    op_backend_name(ctx), bytes, ctx->err);
 	}
 	return p;
 }

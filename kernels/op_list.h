@@ -156,6 +156,27 @@
 	X(pa_cos_loss, 1, \
 	  (op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta, \
 	   float a, float *grad, float *loss), \
-	  (ctx, s, R, C, ylab, zlab, delta, a, grad, loss))
+	  (ctx, s, R, C, ylab, zlab, delta, a, grad, loss)) \
+	X(dot_tile, 1, \
+	  (op_ctx *ctx, int R, const float *a, int64_t lda, int C, const float *b, int64_t ldb, int D, int mode, \
+	   float *out, int64_t ldo), \
+	  (ctx, R, a, lda, C, b, ldb, D, mode, out, ldo)) \
+	X(topk_init, 1, \
+	  (op_ctx *ctx, int R, int K, float *dist, int32_t *idx), \
+	  (ctx, R, K, dist, idx)) \
+	X(topk_merge, 1, \
+	  (op_ctx *ctx, const float *tile, int R, int C, int64_t rstride, int64_t cstride, int64_t col0, \
+	   const int32_t *cols, int64_t self0, float *dist, int32_t *idx, int K), \
+	  (ctx, tile, R, C, rstride, cstride, col0, cols, self0, dist, idx, K)) \
+	X(adamw_step, 1, \
+	  (op_ctx *ctx, float *param, const float *grad, float *m, float *v, const avsl_adamw_segment *seg, \
+	   int nseg, const avsl_adamw_group *groups, int ngroups), \
+	  (ctx, param, grad, m, v, seg, nseg, groups, ngroups)) \
+	X(sq_norm, 1, \
+	  (op_ctx *ctx, const float *x, size_t n, double *sumsq), \
+	  (ctx, x, n, sumsq)) \
+	X(scale, 1, \
+	  (op_ctx *ctx, float *x, size_t n, float c), \
+	  (ctx, x, n, c))
 
 #endif

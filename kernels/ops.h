@@ -300,29 +300,86 @@ int op_pa_dist_loss(op_ctx *ctx, const float *d, int R, int C, const int32_t *yl
 int op_pa_cos_loss(op_ctx *ctx, const float *s, int R, int C, const int32_t *ylab, const int32_t *zlab, float delta,
 		   float a, float *grad, float *loss);
 
-/* ---- AdamW over the flat parameter buffer (kernels/cuda/adamw.cu; libcommon/optim.c on the CPU) ------------- */
+/* ---- k-NN graphs: the plain metrics' distance tiles and the running top-k (libcommon/knn.c, rerank.c) --------
+ * Dimension legend: R rows (queries), C columns (gallery items of the tile), D vector length, K list length. */
+
+enum { OP_TILE_DOT = 0, OP_TILE_COSINE = 1, OP_TILE_L2 = 2 };
+
+/* A distance tile of two sets of vectors: a (R, D) with leading dimension lda >= D, b (C, D) with ldb >= D,
+ * out (R, C) with leading dimension ldo >= C, overwritten; out must not alias a or b. mode:
+ *   OP_TILE_DOT     out[r,c] = a_r . b_c
+ *   OP_TILE_COSINE  1 - a_r . b_c                                 (a, b L2-normalised by the caller)
+ *   OP_TILE_L2      max(|a_r|^2 + |b_c|^2 - 2 a_r . b_c, 0), as fmaf(-2, a_r . b_c, |a_r|^2 + |b_c|^2): the
+ *                   squared Euclidean distance (the clamp removes the tiny negatives of near-duplicates)
+ * Determinism (CPU): every dot product and squared norm is one fused multiply-add chain over k = 0 .. D-1 from 0,
+ * whatever the tile, its position, the thread count or the operand order: a distance is bit-identical however a
+ * graph is tiled or sharded, and d(a_r, b_c) == d(b_c, a_r) bit for bit (knn.c computes half of a symmetric graph
+ * on it). dot_tile_naive is the same chain as a scalar loop: equal bit for bit. CUDA: cuBLAS sgemm and an fma
+ * chain for the norms; deterministic for one device and shape, equal to the CPU within ~1e-6 relative (TF32 with
+ * OP_CTX_TF32: ~1e-3), not symmetric bit for bit. Scratch: CPU (R + C) D + R C floats, rounded up to the panel
+ * sizes; CUDA (R + C) floats for the L2 norms. */
+int op_dot_tile(op_ctx *ctx, int R, const float *a, int64_t lda, int C, const float *b, int64_t ldb, int D, int mode,
+		float *out, int64_t ldo);
+
+enum { OP_TOPK_MAX_K = 1024 };
+
+/* Running k smallest per row (a k-NN list per query). dist (R, K) float and idx (R, K) int32: row r's list,
+ * ascending by (distance, index) -- ties by ascending index, so the lists (and their order) do not depend on the
+ * order in which candidates are offered: tiles, thread counts and shards give identical lists. An empty slot is
+ * (+inf, -1) and sorts after every entry (a real +inf distance included). K >= 1; CUDA: K <= OP_TOPK_MAX_K (a
+ * row's list lives in shared memory). op_topk_init: every slot empty. */
+int op_topk_init(op_ctx *ctx, int R, int K, float *dist, int32_t *idx);
+/* Offer a tile of candidates to the lists. tile element (r, c), at tile[r * rstride + c * cstride] (a row-major
+ * (R, C) tile: rstride = ldt, cstride = 1; its transpose: rstride = 1, cstride = ldt), is the distance of row r to
+ * item cols[c], or col0 + c when cols is NULL (cols: (C) int32). If self0 >= 0, row r never receives item
+ * self0 + r (the query itself). NaN distances are never inserted; -0 is stored as +0. Item indices lie in
+ * [0, 2^31 - 1) and an item is offered to a row at most once over all merges (else it may be listed twice).
+ * The lists stay sorted; the tile, cols and the lists must not alias. Determinism: exact (a selection, no
+ * arithmetic), equal on every backend. Scratch: CPU threads x (64 + 1) K keys; CUDA none (the list of a row lives
+ * in shared memory). */
+int op_topk_merge(op_ctx *ctx, const float *tile, int R, int C, int64_t rstride, int64_t cstride, int64_t col0,
+		  const int32_t *cols, int64_t self0, float *dist, int32_t *idx, int K);
+
+/* ---- AdamW and gradient clipping over the flat parameter buffer (libcommon/optim.c) ---------------------- */
 
 enum { AVSL_ADAMW_MAX_GROUPS = 8 };
 
-/* One optimiser group (host memory, passed by value to the kernel). step is this group's own step count t >= 1
- * (groups step separately during warm-up); a group with active = 0 is left untouched (no decay, no moment update).
+/* One optimiser group (host memory). step is this group's own step count t >= 1 (groups step separately during
+ * warm-up); a group with active = 0 is left untouched (no decay, no moment update). The hyper-parameters are
+ * doubles (python floats); the op derives its float32 constants from them in double, as torch 1.13 does:
  * PyTorch AdamW: p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *                p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
 typedef struct {
-	float lr, wd, beta1, beta2, eps;
+	double lr, wd, beta1, beta2, eps;
 	int64_t step;
 	int active;
 } avsl_adamw_group;
 
 /* A contiguous range of the flat buffers that belongs to one group (one trainable tensor, or several adjacent
- * ones). Ranges must not overlap. first_block is filled by avsl_adamw_plan_blocks. */
+ * ones). Ranges must not overlap. */
 typedef struct {
 	uint64_t offset;      /* in floats */
 	uint64_t numel;
-	uint64_t first_block; /* output of avsl_adamw_plan_blocks */
+	uint64_t first_block; /* the CUDA backend's scratch (its copy of the table); ignored on input */
 	int32_t group;        /* index into the group table */
 	int32_t reserved;
 } avsl_adamw_segment;
+
+/* One AdamW step (the formula above) over the flat buffers param, grad, m, v (backend memory): the elements of
+ * segment s, [offset, offset + numel), with the constants of groups[seg[s].group]; nothing outside the segments is
+ * touched (frozen tensors, buffers). seg (nseg) and groups (ngroups <= AVSL_ADAMW_MAX_GROUPS): host memory.
+ * Precision: float32, torch's operation order per element (_single_tensor_adamw). Determinism: an element's
+ * result depends on nothing but its own values and its group (any thread count, any cut of the segments). CPU and
+ * CUDA agree within a few ulp (their compilers fuse the multiply-adds differently). Scratch: CUDA nseg segments. */
+int op_adamw_step(op_ctx *ctx, float *param, const float *grad, float *m, float *v, const avsl_adamw_segment *seg,
+		  int nseg, const avsl_adamw_group *groups, int ngroups);
+/* *sumsq (host) = sum of x[i]^2 over x (n), accumulated in double in one fixed order, so the same bits for any
+ * thread count (CPU: blocks of 8192 floats, eight lanes each, the block sums in order; CUDA: its own fixed tree,
+ * equal to the CPU within double rounding). The gradient norms of clipping. Scratch: CPU n / 8192 doubles, CUDA
+ * 129 doubles. */
+int op_sq_norm(op_ctx *ctx, const float *x, size_t n, double *sumsq);
+/* x (n) *= c, in place (clipping's rescale). */
+int op_scale(op_ctx *ctx, float *x, size_t n, float c);
 
 /* ---- op ids: one per entry of op_list.h (OPID_conv2d_fwd, ...) ---------------------------------------------- */
 #include "op_list.h"
@@ -367,6 +424,9 @@ void linear_bwd_naive(int M, int F, int O, const float *x, const float *w, const
 		      float *db);
 void avsl_cam_fwd_naive(const float *F, const int32_t *argmax, const float *W, const float *bias, int N, int C,
 			int HW, int D, float *A);
+/* The fma chains of op_dot_tile as scalar loops (fmaf): equal to the CPU op bit for bit. */
+void dot_tile_naive(int R, const float *a, int64_t lda, int C, const float *b, int64_t ldb, int D, int mode,
+		    float *out, int64_t ldo);
 /* One pair at a time, dense propagation. */
 void avsl_dist_tile_naive(const avsl_collector_view *c, int R, const float *const *x, const float *const *u, int C,
 			  const float *const *y, const float *const *v, float *out, int64_t ldo);

@@ -60,30 +60,4 @@ const char *avsl_cuda_missing_ops(const op_id *ops, int n, char *buf, size_t cap
  *   "CUDA: no usable device: no CUDA-capable device is detected"                                  */
 int avsl_backend_available(int kind, char *why, size_t n);
 
-/* A device opened without dying, for the tests of the CUDA ops (tests/unit/test_cuda.c); the tools use avsl_device.
- * The memory functions are the backend's (op_alloc, op_upload, ...: host memory for the CPU). Not thread-safe: one
- * per thread. */
-typedef struct avsl_backend {
-	int dev;       /* OP_DEVICE_CPU or OP_DEVICE_CUDA */
-	int index;     /* CUDA device ordinal */
-	op_ctx ctx;    /* the device's op context */
-	int open;      /* ctx is initialised */
-	char err[256]; /* message of the last failure */
-} avsl_backend;
-
-/* Open device index of kind dev (workspace_bytes: unused, the context's workspace grows on demand). Returns 0, or
- * -1 with the reason in b->err (everything already acquired is released). */
-int avsl_backend_open(avsl_backend *b, int dev, int index, size_t workspace_bytes);
-void avsl_backend_close(avsl_backend *b);
-
-/* Device memory (64-byte aligned host memory for the CPU). NULL with b->err on failure. */
-void *avsl_backend_alloc(avsl_backend *b, size_t bytes);
-void avsl_backend_free(avsl_backend *b, void *p);
-/* Queued on the backend's stream (immediate for the CPU). Each returns 0, or -1 with b->err set. upload/download
- * read/write host memory that must stay valid until avsl_backend_sync. */
-int avsl_backend_memset(avsl_backend *b, void *p, int byte, size_t bytes);
-int avsl_backend_upload(avsl_backend *b, void *dst_dev, const void *src_host, size_t bytes);
-int avsl_backend_download(avsl_backend *b, void *dst_host, const void *src_dev, size_t bytes);
-int avsl_backend_sync(avsl_backend *b);
-
 #endif

@@ -1,6 +1,6 @@
 /* kmeans.c: see kmeans.h. */
 #include "kmeans.h"
-#include "dot_tile.h"
+#include "ops.h"
 #include "rng.h"
 #include "util.h"
 
@@ -31,8 +31,11 @@ static uint64_t assign_step(const float *x, const float *xs, uint64_t n, int D, 
 	long nb = (long)((n + KM_TILE - 1) / KM_TILE);
 #pragma omp parallel num_threads(threads) reduction(+ : changed)
 	{
+		/* each thread its own one-thread CPU context (a context serves one thread at a time) */
+		op_ctx ctx;
+		if (op_ctx_init(&ctx, OP_DEVICE_CPU, 1))
+			die("%s", ctx.err);
 		float *tile = xmalloc_array((size_t)KM_TILE * KM_TILE, sizeof *tile);
-		float *scr = aligned_alloc(64, (dot_tile_scratch(KM_TILE, KM_TILE, D) * sizeof(float) + 63) / 64 * 64);
 		float *best = xmalloc_array(KM_TILE, sizeof *best);
 		int32_t *arg = xmalloc_array(KM_TILE, sizeof *arg);
 #pragma omp for schedule(dynamic, 1)
@@ -43,7 +46,8 @@ static uint64_t assign_step(const float *x, const float *xs, uint64_t n, int D, 
 				best[r] = INFINITY, arg[r] = 0;
 			for (uint32_t c0 = 0; c0 < k; c0 += KM_TILE) {
 				int C = k - c0 < KM_TILE ? (int)(k - c0) : KM_TILE;
-				dot_tile(R, x + r0 * D, D, C, c + (size_t)c0 * D, D, D, tile, C, scr);
+				OP_DO(&ctx, op_dot_tile(&ctx, R, x + r0 * D, D, C, c + (size_t)c0 * D, D, D, OP_TILE_DOT,
+							tile, C));
 				for (int r = 0; r < R; r++)
 					for (int q = 0; q < C; q++) {
 						float d = fmaf(-2.0f, tile[(size_t)r * C + q], xs[r0 + r] + cs[c0 + q]);
@@ -58,7 +62,7 @@ static uint64_t assign_step(const float *x, const float *xs, uint64_t n, int D, 
 			}
 		}
 		free(tile);
-		free(scr);
+		op_ctx_free(&ctx);
 		free(best);
 		free(arg);
 	}

@@ -7,7 +7,7 @@
  * (20 in faiss), stopping early once no assignment changes (a fixed point; further steps change nothing).
  * Ties go to the lowest centroid index. A centroid left empty takes the point farthest from its own centroid (one
  * point per empty cluster, in centroid order), so every cluster stays populated (faiss splits a large one instead).
- * Distances are squared Euclidean, |x|^2 + |c|^2 - 2 x.c with dot_tile (deterministic for any tiling).
+ * Distances are squared Euclidean, |x|^2 + |c|^2 - 2 x.c with op_dot_tile (deterministic for any tiling).
  */
 #ifndef AVSL_KMEANS_H
 #define AVSL_KMEANS_H

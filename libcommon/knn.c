@@ -1,46 +1,41 @@
 /* knn.c: see knn.h.
  *
- * Plan: the query range is cut into row blocks of `tile` rows and the gallery into column blocks of `tile` columns.
- * For each row block, the column blocks are shared out to the threads (OpenMP, dynamic); a thread computes one
- * (rows x columns) distance tile into its own buffer and offers every entry to its own per-row heaps; at the end of
- * the block the per-thread heaps are merged into the block's result, sorted and emitted in query order. Because the
- * top-k under the (distance, index) order is unique, the merge order does not matter.
+ * Plan: the query range is cut into row blocks of `tile` rows and the gallery into column blocks. For each row
+ * block, every column block gives one distance tile (op_dot_tile for the plain metrics, op_avsl_dist_tile for avsl)
+ * that op_topk_merge offers to the block's running lists; when the last column block is merged the lists are
+ * fetched and emitted in query order. Every computation is an op of the context (knn_opts.ctx, the device's), which
+ * runs the context's threads inside each tile; the sets, tiles and lists live in the backend's memory. Because the
+ * top-k under the (distance, index) order is unique, the order of the merges does not matter.
  *
  * When the gallery is the query set and the whole set is wanted (no shard) with a symmetric plain metric, only the
- * tiles on and above the diagonal are computed: a tile (I, J > I) also feeds the heaps of the rows of block J (the
- * column side), which stay alive until block J is emitted. That halves the work; memory becomes O(N * k). The
- * distances are the same numbers either way (dot_tile is symmetric bit for bit), so the graph is identical.
+ * tiles on and above the diagonal are computed: a tile (I, J > I) is also merged, transposed, into the lists of the
+ * rows of block J (the column side), which stay alive until block J is emitted. That halves the work; memory
+ * becomes O(N * k). On the CPU the distances are the same numbers either way (op_dot_tile is symmetric bit for
+ * bit), so the graph is identical.
  */
 #define _GNU_SOURCE
 #include "knn.h"
 #include "devmem.h"
-#include "dot_tile.h"
 #include "knn_device.h"
 #include "npy.h"
 #include "progress.h"
 #include "rerank.h"
-#include "topk.h"
 #include "util.h"
 
 #include <math.h>
-#include <omp.h>
-#ifdef __AVX2__
-#include <immintrin.h>
-#endif
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 
-/* Per set: what the tile computation reads. */
+/* Per set: what the tile computation reads, in the backend memory of the context that built it. */
 typedef struct {
+	op_ctx *ctx;                        /* whose memory (a CPU context: host memory) */
 	int D;                              /* dot metrics: vector length */
 	float *x;                           /* (n, D) transformed embeddings */
-	float *sq;                          /* (n) squared norms of the rows of x (the same fma chain as dot_tile) */
 	float *lv[AVSL_MAX_LEVELS];         /* avsl: (n, dim) p-normalised embeddings per level */
-	const float *cert[AVSL_MAX_LEVELS]; /* avsl: (n, dim) certainties (borrowed; on a device: dcert) */
-	op_ctx *dctx;                       /* avsl on a device: lv and dcert are its memory (knn_device.h) */
-	float *dcert[AVSL_MAX_LEVELS];      /* avsl on a device: (n, dim) the certainties uploaded */
+	const float *cert[AVSL_MAX_LEVELS]; /* avsl: (n, dim) certainties (the set's own on the CPU) */
+	float *cert_own[AVSL_MAX_LEVELS];   /* avsl: the backend copies of the certainties (NULL on the CPU) */
 } prep;
 
 /* A gallery prepared once (knn_prepare): its tile inputs and its labels sorted (for n_relevant). */
@@ -176,14 +171,6 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
-static float sq_norm(const float *x, int D)
-{
-	float acc = 0.0f;
-	for (int k = 0; k < D; k++)
-		acc = fmaf(x[k], x[k], acc);
-	return acc;
-}
-
 /* x / max(||x||_2, 1e-12) in place (method §3.3 step 1 with p = 2). */
 static void l2_normalise(float *x, int D)
 {
@@ -229,28 +216,45 @@ void knn_ctx_close(op_ctx *ctx, op_ctx *own)
 		op_ctx_free(own);
 }
 
-/* ctx: the AVSL metric's context (unused by the other metrics, may be NULL for them). */
+/* Backend memory of ctx holding bytes of host data h (queued; h must stay until the next download or sync). */
+static void *backend_copy(op_ctx *ctx, const void *h, size_t bytes)
+{
+	void *d;
+	OP_DO(ctx, op_alloc(ctx, &d, bytes ? bytes : 1));
+	if (bytes)
+		OP_DO(ctx, op_upload(ctx, d, h, bytes));
+	return d;
+}
+
+/* The host array h (from alloc_aligned) as backend memory of ctx: h itself on the CPU, else a copy (h freed). */
+static float *backend_adopt(op_ctx *ctx, float *h, size_t bytes)
+{
+	if (ctx->device == OP_DEVICE_CPU)
+		return h;
+	float *d = backend_copy(ctx, h, bytes);
+	OP_DO(ctx, op_ctx_sync(ctx));
+	free(h);
+	return d;
+}
+
+/* The set's vectors as the metric reads them, in ctx's memory. */
 static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p)
 {
 	memset(p, 0, sizeof *p);
+	p->ctx = ctx;
 	const ave_header *h = &s->h;
-	if (o->metric.kind == KNN_AVSL && ctx && devmem_is_device(ctx)) {
-		p->dctx = ctx;
-		for (uint32_t l = 0; l < h->levels; l++) {
-			knn_dev_rows(ctx, s->emb[l], s->cert[l], s->n, (int)h->dim[l], o->metric.avsl->p, &p->lv[l],
-				     &p->dcert[l]);
-			p->cert[l] = p->dcert[l];
-		}
-		return;
-	}
 	if (o->metric.kind == KNN_AVSL) {
 		for (uint32_t l = 0; l < h->levels; l++) {
-			p->lv[l] = alloc_aligned(s->n, (size_t)h->dim[l] * sizeof(float));
-			memcpy(p->lv[l], s->emb[l], s->n * h->dim[l] * sizeof(float));
+			size_t bytes = s->n * h->dim[l] * sizeof(float);
+			p->lv[l] = backend_copy(ctx, s->emb[l], bytes);
 			OP_DO(ctx, op_avsl_normalize_rows(ctx, p->lv[l], (int64_t)s->n, (int)h->dim[l],
 			      o->metric.avsl->p));
-			p->cert[l] = s->cert[l];
+			if (ctx->device == OP_DEVICE_CPU)
+				p->cert[l] = s->cert[l];
+			else
+				p->cert[l] = p->cert_own[l] = backend_copy(ctx, s->cert[l], bytes);
 		}
+		OP_DO(ctx, op_ctx_sync(ctx));
 		return;
 	}
 	uint32_t l0 = 0, l1 = h->levels;
@@ -260,8 +264,7 @@ static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p
 	for (uint32_t l = l0; l < l1; l++)
 		D += (int)h->dim[l];
 	p->D = D;
-	p->x = alloc_aligned(s->n, (size_t)D * sizeof(float));
-	p->sq = alloc_aligned(s->n ? s->n : 1, sizeof(float));
+	float *x = alloc_aligned(s->n ? s->n : 1, (size_t)(D ? D : 1) * sizeof(float));
 	int whole = o->metric.kind == KNN_L2 || o->metric.kind == KNN_COSINE;
 	/* avsl-linear: sqrt of the per-dimension weights (from the collector and the gallery's certainties, so query
 	 * and gallery get the same), applied after the per-level normalisation */
@@ -274,7 +277,7 @@ static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p
 	}
 #pragma omp parallel for num_threads(o->threads) schedule(static)
 	for (uint64_t i = 0; i < s->n; i++) {
-		float *row = p->x + i * D;
+		float *row = x + i * D;
 		int off = 0;
 		for (uint32_t l = l0; l < l1; l++) {
 			memcpy(row + off, s->emb[l] + i * h->dim[l], h->dim[l] * sizeof(float));
@@ -287,37 +290,34 @@ static void prep_build(const knn_opts *o, op_ctx *ctx, const ave_set *s, prep *p
 		if (sw)
 			for (int j = 0; j < D; j++)
 				row[j] *= sw[j];
-		p->sq[i] = sq_norm(row, D);
 	}
 	free(sw);
+	p->x = backend_adopt(ctx, x, s->n * (size_t)D * sizeof(float));
+}
+
+/* Release p's memory (ctx NULL: host memory of a CPU context no longer open). */
+static void release(op_ctx *ctx, void *m)
+{
+	if (ctx)
+		op_free(ctx, m);
+	else
+		free(m);
 }
 
 static void prep_free(prep *p)
 {
-	free(p->x);
-	free(p->sq);
+	release(p->ctx, p->x);
 	for (int l = 0; l < AVSL_MAX_LEVELS; l++) {
-		if (p->dctx) {
-			devmem_free(p->dctx, p->lv[l]);
-			devmem_free(p->dctx, p->dcert[l]);
-		} else {
-			free(p->lv[l]);
-		}
+		release(p->ctx, p->lv[l]);
+		release(p->ctx, p->cert_own[l]);
 	}
 	memset(p, 0, sizeof *p);
 }
 
-/* Per-thread scratch: the distance tile and dot_tile's packing space. */
-typedef struct {
-	float *tile;    /* (tile, tile) */
-	float *scratch; /* dot_tile_scratch */
-	float *cb;      /* (tile) column-side heap bounds */
-} worker;
-
-/* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo.
- * dv: the AVSL metric on a device (its tile is computed there and downloaded into out), else NULL. */
-static void tile_dist(const knn_opts *o, op_ctx *ctx, knn_dev *dv, const prep *pq, const prep *pg, uint64_t r0, int R,
-		      uint64_t c0, int C, float *out, int64_t ldo, float *scratch)
+/* Distances of queries [r0, r0+R) (of pq) against gallery [c0, c0+C) (of pg) into out (R, C), leading dim ldo
+ * (backend memory of ctx). cv: the AVSL metric's collector in ctx's memory (on a device: knn_dev's upload). */
+static void tile_dist(const knn_opts *o, op_ctx *ctx, const avsl_collector_view *cv, const prep *pq, const prep *pg,
+		      uint64_t r0, int R, uint64_t c0, int C, float *out, int64_t ldo)
 {
 	if (o->metric.kind == KNN_AVSL) {
 		const float *x[AVSL_MAX_LEVELS], *u[AVSL_MAX_LEVELS], *y[AVSL_MAX_LEVELS], *v[AVSL_MAX_LEVELS];
@@ -328,91 +328,12 @@ static void tile_dist(const knn_opts *o, op_ctx *ctx, knn_dev *dv, const prep *p
 			y[l] = pg->lv[l] + c0 * D;
 			v[l] = pg->cert[l] + c0 * D;
 		}
-		if (dv) {
-			knn_dev_tile(dv, R, x, u, C, y, v, out, ldo);
-			return;
-		}
-		/* not inside a parallel region: the kernel runs ctx's threads itself */
-		OP_DO(ctx, op_avsl_dist_tile(ctx, o->metric.avsl, R, x, u, C, y, v, out, ldo));
+		OP_DO(ctx, op_avsl_dist_tile(ctx, cv, R, x, u, C, y, v, out, ldo));
 		return;
 	}
-	int D = pq->D;
-	dot_tile(R, pq->x + r0 * D, D, C, pg->x + c0 * D, D, D, out, ldo, scratch);
-	const float *sr = pq->sq + r0, *sc = pg->sq + c0;
-	knn_metric_kind kind = o->metric.kind;
-	for (int r = 0; r < R; r++) {
-		float *row = out + r * ldo;
-		if (kind == KNN_COSINE) {
-			for (int c = 0; c < C; c++)
-				row[c] = 1.0f - row[c];
-			continue;
-		}
-		for (int c = 0; c < C; c++) {
-			/* |x|^2 + |y|^2 - 2 x.y, written as one fma so every path rounds it the same way. */
-			float v = fmaf(-2.0f, row[c], sr[r] + sc[c]);
-			v = v > 0.0f ? v : 0.0f; /* cancellation can leave tiny negatives for near-duplicates */
-			row[c] = v;
-		}
-	}
-}
-
-/* Offer row[0..C) (gallery indices base + c) to t, except index skip and anything above gb. Most candidates fail
- * the bound test, so it is done 8 at a time and only the lanes that pass reach the heap. NaN never passes. */
-static void offer_row(topk *t, const float *row, int C, int64_t base, int64_t skip, float gb)
-{
-	float lb = topk_bound(t), b = lb < gb ? lb : gb;
-	int c = 0;
-#ifdef __AVX2__
-	for (; c + 8 <= C; c += 8) {
-		unsigned m = (unsigned)_mm256_movemask_ps(
-			_mm256_cmp_ps(_mm256_loadu_ps(row + c), _mm256_set1_ps(b), _CMP_LE_OQ));
-		while (m) {
-			int j = c + __builtin_ctz(m);
-			m &= m - 1;
-			if (!(row[j] <= b) || base + j == skip)
-				continue;
-			topk_push(t, row[j], (int32_t)(base + j));
-			lb = topk_bound(t);
-			b = lb < gb ? lb : gb;
-		}
-	}
-#endif
-	for (; c < C; c++) {
-		if (!(row[c] <= b) || base + c == skip)
-			continue;
-		topk_push(t, row[c], (int32_t)(base + c));
-		lb = topk_bound(t);
-		b = lb < gb ? lb : gb;
-	}
-}
-
-/* The column side of a symmetric tile: entry (r, c) goes to the heap of gallery row c as neighbour base_r + r.
- * cb: (C) scratch for the heaps' bounds. */
-static void offer_columns(topk *heaps, const float *tl, int R, int C, int64_t base_r, float *cb)
-{
-	for (int c = 0; c < C; c++)
-		cb[c] = topk_bound(&heaps[c]);
-	for (int r = 0; r < R; r++) {
-		const float *row = tl + (size_t)r * C;
-		int c = 0;
-#ifdef __AVX2__
-		for (; c + 8 <= C; c += 8) {
-			unsigned m = (unsigned)_mm256_movemask_ps(
-				_mm256_cmp_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(cb + c), _CMP_LE_OQ));
-			while (m) {
-				int j = c + __builtin_ctz(m);
-				m &= m - 1;
-				topk_push(&heaps[j], row[j], (int32_t)(base_r + r));
-				cb[j] = topk_bound(&heaps[j]);
-			}
-		}
-#endif
-		for (; c < C; c++)
-			if (row[c] <= cb[c]) {
-				topk_push(&heaps[c], row[c], (int32_t)(base_r + r));
-				cb[c] = topk_bound(&heaps[c]);
-			}
-	}
+	/* squared Euclidean (l2, levels, level:N, avsl-linear: on transformed vectors) or 1 - cosine */
+	int D = pq->D, mode = o->metric.kind == KNN_COSINE ? OP_TILE_COSINE : OP_TILE_L2;
+	OP_DO(ctx, op_dot_tile(ctx, R, pq->x + r0 * D, D, C, pg->x + c0 * D, D, D, mode, out, ldo));
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -475,13 +396,16 @@ knn_prepared *knn_prepare(const knn_opts *o)
 		s.metric.avsl = o->metric.avsl;
 	}
 	p->gallery = o->gallery;
-	op_ctx own, *ctx = s.metric.kind == KNN_AVSL || o->rerank ? knn_ctx_open(o, &own) : NULL;
+	/* o->ctx: the device's, which outlives p; a CPU context of our own is closed here, its memory (host) stays
+	 * valid and is freed through the CPU context of the run that frees p */
+	op_ctx own, *ctx = knn_ctx_open(o, &own);
 	prep_build(&s, ctx, o->gallery, &p->p);
+	if (ctx == &own)
+		p->p.ctx = NULL;
 	p->sorted = sorted_labels(o->gallery);
 	if (o->rerank) /* the second stage reads p-normalised rows (and the raw certainties) */
 		rerank_gallery_rows(o, ctx, p->rows);
-	if (ctx)
-		knn_ctx_close(ctx, &own);
+	knn_ctx_close(ctx, &own);
 	return p;
 }
 
@@ -519,25 +443,27 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
 	uint64_t avail = ng - (same && ng > 0 ? 1 : 0);
 	uint32_t k = o->k < avail ? o->k : (uint32_t)avail;
-	int T = o->tile, nt = o->threads > 0 ? o->threads : 1;
+	int T = o->tile;
 	/* The shortlist of a re-rank keeps its C candidates per row only until the row block is emitted. */
 	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index;
-	int par = o->metric.kind != KNN_AVSL; /* the AVSL kernel parallelises inside a tile itself */
-	/* Gallery columns per tile: the row tile in symmetric mode (blocks must line up), else at least 512 so that a
-	 * small row tile (--tile 1, one query at a time from a stream) still meets the gallery in large tiles. The AVSL
-	 * kernel parallelises inside one call and each call costs a few parallel regions (slow on a busy machine): a
-	 * small row tile gets about 256K pairs per call, e.g. a whole 5,000-item gallery for one query. */
+	/* Gallery columns per tile: the row tile in symmetric mode (blocks must line up), else at least 512 pairs
+	 * wide; a small row tile (--tile 1, one query at a time from a stream) gets about 256K pairs per tile, e.g. a
+	 * whole 5,000-item gallery for one query, since each op runs the context's threads and costs a few parallel
+	 * regions (slow on a busy machine). */
 	int CT = sym || T >= 512 ? T : 512;
-	if (!sym && !par && T < 512)
+	if (!sym && T < 512)
 		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
-	op_ctx own, *octx = par ? NULL : knn_ctx_open(o, &own); /* the AVSL metric's ops */
-	knn_dev dv = {0}, *dvp = NULL;
-	if (octx && devmem_is_device(octx)) { /* the columns of a device tile: as many as the budget holds */
+	op_ctx own, *octx = knn_ctx_open(o, &own);
+	/* The AVSL metric on a device: the collector uploaded, and the gallery columns of a tile as many as the
+	 * device tile budget holds (knn_device.h); the tile is knn_dev's. */
+	knn_dev dv = {0};
+	const avsl_collector_view *cv = o->metric.avsl;
+	if (o->metric.kind == KNN_AVSL && devmem_is_device(octx)) {
 		int rows = q1 - q0 < (uint64_t)T ? (int)(q1 - q0) : T;
-		CT = knn_dev_cols(knn_tile_budget(o), rows, ng);
+		CT = knn_dev_cols(knn_tile_budget(o), rows > 0 ? rows : 1, ng ? ng : 1);
 		knn_dev_open(&dv, octx, o->metric.avsl, rows > 0 ? rows : 1, CT);
-		dvp = &dv;
+		cv = &dv.view;
 	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
@@ -553,79 +479,59 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	else
 		knn_relevant_counts(qs, gs, n_rel);
 
-	/* Result heaps: all rows in symmetric mode (the column side feeds later blocks), else one block. */
-	uint64_t nheap = sym ? qs->n : (uint64_t)T;
-	size_t kk = k ? k : 1;
-	uint64_t *hk = xmalloc_array(nheap * kk, sizeof *hk);
-	topk *heap = xmalloc_array(nheap ? nheap : 1, sizeof *heap);
+	/* Result lists (backend memory): all rows in symmetric mode (the column side feeds later blocks), else one
+	 * block's; their host copy for emitting a block. */
+	uint64_t nlist = sym ? qs->n : (uint64_t)T;
+	int kk = k ? (int)k : 1; /* k = 0 (a one-item set against itself): one slot that stays empty */
+	float *dist, *tile, *hd = xmalloc_array((size_t)T * kk, sizeof *hd);
+	int32_t *idx, *hi = xmalloc_array((size_t)T * kk, sizeof *hi);
+	OP_DO(octx, op_alloc(octx, (void **)&dist, (nlist ? nlist : 1) * kk * sizeof *dist));
+	OP_DO(octx, op_alloc(octx, (void **)&idx, (nlist ? nlist : 1) * kk * sizeof *idx));
+	if (dv.tile)
+		tile = dv.tile;
+	else
+		OP_DO(octx, op_alloc(octx, (void **)&tile, (size_t)T * CT * sizeof *tile));
 	if (sym)
-		for (uint64_t i = 0; i < nheap; i++)
-			topk_init(&heap[i], k, hk + i * kk);
-	/* Per-thread row heaps for the current block. */
-	uint64_t *lk = xmalloc_array((size_t)nt * T * kk, sizeof *lk);
-	topk *loc = xmalloc_array((size_t)nt * T, sizeof *loc);
-	worker *w = xcalloc((size_t)nt, sizeof *w);
-	for (int t = 0; t < nt; t++) {
-		w[t].tile = alloc_aligned((size_t)T * CT, sizeof(float));
-		w[t].scratch = alloc_aligned(dot_tile_scratch(T, CT, pq.D ? pq.D : 1), sizeof(float));
-		w[t].cb = alloc_aligned((size_t)T, sizeof(float));
-	}
-	avg_neighbour *nb = xmalloc_array(kk, sizeof *nb);
-	int32_t *nbi = xmalloc_array(kk, sizeof *nbi);
-	float *nbd = xmalloc_array(kk, sizeof *nbd);
+		OP_DO(octx, op_topk_init(octx, (int)nlist, kk, dist, idx));
+	avg_neighbour *nb = xmalloc_array((size_t)kk, sizeof *nb);
 
 	progress pr = {0};
 	progress_start(&pr, o->label ? o->label : "graph", "queries", q1 - q0, o->quiet);
 	for (uint64_t r0 = q0; r0 < q1; r0 += (uint64_t)T) {
 		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
-		uint64_t cstart = sym ? r0 : 0;
-		long ncb = ng > cstart ? (long)((ng - cstart + CT - 1) / CT) : 0;
-		for (size_t i = 0; i < (size_t)nt * T; i++)
-			topk_init(&loc[i], k, lk + i * kk);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
-		for (long jb = 0; jb < ncb; jb++) {
-			int tid = omp_get_thread_num();
-			uint64_t c0 = cstart + (uint64_t)jb * CT;
+		float *bd = dist + (sym ? r0 : 0) * kk;
+		int32_t *bi = idx + (sym ? r0 : 0) * kk;
+		if (!sym)
+			OP_DO(octx, op_topk_init(octx, R, kk, bd, bi));
+		for (uint64_t c0 = sym ? r0 : 0; c0 < ng; c0 += (uint64_t)CT) {
 			int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
-			float *tl = w[tid].tile;
-			tile_dist(o, octx, dvp, &pq, pg, r0, R, c0, C, tl, C, w[tid].scratch);
-			topk *mine = loc + (size_t)tid * T;
-			for (int r = 0; r < R; r++) {
-				const float *row = tl + (size_t)r * C;
-				topk *t = &mine[r];
-				/* In symmetric mode the row's result heap already holds the earlier blocks' candidates (and
-				 * nobody writes it during this block): nothing beyond its bound can make the final cut. */
-				const topk *res = sym ? &heap[r0 + r] : NULL;
-				float gb = res ? topk_bound(res) : __builtin_inff();
-				/* the query's own index is excluded when the gallery is the query set */
-				offer_row(t, row, C, (int64_t)c0, same ? (int64_t)(r0 + r) : -1, gb);
-			}
-			if (sym && c0 != r0) /* column side: rows of block J, owned by this thread for this block */
-				offer_columns(&heap[c0], tl, R, C, (int64_t)r0, w[tid].cb);
+			tile_dist(o, octx, cv, &pq, pg, r0, R, c0, C, tile, C);
+			/* the query's own index is excluded when the gallery is the query set */
+			OP_DO(octx, op_topk_merge(octx, tile, R, C, C, 1, (int64_t)c0, NULL, same ? (int64_t)r0 : -1, bd,
+						  bi, kk));
+			if (sym && c0 != r0) /* column side: the rows of block J take the tile transposed */
+				OP_DO(octx, op_topk_merge(octx, tile, C, R, 1, C, (int64_t)r0, NULL, -1, dist + c0 * kk,
+							  idx + c0 * kk, kk));
 		}
+		OP_DO(octx, op_download(octx, hd, bd, (size_t)R * kk * sizeof *hd));
+		OP_DO(octx, op_download(octx, hi, bi, (size_t)R * kk * sizeof *hi));
 		for (int r = 0; r < R; r++) {
 			uint64_t qi = r0 + r;
-			topk *res = sym ? &heap[qi] : &heap[r];
-			if (!sym)
-				topk_init(res, k, hk + r * kk);
-			for (int t = 0; t < nt; t++)
-				topk_merge(res, &loc[(size_t)t * T + r]);
-			topk_sort(res);
+			const float *ld = hd + (size_t)r * kk;
+			const int32_t *li = hi + (size_t)r * kk;
+			uint32_t n = 0; /* filled slots come first; a row misses some only when distances were NaN */
+			while (n < k && li[n] >= 0)
+				n++;
 			if (o->emit_index) {
-				for (uint32_t j = 0; j < res->n; j++) {
-					nbi[j] = topk_key_index(res->key[j]);
-					nbd[j] = topk_key_dist(res->key[j]);
-				}
-				o->emit_index(ctx, qi, n_rel[qi], nbi, nbd, res->n);
+				o->emit_index(ctx, qi, n_rel[qi], li, ld, n);
 				continue;
 			}
-			for (uint32_t j = 0; j < res->n; j++) {
-				int32_t g = topk_key_index(res->key[j]);
-				nb[j].id = gs->id[g];
-				nb[j].label = gs->label[g];
-				nb[j].dist = topk_key_dist(res->key[j]);
+			for (uint32_t j = 0; j < n; j++) {
+				nb[j].id = gs->id[li[j]];
+				nb[j].label = gs->label[li[j]];
+				nb[j].dist = ld[j];
 			}
-			avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = res->n};
+			avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = n};
 			emit(ctx, qi, &q, nb);
 		}
 		if (o->block_done)
@@ -634,26 +540,19 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	}
 	progress_end(&pr);
 
-	for (int t = 0; t < nt; t++) {
-		free(w[t].tile);
-		free(w[t].scratch);
-		free(w[t].cb);
-	}
-	free(w);
+	if (tile != dv.tile)
+		op_free(octx, tile);
+	knn_dev_close(&dv);
+	op_free(octx, dist);
+	op_free(octx, idx);
+	free(hd);
+	free(hi);
 	free(nb);
-	free(nbi);
-	free(nbd);
-	free(loc);
-	free(lk);
-	free(heap);
-	free(hk);
 	free(n_rel);
 	prep_free(&pq);
 	if (!same && !o->prepared)
 		prep_free(&pg_own);
-	knn_dev_close(&dv);
-	if (octx)
-		knn_ctx_close(octx, &own);
+	knn_ctx_close(octx, &own);
 	return 0;
 }
 
@@ -663,12 +562,13 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 		return -1;
 	const ave_set *qs = o->query, *gs = o->gallery;
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
-	int T = o->tile, nt = o->threads > 0 ? o->threads : 1, par = o->metric.kind != KNN_AVSL;
-	op_ctx own, *octx = par ? NULL : knn_ctx_open(o, &own); /* the AVSL metric's ops */
-	knn_dev dv = {0}, *dvp = NULL;
-	if (octx && devmem_is_device(octx)) { /* tiles of T x T, as on the host */
-		knn_dev_open(&dv, octx, o->metric.avsl, T, T);
-		dvp = &dv;
+	int T = o->tile;
+	op_ctx own, *octx = knn_ctx_open(o, &own);
+	knn_dev dv = {0}; /* the AVSL metric on a device: its collector uploaded (knn_device.h) */
+	const avsl_collector_view *cv = o->metric.avsl;
+	if (o->metric.kind == KNN_AVSL && devmem_is_device(octx)) {
+		knn_dev_open(&dv, octx, o->metric.avsl, 1, 1);
+		cv = &dv.view;
 	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
@@ -679,31 +579,25 @@ int knn_dense_npy(const knn_opts *o, FILE *fp, char *err, size_t errlen)
 	int64_t shape[2] = {(int64_t)(q1 - q0), (int64_t)ng};
 	fmt_error ferr;
 	int bad = npy_write_header(fp, "dense", NPY_F32, 2, shape, &ferr) != 0;
-	float *blk = alloc_aligned((size_t)T * (ng ? ng : 1), sizeof(float));
-	float **scr = xcalloc((size_t)nt, sizeof *scr);
-	for (int t = 0; t < nt; t++)
-		scr[t] = alloc_aligned(dot_tile_scratch(T, T, pq.D ? pq.D : 1), sizeof(float));
+	/* a block of T rows x the whole gallery, computed in (T, T) tiles, fetched and written */
+	float *blk, *hblk = xmalloc_array((size_t)T * (ng ? ng : 1), sizeof *hblk);
+	OP_DO(octx, op_alloc(octx, (void **)&blk, (size_t)T * (ng ? ng : 1) * sizeof *blk));
 	for (uint64_t r0 = q0; r0 < q1 && !bad; r0 += (uint64_t)T) {
 		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
-		long ncb = (long)((ng + T - 1) / T);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
-		for (long jb = 0; jb < ncb; jb++) {
-			uint64_t c0 = (uint64_t)jb * T;
+		for (uint64_t c0 = 0; c0 < ng; c0 += (uint64_t)T) {
 			int C = ng - c0 < (uint64_t)T ? (int)(ng - c0) : T;
-			tile_dist(o, octx, dvp, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng, scr[omp_get_thread_num()]);
+			tile_dist(o, octx, cv, &pq, pg, r0, R, c0, C, blk + c0, (int64_t)ng);
 		}
-		bad = npy_write_data(fp, "dense", NPY_F32, blk, (uint64_t)R * ng, &ferr) != 0;
+		OP_DO(octx, op_download(octx, hblk, blk, (size_t)R * ng * sizeof *hblk));
+		bad = npy_write_data(fp, "dense", NPY_F32, hblk, (uint64_t)R * ng, &ferr) != 0;
 	}
-	for (int t = 0; t < nt; t++)
-		free(scr[t]);
-	free(scr);
-	free(blk);
+	op_free(octx, blk);
+	free(hblk);
+	knn_dev_close(&dv);
 	prep_free(&pq);
 	if (qs != gs)
 		prep_free(&pg_own);
-	knn_dev_close(&dv);
-	if (octx)
-		knn_ctx_close(octx, &own);
+	knn_ctx_close(octx, &own);
 	if (bad)
 		return fail(err, errlen, "write failed");
 	return 0;

@@ -11,8 +11,8 @@
  *             per-dimension differences, sum_l sum_n w_l[n] (x_l[n] - y_l[n])^2 of the p-normalised levels (p = 2),
  *             i.e. a weighted levels distance, computed as a dot metric (rerank.h: rerank_linear_weights).
  *             Needs a collector; a cheap shortlist for --rerank that tracks the exact metric closely.
- * The plain metrics use dot_tile (one fma chain per pair), so results are bit-identical for any tile size, thread
- * count or shard split. Ties are broken by ascending gallery index (topk.h). When the gallery is the query set the
+ * The plain metrics use op_dot_tile (on the CPU one fma chain per pair), so results are bit-identical for any tile
+ * size, thread count or shard split. Ties are broken by ascending gallery index (op_topk_merge, kernels/ops.h). When the gallery is the query set the
  * query's own index is excluded (an exact duplicate with another index stays, and counts).
  */
 #ifndef AVSL_KNN_H

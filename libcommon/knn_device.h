@@ -1,8 +1,8 @@
 /* knn_device.h: the AVSL metric of knn.c on a device (a CUDA op context): the collector's tensors uploaded once, the
  * embeddings p-normalised in device memory, each distance tile computed there (op_avsl_dist_tile) into a device
- * buffer bounded by a byte budget (avsl-graph --tile-budget). Each tile is downloaded into the host tile that
- * knn.c's running top-k reads (the top-k merge on the device waits for op_topk_* in the contract); host memory
- * stays O(queries x k + one tile).
+ * buffer bounded by a byte budget (avsl-graph --tile-budget). knn.c merges each tile into the running top-k lists on
+ * the device (op_topk_merge) and downloads only the lists of a finished row block; knn_dev_tile (a tile downloaded
+ * to the host) serves the tests.
  */
 #ifndef AVSL_KNN_DEVICE_H
 #define AVSL_KNN_DEVICE_H

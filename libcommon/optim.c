@@ -19,6 +19,30 @@ static float *alloc_like(const paramset *ps)
 	return p;
 }
 
+static int in_group(const param_info *p, param_group g) { return p->trainable && p->group == g && g != PG_NONE; }
+
+/* The trainable tensors as segments: one range per run of adjacent tensors of one group, in offset order. seg: at
+ * least ps->n entries. */
+static int make_segments(const paramset *ps, avsl_adamw_segment *seg)
+{
+	int n = 0;
+	for (int i = 0; i < ps->n; i++) {
+		const param_info *pi = &ps->info[i];
+		if (!in_group(pi, pi->group) || pi->numel == 0)
+			continue;
+		if (n > 0 && seg[n - 1].group == (int32_t)pi->group && seg[n - 1].offset + seg[n - 1].numel == pi->offset) {
+			seg[n - 1].numel += pi->numel;
+			continue;
+		}
+		memset(&seg[n], 0, sizeof seg[n]);
+		seg[n].offset = pi->offset;
+		seg[n].numel = pi->numel;
+		seg[n].group = (int32_t)pi->group;
+		n++;
+	}
+	return n;
+}
+
 void adamw_init(adamw *o, paramset *ps)
 {
 	if (!ps->finalized)
@@ -32,16 +56,31 @@ void adamw_init(adamw *o, paramset *ps)
 		o->group[g].active = 1;
 	o->m = alloc_like(ps);
 	o->v = alloc_like(ps);
+	o->seg = xmalloc_array(ps->n ? (size_t)ps->n : 1, sizeof *o->seg);
+	o->nseg = make_segments(ps, o->seg);
 }
 
 void adamw_free(adamw *o)
 {
 	free(o->m);
 	free(o->v);
+	free(o->seg);
+	if (o->own_open)
+		op_ctx_free(&o->own);
 	memset(o, 0, sizeof *o);
 }
 
-static int in_group(const param_info *p, param_group g) { return p->trainable && p->group == g && g != PG_NONE; }
+op_ctx *adamw_ctx(adamw *o)
+{
+	if (o->ctx)
+		return o->ctx;
+	if (!o->own_open) {
+		if (op_ctx_init(&o->own, OP_DEVICE_CPU, o->threads > 0 ? o->threads : avsl_cpu_count()))
+			die("%s", o->own.err);
+		o->own_open = 1;
+	}
+	return &o->own;
+}
 
 size_t adamw_group_numel(const adamw *o, param_group g)
 {
@@ -52,49 +91,13 @@ size_t adamw_group_numel(const adamw *o, param_group g)
 	return n;
 }
 
-/* The arithmetic of torch 1.13 _single_tensor_adamw in float32: python-float hyper-parameters are rounded to float
- * where torch passes them to a tensor op, bias corrections are computed in double like python does. */
-static void adamw_tensor(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
-			 float decay, float b1, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt,
-			 float eps, float neg_step_size, int threads)
-{
-#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= 65536)
-	for (size_t i = 0; i < n; i++) {
-		float gi = g[i];
-		float pi = p[i] * decay;
-		float mi = m[i] * b1 + one_minus_b1 * gi;
-		float vi = v[i] * b2 + one_minus_b2 * gi * gi;
-		float denom = sqrtf(vi) / bc2_sqrt + eps;
-		m[i] = mi;
-		v[i] = vi;
-		p[i] = pi + neg_step_size * (mi / denom);
-	}
-}
-
 void adamw_step(adamw *o)
 {
+	avsl_adamw_group G[PG_COUNT];
+	adamw_prepare_groups(o, G);
+	op_ctx *ctx = adamw_ctx(o);
 	paramset *ps = o->ps;
-	int threads = o->threads > 0 ? o->threads : avsl_cpu_count();
-	for (int g = 1; g < PG_COUNT; g++) {
-		adamw_group *gr = &o->group[g];
-		if (!gr->active)
-			continue;
-		gr->step++;
-		double bc1 = 1.0 - pow(o->beta1, (double)gr->step);
-		double bc2 = 1.0 - pow(o->beta2, (double)gr->step);
-		float decay = (float)(1.0 - gr->lr * gr->wd);
-		float neg_step_size = (float)(-(gr->lr / bc1));
-		float bc2_sqrt = (float)sqrt(bc2);
-		for (int i = 0; i < ps->n; i++) {
-			const param_info *pi = &ps->info[i];
-			if (!in_group(pi, (param_group)g))
-				continue;
-			size_t off = pi->offset;
-			adamw_tensor(ps->data + off, ps->grad + off, o->m + off, o->v + off, pi->numel, decay,
-				     (float)o->beta1, (float)(1.0 - o->beta1), (float)o->beta2, (float)(1.0 - o->beta2),
-				     bc2_sqrt, (float)o->eps, neg_step_size, threads);
-		}
-	}
+	OP_DO(ctx, op_adamw_step(ctx, ps->data, ps->grad, o->m, o->v, o->seg, o->nseg, G, PG_COUNT));
 }
 
 void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT])
@@ -105,11 +108,11 @@ void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT])
 		if (!gr->active)
 			continue;
 		gr->step++;
-		groups[g].lr = (float)gr->lr;
-		groups[g].wd = (float)gr->wd;
-		groups[g].beta1 = (float)o->beta1;
-		groups[g].beta2 = (float)o->beta2;
-		groups[g].eps = (float)o->eps;
+		groups[g].lr = gr->lr;
+		groups[g].wd = gr->wd;
+		groups[g].beta1 = o->beta1;
+		groups[g].beta2 = o->beta2;
+		groups[g].eps = o->eps;
 		groups[g].step = gr->step;
 		groups[g].active = 1;
 	}
@@ -117,18 +120,8 @@ void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT])
 
 int adamw_segments(const adamw *o, avsl_adamw_segment *seg)
 {
-	int n = 0;
-	for (int i = 0; i < o->ps->n; i++) {
-		const param_info *pi = &o->ps->info[i];
-		if (!in_group(pi, pi->group))
-			continue;
-		memset(&seg[n], 0, sizeof seg[n]);
-		seg[n].offset = pi->offset;
-		seg[n].numel = pi->numel;
-		seg[n].group = (int32_t)pi->group;
-		n++;
-	}
-	return n;
+	memcpy(seg, o->seg, (size_t)o->nseg * sizeof *seg);
+	return o->nseg;
 }
 
 double steplr_lr(double lr0, int epoch, int warm_up, int step, double gamma)
@@ -145,36 +138,33 @@ double steplr_lr(double lr0, int epoch, int warm_up, int step, double gamma)
 	return lr;
 }
 
-double grad_norm_group(const paramset *ps, param_group g)
+/* The squared norms of group g's trainable tensors, summed in tensor order (each by op_sq_norm: deterministic). */
+static double group_sumsq(op_ctx *ctx, const paramset *ps, param_group g)
 {
 	double ss = 0;
 	for (int i = 0; i < ps->n; i++) {
 		const param_info *pi = &ps->info[i];
 		if (!in_group(pi, g))
 			continue;
-		const float *gr = ps->grad + pi->offset;
-		double s = 0;
-		for (size_t j = 0; j < pi->numel; j++)
-			s += (double)gr[j] * gr[j];
+		double s;
+		OP_DO(ctx, op_sq_norm(ctx, ps->grad + pi->offset, pi->numel, &s));
 		ss += s;
 	}
-	return sqrt(ss);
+	return ss;
 }
 
-double grad_clip_group(paramset *ps, param_group g, double max_norm)
+double grad_norm_group(op_ctx *ctx, const paramset *ps, param_group g) { return sqrt(group_sumsq(ctx, ps, g)); }
+
+double grad_clip_group(op_ctx *ctx, paramset *ps, param_group g, double max_norm)
 {
-	double norm = grad_norm_group(ps, g);
+	double norm = grad_norm_group(ctx, ps, g);
 	double coef = max_norm / (norm + 1e-6);
 	if (coef >= 1.0)
 		return norm;
-	float c = (float)coef;
 	for (int i = 0; i < ps->n; i++) {
 		const param_info *pi = &ps->info[i];
-		if (!in_group(pi, g))
-			continue;
-		float *gr = ps->grad + pi->offset;
-		for (size_t j = 0; j < pi->numel; j++)
-			gr[j] *= c;
+		if (in_group(pi, g))
+			OP_DO(ctx, op_scale(ctx, ps->grad + pi->offset, pi->numel, (float)coef));
 	}
 	return norm;
 }

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "ops.h" /* avsl_adamw_group, avsl_adamw_segment */
+#include "ops.h" /* op_adamw_step, op_sq_norm, op_scale */
 #include "params.h"
 
 typedef struct {
@@ -34,21 +34,27 @@ typedef struct {
 	adamw_group group[PG_COUNT]; /* indexed by param_group; group[PG_NONE] is never used */
 	float *m;                /* (ps->total) first moment (torch exp_avg), same offsets as ps->data */
 	float *v;                /* (ps->total) second moment (torch exp_avg_sq) */
-	int threads;             /* OpenMP threads for the update; <= 0: all CPUs */
+	avsl_adamw_segment *seg; /* the trainable ranges (adjacent tensors of a group merged), in offset order */
+	int nseg;
+	op_ctx *ctx;             /* the context its ops run on (the model's, = the device's), borrowed; NULL: a CPU
+				  * context of its own with `threads` threads (<= 0: all CPUs), made at the first use */
+	int threads;
+	op_ctx own;
+	int own_open;
 } adamw;
 
 /* β1 0.9, β2 0.999, eps 1e-8, every group active with lr 0 and wd 0, step 0, m = v = 0. ps must be finalized. */
 void adamw_init(adamw *o, paramset *ps);
 void adamw_free(adamw *o);
+/* The context o's ops run on (o->ctx, else its own CPU one). */
+op_ctx *adamw_ctx(adamw *o);
 /* One torch.optim.AdamW step (PyTorch 1.13 single-tensor arithmetic, float32) for every active group, reading
- * ps->grad; each active group's step count advances by one. */
+ * ps->grad: op_adamw_step on adamw_ctx(o) with the tables below; each active group's step count advances by one. */
 void adamw_step(adamw *o);
-/* For a device step (kernels/cuda/adamw.cu adamw_step_cuda of cuda_ops.h): advance each active group's step
- * count, as adamw_step does, and fill groups[PG_COUNT] (indexed by param_group; PG_NONE inactive) with the values
- * of this step. Call once per step, then launch with ngroups = PG_COUNT. */
+/* The group table of a step: advance each active group's step count and fill groups[PG_COUNT] (indexed by
+ * param_group; PG_NONE inactive) with the values of this step (adamw_step calls it). */
 void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT]);
-/* The trainable tensors as device segments (one per tensor, group = its param_group), in offset order; seg must
- * hold ps->n entries. Returns the count. Plan them with adamw_plan_blocks and upload them once per run. */
+/* The segment table of the steps (o->seg): copied to seg (ps->n entries); returns the count. */
 int adamw_segments(const adamw *o, avsl_adamw_segment *seg);
 /* Number of floats of group g that adamw_step updates (trainable tensors only). */
 size_t adamw_group_numel(const adamw *o, param_group g);
@@ -57,11 +63,12 @@ size_t adamw_group_numel(const adamw *o, param_group g);
  * step >= 1. */
 double steplr_lr(double lr0, int epoch, int warm_up, int step, double gamma);
 
-/* Global L2 norm of the gradients of group g's trainable tensors (double accumulation). */
-double grad_norm_group(const paramset *ps, param_group g);
+/* Global L2 norm of the gradients of group g's trainable tensors: op_sq_norm per tensor on ctx (double, a fixed
+ * order: the same bits for any thread count), summed in tensor order. */
+double grad_norm_group(op_ctx *ctx, const paramset *ps, param_group g);
 /* torch.nn.utils.clip_grad_norm_(group g, max_norm): if norm > max_norm, scale the group's gradients by
- * max_norm / (norm + 1e-6). Returns the norm before clipping. */
-double grad_clip_group(paramset *ps, param_group g, double max_norm);
+ * max_norm / (norm + 1e-6) (op_scale, the factor rounded to float). Returns the norm before clipping. */
+double grad_clip_group(op_ctx *ctx, paramset *ps, param_group g, double max_norm);
 
 /* When clipping happens. The official code clips only on the very first iteration of training (§11-P3). */
 typedef enum { CLIP_FIRST = 0, CLIP_EVERY = 1, CLIP_NEVER = 2 } clip_mode;

@@ -4,7 +4,6 @@
  * Per query: gather the candidates' rows, p-normalise them, run the AVSL kernel on the (1, C) tile, keep the k
  * nearest. Memory: O(threads * C * levels * D) for gathered rows plus O(tile * C) candidate indices. */
 #include "rerank.h"
-#include "topk.h"
 #include "util.h"
 
 #include <math.h>
@@ -16,7 +15,8 @@ typedef struct {
 	op_ctx ctx;                 /* one-thread CPU context of the worker (queries re-ranked in parallel) */
 	float *x[AVSL_MAX_LEVELS];  /* (1, D) the query, p-normalised */
 	float *d;                   /* (C) the candidates' AVSL distances */
-	uint64_t *keys;             /* (k) heap storage */
+	float *ld;                  /* (k) the query's list: distances (op_topk_merge) */
+	int32_t *li;                /* (k) and gallery indices */
 } worker;
 
 typedef struct {
@@ -114,19 +114,17 @@ static void rerank_one(stage2 *s, int j, worker *w, op_ctx *ctx)
 		v[l] = gs->cert[l];
 	}
 	OP_DO(ctx, op_avsl_dist_gather(ctx, s->plan, 1, x, u, (int)n, idx, s->rows, v, w->d, (int64_t)n));
-	topk t;
-	topk_init(&t, (uint32_t)s->k, w->keys);
-	for (uint32_t i = 0; i < n; i++)
-		topk_push(&t, w->d[i], idx[i]);
-	topk_sort(&t);
+	OP_DO(ctx, op_topk_init(ctx, 1, (int)s->k, w->ld, w->li));
+	OP_DO(ctx, op_topk_merge(ctx, w->d, 1, (int)n, (int64_t)n, 1, 0, idx, -1, w->ld, w->li, (int)s->k));
 	avg_neighbour *nb = s->res + (size_t)j * s->k;
-	for (uint32_t i = 0; i < t.n; i++) {
-		int32_t g = topk_key_index(t.key[i]);
-		nb[i].id = gs->id[g];
-		nb[i].label = gs->label[g];
-		nb[i].dist = topk_key_dist(t.key[i]);
+	uint32_t m = 0;
+	for (; m < s->k && w->li[m] >= 0; m++) {
+		int32_t g = w->li[m];
+		nb[m].id = gs->id[g];
+		nb[m].label = gs->label[g];
+		nb[m].dist = w->ld[m];
 	}
-	s->n_res[j] = t.n;
+	s->n_res[j] = m;
 }
 
 static void rerank_block(void *ctx)
@@ -165,7 +163,8 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 		for (int l = 0; l < s.L; l++)
 			w->x[l] = xmalloc_array((size_t)s.D, sizeof(float));
 		w->d = xmalloc_array(s.C, sizeof(float));
-		w->keys = xmalloc_array(s.k, sizeof *w->keys);
+		w->ld = xmalloc_array(s.k, sizeof *w->ld);
+		w->li = xmalloc_array(s.k, sizeof *w->li);
 		if (op_ctx_init(&w->ctx, OP_DEVICE_CPU, 1))
 			die("%s", w->ctx.err);
 	}
@@ -202,7 +201,8 @@ int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, si
 		for (int l = 0; l < s.L; l++)
 			free(w->x[l]);
 		free(w->d);
-		free(w->keys);
+		free(w->ld);
+		free(w->li);
 		op_ctx_free(&w->ctx);
 	}
 	free(s.w);

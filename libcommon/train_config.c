@@ -719,7 +719,7 @@ void train_config_update(const train_config *c, adamw *o, int64_t step)
 {
 	if (optim_clip_due((clip_mode)c->clip_mode, step))
 		for (int g = PG_TRUNK; g < PG_COUNT; g++)
-			grad_clip_group(o->ps, (param_group)g, c->clip_norm);
+			grad_clip_group(adamw_ctx(o), o->ps, (param_group)g, c->clip_norm);
 	adamw_step(o);
 }
 

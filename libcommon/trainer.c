@@ -207,7 +207,7 @@ static void adapt_threads(trainer *t)
 	if (n == was)
 		return;
 	op_ctx_set_threads(&t->dev->ctx, n);
-	t->dev->threads = t->opt.threads = n;
+	t->dev->threads = n; /* the optimiser's ops run on dev->ctx too */
 	if (t->lead && t->c->verbosity >= CLI_VERBOSE)
 		fprintf(stderr, "%s: threads: %d -> %d (other processes use %.1f CPU)\n", avsl_progname(), was, n, others);
 }
@@ -340,7 +340,7 @@ int trainer_run(train_config *c, int argc, char **argv)
 	t.lead = dist_rank() == 0;
 	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
 	build_model(&t, argc, argv, device_name(c, devbuf, sizeof devbuf));
-	t.opt.threads = t.dev->threads; /* after adamw_init */
+	t.opt.ctx = &t.dev->ctx; /* after adamw_init (either path): the optimiser's ops run on the model's device */
 	/* Only a thread count the user left open adapts, and not under mpirun: the other ranks would count as other
 	 * processes, and ranks deciding apart would run different thread counts. */
 	t.adapting = c->threads == 0 && dist_world() == 1 && t.dev->kind == OP_DEVICE_CPU;
@@ -349,7 +349,7 @@ int trainer_run(train_config *c, int argc, char **argv)
 		int usable = thread_adapt_usable_cpus();
 		thread_adapt_init(&t.adapt, usable, usable);
 		op_ctx_set_threads(&t.dev->ctx, usable);
-		t.dev->threads = t.opt.threads = usable;
+		t.dev->threads = usable;
 		cpu_sample_read(&t.adapt_prev, "/proc/stat");
 		t.adapt_prev.wall_s = avsl_now();
 	}

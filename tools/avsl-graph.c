@@ -84,7 +84,8 @@ static size_t parse_budget(const char *s)
 }
 
 /* What of this search has no CUDA implementation (avsl_device_open's cuda_missing), or NULL: the avsl metric's tiles
- * run on the device; the plain metrics' dot tiles (dot_tile.c) and the re-ranking's gathered tiles do not yet. */
+ * and its top-k run on the device; the plain metrics (op_dot_tile has a CUDA twin, but this path is not yet checked
+ * end to end on a device) and the re-ranking's gathered tiles do not yet. */
 static const char *cuda_missing(const knn_metric *metric, long rerank, char *buf, size_t cap)
 {
 	static const op_id avsl[] = {OPID_avsl_normalize_rows, OPID_avsl_dist_tile};

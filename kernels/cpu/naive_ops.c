@@ -268,3 +268,29 @@ void linear_bwd_naive(int M, int F, int O, const float *x, const float *w, const
 			db[o] = (float)acc;
 		}
 }
+
+/* op_dot_tile's chains written as scalar loops (fmaf, not double: the CPU op must equal this bit for bit). */
+static float dot_chain_naive(const float *x, const float *y, int D)
+{
+	float acc = 0.0f;
+	for (int k = 0; k < D; k++)
+		acc = fmaf(x[k], y[k], acc);
+	return acc;
+}
+
+void dot_tile_naive(int R, const float *a, int64_t lda, int C, const float *b, int64_t ldb, int D, int mode,
+		    float *out, int64_t ldo)
+{
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < C; c++) {
+			const float *x = a + r * lda, *y = b + c * ldb;
+			float d = dot_chain_naive(x, y, D);
+			if (mode == OP_TILE_COSINE) {
+				d = 1.0f - d;
+			} else if (mode == OP_TILE_L2) {
+				d = fmaf(-2.0f, d, dot_chain_naive(x, x, D) + dot_chain_naive(y, y, D));
+				d = d > 0.0f ? d : 0.0f;
+			}
+			out[r * ldo + c] = d;
+		}
+}

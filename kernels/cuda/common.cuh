@@ -5,7 +5,6 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "cuda_ops.h"
 
 // Return the error of the last launch (0 if none); used right after every <<<>>>.
 static inline int avsl_cuda_launch_status(void) { return (int)cudaGetLastError(); }

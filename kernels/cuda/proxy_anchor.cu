@@ -145,12 +145,16 @@ __global__ void pa_grad(const float *d, int R, int C, int64_t ldd, const int32_t
 	}
 }
 
-// Both losses: the raw entry's checks and launches for logits f.
+// Workspace bytes of pa_run: three doubles per column and two more.
+size_t pa_workspace_size(int C) { return ((size_t)3 * (C > 0 ? C : 0) + 2) * sizeof(double); }
+
+// Both losses: the launches for logits f: the loss into the device float *loss and dd = scale * dL/dd (NULL: forward
+// only), on stream s; ws: pa_workspace_size(C) bytes. A CUDA error code (0: launched).
 int pa_run(const float *d, int R, int C, int64_t ldd, const int32_t *ylab, const int32_t *zlab, pa_form f, float scale,
 	   float *loss, float *dd, void *ws, cudaStream_t s)
 {
 	if (R < 1 || C < 1 || ldd < C || !d || !ylab || !zlab || !loss || !ws)
-		return AVSL_CUDA_EINVAL;
+		return (int)cudaErrorInvalidValue;
 	double *col = (double *)ws, *g = col + (size_t)3 * C;
 	const unsigned cb = (unsigned)((C + COLS - 1) / COLS);
 	pa_columns<<<cb, dim3(COLS, ROWS), 0, s>>>(d, R, C, ldd, ylab, zlab, f, col);
@@ -175,7 +179,7 @@ int pa_op(op_ctx *ctx, const char *op, const float *d, int R, int C, const int32
 {
 	if (R < 1 || C < 1)
 		return trunk_fail(ctx, "%s: empty tile (%d x %d)", op, R, C);
-	size_t ws = proxy_anchor_cuda_workspace_size(C);
+	size_t ws = pa_workspace_size(C);
 	void *w = trunk_workspace(ctx, ws + sizeof(float));
 	if (!w)
 		return -1;
@@ -183,24 +187,12 @@ int pa_op(op_ctx *ctx, const char *op, const float *d, int R, int C, const int32
 	cudaStream_t s = trunk_of(ctx)->stream;
 	int rc = pa_run(d, R, C, C, ylab, zlab, f, 1.0f, dloss, grad, w, s);
 	if (rc)
-		return trunk_fail(ctx, "%s (R %d, C %d): %s", op, R, C, avsl_cuda_error_string(rc));
+		return trunk_fail(ctx, "%s (R %d, C %d): %s", op, R, C, cudaGetErrorString((cudaError_t)rc));
 	return trunk_cuda_check(ctx, cudaMemcpyAsync(loss, dloss, sizeof *loss, cudaMemcpyDeviceToHost, s), op) ||
 	       trunk_cuda_check(ctx, cudaStreamSynchronize(s), op);
 }
 
 } // namespace
-
-extern "C" size_t proxy_anchor_cuda_workspace_size(int C)
-{
-	return ((size_t)3 * (C > 0 ? C : 0) + 2) * sizeof(double);
-}
-
-extern "C" int proxy_anchor_cuda(const float *d, int R, int C, int64_t ldd, const int32_t *ylab, const int32_t *zlab,
-				 float mpos, float mneg, float a, float scale, float *loss, float *dd, void *ws,
-				 void *stream)
-{
-	return pa_run(d, R, C, ldd, ylab, zlab, pa_form{a, mpos, -a, mneg}, scale, loss, dd, ws, avsl_stream(stream));
-}
 
 extern "C" int cuda_pa_dist_loss(op_ctx *ctx, const float *d, int R, int C, const int32_t *ylab, const int32_t *zlab,
 				 float mpos, float mneg, float a, float *grad, float *loss)

@@ -5,22 +5,22 @@
 // so it never overflows), the buffer is bitonic-sorted and merged with the list by rank (each element finds its
 // output position by binary search in the other list), the worst is updated and the scan goes on. Once the list
 // is full of good entries almost nothing passes the filter, so the cost is one read of the tile.
-#include <cuda_runtime.h>
+// Twin of kernels/cpu/topk.c: the same lists, bit for bit (a selection under a total order has one answer).
 #include <math.h>
 
-#include "common.cuh"
+#include "cuda_internal.cuh"
 
 namespace {
 
 enum { TOPK_THREADS = 256, SEG = 1024 };
 
 // Order: distance ascending, then gallery index ascending; idx -1 (empty) compares as the largest index.
-__device__ __forceinline__ bool key_less(float d1, int64_t i1, float d2, int64_t i2)
+__device__ __forceinline__ bool key_less(float d1, int32_t i1, float d2, int32_t i2)
 {
-	return d1 < d2 || (d1 == d2 && (uint64_t)i1 < (uint64_t)i2);
+	return d1 < d2 || (d1 == d2 && (uint32_t)i1 < (uint32_t)i2);
 }
 
-__global__ void topk_init_kernel(float *dist, int64_t *idx, int64_t n)
+__global__ void topk_init_kernel(float *dist, int32_t *idx, int64_t n)
 {
 	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
 		dist[i] = INFINITY;
@@ -28,18 +28,20 @@ __global__ void topk_init_kernel(float *dist, int64_t *idx, int64_t n)
 	}
 }
 
-__global__ void __launch_bounds__(TOPK_THREADS) topk_merge_kernel(const float *__restrict__ tile, int C, int64_t ldt,
-								 int64_t col0, int64_t self0, float *dist,
-								 int64_t *idx, int K)
+// One block per row r: candidate c at tile[r * rs + c * cs], item cols[c] (cols NULL: col0 + c).
+__global__ void __launch_bounds__(TOPK_THREADS) topk_merge_kernel(const float *__restrict__ tile, int C, int64_t rs,
+								 int64_t cs, int64_t col0,
+								 const int32_t *__restrict__ cols, int64_t self0,
+								 float *dist, int32_t *idx, int K)
 {
-	__shared__ float ld[AVSL_TOPK_MAX_K], bd[SEG], od[AVSL_TOPK_MAX_K];
-	__shared__ int64_t li[AVSL_TOPK_MAX_K], bi[SEG], oi[AVSL_TOPK_MAX_K];
+	__shared__ float ld[OP_TOPK_MAX_K], bd[SEG], od[OP_TOPK_MAX_K];
+	__shared__ int32_t li[OP_TOPK_MAX_K], bi[SEG], oi[OP_TOPK_MAX_K];
 	__shared__ int cnt;
 	const int tid = threadIdx.x;
 	const int64_t r = blockIdx.x;
 	float *drow = dist + r * K;
-	int64_t *irow = idx + r * K;
-	const float *trow = tile + r * ldt;
+	int32_t *irow = idx + r * K;
+	const float *trow = tile + r * rs;
 	const int64_t self = self0 >= 0 ? self0 + r : -1;
 
 	for (int j = tid; j < K; j += TOPK_THREADS) {
@@ -51,15 +53,15 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_merge_kernel(const float *_
 			cnt = 0;
 		__syncthreads(); // list loaded or merged, cnt reset
 		const float wd = ld[K - 1];
-		const int64_t wi = li[K - 1];
+		const int32_t wi = li[K - 1];
 		const int s1 = C - s0 < SEG ? C : s0 + SEG;
 		for (int c = s0 + tid; c < s1; c += TOPK_THREADS) {
-			const float d = trow[c];
-			const int64_t g = col0 + c;
-			if (d == d && g != self && key_less(d, g, wd, wi)) {
+			const float d = trow[c * cs] + 0.0f; // -0 -> +0, as the CPU stores it
+			const int64_t g = cols ? cols[c] : col0 + c;
+			if (d == d && g != self && key_less(d, (int32_t)g, wd, wi)) {
 				int pos = atomicAdd(&cnt, 1);
 				bd[pos] = d;
-				bi[pos] = g;
+				bi[pos] = (int32_t)g;
 			}
 		}
 		__syncthreads();
@@ -87,7 +89,7 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_merge_kernel(const float *_
 							float td = bd[i];
 							bd[i] = bd[ixj];
 							bd[ixj] = td;
-							int64_t ti = bi[i];
+							int32_t ti = bi[i];
 							bi[i] = bi[ixj];
 							bi[ixj] = ti;
 						}
@@ -143,25 +145,28 @@ __global__ void __launch_bounds__(TOPK_THREADS) topk_merge_kernel(const float *_
 
 } // namespace
 
-extern "C" int topk_init_cuda(float *dist, int64_t *idx, int R, int K, void *stream)
+extern "C" int cuda_topk_init(op_ctx *ctx, int R, int K, float *dist, int32_t *idx)
 {
-	if (R < 0 || K < 1 || K > AVSL_TOPK_MAX_K || !dist || !idx)
-		return AVSL_CUDA_EINVAL;
+	trunk_backend *b = trunk_of(ctx);
+	if (R < 0 || K < 1 || K > OP_TOPK_MAX_K)
+		return trunk_fail(ctx, "topk_init: invalid arguments (R %d, K %d; 1 <= K <= %d)", R, K, OP_TOPK_MAX_K);
 	if (R == 0)
 		return 0;
 	const int64_t n = (int64_t)R * K;
-	topk_init_kernel<<<avsl_blocks(n, 256), 256, 0, avsl_stream(stream)>>>(dist, idx, n);
-	return avsl_cuda_launch_status();
+	topk_init_kernel<<<trunk_grid(b, n, 256), 256, 0, b->stream>>>(dist, idx, n);
+	return trunk_launched(ctx, "topk_init");
 }
 
-extern "C" int topk_merge_cuda(const float *tile, int R, int C, int64_t ldt, int64_t col0, int64_t self0, float *dist,
-			       int64_t *idx, int K, void *stream)
+extern "C" int cuda_topk_merge(op_ctx *ctx, const float *tile, int R, int C, int64_t rstride, int64_t cstride,
+			       int64_t col0, const int32_t *cols, int64_t self0, float *dist, int32_t *idx, int K)
 {
-	if (R < 0 || C < 0 || ldt < C || col0 < 0 || K < 1 || K > AVSL_TOPK_MAX_K || !tile || !dist || !idx)
-		return AVSL_CUDA_EINVAL;
+	trunk_backend *b = trunk_of(ctx);
+	if (R < 0 || C < 0 || K < 1 || K > OP_TOPK_MAX_K || col0 < 0 || col0 + C > INT32_MAX)
+		return trunk_fail(ctx, "topk_merge: invalid arguments (R %d, C %d, K %d, col0 %lld)", R, C, K,
+				  (long long)col0);
 	if (R == 0 || C == 0)
 		return 0;
-	topk_merge_kernel<<<(unsigned)R, TOPK_THREADS, 0, avsl_stream(stream)>>>(tile, C, ldt, col0, self0, dist, idx,
-										 K);
-	return avsl_cuda_launch_status();
+	topk_merge_kernel<<<(unsigned)R, TOPK_THREADS, 0, b->stream>>>(tile, C, rstride, cstride, col0, cols, self0,
+									 dist, idx, K);
+	return trunk_launched(ctx, "topk_merge");
 }

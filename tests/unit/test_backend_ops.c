@@ -1005,6 +1005,180 @@ static int pa_case(int cosine)
 static int case_pa_dist_loss(void) { return pa_case(0); }
 static int case_pa_cos_loss(void) { return pa_case(1); }
 
+/* ---- k-NN: distance tiles and the running top-k ------------------------------------------------------------ */
+
+/* A random tile with leading dimensions larger than needed; the rows' gaps must stay as they were. CPU: equal to
+ * the naive chains bit for bit (the contract); CUDA (cuBLAS): TOL. */
+static int case_dot_tile(void)
+{
+	int R = rint_in(1, 20), C = rint_in(1, 40), D = rint_in(0, 40), mode = rint_in(OP_TILE_DOT, OP_TILE_L2);
+	int64_t lda = D + rint_in(0, 3), ldb = D + rint_in(0, 3), ldo = C + rint_in(0, 5);
+	float *a = hrand((size_t)R * lda), *b = hrand((size_t)C * ldb), *o = hrand((size_t)R * ldo);
+	float *ref = copy(o, (size_t)R * ldo), *dout = dev(o, (size_t)R * ldo);
+	RUN_OP(op_dot_tile(CTX, R, dev(a, (size_t)R * lda), lda, C, dev(b, (size_t)C * ldb), ldb, D, mode, dout, ldo));
+	dot_tile_naive(R, a, lda, C, b, ldb, D, mode, ref, ldo);
+	if (CTX->device == OP_DEVICE_CPU)
+		return same("out", dout, ref, (size_t)R * ldo, 0, 0);
+	return same("out", dout, ref, (size_t)R * ldo, TOL);
+}
+
+static int case_topk_init(void)
+{
+	int R = rint_in(1, 9), K = rint_in(1, 40);
+	size_t n = (size_t)R * K;
+	float *dd = dev(NULL, n), *ref = host(n);
+	int32_t *di = dev(NULL, n), *iref = (int32_t *)host(n);
+	RUN_OP(op_topk_init(CTX, R, K, dd, di));
+	for (size_t i = 0; i < n; i++)
+		ref[i] = INFINITY, iref[i] = -1;
+	if (same("dist", dd, ref, n, 0, 0))
+		return -1;
+	return same_i32("idx", di, iref, n);
+}
+
+typedef struct {
+	float d;
+	int32_t i;
+} knn_cand;
+
+static int cand_cmp(const void *x, const void *y)
+{
+	const knn_cand *a = x, *b = y;
+	if (a->d != b->d)
+		return a->d < b->d ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Three tiles merged into R lists: row-major or transposed, items named by col0 or by an index list, ties, NaN,
+ * +inf, -0 and the row's own item among the candidates; the reference sorts every candidate of a row. */
+static int case_topk_merge(void)
+{
+	enum { NT = 3 };
+	int R = rint_in(1, 20), K = rint_in(1, 40), self = rng_below(&RNG, 2);
+	int64_t self0 = self ? 1000 + rint_in(0, 5) : -1; /* row r's own item: 1000 + (self0 - 1000) + r, in tile 0 */
+	size_t n = (size_t)R * K;
+	float *dd = dev(NULL, n);
+	int32_t *di = dev(NULL, n);
+	RUN_OP(op_topk_init(CTX, R, K, dd, di));
+	knn_cand *all = (knn_cand *)host((size_t)R * NT * 64 * 2);
+	int *na = (int *)host((size_t)R);
+	memset(na, 0, (size_t)R * sizeof *na);
+	for (int t = 0; t < NT; t++) {
+		int C = rint_in(1, 60), trans = rng_below(&RNG, 2), named = rng_below(&RNG, 2);
+		int64_t ld = (trans ? R : C) + rint_in(0, 3), col0 = 1000 * (t + 1);
+		int64_t rs = trans ? 1 : ld, cs = trans ? ld : 1;
+		size_t tn = (size_t)(trans ? C : R) * ld;
+		float *tile = host(tn);
+		int32_t *cols = named ? (int32_t *)host((size_t)C) : NULL;
+		for (size_t i = 0; i < tn; i++)
+			tile[i] = (float)rint_in(0, 12) / 4; /* many ties */
+		if (named) /* the items of this tile in a random order */
+			for (int c = 0; c < C; c++) {
+				int j = rint_in(0, c);
+				cols[c] = cols[j];
+				cols[j] = (int32_t)(col0 + c);
+			}
+		tile[0] = NAN;
+		tile[tn - 1] = INFINITY;
+		tile[tn / 2] = -0.0f;
+		for (int r = 0; r < R; r++)
+			for (int c = 0; c < C; c++) {
+				float d = tile[r * rs + c * cs];
+				int32_t g = (int32_t)(cols ? cols[c] : col0 + c);
+				if (d == d && !(self0 >= 0 && g == self0 + r))
+					all[(size_t)r * NT * 64 + na[r]++] = (knn_cand){d + 0.0f, g};
+			}
+		/* the own items lie in tile 0's range; later tiles pass self0 = -1 */
+		RUN_OP(op_topk_merge(CTX, dev(tile, tn), R, C, rs, cs, col0, named ? dev(cols, (size_t)C) : NULL,
+				     t == 0 ? self0 : -1, dd, di, K));
+	}
+	float *ref = host(n);
+	int32_t *iref = (int32_t *)host(n);
+	for (int r = 0; r < R; r++) {
+		knn_cand *c = all + (size_t)r * NT * 64;
+		qsort(c, (size_t)na[r], sizeof *c, cand_cmp);
+		for (int j = 0; j < K; j++) {
+			ref[(size_t)r * K + j] = j < na[r] ? c[j].d : INFINITY;
+			iref[(size_t)r * K + j] = j < na[r] ? c[j].i : -1;
+		}
+	}
+	if (same("dist", dd, ref, n, 0, 0))
+		return -1;
+	return same_i32("idx", di, iref, n);
+}
+
+/* ---- AdamW and clipping ------------------------------------------------------------------------------------ */
+
+/* Up to four segments with gaps between them, three groups (one maybe inactive), moments from earlier steps; the
+ * reference is the update in double from the table's values (float32 vs double: TOL). Gaps and inactive segments
+ * must not change at all. */
+static int case_adamw_step(void)
+{
+	int nseg = rint_in(1, 4), total = 0;
+	avsl_adamw_segment seg[4];
+	avsl_adamw_group G[3];
+	for (int i = 0; i < 3; i++)
+		G[i] = (avsl_adamw_group){.lr = 0.01 * rint_in(1, 20), .wd = 0.01 * rint_in(0, 5), .beta1 = 0.9,
+					  .beta2 = 0.999, .eps = 1e-8, .step = rint_in(1, 6), .active = rint_in(0, 3) > 0};
+	for (int s = 0; s < nseg; s++) {
+		total += rint_in(0, 5); /* a gap */
+		seg[s] = (avsl_adamw_segment){.offset = (uint64_t)total, .numel = (uint64_t)rint_in(1, 300),
+					      .first_block = 77, .group = rint_in(0, 2)};
+		total += (int)seg[s].numel;
+	}
+	total += rint_in(0, 5);
+	float *p = hrand((size_t)total), *g = hrand((size_t)total), *m = hrand((size_t)total), *v = hrand((size_t)total);
+	for (int i = 0; i < total; i++)
+		v[i] = fabsf(v[i]) + 0.01f;
+	float *rp = copy(p, (size_t)total), *rm = copy(m, (size_t)total), *rv = copy(v, (size_t)total);
+	float *dp = dev(p, (size_t)total), *dm = dev(m, (size_t)total), *dv = dev(v, (size_t)total);
+	RUN_OP(op_adamw_step(CTX, dp, dev(g, (size_t)total), dm, dv, seg, nseg, G, 3));
+	for (int s = 0; s < nseg; s++) {
+		const avsl_adamw_group *q = &G[seg[s].group];
+		if (!q->active)
+			continue;
+		double bc1 = 1 - pow(q->beta1, (double)q->step), bc2 = 1 - pow(q->beta2, (double)q->step);
+		for (uint64_t e = seg[s].offset; e < seg[s].offset + seg[s].numel; e++) {
+			double mi = q->beta1 * m[e] + (1 - q->beta1) * g[e];
+			double vi = q->beta2 * v[e] + (1 - q->beta2) * (double)g[e] * g[e];
+			rm[e] = (float)mi;
+			rv[e] = (float)vi;
+			rp[e] = (float)(p[e] * (1 - q->lr * q->wd) - q->lr / bc1 * mi / (sqrt(vi) / sqrt(bc2) + q->eps));
+		}
+	}
+	if (same("m", dm, rm, (size_t)total, TOL) || same("v", dv, rv, (size_t)total, TOL))
+		return -1;
+	return same("param", dp, rp, (size_t)total, TOL);
+}
+
+/* Up to three blocks of the CPU's summation; against a plain double sum: another order of n positive terms,
+ * within n ulp (1e-11 relative for n <= 20000). */
+static int case_sq_norm(void)
+{
+	size_t n = (size_t)rint_in(0, 20000);
+	float *x = hrand(n);
+	double got = -1, want = 0;
+	RUN_OP(op_sq_norm(CTX, dev(x, n), n, &got));
+	for (size_t i = 0; i < n; i++)
+		want += (double)x[i] * x[i];
+	if (!(fabs(got - want) <= 1e-11 * want + 1e-300)) {
+		snprintf(ERR, sizeof ERR, "sum of squares = %.17g, reference %.17g", got, want);
+		return -1;
+	}
+	return 0;
+}
+
+/* One float multiplication per element: exact. */
+static int case_scale(void)
+{
+	size_t n = (size_t)rint_in(1, 3000);
+	float *x = hrand(n), *ref = copy(x, n), *dx = dev(x, n), c = (float)rng_normal(&RNG);
+	RUN_OP(op_scale(CTX, dx, n, c));
+	for (size_t i = 0; i < n; i++)
+		ref[i] *= c;
+	return same("x", dx, ref, n, 0, 0);
+}
+
 /* Indexed by op id: an op of the list without an entry here is a failed case. */
 static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_conv2d_fwd] = case_conv2d_fwd,
@@ -1048,6 +1222,12 @@ static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_avsl_collector_bwd] = case_avsl_collector_bwd,
 	[OPID_pa_dist_loss] = case_pa_dist_loss,
 	[OPID_pa_cos_loss] = case_pa_cos_loss,
+	[OPID_dot_tile] = case_dot_tile,
+	[OPID_topk_init] = case_topk_init,
+	[OPID_topk_merge] = case_topk_merge,
+	[OPID_adamw_step] = case_adamw_step,
+	[OPID_sq_norm] = case_sq_norm,
+	[OPID_scale] = case_scale,
 };
 
 enum { TRIALS = 4 }; /* random shapes per op and backend */

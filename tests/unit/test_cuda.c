@@ -1,6 +1,6 @@
-/* Tests of the device selection (libcommon/device.h) and of the CUDA ops against a plain CPU reference: the AVSL
- * distance ops at the real sizes (the generic test_backend_ops covers every op on small random shapes), and the raw
- * CUDA kernels of cuda_ops.h (AdamW, top-k merge, Proxy-Anchor with a leading dimension).
+/* Tests of the device selection (libcommon/device.h) and of the CUDA ops against a plain CPU reference at the real
+ * sizes (the generic test_backend_ops covers every op on small random shapes): the AVSL distance ops, AdamW over a
+ * flat buffer with gaps, the top-k merge and the distance Proxy-Anchor loss.
  *
  * Without a usable CUDA device (CPU-only build, or no GPU as in CI) only the refusal is checked: CUDA must report
  * itself unavailable with the right message; no op case is printed at all (the device handle and -d are tested by
@@ -25,12 +25,8 @@
 enum { GUARD = 4096 };
 #define GUARD_BYTE 0xA7
 
-#ifdef AVSL_HAVE_CUDA
-#include "cuda/cuda_ops.h"
-#endif
-
-static avsl_backend be;        /* the CUDA backend when one is usable */
-static op_ctx *DEV;            /* its op context */
+static op_ctx cuda_ctx;        /* the CUDA device when one is usable (op_ctx_init_on) */
+static op_ctx *DEV;            /* = &cuda_ctx */
 static char unavailable[256];  /* why CUDA is not usable */
 
 /* ---- helpers ------------------------------------------------------------------------------------------------ */
@@ -41,13 +37,6 @@ static char unavailable[256];  /* why CUDA is not usable */
 		int rc_ = (expr);                                                                                  \
 		CHECKF(rc_ == 0, "%s", DEV->err);                                                                  \
 	} while (0)
-/* A raw kernel of cuda_ops.h (0 or an error code). */
-#define CKRAW(expr)                                                                                                \
-	do {                                                                                                       \
-		int rc_ = (expr);                                                                                  \
-		CHECKF(rc_ == 0, "%s", avsl_cuda_error_string(rc_));                                               \
-	} while (0)
-
 /* Device buffer of bytes + GUARD, every byte set to GUARD_BYTE; NULL on failure. */
 static void *dev_alloc(size_t bytes)
 {
@@ -137,7 +126,7 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* method §3.3 step 4, with the threshold in float as documented in cuda_ops.h */
+/* method §3.3 step 4, with the threshold in float as the CUDA op computes it */
 static void ref_link_prepare(const float *L, int D, int k, float *s_hat)
 {
 	float *col = host_floats(D), *sorted = host_floats(D);
@@ -196,7 +185,6 @@ static void ref_dist(const avsl_collector_view *c, int R, float *const *x, float
 	free(T);
 }
 
-#ifdef AVSL_HAVE_CUDA
 /* Distance Proxy-Anchor, method §4.1, straight from the formula in double (finite for the inputs used). */
 static double ref_proxy_anchor(const float *d, int R, int C, const int32_t *yl, const int32_t *zl, double mp,
 			       double mn, double a, double scale, double *dd)
@@ -232,7 +220,6 @@ static double ref_proxy_anchor(const float *d, int R, int C, const int32_t *yl, 
 	free(has);
 	return (npos ? pos / npos : 0) + neg / C;
 }
-#endif
 
 /* ---- every build, with or without a device ------------------------------------------------------------- */
 
@@ -240,19 +227,19 @@ TEST(cpu_backend_memory_roundtrip)
 {
 	char why[64];
 	CHECK(avsl_backend_available(OP_DEVICE_CPU, why, sizeof why) == 1);
-	avsl_backend b;
-	CHECK(avsl_backend_open(&b, OP_DEVICE_CPU, 0, 0) == 0 && b.open && b.ctx.device == OP_DEVICE_CPU);
+	op_ctx b;
+	CHECK(op_ctx_init_on(&b, OP_DEVICE_CPU, 0, 1, 0) == 0 && b.device == OP_DEVICE_CPU);
 	float src[100], dst[100];
 	for (int i = 0; i < 100; i++)
 		src[i] = (float)i * 0.5f;
-	float *p = avsl_backend_alloc(&b, sizeof src);
-	CHECK(p && ((uintptr_t)p & 63) == 0);
-	CHECK(avsl_backend_memset(&b, p, 0, sizeof src) == 0 && p[7] == 0);
-	CHECK(avsl_backend_upload(&b, p, src, sizeof src) == 0);
-	CHECK(avsl_backend_download(&b, dst, p, sizeof dst) == 0 && avsl_backend_sync(&b) == 0);
+	float *p = NULL;
+	CHECK(op_alloc(&b, (void **)&p, sizeof src) == 0 && p && ((uintptr_t)p & 63) == 0);
+	CHECK(op_memset(&b, p, 0, sizeof src) == 0 && p[7] == 0);
+	CHECK(op_upload(&b, p, src, sizeof src) == 0);
+	CHECK(op_download(&b, dst, p, sizeof dst) == 0 && op_ctx_sync(&b) == 0);
 	CHECK(memcmp(src, dst, sizeof src) == 0);
-	avsl_backend_free(&b, p);
-	avsl_backend_close(&b);
+	op_free(&b, p);
+	op_ctx_free(&b);
 }
 
 TEST(cuda_unavailable_is_reported_and_refused)
@@ -264,8 +251,8 @@ TEST(cuda_unavailable_is_reported_and_refused)
 			       0 ||
 		       (strncmp(why, "CUDA: ", 6) == 0 && strlen(why) > 6),
 	       "%s", why);
-	avsl_backend b;
-	CHECK(avsl_backend_open(&b, OP_DEVICE_CUDA, 0, 0) == -1);
+	op_ctx b;
+	CHECK(op_ctx_init_on(&b, OP_DEVICE_CUDA, 0, 1, 0) == -1);
 	CHECKF(strcmp(b.err, why) == 0, "%s", b.err);
 }
 
@@ -281,15 +268,15 @@ TEST(cuda_memory_roundtrip)
 	float src[1000], dst[1000];
 	for (int i = 0; i < 1000; i++)
 		src[i] = (float)i - 500.5f;
-	float *p = avsl_backend_alloc(&be, sizeof src);
-	CHECKF(p != NULL, "%s", be.err);
-	CHECK(avsl_backend_memset(&be, p, 0, sizeof src) == 0);
-	CHECK(avsl_backend_download(&be, dst, p, sizeof dst) == 0 && avsl_backend_sync(&be) == 0);
+	float *p = NULL;
+	CHECKF(op_alloc(DEV, (void **)&p, sizeof src) == 0 && p != NULL, "%s", DEV->err);
+	CHECK(op_memset(DEV, p, 0, sizeof src) == 0);
+	CHECK(op_download(DEV, dst, p, sizeof dst) == 0 && op_ctx_sync(DEV) == 0);
 	CHECK(dst[0] == 0 && dst[999] == 0);
-	CHECK(avsl_backend_upload(&be, p, src, sizeof src) == 0);
-	CHECK(avsl_backend_download(&be, dst, p, sizeof dst) == 0 && avsl_backend_sync(&be) == 0);
+	CHECK(op_upload(DEV, p, src, sizeof src) == 0);
+	CHECK(op_download(DEV, dst, p, sizeof dst) == 0 && op_ctx_sync(DEV) == 0);
 	CHECK(memcmp(src, dst, sizeof src) == 0);
-	avsl_backend_free(&be, p);
+	op_free(DEV, p);
 }
 
 static void check_normalize(float p, int64_t n, int D, const char **fail)
@@ -614,28 +601,24 @@ TEST(cuda_avsl_dist_tile_large_sampled)
 	dist_inputs_free(&in, 0);
 }
 
-#ifdef AVSL_HAVE_CUDA /* the raw kernels of cuda_ops.h exist in CUDA builds only */
 TEST(cuda_adamw_groups_and_gaps)
 {
 	/* Flat buffer of 5000 floats: four segments in three groups (group 2 inactive), gaps never touched. */
 	enum { TOTAL = 5000 };
 	avsl_adamw_segment seg[4] = {
 		{0, 1000, 0, 0, 0}, {1008, 1, 0, 1, 0}, {1024, 2500, 0, 0, 0}, {3600, 1200, 0, 2, 0}};
-	avsl_adamw_group groups[3] = {{1e-3f, 1e-4f, 0.9f, 0.999f, 1e-8f, 0, 1},
-				      {0.1f, 1e-4f, 0.9f, 0.999f, 1e-8f, 0, 1},
-				      {0.5f, 0.1f, 0.9f, 0.999f, 1e-8f, 0, 0}};
+	avsl_adamw_group groups[3] = {{1e-3, 1e-4, 0.9, 0.999, 1e-8, 0, 1},
+				      {0.1, 1e-4, 0.9, 0.999, 1e-8, 0, 1},
+				      {0.5, 0.1, 0.9, 0.999, 1e-8, 0, 0}};
 	rng r;
 	rng_init(&r, 50, 0);
 	float *p = host_floats(TOTAL), *g = host_floats(TOTAL), *m = host_floats(TOTAL), *v = host_floats(TOTAL);
 	fill_normal(&r, p, TOTAL, 1);
 	memset(m, 0, TOTAL * 4);
 	memset(v, 0, TOTAL * 4);
-	uint64_t nblocks = avsl_adamw_plan_blocks(seg, 4);
-	CHECK(nblocks == 1 + 1 + 3 + 2);
 	float *dp = dev_upload(p, TOTAL * 4), *dg = dev_alloc(TOTAL * 4), *dm = dev_upload(m, TOTAL * 4),
 	      *dv = dev_upload(v, TOTAL * 4);
-	avsl_adamw_segment *dseg = dev_upload(seg, sizeof seg);
-	CHECK(dp && dg && dm && dv && dseg);
+	CHECK(dp && dg && dm && dv);
 	double *P = malloc(TOTAL * sizeof *P), *M = calloc(TOTAL, sizeof *M), *V = calloc(TOTAL, sizeof *V);
 	for (int i = 0; i < TOTAL; i++)
 		P[i] = p[i];
@@ -645,7 +628,7 @@ TEST(cuda_adamw_groups_and_gaps)
 		CK(op_upload(DEV, dg, g, TOTAL * 4));
 		groups[0].step = t;
 		groups[1].step = step0 + t;
-		CKRAW(adamw_step_cuda(dp, dg, dm, dv, dseg, 4, nblocks, groups, 3, NULL));
+		CK(op_adamw_step(DEV, dp, dg, dm, dv, seg, 4, groups, 3)); /* seg, groups: host tables */
 		CK(op_ctx_sync(DEV));
 		for (int s = 0; s < 4; s++) {
 			const avsl_adamw_group *G = &groups[seg[s].group];
@@ -654,8 +637,8 @@ TEST(cuda_adamw_groups_and_gaps)
 			double bc1 = 1 - pow(G->beta1, (double)G->step), bc2 = 1 - pow(G->beta2, (double)G->step);
 			for (uint64_t e = seg[s].offset; e < seg[s].offset + seg[s].numel; e++) {
 				P[e] *= 1 - (double)G->lr * G->wd;
-				M[e] = G->beta1 * M[e] + (1 - (double)G->beta1) * g[e];
-				V[e] = G->beta2 * V[e] + (1 - (double)G->beta2) * g[e] * g[e];
+				M[e] = G->beta1 * M[e] + (1 - G->beta1) * g[e];
+				V[e] = G->beta2 * V[e] + (1 - G->beta2) * g[e] * g[e];
 				P[e] -= G->lr / bc1 * M[e] / (sqrt(V[e]) / sqrt(bc2) + G->eps);
 			}
 		}
@@ -680,7 +663,7 @@ TEST(cuda_adamw_groups_and_gaps)
 		CHECKF(p[i] == want[i] && m[i] == 0, "inactive group changed at %d", i);
 	for (int i = 4800; i < TOTAL; i++)
 		CHECK(p[i] == want[i]);
-	op_free(DEV, dp), op_free(DEV, dg), op_free(DEV, dm), op_free(DEV, dv), op_free(DEV, dseg);
+	op_free(DEV, dp), op_free(DEV, dg), op_free(DEV, dm), op_free(DEV, dv);
 	free(p), free(g), free(m), free(v), free(P), free(M), free(V), free(want), free(wm);
 }
 
@@ -711,24 +694,24 @@ static const char *topk_case(int R, int K, int C, int ntiles, int64_t self0, int
 	tiles[5] = NAN;
 	tiles[ldt + 3] = tiles[ldt + 7] = INFINITY; /* row 1: +inf is a distance like any other, kept before empty slots */
 	float *dt = dev_alloc((size_t)R * ldt * 4), *dd = dev_alloc((size_t)R * K * 4);
-	int64_t *di = dev_alloc((size_t)R * K * 8);
+	int32_t *di = dev_alloc((size_t)R * K * 4);
 	const char *fail = NULL;
-	if (!dt || !dd || !di || topk_init_cuda(dd, di, R, K, NULL)) {
+	if (!dt || !dd || !di || op_topk_init(DEV, R, K, dd, di)) {
 		fail = "alloc/init";
 		goto done;
 	}
 	for (int t = 0; t < ntiles; t++) /* tiles in reverse gallery order: merging must not assume order */
 		if (op_upload(DEV, dt, tiles + (size_t)(ntiles - 1 - t) * R * ldt, (size_t)R * ldt * 4) ||
 		    op_ctx_sync(DEV) ||
-		    topk_merge_cuda(dt, R, C, ldt, (int64_t)(ntiles - 1 - t) * C, self0, dd, di, K, NULL) ||
+		    op_topk_merge(DEV, dt, R, C, ldt, 1, (int64_t)(ntiles - 1 - t) * C, NULL, self0, dd, di, K) ||
 		    op_ctx_sync(DEV)) {
 			fail = "merge";
 			goto done;
 		}
 	float *gd = host_floats((size_t)R * K);
-	int64_t *gi = xmalloc_array((size_t)R * K, 8);
-	if (dev_download(gd, dd, (size_t)R * K * 4) || dev_download(gi, di, (size_t)R * K * 8) ||
-	    !guard_intact(dd, (size_t)R * K * 4) || !guard_intact(di, (size_t)R * K * 8))
+	int32_t *gi = xmalloc_array((size_t)R * K, 4);
+	if (dev_download(gd, dd, (size_t)R * K * 4) || dev_download(gi, di, (size_t)R * K * 4) ||
+	    !guard_intact(dd, (size_t)R * K * 4) || !guard_intact(di, (size_t)R * K * 4))
 		fail = "download/guard";
 	cand *all = xmalloc_array(N, sizeof *all);
 	for (int row = 0; row < R && !fail; row++) {
@@ -790,27 +773,24 @@ static const char *pa_case(int R, int C, int nlabels, float dlo, float dhi, floa
 		yl[i] = (int32_t)rng_below(&r, nlabels);
 	for (int c = 0; c < C; c++)
 		zl[c] = c; /* labels >= R rows' range get no positive */
-	const float scale = 0.5f;
-	float *dd_ = dev_upload(d, (size_t)R * C * 4), *dg = dev_alloc((size_t)R * C * 4), *dloss = dev_alloc(4);
+	float *dd_ = dev_upload(d, (size_t)R * C * 4), *dg = dev_alloc((size_t)R * C * 4);
 	int32_t *dy = dev_upload(yl, R * 4), *dz = dev_upload(zl, C * 4);
-	void *ws = dev_alloc(proxy_anchor_cuda_workspace_size(C));
 	const char *fail = NULL;
-	float loss = NAN;
+	float loss = NAN; /* the op's loss is host memory */
 	int rc = -1;
-	if (dd_ && dg && dloss && dy && dz && ws)
-		rc = proxy_anchor_cuda(dd_, R, C, C, dy, dz, mp, mn, a, scale, dloss, dg, ws, NULL);
-	if (rc || dev_download(&loss, dloss, 4) || dev_download(g, dg, (size_t)R * C * 4)) {
+	if (dd_ && dg && dy && dz)
+		rc = op_pa_dist_loss(DEV, dd_, R, C, dy, dz, mp, mn, a, dg, &loss);
+	if (rc || dev_download(g, dg, (size_t)R * C * 4)) {
 		fail = "run";
 		goto done;
 	}
-	if (!guard_intact(dg, (size_t)R * C * 4) || !guard_intact(dloss, 4) ||
-	    !guard_intact(ws, proxy_anchor_cuda_workspace_size(C))) {
+	if (!guard_intact(dg, (size_t)R * C * 4)) {
 		fail = "guard";
 		goto done;
 	}
 	double want = ref_proxy_anchor(d, R, C, yl, zl, mp, mn, a, 1.0, ref);
 	for (size_t i = 0; i < (size_t)R * C; i++)
-		wg[i] = (float)(scale * ref[i]);
+		wg[i] = (float)ref[i];
 	/* float log-sum-exp over <= R terms vs double */
 	if (!(fabs(loss - want) <= 1e-5 + 1e-5 * fabs(want))) {
 		snprintf(msg, sizeof msg, "loss %.9g vs %.9g", (double)loss, want);
@@ -822,7 +802,7 @@ static const char *pa_case(int R, int C, int nlabels, float dlo, float dhi, floa
 		fail = msg;
 	}
 done:
-	op_free(DEV, dd_), op_free(DEV, dg), op_free(DEV, dloss), op_free(DEV, dy), op_free(DEV, dz), op_free(DEV, ws);
+	op_free(DEV, dd_), op_free(DEV, dg), op_free(DEV, dy), op_free(DEV, dz);
 	free(d), free(g), free(wg), free(ref), free(yl), free(zl);
 	return fail;
 }
@@ -837,7 +817,6 @@ TEST(cuda_proxy_anchor)
 	f = pa_case(64, 40, 40, 6.0f, 12.0f, 1.8f, 2.2f, 16, 72);
 	CHECKF(!f, "large distances, no overflow: %s", f);
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -859,11 +838,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_cuda: AVSL_DEVICE=cpu: CUDA op tests not run\n");
 		return harness_finish();
 	}
-	if (avsl_backend_open(&be, OP_DEVICE_CUDA, 0, 0)) {
-		printf("FAIL cuda_backend_open: %s\n", be.err);
+	if (op_ctx_init_on(&cuda_ctx, OP_DEVICE_CUDA, 0, 1, 0)) {
+		printf("FAIL cuda_backend_open: %s\n", cuda_ctx.err);
 		return 1;
 	}
-	DEV = &be.ctx;
+	DEV = &cuda_ctx;
 	RUN(cuda_memory_roundtrip);
 	RUN(cuda_normalize_rows);
 	RUN(cuda_link_prepare);
@@ -876,11 +855,9 @@ int main(int argc, char **argv)
 #else
 	(void)test_cuda_avsl_dist_tile_large_sampled;
 #endif
-#ifdef AVSL_HAVE_CUDA
 	RUN(cuda_adamw_groups_and_gaps);
 	RUN(cuda_topk_merge);
 	RUN(cuda_proxy_anchor);
-#endif
-	avsl_backend_close(&be);
+	op_ctx_free(&cuda_ctx);
 	return harness_finish();
 }

@@ -1,12 +1,10 @@
-/* Unit tests for libcommon/topk, dot_tile and knn: heap order and ties, the dot kernel against its naive twin, and
- * the tiled graph against a brute-force sort (one piece, tiles, threads, shards must give identical graphs). Inputs
+/* Unit tests for the k-NN ops (op_topk_*, op_dot_tile) and knn: list order and ties, the dot tile against its naive
+ * twin, and the tiled graph against a brute-force sort (one piece, tiles, threads, shards must give identical graphs). Inputs
  * are generated in-process (no file format involved). */
 #include "test_ctx.h"
-#include "dot_tile.h"
 #include "harness.h"
 #include "knn.h"
 #include "rng.h"
-#include "topk.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -106,81 +104,94 @@ static int same_graph(const graph *a, const graph *b, uint64_t offset_b)
 	return 1;
 }
 
+/* One list of K on the CPU: every value of vals offered in one tile (item i = index i). */
+static void topk_of(const float *vals, int n, int K, float *dist, int32_t *idx, int threads)
+{
+	op_ctx *ctx = test_ctx(threads);
+	if (op_topk_init(ctx, 1, K, dist, idx) || op_topk_merge(ctx, vals, 1, n, n, 1, 0, NULL, -1, dist, idx, K)) {
+		fprintf(stderr, "topk: %s\n", ctx->err);
+		exit(1);
+	}
+}
+
 TEST(topk_keeps_k_smallest_with_index_ties)
 {
-	uint64_t key[4];
-	topk t;
-	topk_init(&t, 4, key);
-	float vals[] = {5, 1, 3, 1, 0.5f, 3, 7, 1, -0.0f, NAN};
-	for (int i = 0; i < 10; i++)
-		topk_push(&t, vals[i], i);
-	topk_sort(&t);
-	CHECK(t.n == 4);
+	float vals[] = {5, 1, 3, 1, 0.5f, 3, 7, 1, -0.0f, NAN}, dist[4];
+	int32_t idx[4];
+	topk_of(vals, 10, 4, dist, idx, 1);
 	/* smallest: -0 (8, as +0), 0.5 (4), then two of the three 1s: indices 1, 3 (ascending index order) */
-	CHECK(topk_key_index(key[0]) == 8 && topk_key_index(key[1]) == 4 && topk_key_index(key[2]) == 1 &&
-	      topk_key_index(key[3]) == 3);
-	CHECK(topk_key_dist(key[0]) == 0.0f && topk_key_dist(key[1]) == 0.5f && topk_key_dist(key[3]) == 1.0f);
-	/* keys order like the floats, negatives included */
-	float f[] = {-3.5f, -1e-30f, 0.0f, 1e-30f, 2.0f, INFINITY};
-	for (int i = 0; i < 6; i++) {
-		CHECK(topk_key_dist(topk_key(f[i], 0)) == f[i]);
-		if (i)
-			CHECK(topk_key(f[i - 1], 99) < topk_key(f[i], 0));
-	}
-	CHECK(topk_key(NAN, 0) == topk_key(INFINITY, 0));
+	CHECK(idx[0] == 8 && idx[1] == 4 && idx[2] == 1 && idx[3] == 3);
+	CHECK(dist[0] == 0.0f && !signbit(dist[0]) && dist[1] == 0.5f && dist[3] == 1.0f);
+	/* distances order like the floats, negatives and +inf included; NaN is never listed */
+	float f[] = {2.0f, INFINITY, 1e-30f, NAN, -3.5f, 0.0f, -1e-30f}, fd[7];
+	int32_t fi[7];
+	topk_of(f, 7, 7, fd, fi, 1);
+	CHECK(fi[0] == 4 && fi[1] == 6 && fi[2] == 5 && fi[3] == 2 && fi[4] == 0 && fi[5] == 1 && fi[6] == -1);
+	CHECK(fd[0] == -3.5f && fd[5] == INFINITY && fd[6] == INFINITY);
 }
 
 TEST(topk_result_independent_of_offer_order)
 {
 	enum { N = 500, K = 37 };
-	float v[N];
-	uint64_t k1[K], k2[K];
+	float v[N], rv[N], d1[K], d2[K], d3[K];
+	int32_t i1[K], i2[K], i3[K], cols[N];
 	lcg_state = 7;
 	for (int i = 0; i < N; i++)
 		v[i] = (float)(int)(frand() * 20); /* many ties */
-	topk a, b;
-	topk_init(&a, K, k1);
-	topk_init(&b, K, k2);
+	topk_of(v, N, K, d1, i1, 1);
+	/* the same candidates in reverse order, in tiles of 7, named by an index list, on 2 threads */
 	for (int i = 0; i < N; i++)
-		topk_push(&a, v[i], i);
-	for (int i = N - 1; i >= 0; i--)
-		topk_push(&b, v[i], i);
-	topk_sort(&a);
-	topk_sort(&b);
-	CHECK(memcmp(k1, k2, sizeof k1) == 0);
-	for (int j = 1; j < K; j++) {
-		float da = topk_key_dist(k1[j - 1]), db = topk_key_dist(k1[j]);
-		CHECK(da < db || (da == db && topk_key_index(k1[j - 1]) < topk_key_index(k1[j])));
-	}
+		rv[i] = v[N - 1 - i], cols[i] = N - 1 - i;
+	op_ctx *ctx = test_ctx(2);
+	int rc = op_topk_init(ctx, 1, K, d2, i2);
+	for (int c0 = 0; c0 < N && !rc; c0 += 7)
+		rc = op_topk_merge(ctx, rv + c0, 1, N - c0 < 7 ? N - c0 : 7, 7, 1, 0, cols + c0, -1, d2, i2, K);
+	CHECK(rc == 0);
+	CHECK(memcmp(d1, d2, sizeof d1) == 0 && memcmp(i1, i2, sizeof i1) == 0);
+	/* and transposed: v as column 0 of an (N, 2) row-major tile, read by 2 lists (rstride 1, cstride 2) */
+	float *t2 = xmalloc_array(2 * N, sizeof *t2), d4[2 * K];
+	int32_t i4[2 * K];
+	for (int i = 0; i < N; i++)
+		t2[2 * i] = v[i], t2[2 * i + 1] = -v[i];
+	rc = op_topk_init(ctx, 2, K, d4, i4) || op_topk_merge(ctx, t2, 2, N, 1, 2, 0, NULL, -1, d4, i4, K);
+	free(t2);
+	memcpy(d3, d4, sizeof d3), memcpy(i3, i4, sizeof i3);
+	CHECK(rc == 0 && memcmp(d1, d3, sizeof d1) == 0 && memcmp(i1, i3, sizeof i1) == 0);
+	for (int j = 1; j < K; j++)
+		CHECK(d1[j - 1] < d1[j] || (d1[j - 1] == d1[j] && i1[j - 1] < i1[j]));
 	/* the K kept are the K smallest: every value left out is >= the largest kept */
 	for (int i = 0; i < N; i++) {
 		int kept = 0;
 		for (int j = 0; j < K; j++)
-			kept |= topk_key_index(k1[j]) == i;
-		CHECK(kept || v[i] >= topk_key_dist(k1[K - 1]));
+			kept |= i1[j] == i;
+		CHECK(kept || v[i] >= d1[K - 1]);
 	}
 }
 
 TEST(dot_tile_matches_naive_bit_for_bit)
 {
-	/* Odd sizes exercise the panel edges; the chains are identical, so equality is exact. */
+	/* Odd sizes exercise the panel edges; the chains are identical, so equality is exact, for every mode and
+	 * thread count, and with the operands swapped (the transpose). */
 	int R = 13, C = 37, D = 29;
 	float *a = xmalloc_array((size_t)R * D, 4), *b = xmalloc_array((size_t)C * D, 4);
 	float *o1 = xmalloc_array((size_t)R * C, 4), *o2 = xmalloc_array((size_t)R * C, 4), *o3 = xmalloc_array((size_t)C * R, 4);
-	size_t ns = dot_tile_scratch(R, C, D) > dot_tile_scratch(C, R, D) ? dot_tile_scratch(R, C, D) : dot_tile_scratch(C, R, D);
-	float *scr = aligned_alloc(64, (ns * 4 + 63) / 64 * 64);
 	lcg_state = 3;
 	for (int i = 0; i < R * D; i++)
 		a[i] = frand();
 	for (int i = 0; i < C * D; i++)
 		b[i] = frand();
-	dot_tile(R, a, D, C, b, D, D, o1, C, scr);
-	dot_tile_naive(R, a, D, C, b, D, D, o2, C);
-	dot_tile(C, b, D, R, a, D, D, o3, R, scr); /* swapped roles: the transpose, exactly */
-	int ok = memcmp(o1, o2, (size_t)R * C * 4) == 0, okt = 1;
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < C; c++)
-			okt &= o1[r * C + c] == o3[c * R + r];
+	int ok = 1, okt = 1;
+	for (int mode = OP_TILE_DOT; mode <= OP_TILE_L2; mode++)
+		for (int t = 1; t <= 2; t++) {
+			ok &= op_dot_tile(test_ctx(t), R, a, D, C, b, D, D, mode, o1, C) == 0;
+			dot_tile_naive(R, a, D, C, b, D, D, mode, o2, C);
+			ok &= op_dot_tile(test_ctx(t), C, b, D, R, a, D, D, mode, o3, R) == 0;
+			ok &= memcmp(o1, o2, (size_t)R * C * 4) == 0;
+			for (int r = 0; r < R; r++)
+				for (int c = 0; c < C; c++)
+					okt &= o1[r * C + c] == o3[c * R + r];
+		}
+	op_dot_tile(test_ctx(2), R, a, D, C, b, D, D, OP_TILE_DOT, o1, C);
 	double err = 0;
 	for (int r = 0; r < R; r++)
 		for (int c = 0; c < C; c++) {
@@ -189,7 +200,7 @@ TEST(dot_tile_matches_naive_bit_for_bit)
 				s += (double)a[r * D + k] * b[c * D + k];
 			err = fmax(err, fabs(s - o1[r * C + c]));
 		}
-	free(a), free(b), free(o1), free(o2), free(o3), free(scr);
+	free(a), free(b), free(o1), free(o2), free(o3);
 	CHECK(ok);
 	CHECK(okt);
 	CHECKF(err < 1e-5, "max |dot - double| = %g", err); /* 29 float fmas of |x| <= 1: ~1e-6 */

@@ -2,6 +2,7 @@
  * tests/reference/optim_golden.py), the StepLR-with-warm-up table, clipping. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "test_ctx.h"
 #include "optim.h"
 #include "params.h"
 #include "rng.h"
@@ -128,7 +129,7 @@ TEST(adamw_matches_torch_three_optimisers)
 			o.group[grp].active = grp != PG_TRUNK || k >= 2;
 			CHECK_CLOSE(o.group[grp].lr, lrs[grp - 1], 0, 1e-15);
 			if (optim_clip_due(CLIP_FIRST, k))
-				grad_clip_group(&ps, grp, 10.0);
+				grad_clip_group(adamw_ctx(&o), &ps, grp, 10.0);
 		}
 		adamw_step(&o);
 		for (int i = 0; i < NSPEC; i++) {
@@ -232,15 +233,16 @@ TEST(clip_scales_only_above_max)
 	float *ga = paramset_grad(&ps, a), *gb = paramset_grad(&ps, b), *gc = paramset_grad(&ps, c);
 	ga[0] = 3, ga[1] = 4, gb[0] = 0, gb[1] = 12; /* norm 13 */
 	gc[0] = 30, gc[1] = 40;                        /* other group: untouched */
-	CHECK_CLOSE(grad_norm_group(&ps, PG_COLLECTOR), 13.0, 0, 1e-12);
-	double n = grad_clip_group(&ps, PG_COLLECTOR, 10.0);
+	op_ctx *ctx = test_ctx(2);
+	CHECK_CLOSE(grad_norm_group(ctx, &ps, PG_COLLECTOR), 13.0, 0, 1e-12);
+	double n = grad_clip_group(ctx, &ps, PG_COLLECTOR, 10.0);
 	CHECK_CLOSE(n, 13.0, 0, 1e-12);
-	CHECK_CLOSE(grad_norm_group(&ps, PG_COLLECTOR), 10.0, 1e-5, 1e-6);
+	CHECK_CLOSE(grad_norm_group(ctx, &ps, PG_COLLECTOR), 10.0, 1e-5, 1e-6);
 	CHECK_CLOSE(ga[0], 3 * 10 / 13.0, 1e-6, 1e-6);
 	CHECK(gc[0] == 30 && gc[1] == 40);
-	double before = grad_norm_group(&ps, PG_COLLECTOR);
-	grad_clip_group(&ps, PG_COLLECTOR, 100.0); /* below max: no change */
-	CHECK(grad_norm_group(&ps, PG_COLLECTOR) == before);
+	double before = grad_norm_group(ctx, &ps, PG_COLLECTOR);
+	grad_clip_group(ctx, &ps, PG_COLLECTOR, 100.0); /* below max: no change */
+	CHECK(grad_norm_group(ctx, &ps, PG_COLLECTOR) == before);
 	paramset_free(&ps);
 }
 
@@ -275,7 +277,8 @@ TEST(device_tables_describe_the_same_step)
 	adamw_init(&ob, &b);
 	avsl_adamw_segment seg[NSPEC];
 	int nseg = adamw_segments(&ob, seg);
-	CHECK(nseg == 5); /* trunk.bn (frozen) and buf are not segments */
+	/* trunk.bn (frozen) and buf are not segments; adjacent tensors of one group may share one */
+	CHECK(nseg >= 3 && nseg <= 5);
 	size_t covered = 0;
 	for (int s = 0; s < nseg; s++) {
 		covered += seg[s].numel;
@@ -300,21 +303,20 @@ TEST(device_tables_describe_the_same_step)
 			const avsl_adamw_group *gr = &G[seg[s].group];
 			if (!gr->active)
 				continue;
-			float step = (float)(gr->lr / (1 - pow(gr->beta1, (double)gr->step)));
-			float isb = (float)(1 / sqrt(1 - pow(gr->beta2, (double)gr->step)));
-			float decay = 1 - gr->lr * gr->wd;
+			/* the update written out in double from the table's values */
+			double step = gr->lr / (1 - pow(gr->beta1, (double)gr->step));
+			double sb2 = sqrt(1 - pow(gr->beta2, (double)gr->step));
 			for (uint64_t e = seg[s].offset; e < seg[s].offset + seg[s].numel; e++) {
-				float mi = gr->beta1 * ob.m[e] + (1 - gr->beta1) * b.grad[e];
-				float vi = gr->beta2 * ob.v[e] + (1 - gr->beta2) * b.grad[e] * b.grad[e];
-				ob.m[e] = mi;
-				ob.v[e] = vi;
-				b.data[e] = b.data[e] * decay - step * mi / (sqrtf(vi) * isb + gr->eps);
+				double mi = gr->beta1 * ob.m[e] + (1 - gr->beta1) * b.grad[e];
+				double vi = gr->beta2 * ob.v[e] + (1 - gr->beta2) * b.grad[e] * (double)b.grad[e];
+				ob.m[e] = (float)mi;
+				ob.v[e] = (float)vi;
+				b.data[e] = (float)(b.data[e] * (1 - gr->lr * gr->wd) - step * mi / (sqrt(vi) / sb2 + gr->eps));
 			}
 		}
-		/* Same formula, different float constants: the kernel forms 1 - beta2 in float (1 - 0.999f =
-		 * 0.00099998713) where torch rounds the double 1 - 0.999 (0.001f), 1.3e-5 apart relative. */
+		/* float32 steps against the double replay: a few ulp per step */
 		CHECK_ALLCLOSE(b.data, a.data, a.total, 1e-6, 1e-5);
-		CHECK_ALLCLOSE(ob.v, oa.v, a.total, 1e-9, 5e-5);
+		CHECK_ALLCLOSE(ob.v, oa.v, a.total, 1e-9, 1e-5);
 	}
 	CHECK(ob.group[PG_TRUNK].step == 2 && ob.group[PG_COLLECTOR].step == 4 && oa.group[PG_TRUNK].step == 2);
 	adamw_free(&oa), adamw_free(&ob);

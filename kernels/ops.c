@@ -48,6 +48,8 @@ void op_ctx_free(op_ctx *ctx)
 	ctx->table = NULL;
 }
 
+void op_ctx_set_threads(op_ctx *ctx, int threads) { ctx->threads = threads > 0 ? threads : 1; }
+
 int op_ctx_sync(op_ctx *ctx) { return ctx->table->ctx_sync(ctx); }
 
 const char *op_backend_name(const op_ctx *ctx) { return ctx->table ? ctx->table->name : "none"; }

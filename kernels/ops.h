@@ -60,6 +60,11 @@ int op_ctx_init(op_ctx *ctx, int device, int threads);
 enum { OP_CTX_TF32 = 1 };
 int op_ctx_init_on(op_ctx *ctx, int device, int index, int threads, int flags);
 void op_ctx_free(op_ctx *ctx);
+/* Change the CPU threads of the ops from the next op on (< 1 means 1), between ops only, never during one: the
+ * CPU backend sets OpenMP's and OpenBLAS's counts at every op, and keeps a oneDNN primitive per thread count (oneDNN
+ * fixes a primitive's split over threads when it is created). Sums split over threads change with the count, so
+ * results computed before and after a change are not bit-identical to those of a fixed count. */
+void op_ctx_set_threads(op_ctx *ctx, int threads);
 /* Block until all work queued on ctx is done (no-op on the CPU). */
 int op_ctx_sync(op_ctx *ctx);
 /* "cpu" or "cuda". */

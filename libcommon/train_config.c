@@ -855,7 +855,7 @@ void train_config_usage(FILE *fp)
 	      AVSL_DEVICE_HELP
 	      "                         (also the official GPU id list: --device 0 1, one rank per id)\n"
 	      AVSL_PRECISION_HELP
-	      "  --threads N, --num_workers N (0: all CPUs)\n"
+	      "  --threads N, --num_workers N (0: all CPUs, fewer while other processes keep CPUs busy)\n"
 	      "  --log-every N (10)  --print-config (the resolved configuration; no training)\n"
 	      "  -q, --quiet  -v, --verbose  -h, --help  -V, --version\n"
 	      "See avsl-train(1).\n",

@@ -8,7 +8,7 @@
 #include "model.h"
 #include "optim.h"
 #include "signals.h"
-#include "threadpool.h"
+#include "thread_adapt.h"
 #include "trainlog.h"
 #include "util.h"
 
@@ -36,6 +36,9 @@ typedef struct {
 	int test_batch;    /* evaluation batch: --test_batch_size, at most the test records */
 	double comm_s;     /* this epoch: seconds blocked in communication, */
 	double step_s;     /* and in training steps */
+	int adapting;      /* threads follow the load (--threads 0, one process, CPU): adapt_threads */
+	thread_adapt adapt;
+	cpu_sample adapt_prev;
 } trainer;
 
 static void make_dir(const char *dir)
@@ -190,6 +193,26 @@ static double evaluate(trainer *t, trainlog_entry *e)
 	return sel->recall[0];
 }
 
+/* Every ~1.5 s, between steps: the thread count for what the other processes leave free (thread_adapt.h). */
+static void adapt_threads(trainer *t)
+{
+	cpu_sample now;
+	if (!t->adapting || avsl_now() - t->adapt_prev.wall_s < 1.5)
+		return;
+	cpu_sample_read(&now, "/proc/stat");
+	double others = cpu_others(&t->adapt_prev, &now);
+	int was = t->dev->threads, n = thread_adapt_decide(&t->adapt, others);
+	t->adapt_prev = now;
+	if (!now.ok)
+		t->adapt_prev.wall_s = avsl_now(); /* unreadable: try again in 1.5 s */
+	if (n == was)
+		return;
+	op_ctx_set_threads(&t->dev->ctx, n);
+	t->dev->threads = n; /* the optimiser's ops run on dev->ctx too */
+	if (t->lead && t->c->verbosity >= CLI_VERBOSE)
+		fprintf(stderr, "%s: threads: %d -> %d (other processes use %.1f CPU)\n", avsl_progname(), was, n, others);
+}
+
 /* One epoch; returns 0, or the signal number when interrupted (a checkpoint has been saved). */
 static int run_epoch(trainer *t, int epoch, int skip_batches)
 {
@@ -222,6 +245,7 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 			    (long long)t->st.step, (double)loss, t->last_path);
 		train_config_update(c, &t->opt, t->st.step);
 		t->st.step++;
+		adapt_threads(t);
 		/* a signal on any rank stops every rank after this same step */
 		int sig = dist_max_int(signals_received());
 		t->step_s += avsl_now() - ts;
@@ -318,6 +342,18 @@ int trainer_run(train_config *c, int argc, char **argv)
 	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
 	build_model(&t, argc, argv, device_name(c, devbuf, sizeof devbuf));
 	t.opt.ctx = &t.dev->ctx; /* after adamw_init (either path): the optimiser's ops run on the model's device */
+	/* Only a thread count the user left open adapts, and not under mpirun: the other ranks would count as other
+	 * processes, and ranks deciding apart would run different thread counts. */
+	t.adapting = c->threads == 0 && dist_world() == 1 && t.dev->kind == OP_DEVICE_CPU;
+	if (t.adapting) {
+		/* from the CPUs this process may run on (taskset, cgroup cpusets), not all online ones */
+		int usable = thread_adapt_usable_cpus();
+		thread_adapt_init(&t.adapt, usable, usable);
+		op_ctx_set_threads(&t.dev->ctx, usable);
+		t.dev->threads = usable;
+		cpu_sample_read(&t.adapt_prev, "/proc/stat");
+		t.adapt_prev.wall_s = avsl_now();
+	}
 	if (!t.quiet)
 		train_config_notices(c, stderr);
 	char err[512];
@@ -361,11 +397,11 @@ int trainer_run(train_config *c, int argc, char **argv)
 	if (!t.quiet)
 		fprintf(stderr,
 			"%s: %s %s, %d classes, %llu training images (%lld batches of %d), %zu trainable parameters, "
-			"%d threads -> %s\n",
+			"%d threads%s -> %s\n",
 			avsl_progname(), c->setting == SETTING_AVSL ? "AVSL" : "Proxy-Anchor baseline",
 			train_config_arch(c), t.m.K, (unsigned long long)loader_count(t.train),
 			(long long)loader_num_batches(t.train), c->batch_size, paramset_trainable_count(&t.m.ps),
-			c->threads > 0 ? c->threads : avsl_cpu_count(), t.dir);
+			t.dev->threads, t.adapting ? " (fewer while other processes keep CPUs busy)" : "", t.dir);
 	if (!t.quiet && dist_world() > 1)
 		fprintf(stderr, "%s: %d ranks, up to %d images each per step\n", avsl_progname(), dist_world(),
 			t.rank_batch);

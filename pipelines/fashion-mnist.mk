@@ -2,7 +2,7 @@
 # train on classes 0-4, retrieve among the never-seen classes 5-9, AVSL against the Proxy-Anchor baseline with the
 # same trunk, data and budget, on the CPU. `make demo` runs it; every artefact lands in $(OUT).
 #
-#   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=0] [OUT=demo-run] [NP=1]
+#   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=nproc] [OUT=demo-run] [NP=1]
 #   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=50] [SANITY_PAIRS=20]   (after the above: are the
 #       attribution maps faithful, and do they pass the sanity checks? see avsl-explain(1))
 #
@@ -14,7 +14,9 @@ BIN       ?= build/bin
 PER_CLASS ?= 3000
 EPOCHS    ?= 4
 SEED      ?= 1
-THREADS   ?= 0
+# An explicit thread count (all usable CPUs, as `nproc` counts them): the table is reproducible only for a fixed
+# count (README, Reproducibility); THREADS=0 lets avsl-train use fewer threads while other processes are busy.
+THREADS   ?= $(shell nproc)
 K         ?= 1,2,4,8
 # NP > 1: train, embed and build the graphs under mpirun -np NP (THREADS is then per rank)
 NP        ?= 1

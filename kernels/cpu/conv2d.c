@@ -2,7 +2,8 @@
  *
  * The user tensors are plain NCHW / KCRS. Each primitive is created once per (kind, shape, flags) with
  * format_tag_any so oneDNN picks its fastest (blocked) layout; operands are reordered into the context scratch
- * and back. Primitives, memory objects and reorders live in a cache inside the context (no global state);
+ * and back. The thread count is part of the key: oneDNN splits a primitive's work for the OpenMP thread count at
+ * its creation and runs that many threads whatever the count at execution (op_ctx_set_threads). Primitives, memory objects and reorders live in a cache inside the context (no global state);
  * after the first call of a shape nothing is allocated.
  */
 #include <stdlib.h>
@@ -25,6 +26,7 @@ typedef struct {
 
 typedef struct conv_prim {
 	int kind, flags, has_bias;
+	int threads; /* ctx->threads when created (cpu_set_threads had set OpenMP's count to it) */
 	conv_shape s;
 	dnnl_primitive_t prim;
 	dnn_arg a[4]; /* fwd: src wei dst bias; bwd_data: diff_dst wei diff_src; bwd_weight: src diff_dst diff_wei */
@@ -130,7 +132,8 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 {
 	cpu_backend *b = ctx->backend;
 	for (conv_prim *p = b->conv_cache; p; p = p->next)
-		if (p->kind == kind && p->flags == flags && p->has_bias == has_bias && !memcmp(&p->s, s, sizeof *s))
+		if (p->kind == kind && p->flags == flags && p->has_bias == has_bias && p->threads == ctx->threads &&
+		    !memcmp(&p->s, s, sizeof *s))
 			return p;
 
 	conv_prim *p = calloc(1, sizeof *p);
@@ -144,6 +147,7 @@ static conv_prim *conv_lookup(op_ctx *ctx, int kind, const conv_shape *s, int fl
 	p->kind = kind;
 	p->flags = flags;
 	p->has_bias = has_bias;
+	p->threads = ctx->threads;
 	p->s = *s;
 	dnnl_dims_t xd = {s->N, s->C, s->H, s->W}, wd = {s->K, s->C, s->R, s->S}, yd = {s->N, s->K, s->P, s->Q};
 	dnnl_dims_t bd = {s->K}, strides = {s->stride, s->stride};

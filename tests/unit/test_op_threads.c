@@ -1,0 +1,106 @@
+/* Unit tests for op_ctx_set_threads (kernels/ops.h): after a change of the thread count the CPU ops run on the new
+ * count -- the oneDNN convolutions included, whose primitives fix their thread split when created -- and still
+ * compute the same thing (against the naive loops). The probe is CPU-time accounting, not speed: the time of the
+ * calling thread (CLOCK_THREAD_CPUTIME_ID) against the whole process's (CLOCK_PROCESS_CPUTIME_ID). */
+#include "harness.h"
+#include "ops.h"
+
+#include <time.h>
+
+static double clock_s(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *filled(size_t n, unsigned seed)
+{
+	float *p = malloc(n * sizeof *p);
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (float)((seed >> 9) & 0xffff) / 32768.0f - 1.0f;
+	}
+	return p;
+}
+
+typedef struct {
+	conv_shape s;
+	float *x, *w, *y, *dx, *dw;
+} conv_case;
+
+/* forward, backward-data and backward-weight, `reps` times; returns -1 on an op failure */
+static int run_convs(op_ctx *ctx, conv_case *c, int reps)
+{
+	for (int r = 0; r < reps; r++)
+		if (op_conv2d_fwd(ctx, &c->s, c->x, c->w, NULL, c->y, 0) ||
+		    op_conv2d_bwd_data(ctx, &c->s, c->y, c->w, c->dx, 0) ||
+		    op_conv2d_bwd_weight(ctx, &c->s, c->x, c->y, c->dw, 0))
+			return -1;
+	return 0;
+}
+
+/* CPU seconds spent by threads other than the caller while running the convolutions */
+static double others_cpu(op_ctx *ctx, conv_case *c, int reps, double *mine)
+{
+	double p0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+	if (run_convs(ctx, c, reps))
+		return -1;
+	double t1 = clock_s(CLOCK_THREAD_CPUTIME_ID), p1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	*mine = t1 - t0;
+	return (p1 - p0) - (t1 - t0);
+}
+
+/* Wait until the other threads are idle: OpenMP's idle threads may spin a while after a parallel region (the
+ * default wait policy), later still on a loaded machine where they wait for a core. Up to 5 s. */
+static void settle(void)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	for (int i = 0; i < 100; i++) {
+		double a = clock_s(CLOCK_PROCESS_CPUTIME_ID) - clock_s(CLOCK_THREAD_CPUTIME_ID);
+		nanosleep(&ts, NULL);
+		if (clock_s(CLOCK_PROCESS_CPUTIME_ID) - clock_s(CLOCK_THREAD_CPUTIME_ID) - a < 1e-4)
+			return;
+	}
+}
+
+TEST(conv_follows_the_thread_count)
+{
+	op_ctx ctx;
+	CHECK(op_ctx_init(&ctx, OP_DEVICE_CPU, 2) == 0);
+	conv_case c = {.s = conv_shape_make(8, 32, 24, 24, 32, 3, 3, 1, 1)};
+	size_t nx = (size_t)8 * 32 * 24 * 24, nw = (size_t)32 * 32 * 9;
+	c.x = filled(nx, 1), c.w = filled(nw, 2), c.y = malloc(nx * sizeof(float));
+	c.dx = malloc(nx * sizeof(float)), c.dw = malloc(nw * sizeof(float));
+	float *ref = malloc(nx * sizeof(float));
+	double mine, others;
+
+	CHECK(run_convs(&ctx, &c, 1) == 0); /* the 2-thread primitives */
+	others = others_cpu(&ctx, &c, 3, &mine);
+	CHECKF(others > 0.2 * (mine + others), "2 threads: other threads %.4f s of %.4f s", others, mine + others);
+
+	op_ctx_set_threads(&ctx, 1);
+	CHECK(ctx.threads == 1);
+	settle();
+	others = others_cpu(&ctx, &c, 3, &mine);
+	CHECKF(others >= 0 && others < 0.02 * mine + 2e-3, "1 thread: other threads %.4f s beside %.4f s", others,
+	       mine);
+	conv2d_fwd_naive(&c.s, c.x, c.w, NULL, ref, 0);
+	CHECK(harness_max_violation(c.y, ref, nx, 1e-4, 1e-4, NULL) <= 1);
+
+	op_ctx_set_threads(&ctx, 0); /* < 1 means 1 */
+	CHECK(ctx.threads == 1);
+	op_ctx_set_threads(&ctx, 2); /* and back: the 2-thread primitives again */
+	others = others_cpu(&ctx, &c, 3, &mine);
+	CHECKF(others > 0.2 * (mine + others), "2 threads again: other threads %.4f s of %.4f s", others,
+	       mine + others);
+	CHECK(harness_max_violation(c.y, ref, nx, 1e-4, 1e-4, NULL) <= 1);
+	op_ctx_free(&ctx);
+	free(c.x), free(c.w), free(c.y), free(c.dx), free(c.dw), free(ref);
+}
+
+int main(void)
+{
+	RUN(conv_follows_the_thread_count);
+	return harness_finish();
+}

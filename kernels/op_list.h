@@ -177,6 +177,27 @@
 	  (ctx, x, n, sumsq)) \
 	X(scale, 1, \
 	  (op_ctx *ctx, float *x, size_t n, float c), \
-	  (ctx, x, n, c))
+	  (ctx, x, n, c)) \
+	X(axpby, 1, \
+	  (op_ctx *ctx, size_t n, float a, const float *x, float b, float *y), \
+	  (ctx, n, a, x, b, y)) \
+	X(gather_rows, 1, \
+	  (op_ctx *ctx, const float *src, int D, const int32_t *idx, int n, float *dst), \
+	  (ctx, src, D, idx, n, dst)) \
+	X(scatter_add_rows, 1, \
+	  (op_ctx *ctx, const float *src, int n, int D, const int32_t *idx, float *dst), \
+	  (ctx, src, n, D, idx, dst)) \
+	X(sum, 1, \
+	  (op_ctx *ctx, const float *x, size_t n, double *sum), \
+	  (ctx, x, n, sum)) \
+	X(fill_mean, 1, \
+	  (op_ctx *ctx, const double *sum, double count, float *out, size_t n), \
+	  (ctx, sum, count, out, n)) \
+	X(unit_dist, 1, \
+	  (op_ctx *ctx, const float *s, size_t n, float *d), \
+	  (ctx, s, n, d)) \
+	X(unit_dist_bwd, 1, \
+	  (op_ctx *ctx, const float *d, size_t n, float *g), \
+	  (ctx, d, n, g))
 
 #endif

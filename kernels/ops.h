@@ -381,6 +381,27 @@ int op_sq_norm(op_ctx *ctx, const float *x, size_t n, double *sumsq);
 /* x (n) *= c, in place (clipping's rescale). */
 int op_scale(op_ctx *ctx, float *x, size_t n, float c);
 
+/* ---- small vector ops of the heads (what used to be host loops between the ops, so a step stays on the device) -- */
+/* y (n) = b * y + a * x, element-wise, written in that order (the AVSL links' EMA: b = m, a = 1 - m; a gradient sum:
+ * a = b = 1). y may not alias x. */
+int op_axpby(op_ctx *ctx, size_t n, float a, const float *x, float b, float *y);
+/* dst (n, D) row r = src row idx[r] (rows of D floats; idx (n) in ctx's memory, each in range). */
+int op_gather_rows(op_ctx *ctx, const float *src, int D, const int32_t *idx, int n, float *dst);
+/* dst row idx[r] += src (n, D) row r. The indices must be distinct (the sorted unique batch classes, or 0..n-1):
+ * each destination row has one writer, so the result is deterministic. idx in ctx's memory. */
+int op_scatter_add_rows(op_ctx *ctx, const float *src, int n, int D, const int32_t *idx, float *dst);
+/* *sum (ONE double in ctx's memory, unlike op_sq_norm's host result: the value stays on the device) = sum of x (n)
+ * in double, in a fixed order (CPU: element order, one thread; CUDA: a fixed tree; equal within double rounding). */
+int op_sum(op_ctx *ctx, const float *x, size_t n, double *sum);
+/* out (n) = (float)(*sum / count) for every element (*sum in ctx's memory, count > 0): the AVSL proxy certainty, one
+ * mean broadcast over the (K, D) proxy table. */
+int op_fill_mean(op_ctx *ctx, const double *sum, double count, float *out, size_t n);
+/* d (n) = sqrt(max(2 - 2 s, 0)): the Euclidean distance of two unit vectors from their cosine s (the baseline's
+ * distance form). d may equal s. */
+int op_unit_dist(op_ctx *ctx, const float *s, size_t n, float *d);
+/* Its backward, in place: g (n) = d > 1e-12 ? -g / d : 0 (dL/ds from dL/dd; no gradient where d = 0, x on p). */
+int op_unit_dist_bwd(op_ctx *ctx, const float *d, size_t n, float *g);
+
 /* ---- op ids: one per entry of op_list.h (OPID_conv2d_fwd, ...) ---------------------------------------------- */
 #include "op_list.h"
 typedef enum {

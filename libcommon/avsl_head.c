@@ -44,8 +44,11 @@ struct avsl_head {
 	float *dxh[AVSL_MAX_LEVELS], *dyh[AVSL_MAX_LEVELS]; /* (N, D), (K, D) */
 	float *tmpK;                    /* (K, D) */
 	float *de, *dg;                 /* (N, D), (N, max C) */
-	int32_t *cols;                  /* (max(K, N)) */
+	int32_t *cols;                  /* (max(K, NG)) host: the step's columns */
 	int ncols;
+	int32_t *dcols;                 /* (max(K, NG)) the columns where the ops read them */
+	int32_t *dlab;                  /* (NG) the global batch's labels where the ops read them */
+	double *dusum;                  /* (L) certainty sums where the ops keep them */
 };
 
 static void reg(paramset *ps, int *idx, const char *fmt, int l, int ndim, const int64_t *shape, param_group g, int tr)
@@ -87,35 +90,49 @@ avsl_head *avsl_head_create(const avsl_head_config *cfg, paramset *ps)
 	return h;
 }
 
+/* The buffers the ops use live in the memory of the head's context (devmem: host memory on the CPU, device memory
+ * on CUDA); the data-parallel staging (gdl, gdf, stage, gstage, glab: MPI, CPU only) and cols are host memory. */
 static void plan_free(avsl_head *h)
 {
+	op_ctx *ctx = h->ctx;
 	for (int l = 0; l < AVSL_MAX_LEVELS; l++) {
-		free(h->g[l]);
-		free(h->am[l]);
-		free(h->e[l]);
-		free(h->xh[l]);
-		free(h->A[l]);
-		free(h->u[l]);
-		free(h->yh[l]);
-		free(h->v[l]);
-		free(h->dl[l]);
+		devmem_free(ctx, h->g[l]);
+		devmem_free(ctx, h->am[l]);
+		devmem_free(ctx, h->e[l]);
+		devmem_free(ctx, h->xh[l]);
+		devmem_free(ctx, h->A[l]);
+		devmem_free(ctx, h->u[l]);
+		devmem_free(ctx, h->yh[l]);
+		devmem_free(ctx, h->v[l]);
+		devmem_free(ctx, h->dl[l]);
 		free(h->gdl[l]);
-		free(h->Gl[l]);
-		free(h->dxh[l]);
-		free(h->dyh[l]);
+		devmem_free(ctx, h->Gl[l]);
+		devmem_free(ctx, h->dxh[l]);
+		devmem_free(ctx, h->dyh[l]);
 	}
-	free(h->shat_all);
-	free(h->df);
+	devmem_free(ctx, h->shat_all);
+	devmem_free(ctx, h->df);
 	free(h->gdf);
-	free(h->blink_all);
+	devmem_free(ctx, h->blink_all);
 	free(h->stage);
 	free(h->gstage);
 	free(h->glab);
-	free(h->Gf);
-	free(h->tmpK);
-	free(h->de);
-	free(h->dg);
+	devmem_free(ctx, h->Gf);
+	devmem_free(ctx, h->tmpK);
+	devmem_free(ctx, h->de);
+	devmem_free(ctx, h->dg);
 	free(h->cols);
+	devmem_free(ctx, h->dcols);
+	devmem_free(ctx, h->dlab);
+	devmem_free(ctx, h->dusum);
+	memset(h->g, 0, sizeof h->g), memset(h->am, 0, sizeof h->am), memset(h->e, 0, sizeof h->e);
+	memset(h->xh, 0, sizeof h->xh), memset(h->A, 0, sizeof h->A), memset(h->u, 0, sizeof h->u);
+	memset(h->yh, 0, sizeof h->yh), memset(h->v, 0, sizeof h->v), memset(h->dl, 0, sizeof h->dl);
+	memset(h->gdl, 0, sizeof h->gdl), memset(h->Gl, 0, sizeof h->Gl), memset(h->dxh, 0, sizeof h->dxh);
+	memset(h->dyh, 0, sizeof h->dyh);
+	h->shat_all = h->df = h->gdf = h->blink_all = h->stage = h->gstage = h->Gf = h->tmpK = h->de = h->dg = NULL;
+	h->glab = h->cols = h->dcols = h->dlab = NULL;
+	h->dusum = NULL;
 }
 
 void avsl_head_free(avsl_head *h)
@@ -158,6 +175,7 @@ void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 {
 	plan_free(h);
 	const int L = h->cfg.levels, D = h->cfg.D, K = h->cfg.K, world = dist_world();
+	op_ctx *ctx = h->ctx;
 	int cmax = 1;
 	h->N = N;
 	h->NGmax = N * world;
@@ -167,40 +185,43 @@ void avsl_head_plan(avsl_head *h, int N, const int H[], const int W[])
 		h->W[l] = W[l];
 		size_t HW = (size_t)H[l] * W[l];
 		cmax = h->cfg.C[l] > cmax ? h->cfg.C[l] : cmax;
-		h->g[l] = xmalloc_array((size_t)N * h->cfg.C[l], sizeof(float));
-		h->am[l] = xmalloc_array((size_t)N * h->cfg.C[l], sizeof(int32_t));
-		h->e[l] = xmalloc_array((size_t)N * D, sizeof(float));
-		h->xh[l] = xmalloc_array((size_t)N * D, sizeof(float));
-		h->A[l] = xmalloc_array((size_t)N * D * HW, sizeof(float));
-		h->u[l] = xmalloc_array((size_t)N * D, sizeof(float));
-		h->yh[l] = xmalloc_array((size_t)K * D, sizeof(float));
-		h->v[l] = xmalloc_array((size_t)K * D, sizeof(float));
-		h->dl[l] = xmalloc_array((size_t)N * K, sizeof(float));
+		h->g[l] = devmem_alloc(ctx, (size_t)N * h->cfg.C[l], sizeof(float));
+		h->am[l] = devmem_alloc(ctx, (size_t)N * h->cfg.C[l], sizeof(int32_t));
+		h->e[l] = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+		h->xh[l] = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+		h->A[l] = devmem_alloc(ctx, (size_t)N * D * HW, sizeof(float));
+		h->u[l] = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+		h->yh[l] = devmem_alloc(ctx, (size_t)K * D, sizeof(float));
+		h->v[l] = devmem_alloc(ctx, (size_t)K * D, sizeof(float));
+		h->dl[l] = devmem_alloc(ctx, (size_t)N * K, sizeof(float));
 		h->gdl[l] = world > 1 ? xmalloc_array((size_t)NG * K, sizeof(float)) : NULL;
-		h->Gl[l] = xmalloc_array((size_t)NG * K, sizeof(float));
-		h->dxh[l] = xmalloc_array((size_t)N * D, sizeof(float));
-		h->dyh[l] = xmalloc_array((size_t)K * D, sizeof(float));
+		h->Gl[l] = devmem_alloc(ctx, (size_t)NG * K, sizeof(float));
+		h->dxh[l] = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+		h->dyh[l] = devmem_alloc(ctx, (size_t)K * D, sizeof(float));
 		if (l + 1 < L) {
 			h->blink[l] = NULL; /* set below, in blink_all */
 			h->shat[l] = NULL; /* set below, in shat_all */
 		}
 	}
-	h->shat_all = xmalloc_array((size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
+	h->shat_all = devmem_alloc(ctx, (size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
 	for (int t = 0; t + 1 < L; t++)
 		h->shat[t] = h->shat_all + (size_t)t * D * D;
-	h->df = xmalloc_array((size_t)N * K, sizeof(float));
+	h->df = devmem_alloc(ctx, (size_t)N * K, sizeof(float));
 	h->gdf = world > 1 ? xmalloc_array((size_t)NG * K, sizeof(float)) : NULL;
 	h->stage = world > 1 ? xmalloc_array((size_t)N * (1 + L), (size_t)K * sizeof(float)) : NULL;
 	h->gstage = world > 1 ? xmalloc_array((size_t)NG * (1 + L), (size_t)K * sizeof(float)) : NULL;
-	h->blink_all = xmalloc_array((size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
+	h->blink_all = devmem_alloc(ctx, (size_t)(L > 1 ? L - 1 : 1) * D, (size_t)D * sizeof(float));
 	for (int t = 0; t + 1 < L; t++)
 		h->blink[t] = h->blink_all + (size_t)t * D * D;
 	h->glab = world > 1 ? xmalloc_array((size_t)NG, sizeof(int32_t)) : NULL;
-	h->Gf = xmalloc_array((size_t)NG * K, sizeof(float));
-	h->tmpK = xmalloc_array((size_t)K * D, sizeof(float));
-	h->de = xmalloc_array((size_t)N * D, sizeof(float));
-	h->dg = xmalloc_array((size_t)N * cmax, sizeof(float));
+	h->Gf = devmem_alloc(ctx, (size_t)NG * K, sizeof(float));
+	h->tmpK = devmem_alloc(ctx, (size_t)K * D, sizeof(float));
+	h->de = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+	h->dg = devmem_alloc(ctx, (size_t)N * cmax, sizeof(float));
 	h->cols = xmalloc_array((size_t)(K > NG ? K : NG), sizeof(int32_t)); /* batch labels are sorted in place */
+	h->dcols = devmem_alloc(ctx, (size_t)(K > NG ? K : NG), sizeof(int32_t));
+	h->dlab = devmem_alloc(ctx, (size_t)NG, sizeof(int32_t));
+	h->dusum = devmem_alloc(ctx, (size_t)L, sizeof(double));
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -244,11 +265,12 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 	dist_rows rows;
 	dist_rows_plan(&rows, N);
 	const int NG = rows.total;
-	const int32_t *glabels = labels;
+	const int32_t *glabels = labels; /* host */
 	if (dist_world() > 1) {
 		dist_gather_rows(&rows, labels, sizeof(int32_t), h->glab, 1);
 		glabels = h->glab;
 	}
+	devmem_upload(ctx, h->dlab, glabels, sizeof(int32_t) * (size_t)NG);
 
 	/* links: batch link, EMA (first step copies), then S_hat for this step's distances */
 	for (int t = 0; t + 1 < L; t++)
@@ -263,15 +285,18 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 	}
 	const float *links[AVSL_MAX_LEVELS - 1], *alpha[AVSL_MAX_LEVELS], *beta[AVSL_MAX_LEVELS];
 	for (int t = 0; t + 1 < L; t++) {
-		float *Lt = paramset_data(ps, h->il[t]);
-		for (size_t i = 0; i < (size_t)D * D; i++)
-			Lt[i] = h->links_init ? cf->avsl_m * Lt[i] + (1.0f - cf->avsl_m) * h->blink[t][i] : h->blink[t][i];
+		/* L = m L + (1 - m) batch link (the official update order), where the ops keep the parameters */
+		float *Lt = paramset_op_mut(ps, h->il[t]);
+		if (h->links_init)
+			OP_DO(ctx, op_axpby(ctx, (size_t)D * D, 1.0f - cf->avsl_m, h->blink[t], cf->avsl_m, Lt));
+		else
+			devmem_copy(ctx, Lt, h->blink[t], (size_t)D * D);
 		links[t] = Lt;
 	}
 	h->links_init = 1;
 	for (int l = 0; l < L; l++) {
-		alpha[l] = paramset_data(ps, h->ia[l]);
-		beta[l] = paramset_data(ps, h->ibe[l]);
+		alpha[l] = paramset_op_data(ps, h->ia[l]);
+		beta[l] = paramset_op_data(ps, h->ibe[l]);
 	}
 	OP_DO(ctx, avsl_collector_view_build(ctx, &h->cv, L, D, cf->topk, cf->prob_gamma, cf->index_p, links, alpha,
 					     beta, h->shat_all));
@@ -289,21 +314,19 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 			h->cols[C++] = k;
 	}
 	h->ncols = C;
-	double usum[AVSL_MAX_LEVELS] = {0}; /* proxy certainty: mean over all global batch images and dims (§3.5, §11-P5) */
+	devmem_upload(ctx, h->dcols, h->cols, sizeof(int32_t) * (size_t)C);
+	/* proxy certainty: mean over all global batch images and dims (§3.5, §11-P5), summed where the ops run */
 	for (int l = 0; l < L; l++)
-		for (size_t i = 0; i < (size_t)N * D; i++)
-			usum[l] += h->u[l][i];
-	dist_allreduce_f64(usum, (size_t)L);
+		OP_DO(ctx, op_sum(ctx, h->u[l], (size_t)N * D, h->dusum + l));
+	if (dist_world() > 1) { /* MPI runs on the CPU: dusum is host memory there */
+		dist_allreduce_f64(h->dusum, (size_t)L);
+	}
 	for (int l = 0; l < L; l++) {
-		const float *P = paramset_data(ps, h->ip[l]);
-		for (int c = 0; c < C; c++)
-			memcpy(h->yh[l] + (size_t)c * D, P + (size_t)h->cols[c] * D, sizeof(float) * D);
+		OP_DO(ctx, op_gather_rows(ctx, paramset_op_data(ps, h->ip[l]), D, h->dcols, C, h->yh[l]));
 		OP_DO(ctx, op_avsl_normalize_rows(ctx, h->yh[l], C, D, cf->index_p));
-		memcpy(h->xh[l], h->e[l], sizeof(float) * N * D);
+		devmem_copy(ctx, h->xh[l], h->e[l], (size_t)N * D);
 		OP_DO(ctx, op_avsl_normalize_rows(ctx, h->xh[l], N, D, cf->index_p));
-		float vm = (float)(usum[l] / ((double)NG * D));
-		for (size_t i = 0; i < (size_t)C * D; i++)
-			h->v[l][i] = vm;
+		OP_DO(ctx, op_fill_mean(ctx, h->dusum + l, (double)NG * D, h->v[l], (size_t)C * D));
 	}
 
 	/* distances and losses */
@@ -339,17 +362,16 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 			gdl[l] = h->gdl[l];
 	}
 	float lf;
-	OP_DO(ctx, op_pa_dist_loss(ctx, gdf, NG, C, glabels, h->cols, cf->final_pa_pos, cf->final_pa_neg,
+	OP_DO(ctx, op_pa_dist_loss(ctx, gdf, NG, C, h->dlab, h->dcols, cf->final_pa_pos, cf->final_pa_neg,
 				   cf->final_pa_alpha, h->Gf, &lf));
 	float total = lf;
 	if (loss_terms)
 		loss_terms[0] = lf;
 	for (int l = 0; l < L; l++) {
 		float ll;
-		OP_DO(ctx, op_pa_dist_loss(ctx, gdl[l], NG, C, glabels, h->cols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
+		OP_DO(ctx, op_pa_dist_loss(ctx, gdl[l], NG, C, h->dlab, h->dcols, cf->pa_pos, cf->pa_neg, cf->pa_alpha,
 					   h->Gl[l], &ll));
-		for (size_t i = 0; i < (size_t)NG * C; i++)
-			h->Gl[l][i] *= cf->loss_w[l];
+		OP_DO(ctx, op_scale(ctx, h->Gl[l], (size_t)NG * C, cf->loss_w[l]));
 		total += cf->loss_w[l] * ll;
 		if (loss_terms)
 			loss_terms[1 + l] = ll;
@@ -362,26 +384,21 @@ float avsl_head_train_step(avsl_head *h, paramset *ps, const float *const feat[]
 	for (int l = 0; l < L; l++)
 		Gl[l] = h->Gl[l] + (size_t)rows.first * C;
 	for (int l = 1; l < L; l++) {
-		da[l] = paramset_grad(ps, h->ia[l]);
-		dbe[l] = paramset_grad(ps, h->ibe[l]);
+		da[l] = paramset_op_grad(ps, h->ia[l]);
+		dbe[l] = paramset_op_grad(ps, h->ibe[l]);
 	}
 	dist_rows_free(&rows);
 	OP_DO(ctx, op_avsl_collector_bwd(ctx, cv, N, X, U, C, Y, V, Gf, Gl, h->dxh, h->dyh, da, dbe));
 	for (int l = 0; l < L; l++) {
 		int Cl = cf->C[l], HW = h->H[l] * h->W[l];
 		/* proxies: through the normalisation of the gathered rows, scattered back by class */
-		const float *P = paramset_data(ps, h->ip[l]);
-		float *dP = paramset_grad(ps, h->ip[l]);
-		for (int c = 0; c < C; c++)
-			memcpy(h->tmpK + (size_t)c * D, P + (size_t)h->cols[c] * D, sizeof(float) * D);
+		OP_DO(ctx, op_gather_rows(ctx, paramset_op_data(ps, h->ip[l]), D, h->dcols, C, h->tmpK));
 		OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, h->tmpK, h->dyh[l], C, D, cf->index_p, h->tmpK));
-		for (int c = 0; c < C; c++)
-			for (int n = 0; n < D; n++)
-				dP[(size_t)h->cols[c] * D + n] += h->tmpK[(size_t)c * D + n];
+		OP_DO(ctx, op_scatter_add_rows(ctx, h->tmpK, C, D, h->dcols, paramset_op_grad(ps, h->ip[l])));
 		/* embeddings -> conv -> pooled features -> maps */
 		OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, h->e[l], h->dxh[l], N, D, cf->index_p, h->de));
-		OP_DO(ctx, op_linear_bwd(ctx, N, Cl, D, h->g[l], paramset_data(ps, h->iw[l]), h->de, h->dg,
-					 paramset_grad(ps, h->iw[l]), paramset_grad(ps, h->ib[l])));
+		OP_DO(ctx, op_linear_bwd(ctx, N, Cl, D, h->g[l], paramset_op_data(ps, h->iw[l]), h->de, h->dg,
+					 paramset_op_grad(ps, h->iw[l]), paramset_op_grad(ps, h->ib[l])));
 		OP_DO(ctx, op_avsl_pool_bwd(ctx, h->dg, h->am[l], N, Cl, HW, dfeat[l]));
 	}
 	return total;

@@ -28,7 +28,8 @@ struct baseline_head {
 	float *dxh, *de; /* (N, D) */
 	float *dph;    /* (K, D) */
 	float *dg;     /* (N, C) */
-	int32_t *cols; /* (K) 0..K-1 */
+	int32_t *cols; /* (K) 0..K-1, where the ops read them */
+	int32_t *dlab; /* (NG) the global batch's labels, where the ops read them */
 };
 
 baseline_head *baseline_head_create(const baseline_head_config *cfg, paramset *ps)
@@ -50,22 +51,19 @@ baseline_head *baseline_head_create(const baseline_head_config *cfg, paramset *p
 	return h;
 }
 
+/* Every buffer but glab (MPI staging, CPU only) lives in the memory of the head's context (devmem). */
 static void bplan_free(baseline_head *h)
 {
-	free(h->g);
-	free(h->am);
-	free(h->e);
-	free(h->xh);
-	free(h->ph);
-	free(h->s);
-	free(h->ds);
-	free(h->d);
-	free(h->dxh);
-	free(h->de);
-	free(h->dph);
-	free(h->dg);
-	free(h->cols);
+	op_ctx *ctx = h->ctx;
+	void **dev[] = {(void **)&h->g, (void **)&h->am, (void **)&h->e, (void **)&h->xh, (void **)&h->ph,
+			(void **)&h->s, (void **)&h->ds, (void **)&h->d, (void **)&h->dxh, (void **)&h->de,
+			(void **)&h->dph, (void **)&h->dg, (void **)&h->cols, (void **)&h->dlab};
+	for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) {
+		devmem_free(ctx, *dev[i]);
+		*dev[i] = NULL;
+	}
 	free(h->glab);
+	h->glab = NULL;
 }
 
 void baseline_head_free(baseline_head *h)
@@ -101,22 +99,28 @@ void baseline_head_plan(baseline_head *h, int N, int H, int W)
 	h->HW = H * W;
 	h->NGmax = N * dist_world();
 	const int NG = h->NGmax;
-	h->g = xmalloc_array((size_t)N * C, sizeof(float));
-	h->am = xmalloc_array((size_t)N * C, sizeof(int32_t));
-	h->e = xmalloc_array((size_t)N * D, sizeof(float));
-	h->xh = xmalloc_array((size_t)N * D, sizeof(float));
-	h->ph = xmalloc_array((size_t)K * D, sizeof(float));
-	h->s = xmalloc_array((size_t)NG * K, sizeof(float));
-	h->ds = xmalloc_array((size_t)NG * K, sizeof(float));
-	h->d = xmalloc_array((size_t)NG * K, sizeof(float));
+	op_ctx *ctx = h->ctx;
+	h->g = devmem_alloc(ctx, (size_t)N * C, sizeof(float));
+	h->am = devmem_alloc(ctx, (size_t)N * C, sizeof(int32_t));
+	h->e = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+	h->xh = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+	h->ph = devmem_alloc(ctx, (size_t)K * D, sizeof(float));
+	h->s = devmem_alloc(ctx, (size_t)NG * K, sizeof(float));
+	h->ds = devmem_alloc(ctx, (size_t)NG * K, sizeof(float));
+	h->d = devmem_alloc(ctx, (size_t)NG * K, sizeof(float));
 	h->glab = xmalloc_array((size_t)NG, sizeof(int32_t));
-	h->dxh = xmalloc_array((size_t)N * D, sizeof(float));
-	h->de = xmalloc_array((size_t)N * D, sizeof(float));
-	h->dph = xmalloc_array((size_t)K * D, sizeof(float));
-	h->dg = xmalloc_array((size_t)N * C, sizeof(float));
-	h->cols = xmalloc_array((size_t)K, sizeof(int32_t));
+	h->dlab = devmem_alloc(ctx, (size_t)NG, sizeof(int32_t));
+	h->dxh = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+	h->de = devmem_alloc(ctx, (size_t)N * D, sizeof(float));
+	h->dph = devmem_alloc(ctx, (size_t)K * D, sizeof(float));
+	h->dg = devmem_alloc(ctx, (size_t)N * C, sizeof(float));
+	int32_t *cols = xmalloc_array((size_t)K, sizeof(int32_t));
 	for (int k = 0; k < K; k++)
-		h->cols[k] = k;
+		cols[k] = k;
+	h->cols = devmem_alloc(ctx, (size_t)K, sizeof(int32_t));
+	devmem_upload(ctx, h->cols, cols, sizeof(int32_t) * (size_t)K);
+	OP_DO(ctx, op_ctx_sync(ctx)); /* cols is freed next */
+	free(cols);
 }
 
 static void bforward(baseline_head *h, paramset *ps, const float *feat, int N, float *g, int32_t *am, float *e,
@@ -141,8 +145,8 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 		if (labels[i] < 0 || labels[i] >= K)
 			die("label %d out of range [0, %d)", labels[i], K);
 	bforward(h, ps, feat, N, h->g, h->am, h->e, h->xh);
-	const float *P = paramset_data(ps, h->ip);
-	memcpy(h->ph, P, sizeof(float) * K * D);
+	const float *P = paramset_op_data(ps, h->ip);
+	devmem_copy(ctx, h->ph, P, (size_t)K * D);
 	OP_DO(ctx, op_avsl_normalize_rows(ctx, h->ph, K, D, 2.0f));
 	/* this rank's rows of s at their global place, then everyone's */
 	dist_rows rows;
@@ -151,41 +155,38 @@ float baseline_head_train_step(baseline_head *h, paramset *ps, const float *feat
 	float *sl = h->s + (size_t)rows.first * K; /* (N, K) */
 	/* s = xh ph^T: a linear layer with the proxies as weights, no bias */
 	OP_DO(ctx, op_linear_fwd(ctx, N, D, K, h->xh, h->ph, NULL, sl, 0));
-	const int32_t *glabels = labels;
-	if (dist_world() > 1) {
+	const int32_t *glabels = labels; /* host */
+	if (dist_world() > 1) { /* MPI runs on the CPU: s is host memory there */
 		dist_gather_rows(&rows, labels, sizeof(int32_t), h->glab, 1);
 		dist_gather_rows(&rows, sl, sizeof(float) * K, h->s, 1);
 		glabels = h->glab;
 	}
+	devmem_upload(ctx, h->dlab, glabels, sizeof(int32_t) * (size_t)NG);
 	float loss;
 	if (h->cfg.distance) {
 		/* The AVSL repository's proxy_anchor (§4.3 last paragraph, §11-P1): the non-squared Euclidean distance of
 		 * the unit vectors, d = ||x - p|| = sqrt(2 - 2 s), under the distance Proxy-Anchor of §4.1. */
 		size_t NK = (size_t)NG * K;
-		for (size_t i = 0; i < NK; i++)
-			h->d[i] = sqrtf(fmaxf(2.0f - 2.0f * h->s[i], 0.0f));
-		OP_DO(ctx, op_pa_dist_loss(ctx, h->d, NG, K, glabels, h->cols, h->cfg.pa_pos, h->cfg.pa_neg,
+		OP_DO(ctx, op_unit_dist(ctx, h->s, NK, h->d));
+		OP_DO(ctx, op_pa_dist_loss(ctx, h->d, NG, K, h->dlab, h->cols, h->cfg.pa_pos, h->cfg.pa_neg,
 					   h->cfg.pa_alpha, h->ds, &loss));
 		/* dd/ds = -1 / d; at d = 0 (x on its proxy) the derivative is unbounded: no gradient there. */
-		for (size_t i = 0; i < NK; i++)
-			h->ds[i] = h->d[i] > 1e-12f ? -h->ds[i] / h->d[i] : 0.0f;
+		OP_DO(ctx, op_unit_dist_bwd(ctx, h->d, NK, h->ds));
 	} else {
-		OP_DO(ctx, op_pa_cos_loss(ctx, h->s, NG, K, glabels, h->cols, h->cfg.delta, h->cfg.alpha, h->ds,
+		OP_DO(ctx, op_pa_cos_loss(ctx, h->s, NG, K, h->dlab, h->cols, h->cfg.delta, h->cfg.alpha, h->ds,
 		      &loss));
 	}
 	/* s = xh ph^T over this rank's rows: dxh = ds ph, dph = ds^T xh (a partial sum the trainer's all-reduce
 	 * completes) */
 	const float *dsl = h->ds + (size_t)rows.first * K; /* (N, K) */
 	dist_rows_free(&rows);
-	memset(h->dph, 0, sizeof(float) * K * D); /* the op accumulates into dw */
+	OP_DO(ctx, op_memset(ctx, h->dph, 0, sizeof(float) * K * D)); /* the op accumulates into dw */
 	OP_DO(ctx, op_linear_bwd(ctx, N, D, K, h->xh, h->ph, dsl, h->dxh, h->dph, NULL));
 	OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, P, h->dph, K, D, 2.0f, h->dph));
-	float *dP = paramset_grad(ps, h->ip);
-	for (size_t i = 0; i < (size_t)K * D; i++)
-		dP[i] += h->dph[i];
+	OP_DO(ctx, op_axpby(ctx, (size_t)K * D, 1.0f, h->dph, 1.0f, paramset_op_grad(ps, h->ip))); /* dP += dph */
 	OP_DO(ctx, op_avsl_normalize_rows_bwd(ctx, h->e, h->dxh, N, D, 2.0f, h->de));
-	OP_DO(ctx, op_linear_bwd(ctx, N, C, D, h->g, paramset_data(ps, h->iw), h->de, h->dg, paramset_grad(ps, h->iw),
-				 paramset_grad(ps, h->ib)));
+	OP_DO(ctx, op_linear_bwd(ctx, N, C, D, h->g, paramset_op_data(ps, h->iw), h->de, h->dg,
+				 paramset_op_grad(ps, h->iw), paramset_op_grad(ps, h->ib)));
 	OP_DO(ctx, op_avsl_pool_bwd(ctx, h->dg, h->am, N, C, h->HW, dfeat));
 	return loss;
 }

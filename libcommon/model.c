@@ -87,6 +87,7 @@ static void free_device_io(model *m)
 	op_ctx *ctx = &m->dev->ctx;
 	devmem_free(ctx, m->dx);
 	m->dx = NULL;
+	m->dx_n = 0;
 	for (int l = 0; l < MODEL_LEVELS; l++) {
 		devmem_free(ctx, m->demb[l]);
 		devmem_free(ctx, m->dcert[l]);
@@ -96,10 +97,11 @@ static void free_device_io(model *m)
 
 void model_free(model *m)
 {
-	if (m->dev)
+	if (m->dev) {
 		free_device_io(m);
-	for (int l = 0; l < MODEL_LEVELS; l++)
-		free(m->dfeat[l]);
+		for (int l = 0; l < MODEL_LEVELS; l++)
+			devmem_free(&m->dev->ctx, m->dfeat[l]);
+	}
 	if (m->avsl)
 		avsl_head_free(m->avsl);
 	if (m->base)
@@ -142,19 +144,41 @@ static void head_plan(model *m, int N)
 	m->head_n = N;
 }
 
+/* The device's input buffer for batches of up to N images (a no-op on the CPU, where the ops read the batch). */
+static void plan_input(model *m, int N)
+{
+	op_ctx *ctx = &m->dev->ctx;
+	if (!devmem_is_device(ctx) || N <= m->dx_n)
+		return;
+	devmem_free(ctx, m->dx);
+	m->dx = devmem_alloc(ctx, (size_t)N * m->in_channels, (size_t)m->input_size * m->input_size * sizeof(float));
+	m->dx_n = N;
+}
+
 void model_plan(model *m, int N)
 {
 	resnet_plan(m->trunk, N, m->input_size, m->input_size);
 	m->train_bytes = resnet_plan_bytes(m->trunk);
 	if (N <= m->planned_n)
 		return;
+	op_ctx *ctx = &m->dev->ctx;
 	for (int l = 0; l < MODEL_LEVELS; l++) {
 		resnet_feature_shape(m->trunk, l, &m->C[l], &m->H[l], &m->W[l]);
-		free(m->dfeat[l]);
-		m->dfeat[l] = xmalloc_array((size_t)N * m->C[l], (size_t)m->H[l] * m->W[l] * sizeof(float));
+		devmem_free(ctx, m->dfeat[l]);
+		m->dfeat[l] = devmem_alloc(ctx, (size_t)N * m->C[l], (size_t)m->H[l] * m->W[l] * sizeof(float));
 	}
 	head_plan(m, N);
+	plan_input(m, N);
 	m->planned_n = N;
+}
+
+void model_to_device(model *m)
+{
+	op_ctx *ctx = &m->dev->ctx;
+	if (!devmem_is_device(ctx))
+		return;
+	paramset_to_device(&m->ps, ctx);
+	m->params_on_device = 1;
 }
 
 /* AVSL_FULL_PLAN=1: inference on the training plan (every activation kept), to compare the two plans' outputs and
@@ -184,9 +208,10 @@ void model_plan_embed(model *m, int N)
 	op_ctx *ctx = &m->dev->ctx;
 	if (!devmem_is_device(ctx))
 		return;
-	free_device_io(m);
-	m->dx = devmem_alloc(ctx, (size_t)N * m->in_channels, (size_t)m->input_size * m->input_size * sizeof(float));
+	plan_input(m, N);
 	for (int l = 0; l < model_levels(m); l++) {
+		devmem_free(ctx, m->demb[l]);
+		devmem_free(ctx, m->dcert[l]);
 		m->demb[l] = devmem_alloc(ctx, (size_t)N, (size_t)m->D * sizeof(float));
 		if (model_has_cert(m))
 			m->dcert[l] = devmem_alloc(ctx, (size_t)N, (size_t)m->D * sizeof(float));
@@ -267,6 +292,15 @@ void model_set_sync_bn(model *m, int on)
 float model_train_step(model *m, const float *x, const int32_t *labels, int N, int trunk_grads, float loss_terms[4])
 {
 	trunk_batch(m, N, 0);
+	op_ctx *ctx = &m->dev->ctx;
+	if (devmem_is_device(ctx)) {
+		/* the batch is normalised on the host by the loader and uploaded as float32 (the parameters are there:
+		 * model_to_device) */
+		if (!m->ps.dev_grad)
+			die("internal error: model_train_step on %s before model_to_device", op_backend_name(ctx));
+		devmem_upload(ctx, m->dx, x, (size_t)N * m->in_channels * m->input_size * m->input_size * sizeof(float));
+		x = m->dx;
+	}
 	const float *feat[MODEL_LEVELS];
 	resnet_forward(m->trunk, &m->ps, x, 1, feat);
 	float loss;

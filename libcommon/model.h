@@ -41,10 +41,12 @@ typedef struct {
 	int grad_sync, overlap;
 	size_t sync_pending;       /* trunk gradients [sync_pending, head_off) not yet handed to the all-reduce */
 	size_t bucket_floats;      /* smallest bucket started during the backward pass */
-	/* Inference on a CUDA device (model_embed): the parameters are uploaded once (paramset_upload) before the
-	 * first batch; the input batch and the embeddings pass through these device buffers. NULL on the CPU. */
+	/* On a CUDA device: inference (model_embed) uploads the parameters once (paramset_upload) before the first
+	 * batch; training moves them there for good (model_to_device). The input batch and the embeddings pass through
+	 * these device buffers. NULL on the CPU. */
 	int params_on_device;      /* ps.dev holds the current parameters */
-	float *dx;                 /* (embed_n, Cin, S, S) the uploaded batch */
+	float *dx;                 /* (dx_n, Cin, S, S) the uploaded batch */
+	int dx_n;                  /* images dx holds: the larger of the training and inference batches */
 	float *demb[MODEL_LEVELS], *dcert[MODEL_LEVELS]; /* (embed_n, D) */
 } model;
 
@@ -62,6 +64,11 @@ void model_plan(model *m, int N);
 /* The same for inference (model_embed) with the trunk's forward-only plan; embed_bytes is its activation memory.
  * The trunk keeps one arena, the larger of the two plans: plan neither kind that is not used. */
 void model_plan_embed(model *m, int N);
+
+/* Training on the model's device: the parameters and their gradients move to its memory (paramset_to_device) and
+ * stay there; paramset_download(&m->ps) brings the values back for a checkpoint or a host reader. A no-op on the CPU.
+ * Call after the parameters are final (initialised, loaded or resumed), before the first step. */
+void model_to_device(model *m);
 
 /* What of inference (model_embed) with the setting of c has no CUDA implementation: "op a, b" in buf (avsl_device_open's
  * cuda_missing), or NULL when all of it runs on CUDA. */

@@ -62,6 +62,10 @@ void adamw_init(adamw *o, paramset *ps)
 
 void adamw_free(adamw *o)
 {
+	if (o->dev_m) {
+		op_free(o->ctx, o->dev_m);
+		op_free(o->ctx, o->dev_v);
+	}
 	free(o->m);
 	free(o->v);
 	free(o->seg);
@@ -82,6 +86,30 @@ op_ctx *adamw_ctx(adamw *o)
 	return &o->own;
 }
 
+void adamw_to_device(adamw *o, op_ctx *ctx)
+{
+	o->ctx = ctx;
+	if (ctx->device == OP_DEVICE_CPU)
+		return;
+	size_t bytes = (o->ps->total ? o->ps->total : 16) * sizeof(float);
+	if ((!o->dev_m && op_alloc(ctx, (void **)&o->dev_m, bytes)) || (!o->dev_v && op_alloc(ctx, (void **)&o->dev_v,
+											       bytes)))
+		die("%s: the Adam moments' 2 x %zu bytes of device memory do not fit (%s)", op_backend_name(ctx), bytes,
+		    ctx->err);
+	OP_DO(ctx, op_upload(ctx, o->dev_m, o->m, bytes));
+	OP_DO(ctx, op_upload(ctx, o->dev_v, o->v, bytes));
+	OP_DO(ctx, op_ctx_sync(ctx));
+}
+
+void adamw_download(adamw *o)
+{
+	if (!o->dev_m)
+		return;
+	size_t bytes = o->ps->total * sizeof(float);
+	OP_DO(o->ctx, op_download(o->ctx, o->m, o->dev_m, bytes));
+	OP_DO(o->ctx, op_download(o->ctx, o->v, o->dev_v, bytes));
+}
+
 size_t adamw_group_numel(const adamw *o, param_group g)
 {
 	size_t n = 0;
@@ -97,7 +125,9 @@ void adamw_step(adamw *o)
 	adamw_prepare_groups(o, G);
 	op_ctx *ctx = adamw_ctx(o);
 	paramset *ps = o->ps;
-	OP_DO(ctx, op_adamw_step(ctx, ps->data, ps->grad, o->m, o->v, o->seg, o->nseg, G, PG_COUNT));
+	float *m = o->dev_m ? o->dev_m : o->m, *v = o->dev_v ? o->dev_v : o->v;
+	OP_DO(ctx, op_adamw_step(ctx, paramset_op_values(ps), paramset_op_grads(ps), m, v, o->seg, o->nseg, G,
+				 PG_COUNT));
 }
 
 void adamw_prepare_groups(adamw *o, avsl_adamw_group groups[PG_COUNT])
@@ -147,7 +177,7 @@ static double group_sumsq(op_ctx *ctx, const paramset *ps, param_group g)
 		if (!in_group(pi, g))
 			continue;
 		double s;
-		OP_DO(ctx, op_sq_norm(ctx, ps->grad + pi->offset, pi->numel, &s));
+		OP_DO(ctx, op_sq_norm(ctx, paramset_op_grad(ps, i), pi->numel, &s));
 		ss += s;
 	}
 	return ss;
@@ -164,7 +194,7 @@ double grad_clip_group(op_ctx *ctx, paramset *ps, param_group g, double max_norm
 	for (int i = 0; i < ps->n; i++) {
 		const param_info *pi = &ps->info[i];
 		if (in_group(pi, g))
-			OP_DO(ctx, op_scale(ctx, ps->grad + pi->offset, pi->numel, (float)coef));
+			OP_DO(ctx, op_scale(ctx, paramset_op_grad(ps, i), pi->numel, (float)coef));
 	}
 	return norm;
 }

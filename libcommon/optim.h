@@ -34,6 +34,9 @@ typedef struct {
 	adamw_group group[PG_COUNT]; /* indexed by param_group; group[PG_NONE] is never used */
 	float *m;                /* (ps->total) first moment (torch exp_avg), same offsets as ps->data */
 	float *v;                /* (ps->total) second moment (torch exp_avg_sq) */
+	/* Training on a device (adamw_to_device): the moments there, authoritative; m and v are stale until
+	 * adamw_download. NULL on the CPU. */
+	float *dev_m, *dev_v;    /* (ps->total) each, device memory of ctx */
 	avsl_adamw_segment *seg; /* the trainable ranges (adjacent tensors of a group merged), in offset order */
 	int nseg;
 	op_ctx *ctx;             /* the context its ops run on (the model's, = the device's), borrowed; NULL: a CPU
@@ -48,6 +51,11 @@ void adamw_init(adamw *o, paramset *ps);
 void adamw_free(adamw *o);
 /* The context o's ops run on (o->ctx, else its own CPU one). */
 op_ctx *adamw_ctx(adamw *o);
+/* Run on ctx from now on (o->ctx = ctx); on a device, upload m and v and keep them there. Call after the paramset
+ * moved (paramset_to_device) and after a resumed checkpoint filled m and v. */
+void adamw_to_device(adamw *o, op_ctx *ctx);
+/* The device moments back into m and v (before a checkpoint); a no-op on the CPU. */
+void adamw_download(adamw *o);
 /* One torch.optim.AdamW step (PyTorch 1.13 single-tensor arithmetic, float32) for every active group, reading
  * ps->grad: op_adamw_step on adamw_ctx(o) with the tables below; each active group's step count advances by one. */
 void adamw_step(adamw *o);

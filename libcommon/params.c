@@ -64,6 +64,8 @@ void paramset_free(paramset *ps)
 {
 	if (ps->dev)
 		op_free(ps->dev_ctx, ps->dev);
+	if (ps->dev_grad)
+		op_free(ps->dev_ctx, ps->dev_grad);
 	free(ps->info);
 	free(ps->data);
 	free(ps->grad);
@@ -91,6 +93,29 @@ const float *paramset_op_data(const paramset *ps, int idx)
 	return (ps->dev ? ps->dev : ps->data) + ps->info[idx].offset;
 }
 
+float *paramset_op_values(const paramset *ps) { return ps->dev ? ps->dev : ps->data; }
+float *paramset_op_grads(const paramset *ps) { return ps->dev_grad ? ps->dev_grad : ps->grad; }
+float *paramset_op_mut(const paramset *ps, int idx) { return paramset_op_values(ps) + ps->info[idx].offset; }
+float *paramset_op_grad(const paramset *ps, int idx) { return paramset_op_grads(ps) + ps->info[idx].offset; }
+
+void paramset_to_device(paramset *ps, op_ctx *ctx)
+{
+	if (ctx->device == OP_DEVICE_CPU)
+		return;
+	paramset_upload(ps, ctx);
+	size_t bytes = (ps->total ? ps->total : 16) * sizeof(float);
+	if (!ps->dev_grad && op_alloc(ctx, (void **)&ps->dev_grad, bytes))
+		die("%s: the gradients' %zu bytes of device memory do not fit (%s)", op_backend_name(ctx), bytes, ctx->err);
+	OP_DO(ctx, op_memset(ctx, ps->dev_grad, 0, bytes));
+}
+
+void paramset_download(paramset *ps)
+{
+	if (!ps->dev || !ps->dev_grad)
+		return;
+	OP_DO(ps->dev_ctx, op_download(ps->dev_ctx, ps->data, ps->dev, ps->total * sizeof(float)));
+}
+
 tensor paramset_tensor(const paramset *ps, int idx, int want_grad)
 {
 	const param_info *p = &ps->info[idx];
@@ -107,7 +132,9 @@ int paramset_find(const paramset *ps, const char *name)
 
 void paramset_zero_grad(paramset *ps)
 {
-	if (ps->grad)
+	if (ps->dev_grad)
+		OP_DO(ps->dev_ctx, op_memset(ps->dev_ctx, ps->dev_grad, 0, ps->total * sizeof(float)));
+	else if (ps->grad)
 		memset(ps->grad, 0, ps->total * sizeof(float));
 }
 

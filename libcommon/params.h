@@ -43,6 +43,9 @@ typedef struct {
 	/* A CUDA device's copy of data (paramset_upload): what the ops read. NULL on the CPU, where they read data. */
 	float *dev;         /* (total) device memory of dev_ctx */
 	op_ctx *dev_ctx;    /* borrowed */
+	/* Training on a device (paramset_to_device): the gradients live there too, and the device copy of the values
+	 * is the authoritative one: data is stale until paramset_download (before a checkpoint or a host read). */
+	float *dev_grad;    /* (total) device memory of dev_ctx, or NULL */
 } paramset;
 
 void paramset_init(paramset *ps);
@@ -59,10 +62,24 @@ float *paramset_grad(const paramset *ps, int idx);
 void paramset_upload(paramset *ps, op_ctx *ctx);
 /* The tensor where the ops read it: the device copy after paramset_upload to a CUDA device, else data. */
 const float *paramset_op_data(const paramset *ps, int idx);
+/* The same, writable (training: BN running statistics, the AVSL links' EMA, the optimiser), and the gradient where
+ * the ops write it (dev_grad after paramset_to_device, else grad). */
+float *paramset_op_mut(const paramset *ps, int idx);
+float *paramset_op_grad(const paramset *ps, int idx);
+/* The flat buffers where the ops work on them (total floats each): values and gradients. */
+float *paramset_op_values(const paramset *ps);
+float *paramset_op_grads(const paramset *ps);
+/* Training on ctx's device: upload the values (paramset_upload) and keep zeroed gradients there; from then on the ops
+ * read and write the device copies. A no-op for the CPU. Dies on a device error (the message names the bytes). */
+void paramset_to_device(paramset *ps, op_ctx *ctx);
+/* The device values back into data, so a checkpoint or a host reader sees this step's parameters (a no-op without a
+ * device copy, or when the device copy is only an upload of data: paramset_upload). */
+void paramset_download(paramset *ps);
 /* The tensor idx as a host view (data, or grad when want_grad). */
 tensor paramset_tensor(const paramset *ps, int idx, int want_grad);
 /* Index of a tensor by name, or -1. */
 int paramset_find(const paramset *ps, const char *name);
+/* Zero the gradients where the ops write them (the device's after paramset_to_device). */
 void paramset_zero_grad(paramset *ps);
 /* Number of trainable floats (what an optimiser or all-reduce touches). */
 size_t paramset_trainable_count(const paramset *ps);

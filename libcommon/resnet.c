@@ -412,8 +412,9 @@ static void fwd_convbn(resnet *r, paramset *ps, convbn *cb, const float *in, con
 	check(r, op_conv2d_fwd(c, &cb->cs, in, paramset_op_data(ps, cb->w), NULL, cb->conv_out, 0));
 	bn_shape s = {cb->cs.N, cb->cs.K, cb->cs.P * cb->cs.Q, r->fmt};
 	int flags = relu ? OP_RELU : 0;
-	float *g = paramset_data(ps, cb->g), *b = paramset_data(ps, cb->b);
-	float *rm = paramset_data(ps, cb->rm), *rv = paramset_data(ps, cb->rv);
+	/* training with batch statistics writes the running statistics where the ops keep them (a device's copy) */
+	float *g = paramset_op_mut(ps, cb->g), *b = paramset_op_mut(ps, cb->b);
+	float *rm = paramset_op_mut(ps, cb->rm), *rv = paramset_op_mut(ps, cb->rv);
 	if (r->batch_stats && r->sync.sum) {
 		check(r, bn_sync_train_fwd(c, &r->sync, &s, cb->conv_out, g, b, BN_EPS, BN_MOMENTUM, rm, rv, cb->mean,
 					   cb->invstd, cb->scale, cb->shift, res, cb->bn_out, flags));
@@ -515,12 +516,12 @@ static void bwd_bn(resnet *r, paramset *ps, convbn *cb, const float *dy, const f
 	/* with frozen BN the pre-BN values may have been overwritten in place; they are only needed for dgamma or
 	 * batch statistics, neither of which exists then */
 	const float *x = r->cfg.freeze_bn ? NULL : cb->conv_out;
-	float *dg = tr ? paramset_grad(ps, cb->g) : NULL, *db = tr ? paramset_grad(ps, cb->b) : NULL;
+	float *dg = tr ? paramset_op_grad(ps, cb->g) : NULL, *db = tr ? paramset_op_grad(ps, cb->b) : NULL;
 	if (r->batch_stats && r->sync.sum)
-		check(r, bn_sync_bwd(r->ctx, &r->sync, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used,
+		check(r, bn_sync_bwd(r->ctx, &r->sync, &s, x, dy, relu_y, paramset_op_data(ps, cb->g), cb->mean_used,
 				     cb->invstd, dx, dres, dg, db));
 	else
-		check(r, op_bn_bwd(r->ctx, &s, x, dy, relu_y, paramset_data(ps, cb->g), cb->mean_used, cb->invstd,
+		check(r, op_bn_bwd(r->ctx, &s, x, dy, relu_y, paramset_op_data(ps, cb->g), cb->mean_used, cb->invstd,
 				   r->batch_stats, dx, dres, dg, db));
 }
 
@@ -529,9 +530,9 @@ static void bwd_conv(resnet *r, paramset *ps, convbn *cb, const float *in, const
 		     int want)
 {
 	if (want)
-		check(r, op_conv2d_bwd_weight(r->ctx, &cb->cs, in, dy, paramset_grad(ps, cb->w), OP_ACCUM));
+		check(r, op_conv2d_bwd_weight(r->ctx, &cb->cs, in, dy, paramset_op_grad(ps, cb->w), OP_ACCUM));
 	if (dx)
-		check(r, op_conv2d_bwd_data(r->ctx, &cb->cs, dy, paramset_data(ps, cb->w), dx, flags));
+		check(r, op_conv2d_bwd_data(r->ctx, &cb->cs, dy, paramset_op_data(ps, cb->w), dx, flags));
 }
 
 void resnet_backward(resnet *r, paramset *ps, const float *const dfeat[3], int want)

@@ -93,8 +93,25 @@ static void open_data(trainer *t)
 static void open_device(trainer *t, const char *name)
 {
 	avsl_precision_set(t->c->precision);
+	/* Every op of a step runs on CUDA; the data-parallel exchanges of the heads (gathered distance rows, labels,
+	 * BN sums) still work on host memory, so several ranks train on the CPU only. */
 	t->dev = avsl_device_open(name, t->c->threads, "training",
-				  "the data path, heads, loss and optimiser keep host memory");
+				  dist_world() > 1 ? "data-parallel training over several ranks (mpirun)" : NULL);
+}
+
+/* The host copies of what lives on the device (parameters; with opt also the Adam moments) brought up to date before
+ * a checkpoint or a host reader (evaluation's collector); nothing to do on the CPU. */
+static void sync_host(trainer *t, int with_opt)
+{
+	paramset_download(&t->m.ps);
+	if (with_opt)
+		adamw_download(&t->opt);
+}
+
+static void save(trainer *t, const char *path, int with_opt)
+{
+	sync_host(t, with_opt);
+	checkpoint_save(path, &t->m, with_opt ? &t->opt : NULL, t->c, &t->st);
 }
 
 /* device: this command line's -d (a resumed run keeps the stored threads but not the stored device). */
@@ -151,7 +168,7 @@ static void fill_entry(const trainer *t, trainlog_entry *e, int epoch, const dou
 static void save_last(trainer *t)
 {
 	if (t->lead)
-		checkpoint_save(t->last_path, &t->m, &t->opt, t->c, &t->st);
+		save(t, t->last_path, 1);
 }
 
 /* Evaluate on the test split; returns Recall@1 and fills the entry's metrics. Under mpirun every rank embeds its
@@ -160,6 +177,7 @@ static double evaluate(trainer *t, trainlog_entry *e)
 {
 	const train_config *c = t->c;
 	ave_set s;
+	sync_host(t, 0); /* the metrics' collector reads the links and gates on the host */
 	evaluate_embed(&t->m, t->test, &s, t->quiet);
 	evaluate_gather(&s);
 	if (!t->lead) {
@@ -296,13 +314,13 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 			t->st.best_epoch = es.best_epoch;
 			t->st.bad_epochs = es.bad;
 			if (e.best)
-				checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
+				save(t, t->model_path, 0);
 		}
 		/* rank 0 decided: every rank keeps the same state (it is in the checkpoints) and stops together */
 		dist_bcast(&t->st, sizeof t->st, 0);
 		dist_bcast(&stop, sizeof stop, 0);
 	} else if (!t->test && t->lead) {
-		checkpoint_save(t->model_path, &t->m, NULL, c, &t->st);
+		save(t, t->model_path, 0);
 	}
 	if (t->lead)
 		trainlog_epoch(&t->log, &e);
@@ -341,7 +359,10 @@ int trainer_run(train_config *c, int argc, char **argv)
 	t.lead = dist_rank() == 0;
 	t.quiet = c->verbosity == CLI_QUIET || !t.lead;
 	build_model(&t, argc, argv, device_name(c, devbuf, sizeof devbuf));
-	t.opt.ctx = &t.dev->ctx; /* after adamw_init (either path): the optimiser's ops run on the model's device */
+	/* After the parameters and moments are final (initialised, loaded or resumed): on a device they move there for
+	 * the whole run, and the optimiser's ops run on the model's device. */
+	model_to_device(&t.m);
+	adamw_to_device(&t.opt, &t.dev->ctx);
 	/* Only a thread count the user left open adapts, and not under mpirun: the other ranks would count as other
 	 * processes, and ranks deciding apart would run different thread counts. */
 	t.adapting = c->threads == 0 && dist_world() == 1 && t.dev->kind == OP_DEVICE_CPU;

@@ -1179,6 +1179,114 @@ static int case_scale(void)
 	return same("x", dx, ref, n, 0, 0);
 }
 
+/* One multiply-add per element, in the op's written order (b*y + a*x): CPU exact; CUDA may fuse it (a few ulp). */
+static int case_axpby(void)
+{
+	size_t n = (size_t)rint_in(1, 3000);
+	float *x = hrand(n), *y = hrand(n), *ref = copy(y, n), *dy = dev(y, n);
+	float a = (float)rng_normal(&RNG), b = (float)rng_normal(&RNG);
+	RUN_OP(op_axpby(CTX, n, a, dev(x, n), b, dy));
+	for (size_t i = 0; i < n; i++)
+		ref[i] = (float)((double)b * y[i] + (double)a * x[i]);
+	return same("y", dy, ref, n, 1e-6, 1e-6);
+}
+
+/* A random subset of rows (distinct indices, shuffled): gather copies them exactly; scatter-add adds each once. */
+static int32_t *rand_rows(int n, int K)
+{
+	int32_t *all = (int32_t *)host((size_t)K);
+	for (int k = 0; k < K; k++)
+		all[k] = k;
+	for (int k = K - 1; k > 0; k--) {
+		int j = rint_in(0, k);
+		int32_t t = all[k];
+		all[k] = all[j], all[j] = t;
+	}
+	(void)n; /* the first n are the subset */
+	return all;
+}
+
+static int case_gather_rows(void)
+{
+	int K = rint_in(1, 40), n = rint_in(0, K), D = rint_in(1, 33);
+	float *src = hrand((size_t)K * D), *ref = host((size_t)n * D + 1), *dd = dev(NULL, (size_t)n * D);
+	int32_t *idx = rand_rows(n, K);
+	RUN_OP(op_gather_rows(CTX, dev(src, (size_t)K * D), D, dev(idx, (size_t)n), n, dd));
+	for (int r = 0; r < n; r++)
+		memcpy(ref + (size_t)r * D, src + (size_t)idx[r] * D, sizeof(float) * D);
+	return same("dst", dd, ref, (size_t)n * D, 0, 0);
+}
+
+static int case_scatter_add_rows(void)
+{
+	int K = rint_in(1, 40), n = rint_in(0, K), D = rint_in(1, 33);
+	float *src = hrand((size_t)n * D), *dst = hrand((size_t)K * D), *ref = copy(dst, (size_t)K * D);
+	float *dd = dev(dst, (size_t)K * D);
+	int32_t *idx = rand_rows(n, K);
+	RUN_OP(op_scatter_add_rows(CTX, dev(src, (size_t)n * D), n, D, dev(idx, (size_t)n), dd));
+	for (int r = 0; r < n; r++)
+		for (int j = 0; j < D; j++)
+			ref[(size_t)idx[r] * D + j] += src[(size_t)r * D + j];
+	return same("dst", dd, ref, (size_t)K * D, 0, 0);
+}
+
+/* The sum stays in backend memory (one double = two 4-byte elements); against a plain double sum: another order
+ * of n terms of mixed sign, within n ulp of the sum of magnitudes. Then op_fill_mean broadcasts sum / count. */
+static int case_sum(void)
+{
+	size_t n = (size_t)rint_in(0, 20000), m = (size_t)rint_in(1, 500);
+	float *x = hrand(n), *ref = host(m);
+	void *ds = dev(NULL, 2);
+	float *dout = dev(NULL, m);
+	double count = 1 + rint_in(0, 100);
+	RUN_OP(op_sum(CTX, dev(x, n), n, (double *)ds));
+	RUN_OP(op_fill_mean(CTX, (const double *)ds, count, dout, m));
+	double got, want = 0, mag = 0;
+	const float *h = fetch("sum", ds, 2);
+	if (!h)
+		return -1;
+	memcpy(&got, h, sizeof got);
+	for (size_t i = 0; i < n; i++)
+		want += x[i], mag += fabs(x[i]);
+	if (!(fabs(got - want) <= 1e-13 * mag + 1e-300)) {
+		snprintf(ERR, sizeof ERR, "sum = %.17g, reference %.17g", got, want);
+		return -1;
+	}
+	for (size_t i = 0; i < m; i++)
+		ref[i] = (float)(got / count);
+	return same("mean", dout, ref, m, 0, 0);
+}
+
+/* fill_mean is checked inside case_sum (it reads the device sum). */
+static int case_fill_mean(void) { return case_sum(); }
+
+/* Cosines in [-1.2, 1.2] (past 1: clamped to distance 0); the gradient's zero branch is hit by s = 1 exactly. */
+static int case_unit_dist(void)
+{
+	size_t n = (size_t)rint_in(1, 3000);
+	float *s = host(n), *ref = host(n);
+	for (size_t i = 0; i < n; i++)
+		s[i] = i % 7 == 0 ? 1.0f : (float)(2.4 * rng_uniform(&RNG) - 1.2);
+	float *dd = dev(NULL, n);
+	RUN_OP(op_unit_dist(CTX, dev(s, n), n, dd));
+	for (size_t i = 0; i < n; i++)
+		ref[i] = (float)sqrt(fmax(2.0 - 2.0 * (double)s[i], 0.0));
+	return same("d", dd, ref, n, 1e-6, 1e-6);
+}
+
+static int case_unit_dist_bwd(void)
+{
+	size_t n = (size_t)rint_in(1, 3000);
+	float *d = host(n), *g = hrand(n), *ref = host(n);
+	for (size_t i = 0; i < n; i++)
+		d[i] = i % 5 == 0 ? 0.0f : (float)(2.0 * rng_uniform(&RNG) + 1e-3);
+	float *dg = dev(g, n);
+	RUN_OP(op_unit_dist_bwd(CTX, dev(d, n), n, dg));
+	for (size_t i = 0; i < n; i++)
+		ref[i] = d[i] > 1e-12f ? (float)(-(double)g[i] / d[i]) : 0.0f;
+	return same("g", dg, ref, n, 0, 1e-6);
+}
+
 /* Indexed by op id: an op of the list without an entry here is a failed case. */
 static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_conv2d_fwd] = case_conv2d_fwd,
@@ -1228,6 +1336,13 @@ static int (*const cases[OPID_COUNT])(void) = {
 	[OPID_adamw_step] = case_adamw_step,
 	[OPID_sq_norm] = case_sq_norm,
 	[OPID_scale] = case_scale,
+	[OPID_axpby] = case_axpby,
+	[OPID_gather_rows] = case_gather_rows,
+	[OPID_scatter_add_rows] = case_scatter_add_rows,
+	[OPID_sum] = case_sum,
+	[OPID_fill_mean] = case_fill_mean,
+	[OPID_unit_dist] = case_unit_dist,
+	[OPID_unit_dist_bwd] = case_unit_dist_bwd,
 };
 
 enum { TRIALS = 4 }; /* random shapes per op and backend */

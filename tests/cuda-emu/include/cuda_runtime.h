@@ -1,6 +1,9 @@
 // A host stand-in for cuda_runtime.h, used only by tests/cuda-emu/run.sh to execute the kernels of kernels/cuda on
-// a machine without a GPU: each launch runs every block in turn with one POSIX thread per CUDA thread, so
-// __syncthreads and warp shuffles are real barriers. "Device" memory comes from a region of its own (emu_is_device):
+// a machine without a GPU: each launch runs every block in turn, each CUDA thread of a block a coroutine of its own
+// (ucontext, all on the calling thread), so __syncthreads and warp shuffles are real barriers: a thread that reaches
+// one yields, and the block's threads resume once every participant arrived (a barrier that can never complete
+// aborts with the kernel's block and the waiting threads, instead of hanging). One OS thread per launch keeps the
+// emulator's cost to the work itself (no thread creation, no futex storms on a loaded machine). "Device" memory comes from a region of its own (emu_is_device):
 // copies, memsets, kernel arguments and the cuDNN/cuBLAS stand-ins refuse a host pointer where a device one is
 // due (and the reverse), and freed device memory is unmapped, so a use after free faults. It checks kernel logic
 // (indexing, barriers, merges, reductions), not performance, memory coalescing or the GPU memory model.
@@ -9,6 +12,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <type_traits>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,12 +36,22 @@ struct emu_uint3 {
 inline thread_local emu_uint3 threadIdx, blockIdx;
 inline dim3 blockDim, gridDim;
 
-inline pthread_barrier_t emu_block_barrier;
-enum { EMU_MAX_WARPS = 32 };
-inline pthread_barrier_t emu_warp_barrier[EMU_MAX_WARPS];
+enum { EMU_MAX_WARPS = 32, EMU_MAX_THREADS = 1024 };
 inline uint64_t emu_warp_buf[EMU_MAX_WARPS][32]; // one 8-byte slot per lane: shuffles of 4- and 8-byte types
 
-inline void __syncthreads() { pthread_barrier_wait(&emu_block_barrier); }
+// ---- the coroutines of one block: states, the scheduler's context, and the two kinds of barrier
+enum emu_state : unsigned char { EMU_RUN, EMU_AT_BLOCK, EMU_AT_WARP, EMU_DONE };
+inline emu_state emu_st[EMU_MAX_THREADS];
+inline ucontext_t emu_uc[EMU_MAX_THREADS], emu_sched;
+inline unsigned emu_cur; // the linear thread index running now
+
+// Park the running thread at a barrier and return to the scheduler; it resumes once the barrier is complete.
+inline void emu_wait(emu_state at)
+{
+	emu_st[emu_cur] = at;
+	swapcontext(&emu_uc[emu_cur], &emu_sched);
+}
+inline void __syncthreads() { emu_wait(EMU_AT_BLOCK); }
 
 // __shfl_xor_sync / __shfl_sync for the types CUDA overloads them for (int, unsigned, long long, float, double):
 // every lane of the warp publishes its value, waits for the others, reads its partner's, waits again (so the
@@ -50,9 +64,9 @@ template <class T> inline T emu_shfl(T v, unsigned src_of_lane_xor, bool xor_mod
 	uint64_t slot = 0;
 	memcpy(&slot, &v, sizeof v);
 	emu_warp_buf[w][l] = slot;
-	pthread_barrier_wait(&emu_warp_barrier[w]);
+	emu_wait(EMU_AT_WARP);
 	slot = emu_warp_buf[w][src];
-	pthread_barrier_wait(&emu_warp_barrier[w]);
+	emu_wait(EMU_AT_WARP);
 	T r;
 	memcpy(&r, &slot, sizeof r);
 	return r;
@@ -205,58 +219,103 @@ struct emu_config {
 };
 inline emu_config emu_cfg(dim3 g, dim3 b, size_t = 0, cudaStream_t = nullptr) { return emu_config{g, b}; }
 
-struct emu_job {
-	void (*body)(void *);
-	void *ctx;
-	unsigned tid;
-};
+// Stacks of the coroutines: reserved once (EMU_MAX_THREADS x EMU_STACK of address space, committed page by page as
+// the kernels touch them), reused by every block of every launch.
+enum : size_t { EMU_STACK = (size_t)256 << 10 };
+inline char *emu_stacks;
+inline void (*emu_body)(void *);
+inline void *emu_body_ctx;
 
-inline void *emu_thread(void *arg)
+inline void emu_thread_main()
 {
-	emu_job *j = (emu_job *)arg;
-	threadIdx.x = j->tid % blockDim.x;
-	threadIdx.y = j->tid / blockDim.x % blockDim.y;
-	threadIdx.z = j->tid / (blockDim.x * blockDim.y);
-	for (unsigned z = 0; z < gridDim.z; z++)
-		for (unsigned y = 0; y < gridDim.y; y++)
-			for (unsigned x = 0; x < gridDim.x; x++) {
-				blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
-				j->body(j->ctx);
-				pthread_barrier_wait(&emu_block_barrier); // the next block reuses the static shared memory
+	emu_body(emu_body_ctx);
+	emu_st[emu_cur] = EMU_DONE; // uc_link returns to the scheduler
+}
+
+inline void emu_set_thread(unsigned t)
+{
+	emu_cur = t;
+	threadIdx.x = t % blockDim.x;
+	threadIdx.y = t / blockDim.x % blockDim.y;
+	threadIdx.z = t / (blockDim.x * blockDim.y);
+}
+
+// Run the T threads of the current block to the end: each runnable thread runs until it finishes or reaches a
+// barrier; then every complete barrier (the block's: all T threads there; a warp's: its 32 lanes) releases its
+// threads, in thread order. A round that releases nothing while threads wait is a deadlock.
+inline void emu_run_block(unsigned T)
+{
+	for (unsigned t = 0; t < T; t++) {
+		emu_st[t] = EMU_RUN;
+		getcontext(&emu_uc[t]);
+		emu_uc[t].uc_stack.ss_sp = emu_stacks + (size_t)t * EMU_STACK;
+		emu_uc[t].uc_stack.ss_size = EMU_STACK;
+		emu_uc[t].uc_link = &emu_sched;
+		makecontext(&emu_uc[t], emu_thread_main, 0);
+	}
+	for (;;) {
+		unsigned done = 0, at_block = 0;
+		for (unsigned t = 0; t < T; t++) {
+			if (emu_st[t] == EMU_RUN) {
+				emu_set_thread(t);
+				swapcontext(&emu_sched, &emu_uc[t]);
 			}
-	return nullptr;
+			done += emu_st[t] == EMU_DONE;
+			at_block += emu_st[t] == EMU_AT_BLOCK;
+		}
+		if (done == T)
+			return;
+		bool released = false;
+		if (at_block == T) {
+			for (unsigned t = 0; t < T; t++)
+				emu_st[t] = EMU_RUN;
+			released = true;
+		}
+		for (unsigned w = 0; w < T / 32; w++) {
+			bool all = true;
+			for (unsigned l = 0; l < 32 && all; l++)
+				all = emu_st[w * 32 + l] == EMU_AT_WARP;
+			if (all) {
+				for (unsigned l = 0; l < 32; l++)
+					emu_st[w * 32 + l] = EMU_RUN;
+				released = true;
+			}
+		}
+		if (!released) {
+			fprintf(stderr, "cuda-emu: deadlock in block (%u,%u,%u): %u of %u threads finished, %u at __syncthreads, "
+				"the rest at a warp shuffle\n", blockIdx.x, blockIdx.y, blockIdx.z, done, T, at_block);
+			abort();
+		}
+	}
 }
 
 inline void emu_run(emu_config c, void (*body)(void *), void *ctx)
 {
 	unsigned T = c.b.x * c.b.y * c.b.z;
-	if (T == 0 || T > 1024 || T % 32 || c.g.x == 0 || c.g.y == 0 || c.g.z == 0) {
+	if (T == 0 || T > EMU_MAX_THREADS || T % 32 || c.g.x == 0 || c.g.y == 0 || c.g.z == 0) {
 		emu_last_error = cudaErrorInvalidValue;
 		return;
 	}
-	blockDim = c.b;
-	gridDim = c.g;
-	pthread_barrier_init(&emu_block_barrier, nullptr, T);
-	for (unsigned w = 0; w < T / 32; w++)
-		pthread_barrier_init(&emu_warp_barrier[w], nullptr, 32);
-	pthread_t th[1024];
-	emu_job jobs[1024];
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setstacksize(&at, 256 << 10);
-	for (unsigned t = 0; t < T; t++) {
-		jobs[t] = emu_job{body, ctx, t};
-		if (pthread_create(&th[t], &at, emu_thread, &jobs[t])) {
-			fprintf(stderr, "emu: pthread_create failed\n");
+	if (!emu_stacks) {
+		void *r = mmap(nullptr, EMU_MAX_THREADS * EMU_STACK, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (r == MAP_FAILED) {
+			fprintf(stderr, "cuda-emu: no address space for the thread stacks\n");
 			abort();
 		}
+		emu_stacks = (char *)r;
 	}
-	for (unsigned t = 0; t < T; t++)
-		pthread_join(th[t], nullptr);
-	pthread_attr_destroy(&at);
-	pthread_barrier_destroy(&emu_block_barrier);
-	for (unsigned w = 0; w < T / 32; w++)
-		pthread_barrier_destroy(&emu_warp_barrier[w]);
+	blockDim = c.b;
+	gridDim = c.g;
+	emu_body = body;
+	emu_body_ctx = ctx;
+	for (unsigned z = 0; z < gridDim.z; z++)
+		for (unsigned y = 0; y < gridDim.y; y++)
+			for (unsigned x = 0; x < gridDim.x; x++) {
+				blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+				emu_run_block(T); // blocks one after another: one static copy of __shared__ serves them all
+			}
+	emu_body_ctx = nullptr; // it pointed at the launcher's arguments, gone after this launch
 }
 
 template <class... P> struct emu_launcher {

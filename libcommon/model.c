@@ -390,7 +390,16 @@ void model_collector_view(const model *m, avsl_collector_view *v, float *s_hat_s
 		snprintf(name, sizeof name, "collector.prob_bias.%d", l);
 		beta[l] = named(m, name);
 	}
-	op_ctx *ctx = resnet_ctx(m->trunk);
+	/* The view is host memory (the values above, s_hat_storage): built on the CPU whatever the model's device; a
+	 * search on a device uploads it (knn_device.h). */
+	op_ctx *mctx = resnet_ctx(m->trunk), cpu, *ctx = mctx;
+	if (devmem_is_device(mctx)) {
+		if (op_ctx_init(&cpu, OP_DEVICE_CPU, m->dev->threads))
+			die("%s", cpu.err);
+		ctx = &cpu;
+	}
 	OP_DO(ctx, avsl_collector_view_build(ctx, v, a->levels, a->D, a->topk, a->prob_gamma, a->index_p, links, alpha,
 					     beta, s_hat_storage));
+	if (ctx != mctx)
+		op_ctx_free(&cpu);
 }

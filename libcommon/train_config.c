@@ -724,11 +724,14 @@ void train_config_apply_epoch(const train_config *c, adamw *o, int epoch)
 	}
 }
 
-void train_config_update(const train_config *c, adamw *o, int64_t step)
+void train_config_update(const train_config *c, adamw *o, int64_t step, double norms[PG_COUNT])
 {
-	if (optim_clip_due((clip_mode)c->clip_mode, step))
-		for (int g = PG_TRUNK; g < PG_COUNT; g++)
-			grad_clip_group(adamw_ctx(o), o->ps, (param_group)g, c->clip_norm);
+	int clip = optim_clip_due((clip_mode)c->clip_mode, step);
+	for (int g = 0; g < PG_COUNT; g++) {
+		double n = clip && g != PG_NONE ? grad_clip_group(adamw_ctx(o), o->ps, (param_group)g, c->clip_norm) : -1;
+		if (norms)
+			norms[g] = n;
+	}
 	adamw_step(o);
 }
 

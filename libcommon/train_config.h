@@ -152,8 +152,9 @@ void train_config_loader(const train_config *c, int train, loader_config *lc);
 void train_config_apply_epoch(const train_config *c, adamw *o, int epoch);
 /* The optimiser update after a backward pass at global iteration `step` (0-based over the whole run): per-group
  * global-norm clipping to --clip-norm when --clip-grad says so (official: step 0 only, §11-P3), then AdamW on the
- * groups train_config_apply_epoch made active. */
-void train_config_update(const train_config *c, adamw *o, int64_t step);
+ * groups train_config_apply_epoch made active. norms (NULL: not wanted): each group's gradient norm before the
+ * clipping, -1 where nothing was clipped this step (and for PG_NONE). */
+void train_config_update(const train_config *c, adamw *o, int64_t step, double norms[PG_COUNT]);
 
 /* Early stopping and model selection on test Recall@1 (avsl-method.md §5): strict improvement is a new best;
  * otherwise a counter grows by `interval`; stop when it reaches `patience` (patience 0: never), or when R@1 falls to

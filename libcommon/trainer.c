@@ -261,7 +261,12 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 		if (!isfinite(loss))
 			die("epoch %d step %lld: the loss is %g; stopping (the last good checkpoint is %s)", epoch,
 			    (long long)t->st.step, (double)loss, t->last_path);
-		train_config_update(c, &t->opt, t->st.step);
+		double norms[PG_COUNT];
+		train_config_update(c, &t->opt, t->st.step, norms);
+		if (norms[PG_TRUNK] >= 0 && t->lead && c->verbosity >= CLI_VERBOSE)
+			fprintf(stderr, "%s: step %lld: gradient norms before clipping: trunk %.6g, embedder %.6g, "
+				"collector %.6g\n", avsl_progname(), (long long)t->st.step, norms[PG_TRUNK], norms[PG_EMBEDDER],
+				norms[PG_COLLECTOR]);
 		t->st.step++;
 		adapt_threads(t);
 		/* a signal on any rank stops every rank after this same step */
@@ -418,11 +423,12 @@ int trainer_run(train_config *c, int argc, char **argv)
 	if (!t.quiet)
 		fprintf(stderr,
 			"%s: %s %s, %d classes, %llu training images (%lld batches of %d), %zu trainable parameters, "
-			"%d threads%s -> %s\n",
+			"%s%s%d %sthreads%s -> %s\n",
 			avsl_progname(), c->setting == SETTING_AVSL ? "AVSL" : "Proxy-Anchor baseline",
 			train_config_arch(c), t.m.K, (unsigned long long)loader_count(t.train),
 			(long long)loader_num_batches(t.train), c->batch_size, paramset_trainable_count(&t.m.ps),
-			t.dev->threads, t.adapting ? " (fewer while other processes keep CPUs busy)" : "", t.dir);
+			t.dev->kind == OP_DEVICE_CPU ? "" : t.dev->name, t.dev->kind == OP_DEVICE_CPU ? "" : " + ",
+			t.dev->threads, t.dev->kind == OP_DEVICE_CPU ? "" : "host ", t.adapting ? " (fewer while other processes keep CPUs busy)" : "", t.dir);
 	if (!t.quiet && dist_world() > 1)
 		fprintf(stderr, "%s: %d ranks, up to %d images each per step\n", avsl_progname(), dist_world(),
 			t.rank_batch);

@@ -60,7 +60,7 @@ TEST(schedule_matches_torch)
 				for (int i = 0; i < sizes[g]; i++)
 					before[g][i] = gr[i] = scale[it * 3 + g - 1] * (w[i] - x[g][it * sizes[g] + i]);
 			}
-			train_config_update(&c, &o, it);
+			train_config_update(&c, &o, it, NULL);
 			for (int g = PG_TRUNK; g < PG_COUNT; g++) {
 				int changed = memcmp(before[g], paramset_grad(&ps, g - 1), sizes[g] * sizeof(float)) != 0;
 				CHECKF(changed == (clipped[it * 3 + g - 1] != 0), "iteration %lld group %s: clipped %d",

@@ -1,6 +1,7 @@
 /* explain.c: see explain.h. Model loading, the eval forward with CAMs, the decomposition and the attribution maps. */
 #include "explain.h"
 #include "checkpoint.h"
+#include "devmem.h"
 #include "rng.h"
 #include "util.h"
 
@@ -24,6 +25,11 @@ static void finish_setup(explain_model *em)
 	em->s_hat = xmalloc_array((size_t)(em->L - 1) * em->D, (size_t)em->D * sizeof(float));
 	model_collector_view(m, &em->view, em->s_hat);
 	em->planned = 0;
+	if (devmem_is_device(resnet_ctx(m->trunk))) {
+		if (op_ctx_init(&em->host, OP_DEVICE_CPU, m->dev->threads))
+			die("%s", em->host.err);
+		em->host_open = 1;
+	}
 }
 
 void explain_model_load(explain_model *em, const char *path, avsl_device *dev)
@@ -49,6 +55,10 @@ void explain_model_adopt(explain_model *em, model *m, const train_config *cfg)
 
 void explain_model_free(explain_model *em)
 {
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++)
+		free(em->feat_host[l]);
+	if (em->host_open)
+		op_ctx_free(&em->host);
 	model_free(&em->m);
 	train_config_free(&em->cfg);
 	free(em->s_hat);
@@ -89,15 +99,35 @@ void explain_forward(explain_model *em, const float *x, int N, int with_cam, exp
 {
 	model *m = &em->m;
 	const int L = em->L, D = em->D;
+	op_ctx *tctx = resnet_ctx(m->trunk);
 	if (N > em->planned) {
 		model_plan_embed(m, N);
 		em->planned = N;
 		if (em->verbose)
 			warn("activation arena: %.1f MB (forward-only, batch %d)", m->embed_bytes / 1e6, N);
+		for (int l = 0; l < L && em->host_open; l++) {
+			free(em->feat_host[l]);
+			em->feat_host[l] = xmalloc_array((size_t)N * m->C[l], (size_t)em->H[l] * em->W[l] * sizeof(float));
+		}
 	}
 	model_plan_embed(m, N); /* the trunk computes exactly the planned batch */
 	const float *feat[MODEL_LEVELS];
-	resnet_forward(m->trunk, &m->ps, x, 0, feat);
+	if (em->host_open) {
+		/* the trunk on the device: the parameters uploaded once, the batch in, the level features back */
+		if (!m->params_on_device) {
+			paramset_upload(&m->ps, tctx);
+			m->params_on_device = 1;
+		}
+		devmem_upload(tctx, m->dx, x, (size_t)N * em->Cin * em->S * em->S * sizeof(float));
+		resnet_forward(m->trunk, &m->ps, m->dx, 0, feat);
+		for (int l = 0; l < L; l++) {
+			devmem_download(tctx, em->feat_host[l], feat[l],
+					(size_t)N * m->C[l] * em->H[l] * em->W[l] * sizeof(float));
+			feat[l] = em->feat_host[l];
+		}
+	} else {
+		resnet_forward(m->trunk, &m->ps, x, 0, feat);
+	}
 	for (int i = 0; i < N; i++) {
 		memset(&out[i], 0, sizeof out[i]);
 		out[i].L = L;

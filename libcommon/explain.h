@@ -38,10 +38,19 @@ typedef struct {
 	int H[AVSL_MAX_LEVELS], W[AVSL_MAX_LEVELS];
 	int planned;               /* batch the trunk is planned for */
 	int verbose;               /* say on stderr when the trunk's plan grows (its activation memory) */
+	/* On a CUDA device the trunk's forward runs there and its level features come back to the host; the
+	 * attribution passes (embedder, CAMs, certainties, decomposition, maps, faithfulness) are host code and run on
+	 * this CPU context. Unused (not opened) on the CPU. */
+	op_ctx host;
+	int host_open;
+	float *feat_host[AVSL_MAX_LEVELS]; /* (planned, C_l, H_l, W_l) the downloaded features */
 } explain_model;
 
-/* The op context of every op explain runs (the trunk's, i.e. the device's: one context per model). */
-static inline op_ctx *explain_ctx(const explain_model *em) { return resnet_ctx(em->m.trunk); }
+/* The op context of the attribution passes: the trunk's on the CPU, the host context on a device. */
+static inline op_ctx *explain_ctx(const explain_model *em)
+{
+	return em->host_open ? (op_ctx *)&em->host : resnet_ctx(em->m.trunk);
+}
 
 /* Load an AVSL checkpoint onto dev (borrowed; dies naming the file when it is not one). */
 void explain_model_load(explain_model *em, const char *path, avsl_device *dev);

@@ -103,6 +103,9 @@ void explain_pair_images(const explain_model *em, const char *shard, const expla
 	shard_reader_close(rd);
 }
 
+/* The host values changed: a device's copy is stale, so the next trunk forward uploads them again. */
+static void params_changed(explain_model *em) { em->m.params_on_device = 0; }
+
 void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, uint64_t seed,
 		    explain_sanity_result *res)
 {
@@ -132,6 +135,7 @@ void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, u
 			cnt += copy_prefix(ps, &fresh.ps, stage[i][j]);
 		if (cnt == 0)
 			continue; /* a stage this trunk does not have */
+		params_changed(em);
 		snprintf(res->step[0][ns], sizeof res->step[0][ns], "%s%s", ns ? "+" : "", stage[i][0]);
 		pair_maps(em, x, npairs, attr_k, seed, res->ms.n, M, now);
 		compare(res, 0, ns++, orig, now, npairs, S);
@@ -139,6 +143,7 @@ void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, u
 	res->nsteps[0] = ns;
 	model_free(&fresh);
 	memcpy(ps->data, saved, ps->total * sizeof(float));
+	params_changed(em);
 
 	/* cascade 1: the collector; links shuffled (rows and columns permuted), then the gates too */
 	rng r;
@@ -156,6 +161,7 @@ void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, u
 				tmp[(size_t)i * D + j] = lk[(size_t)perm[i] * D + perm2[j]];
 		memcpy(lk, tmp, (size_t)D * D * sizeof(float));
 	}
+	params_changed(em);
 	model_collector_view(&em->m, &em->view, em->s_hat);
 	snprintf(res->step[1][0], sizeof res->step[1][0], "links");
 	pair_maps(em, x, npairs, attr_k, seed, res->ms.n, M, now);
@@ -171,12 +177,14 @@ void explain_sanity(explain_model *em, const float *x, int npairs, int attr_k, u
 			memcpy(g, tmp, (size_t)D * sizeof(float));
 		}
 	}
+	params_changed(em);
 	model_collector_view(&em->m, &em->view, em->s_hat);
 	snprintf(res->step[1][1], sizeof res->step[1][1], "+gates");
 	pair_maps(em, x, npairs, attr_k, seed, res->ms.n, M, now);
 	compare(res, 1, 1, orig, now, npairs, S);
 	res->nsteps[1] = 2;
 	memcpy(ps->data, saved, ps->total * sizeof(float));
+	params_changed(em);
 	model_collector_view(&em->m, &em->view, em->s_hat);
 
 	for (int c = 0; c < 2; c++)

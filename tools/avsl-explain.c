@@ -364,8 +364,8 @@ int main(int argc, char **argv)
 		av[i - skip] = argv[i];
 	parse(&o, argc - skip, av);
 	explain_model em;
-	avsl_device *dev = avsl_device_open(o.device, o.threads, "explanation",
-					    "its trunk, collector and attribution passes keep host memory");
+	/* On a device the trunk's forward runs there; the attribution passes run on the host (explain.h). */
+	avsl_device *dev = avsl_device_open(o.device, o.threads, "explanation", NULL);
 	explain_model_load(&em, o.model, dev);
 	em.verbose = o.verbosity >= CLI_VERBOSE;
 	if (o.verbosity >= CLI_VERBOSE)

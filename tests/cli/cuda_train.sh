@@ -120,3 +120,34 @@ echo "# cpu epoch 1 + cuda epoch 2 vs cpu: $(cat "$T/out")"
 for f in model last; do
 	check "resume_on_cuda_bit_exact_$f" "$PY '$STDIFF' '$T/c2c2/$f.safetensors' '$T/two-cuda/$f.safetensors' 0"
 done
+
+# ---- avsl-explain -d cuda: the trunk's forward runs on the device (the level features come back), the attribution
+# passes on the host: every number of a pair's JSON and of the faithfulness table within 1e-3 (absolute, on printed
+# values: the features differ by ~1e-6), the sanity table's rank correlations (printed with 2 decimals) within one
+# unit of their last digit, and the same words, orderings and verdicts
+numbers_close() { # A B TOL: the same text with every number within TOL
+	$PY - "$1" "$2" "$3" <<'PYEOF'
+import re, sys
+num = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+a, b = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+ta, tb = num.split(a), num.split(b)
+assert ta == tb, "the texts differ beyond their numbers"
+na, nb = [float(x) for x in num.findall(a)], [float(x) for x in num.findall(b)]
+worst = max([abs(x - y) for x, y in zip(na, nb)] + [0.0])
+print("%d numbers, max_abs %.3g" % (len(na), worst))
+sys.exit(worst > float(sys.argv[3]))
+PYEOF
+}
+M=$T/avsl-cpu/model.safetensors
+S=$D/test.avs
+explain_pair() { # NAME TOL ARGS...: the same explanation on the CPU and on the emulated device
+	local name=$1 tol=$2
+	shift 2
+	expect "explain_${name}_cpu" 0 - "" -- avsl-explain "$@" -m "$M" --shard "$S" -d cpu -o "$T/x-$name-cpu"
+	expect "explain_${name}_cuda" 0 - "" -- "$EMU/avsl-explain" "$@" -m "$M" --shard "$S" -d cuda -o "$T/x-$name-cuda"
+	expect "explain_${name}_cuda_vs_cpu" 0 - "" -- numbers_close "$T/x-$name-cpu" "$T/x-$name-cuda" "$tol"
+	echo "# explain $name: $(cat "$T/out")"
+}
+explain_pair pair 1e-3 --pair 0 5 --json
+explain_pair faithfulness 1e-3 faithfulness --pairs 2 --steps 4 --resamples 100
+explain_pair sanity 0.0101 sanity --pairs 2

@@ -44,11 +44,17 @@ struct knn_prepared {
 	prep p;            /* the scanned metric's vectors: o->metric, or o->shortlist when re-ranking */
 	int32_t *sorted;   /* (gallery n) labels, ascending */
 	float *rows[AVSL_MAX_LEVELS]; /* re-rank: (gallery n, D) p-normalised rows per level (rerank_gallery_rows) */
+	float *certs[AVSL_MAX_LEVELS]; /* re-rank on a device: (gallery n, D) certainties (device), else NULL */
 };
 
 const float *const *knn_prepared_rows(const knn_prepared *p)
 {
 	return p && p->rows[0] ? (const float *const *)p->rows : NULL;
+}
+
+const float *const *knn_prepared_certs(const knn_prepared *p)
+{
+	return p && p->certs[0] ? (const float *const *)p->certs : NULL;
 }
 
 int knn_metric_parse(const char *s, knn_metric *m, const char **why)
@@ -115,6 +121,14 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 			    INT32_MAX);
 	if (o->prepared && (o->prepared->gallery != o->gallery || o->query == o->gallery))
 		return fail(err, errlen, "internal: a prepared gallery serves only the set it was prepared for");
+	if (o->ctx && devmem_is_device(o->ctx)) { /* a row's running list lives in the top-k kernel's shared memory */
+		if (o->k > OP_TOPK_MAX_K)
+			return fail(err, errlen, "k %u: at most %d neighbours per query on a CUDA device", o->k,
+				    OP_TOPK_MAX_K);
+		if (o->rerank > OP_TOPK_MAX_K)
+			return fail(err, errlen, "--rerank %u: at most %d candidates per query on a CUDA device",
+				    o->rerank, OP_TOPK_MAX_K);
+	}
 	if (o->rerank) {
 		if (o->metric.kind != KNN_AVSL)
 			return fail(err, errlen, "--rerank re-ranks by the avsl metric (got a plain --metric)");
@@ -404,7 +418,7 @@ knn_prepared *knn_prepare(const knn_opts *o)
 		p->p.ctx = NULL;
 	p->sorted = sorted_labels(o->gallery);
 	if (o->rerank) /* the second stage reads p-normalised rows (and the raw certainties) */
-		rerank_gallery_rows(o, ctx, p->rows);
+		rerank_gallery_rows(o, ctx, p->rows, p->certs);
 	knn_ctx_close(ctx, &own);
 	return p;
 }
@@ -413,10 +427,16 @@ void knn_prepared_free(knn_prepared *p)
 {
 	if (!p)
 		return;
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++) {
+		if (p->certs[l]) { /* device copies, of the run's context p->p.ctx */
+			devmem_free(p->p.ctx, p->rows[l]);
+			devmem_free(p->p.ctx, p->certs[l]);
+		} else {
+			free(p->rows[l]);
+		}
+	}
 	prep_free(&p->p);
 	free(p->sorted);
-	for (int l = 0; l < AVSL_MAX_LEVELS; l++)
-		free(p->rows[l]);
 	free(p);
 }
 
@@ -445,7 +465,11 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	uint32_t k = o->k < avail ? o->k : (uint32_t)avail;
 	int T = o->tile;
 	/* The shortlist of a re-rank keeps its C candidates per row only until the row block is emitted. */
-	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index;
+	op_ctx own, *octx = knn_ctx_open(o, &own);
+	/* Not on a device: there every row block computes its whole row, so a run split over several devices (each
+	 * block on one) gives the same bits as one device (cuBLAS does not promise a tile and its transpose equal). */
+	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index &&
+		  !devmem_is_device(octx);
 	/* Gallery columns per tile: the row tile in symmetric mode (blocks must line up), else at least 512 pairs
 	 * wide; a small row tile (--tile 1, one query at a time from a stream) gets about 256K pairs per tile, e.g. a
 	 * whole 5,000-item gallery for one query, since each op runs the context's threads and costs a few parallel
@@ -454,16 +478,17 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	if (!sym && T < 512)
 		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
 
-	op_ctx own, *octx = knn_ctx_open(o, &own);
-	/* The AVSL metric on a device: the collector uploaded, and the gallery columns of a tile as many as the
-	 * device tile budget holds (knn_device.h); the tile is knn_dev's. */
+	/* On a device: the gallery columns of a tile as many as the device tile budget holds (knn_device.h), for
+	 * every metric; the AVSL metric's collector uploaded, its tile knn_dev's. */
 	knn_dev dv = {0};
 	const avsl_collector_view *cv = o->metric.avsl;
-	if (o->metric.kind == KNN_AVSL && devmem_is_device(octx)) {
+	if (devmem_is_device(octx)) {
 		int rows = q1 - q0 < (uint64_t)T ? (int)(q1 - q0) : T;
 		CT = knn_dev_cols(knn_tile_budget(o), rows > 0 ? rows : 1, ng ? ng : 1);
-		knn_dev_open(&dv, octx, o->metric.avsl, rows > 0 ? rows : 1, CT);
-		cv = &dv.view;
+		if (o->metric.kind == KNN_AVSL) {
+			knn_dev_open(&dv, octx, o->metric.avsl, rows > 0 ? rows : 1, CT);
+			cv = &dv.view;
+		}
 	}
 	prep pq, pg_own, *pg = &pq;
 	prep_build(o, octx, qs, &pq);
@@ -490,7 +515,8 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	if (dv.tile)
 		tile = dv.tile;
 	else
-		OP_DO(octx, op_alloc(octx, (void **)&tile, (size_t)T * CT * sizeof *tile));
+		OP_DO(octx, op_alloc(octx, (void **)&tile,
+				     (q1 - q0 < (uint64_t)T ? (size_t)(q1 - q0) : (size_t)T) * CT * sizeof *tile));
 	if (sym)
 		OP_DO(octx, op_topk_init(octx, (int)nlist, kk, dist, idx));
 	avg_neighbour *nb = xmalloc_array((size_t)kk, sizeof *nb);

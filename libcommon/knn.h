@@ -84,6 +84,8 @@ knn_prepared *knn_prepare(const knn_opts *o);
 void knn_prepared_free(knn_prepared *p);
 /* The re-rank stage's p-normalised gallery rows held by p (per level), or NULL. */
 const float *const *knn_prepared_rows(const knn_prepared *p);
+/* On a device: the certainties of those rows in device memory (per level), else NULL. */
+const float *const *knn_prepared_certs(const knn_prepared *p);
 
 /* Gallery items per query label, the query itself excluded when gallery == query: n_rel (query->n). */
 void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t *n_rel);

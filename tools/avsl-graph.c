@@ -85,21 +85,26 @@ static size_t parse_budget(const char *s)
 	return (size_t)v << shift;
 }
 
-/* What of this search has no CUDA implementation (avsl_device_open's cuda_missing), or NULL: the avsl metric's tiles
- * and its top-k run on the device; the plain metrics (op_dot_tile has a CUDA twin, but this path is not yet checked
- * end to end on a device) and the re-ranking's gathered tiles do not yet. */
+/* What of this search has no CUDA implementation (avsl_device_open's cuda_missing), or NULL: every metric's tiles
+ * (op_dot_tile for the plain ones, op_avsl_dist_tile for avsl), the running top-k and the re-ranking's gathered
+ * tiles (op_avsl_dist_gather) run on the device; the ops' flags in op_list.h decide. */
 static const char *cuda_missing(const knn_metric *metric, long rerank, char *buf, size_t cap)
 {
-	static const op_id avsl[] = {OPID_avsl_normalize_rows, OPID_avsl_dist_tile};
-	if (metric->kind != KNN_AVSL) {
-		snprintf(buf, cap, "the dot tiles of the plain metrics (--metric avsl runs on CUDA)");
-		return buf;
+	op_id ops[6];
+	int n = 0;
+	ops[n++] = OPID_topk_init;
+	ops[n++] = OPID_topk_merge;
+	if (metric->kind == KNN_AVSL && !rerank) {
+		ops[n++] = OPID_avsl_normalize_rows;
+		ops[n++] = OPID_avsl_dist_tile;
+	} else {
+		ops[n++] = OPID_dot_tile;
+		if (rerank) { /* the second stage: the candidates' exact distances */
+			ops[n++] = OPID_avsl_normalize_rows;
+			ops[n++] = OPID_avsl_dist_gather;
+		}
 	}
-	if (rerank) { /* rerank.c's shortlist (a plain metric) and its gathered rows are host memory */
-		snprintf(buf, cap, "--rerank (its shortlist and gathered rows)");
-		return buf;
-	}
-	return avsl_cuda_missing_ops(avsl, 2, buf, cap);
+	return avsl_cuda_missing_ops(ops, n, buf, cap);
 }
 
 static void load(const char *path, ave_set *s)

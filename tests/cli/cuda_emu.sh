@@ -119,6 +119,19 @@ x, y = (struct.unpack_from(\"<%df\" % ((len(a) - h) // 4), s, h) for s in (a, b)
 w = max(abs(u - v) / max(abs(u), 1.0) for u, v in zip(x, y))
 sys.exit(0 if w <= 1e-5 else \"max relative difference %g\" % w)'"
 
+# ---- avsl-eval --emb: its graph (every metric it takes) built on the device; the scores are the same text (they
+# depend only on the neighbours' labels in rank order, which the graphs above show equal)
+for m in l2 cosine levels; do
+	avsl-eval -q --threads 1 -d cpu --emb "$T/cpu.ave" --metric $m -k 1,2,4 -p --slice-mean 2 --json -o "$T/eval-$m-cpu.json"
+	expect "eval_emb_${m}_cuda" 0 empty empty -- "$EMU/avsl-eval" -q --threads 1 -d cuda --emb "$T/cpu.ave" --metric $m \
+		-k 1,2,4 -p --slice-mean 2 --json -o "$T/eval-$m-cuda.json"
+	check "eval_emb_${m}_cuda_vs_cpu" "cmp '$T/eval-$m-cpu.json' '$T/eval-$m-cuda.json'"
+done
+# reading a graph computes nothing on the device: the same table
+avsl-eval -q -k 1,2,4 -d cpu "$T/l2-cpu.avg" -o "$T/eval-graph-cpu.txt"
+expect eval_graph_cuda 0 empty empty -- "$EMU/avsl-eval" -q -k 1,2,4 -d cuda "$T/l2-cpu.avg" -o "$T/eval-graph-cuda.txt"
+check eval_graph_cuda_vs_cpu "cmp '$T/eval-graph-cpu.txt' '$T/eval-graph-cuda.txt'"
+
 # ---- limits of the device: refused in one line before any work, nothing written
 rm -f "$T/x.avg"
 expect graph_cuda_k_limit 1 empty "^avsl-graph: .*: k 2000: at most 1024 neighbours per query on a CUDA device\$" -- \

@@ -54,6 +54,10 @@ typedef struct {
 	int threads;             /* >= 1 (the device's) */
 	op_ctx *ctx;             /* the device's op context (avsl_device.ctx), borrowed; NULL: a CPU one with `threads` per
 				  * run (tests of the CPU path) */
+	op_ctx *more_ctx;        /* a GPU list (avsl_device.more, n_more of them; ctx the first): the row blocks are
+				  * computed round robin on ctx and these, each by a host thread of its own, and emitted in
+				  * query order: the same output as ctx alone. Not with .prepared (a stream: ctx only) */
+	int n_more;
 	int tile;                /* rows (and gallery columns) per tile, >= 1 */
 	size_t device_tile_bytes; /* the AVSL metric on a device (ctx CUDA): device memory of one distance tile, which
 				  * sets its gallery columns (avsl-graph --tile-budget); 0: KNN_DEVICE_TILE_DEFAULT */

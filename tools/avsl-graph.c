@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"      --dense FILE     also write the full query x gallery distance matrix (.npy float32; small sets)\n"
 	"      --threads N      worker threads (default: all CPUs)\n"
 	AVSL_DEVICE_HELP
+	"                       or a GPU list cuda:N,M,...: the query blocks split over those GPUs\n"
 	AVSL_PRECISION_HELP
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
 	"                       (--tile 1: each query as soon as it arrives)\n"
@@ -314,13 +315,18 @@ int main(int argc, char **argv)
 	metric.avsl = view;
 	/* opened once the metric is known: it decides what runs on CUDA */
 	char missing[256];
-	avsl_device *dev = avsl_device_open(device, (int)threads, "the neighbour search",
-					    cuda_missing(&metric, rerank, missing, sizeof missing));
+	avsl_device *dev = avsl_device_open_list(device, (int)threads, "the neighbour search",
+						 cuda_missing(&metric, rerank, missing, sizeof missing));
+	if (dev->n_more && streaming) {
+		avsl_device_close(dev);
+		die_usage("-g reads the queries as a stream, answered on one device (with a GPU list add --shard 0/1: "
+			  "the queries are then read whole and split)");
+	}
 
 	shortlist.avsl = view;
 	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = dev->threads, .tile = (int)tile,
 		      .quiet = verbosity == CLI_QUIET, .label = "graph", .rerank = (uint32_t)rerank,
-		      .shortlist = shortlist, .ctx = &dev->ctx,
+		      .shortlist = shortlist, .ctx = &dev->ctx, .more_ctx = dev->more, .n_more = dev->n_more,
 		      .device_tile_bytes = tile_budget};
 	/* a stream's labels are not known in advance: k covers the largest gallery class */
 	o.k = k ? (uint32_t)k : streaming ? gallery_default_k(gs) : knn_default_k(&qs, gs);

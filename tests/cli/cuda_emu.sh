@@ -132,6 +132,34 @@ avsl-eval -q -k 1,2,4 -d cpu "$T/l2-cpu.avg" -o "$T/eval-graph-cpu.txt"
 expect eval_graph_cuda 0 empty empty -- "$EMU/avsl-eval" -q -k 1,2,4 -d cuda "$T/l2-cpu.avg" -o "$T/eval-graph-cuda.txt"
 check eval_graph_cuda_vs_cpu "cmp '$T/eval-graph-cpu.txt' '$T/eval-graph-cuda.txt'"
 
+# ---- several GPUs (-d cuda:N,M,...): EMU_DEVICES=N emulates N devices; memory and streams belong to a device and
+# the emulator refuses another device's pointer, so each worker thread must bind its GPU. The row blocks are split
+# round robin and emitted in query order: the bytes of one GPU.
+multi_pair() { # NAME DEVICES LIST ARGS...
+	local name=$1 n=$2 list=$3
+	shift 3
+	"$EMU/avsl-graph" -q --threads 1 -d cuda -m "$M" "$@" -o "$T/$name-1gpu.avg" 2>"$T/$name-1gpu.err" ||
+		echo "FAIL graph_${name}_one_gpu: $(head -c 300 "$T/$name-1gpu.err")"
+	expect "graph_${name}_${n}gpus" 0 empty empty -- \
+		env EMU_DEVICES=$n "$EMU/avsl-graph" -q --threads 1 -d "$list" -m "$M" "$@" -o "$T/$name-multi.avg"
+	check "graph_${name}_${n}gpus_equal_one" "cmp '$T/$name-1gpu.avg' '$T/$name-multi.avg'"
+}
+multi_pair avsl 2 cuda:0,1 -k 5 --tile 5 "$T/cpu.ave"
+multi_pair l2_budget 2 cuda:1,0 --metric l2 -k 7 --tile 7 --tile-budget 1K "$T/cpu.ave"
+multi_pair rerank 3 cuda:2,0,1 --rerank 10 -k 5 --tile 4 "$T/cpu.ave"
+multi_pair gallery 2 cuda:0,1 --metric cosine -k 6 --tile 3 --shard 0/1 -g "$T/cpu.ave" "$T/cpu.ave"
+expect graph_gpu_list_missing_device 1 empty "^avsl-graph: --device cuda:0,1: cuda:1: CUDA: no device 1 \\(1 found, numbered from 0\\)\$" -- \
+	"$EMU/avsl-graph" -q -d cuda:0,1 -m "$M" -k 5 "$T/cpu.ave" -o "$T/x.avg"
+for bad in cuda:0,0 cuda:0, cuda:0,x cuda:,1; do
+	expect "graph_gpu_list_bad_$bad" 2 empty "^avsl-graph: --device: bad GPU list '$bad': .+" -- \
+		"$EMU/avsl-graph" -q -d "$bad" -m "$M" -k 5 "$T/cpu.ave" -o "$T/x.avg"
+done
+expect graph_gpu_list_stream 2 empty "^avsl-graph: -g reads the queries as a stream" -- \
+	env EMU_DEVICES=2 "$EMU/avsl-graph" -q -d cuda:0,1 -m "$M" -k 5 -g "$T/cpu.ave" "$T/cpu.ave" -o "$T/x.avg"
+expect embed_gpu_list_one_device 2 empty "^avsl-embed: --device cuda:0,1: avsl-embed runs on one device" -- \
+	env EMU_DEVICES=2 "$EMU/avsl-embed" -q -t 1 -d cuda:0,1 -m "$M" "$S" -o "$T/x.ave"
+check graph_gpu_list_wrote_nothing "test ! -e '$T/x.avg' && test ! -e '$T/x.ave'"
+
 # ---- limits of the device: refused in one line before any work, nothing written
 rm -f "$T/x.avg"
 expect graph_cuda_k_limit 1 empty "^avsl-graph: .*: k 2000: at most 1024 neighbours per query on a CUDA device\$" -- \

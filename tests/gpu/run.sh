@@ -66,6 +66,21 @@ why() {
 	fi
 }
 
+# two_runs LIMIT SMALL LARGE CMD...: CMD SMALL, then (if it succeeded) CMD LARGE, each under the limit; sets RC,
+# T_SMALL and T_LARGE (seconds), stderr in $W/two.err. A rate from the difference cancels the start-up.
+two_runs() {
+	local t=$1 small=$2 large=$3 a b c
+	shift 3
+	a=$(now)
+	timeout -k 5 "$t" "$@" "$small" 2>"$W/two.err"
+	RC=$?
+	b=$(now)
+	[ "$RC" = 0 ] && { timeout -k 5 "$t" "$@" "$large" 2>"$W/two.err"; RC=$?; }
+	c=$(now)
+	T_SMALL=$(secs "$a" "$b")
+	T_LARGE=$(secs "$b" "$c")
+}
+
 print_table() {
 	echo
 	echo "avsl GPU check ($(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - START)) s of $BUDGET)"
@@ -244,18 +259,13 @@ for prec in fp32 tf32; do
 		row "embed $prec" "skipped" "out of time"
 		continue
 	fi
-	E=("$BIN/avsl-embed" -q -d cuda --precision $prec -b 180 -t "$(nproc)" -m "$CK" -o /dev/null)
-	a=$(now)
-	timeout -k 5 "$t" "${E[@]}" "$W/embed360.avs" 2>"$W/embed.err"
-	rc=$?
-	b=$(now)
-	[ "$rc" = 0 ] && { timeout -k 5 "$t" "${E[@]}" "$W/embed3600.avs" 2>"$W/embed.err"; rc=$?; }
-	c=$(now)
-	if [ "$rc" != 0 ]; then
-		row "embed $prec" "$(why "$rc" "$W/embed.err" "$t")" "ResNet-50 224, batch 180"
+	two_runs "$t" "$W/embed360.avs" "$W/embed3600.avs" "$BIN/avsl-embed" -q -d cuda --precision $prec -b 180 \
+		-t "$(nproc)" -m "$CK" -o /dev/null
+	if [ "$RC" != 0 ]; then
+		row "embed $prec" "$(why "$RC" "$W/two.err" "$t")" "ResNet-50 224, batch 180"
 	else
-		row "embed $prec" "$(awk -v s="$(secs "$a" "$b")" -v l="$(secs "$b" "$c")" 'BEGIN { printf "%.0f img/s", 3240 / (l - s) }')" \
-			"(3,600 - 360) images / (wall 3,600 - wall 360): $(secs "$b" "$c") s - $(secs "$a" "$b") s"
+		row "embed $prec" "$(awk -v s="$T_SMALL" -v l="$T_LARGE" 'BEGIN { printf "%.0f img/s", 3240 / (l - s) }')" \
+			"(3,600 - 360) images / (wall 3,600 - wall 360): $T_LARGE s - $T_SMALL s"
 	fi
 done
 
@@ -269,18 +279,12 @@ for prec in fp32 tf32; do
 		row "graph $prec" "skipped" "$([ -s "$CK" ] && echo "out of time" || echo "no checkpoint")"
 		continue
 	fi
-	G=("$BIN/avsl-graph" -q -d cuda --precision $prec -m "$CK" -k 128 -o /dev/null)
-	a=$(now)
-	timeout -k 5 "$t" "${G[@]}" "$W/g4k.ave" 2>"$W/graph.err"
-	rc=$?
-	b=$(now)
-	[ "$rc" = 0 ] && { timeout -k 5 "$t" "${G[@]}" "$W/g16k.ave" 2>"$W/graph.err"; rc=$?; }
-	c=$(now)
-	if [ "$rc" != 0 ]; then
-		row "graph $prec" "$(why "$rc" "$W/graph.err" "$t")" "avsl metric, D 512, k 128"
+	two_runs "$t" "$W/g4k.ave" "$W/g16k.ave" "$BIN/avsl-graph" -q -d cuda --precision $prec -m "$CK" -k 128 -o /dev/null
+	if [ "$RC" != 0 ]; then
+		row "graph $prec" "$(why "$RC" "$W/two.err" "$t")" "avsl metric, D 512, k 128"
 	else
-		row "graph $prec" "$(awk -v s="$(secs "$a" "$b")" -v l="$(secs "$b" "$c")" 'BEGIN { printf "%.3g pairs/s", (16384 * 16384 - 4096 * 4096) / (l - s) }')" \
-			"avsl metric, D 512 x 3 levels, k 128: 16,384^2 in $(secs "$b" "$c") s, 4,096^2 in $(secs "$a" "$b") s"
+		row "graph $prec" "$(awk -v s="$T_SMALL" -v l="$T_LARGE" 'BEGIN { printf "%.3g pairs/s", (16384 * 16384 - 4096 * 4096) / (l - s) }')" \
+			"avsl metric, D 512 x 3 levels, k 128: 16,384^2 in $T_LARGE s, 4,096^2 in $T_SMALL s"
 	fi
 done
 if [ -s "$CK" ] && [ "$(limit 60)" -gt 0 ]; then

@@ -1,7 +1,6 @@
 /* evaluate.c: see evaluate.h. */
 #include "evaluate.h"
 #include "dist.h"
-#include "devmem.h"
 #include "knn.h"
 #include "progress.h"
 #include "util.h"
@@ -112,14 +111,7 @@ void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, 
 		o.k = 1;
 	o.threads = m->dev->threads;
 	o.ctx = &m->dev->ctx;
-	/* The AVSL metric's search runs on the model's device (knn_device.h); the baseline's plain metric on the CPU,
-	 * where its embeddings are (a few thousand test images: the search is small next to the embedding). */
-	op_ctx cpu;
-	if (o.metric.kind != KNN_AVSL && devmem_is_device(o.ctx)) {
-		if (op_ctx_init(&cpu, OP_DEVICE_CPU, m->dev->threads))
-			die("evaluation: %s", cpu.err);
-		o.ctx = &cpu;
-	}
+	/* the search runs on the model's device, every metric (knn_device.h) */
 	o.tile = 256;
 	o.q_begin = 0;
 	o.q_end = s->n;
@@ -136,8 +128,6 @@ void evaluate_metrics(const model *m, const ave_set *s, const long *ks, int nk, 
 		    (unsigned long long)s->n);
 	metrics_free(&acc);
 	free(s_hat);
-	if (o.ctx != &m->dev->ctx)
-		op_ctx_free(&cpu);
 }
 
 void evaluate_gather(ave_set *s)

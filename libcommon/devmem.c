@@ -8,6 +8,16 @@
 
 int devmem_is_device(const op_ctx *ctx) { return ctx->device != OP_DEVICE_CPU; }
 
+static const char *hint = "the batch size";
+
+void devmem_set_hint(const char *what_to_lower) { hint = what_to_lower; }
+
+void devmem_die_no_room(op_ctx *ctx, const char *what, size_t bytes)
+{
+	die("%s:%d: out of device memory: %s (%.3g MB) does not fit (%s); lower %s", op_backend_name(ctx), ctx->index,
+	    what, bytes / 1e6, ctx->err, hint);
+}
+
 void *devmem_alloc(op_ctx *ctx, size_t count, size_t size)
 {
 	if (!devmem_is_device(ctx))
@@ -17,8 +27,7 @@ void *devmem_alloc(op_ctx *ctx, size_t count, size_t size)
 		die("device buffer of %zu x %zu bytes is too large", count, size);
 	void *p = NULL;
 	if (op_alloc(ctx, &p, bytes))
-		die("%s: %zu bytes of device memory do not fit (%s); lower the batch size (-b) or the tile budget "
-		    "(--tile-budget)", op_backend_name(ctx), bytes, ctx->err);
+		devmem_die_no_room(ctx, "a buffer", bytes);
 	return p;
 }
 
@@ -68,8 +77,7 @@ static void *arena_alloc(void *dev, size_t bytes)
 	if (op_alloc(ctx, &p, bytes) || op_memset(ctx, p, 0, bytes)) {
 		if (p)
 			op_free(ctx, p);
-		die("%s: the activations' %zu bytes of device memory do not fit (%s); lower the batch size (-b)",
-		    op_backend_name(ctx), bytes, ctx->err);
+		devmem_die_no_room(ctx, "the activation arena", bytes);
 	}
 	return p;
 }

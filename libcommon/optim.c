@@ -1,5 +1,6 @@
 /* optim.c: see optim.h. */
 #include "optim.h"
+#include "devmem.h"
 #include "threadpool.h"
 #include "util.h"
 
@@ -94,8 +95,7 @@ void adamw_to_device(adamw *o, op_ctx *ctx)
 	size_t bytes = (o->ps->total ? o->ps->total : 16) * sizeof(float);
 	if ((!o->dev_m && op_alloc(ctx, (void **)&o->dev_m, bytes)) || (!o->dev_v && op_alloc(ctx, (void **)&o->dev_v,
 											       bytes)))
-		die("%s: the Adam moments' 2 x %zu bytes of device memory do not fit (%s)", op_backend_name(ctx), bytes,
-		    ctx->err);
+		devmem_die_no_room(ctx, "the Adam moments", 2 * bytes);
 	OP_DO(ctx, op_upload(ctx, o->dev_m, o->m, bytes));
 	OP_DO(ctx, op_upload(ctx, o->dev_v, o->v, bytes));
 	OP_DO(ctx, op_ctx_sync(ctx));

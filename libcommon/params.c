@@ -1,5 +1,6 @@
 /* params.c: see params.h. */
 #include "params.h"
+#include "devmem.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -82,7 +83,8 @@ void paramset_upload(paramset *ps, op_ctx *ctx)
 	size_t bytes = (ps->total ? ps->total : 16) * sizeof(float);
 	if (!ps->dev) {
 		ps->dev_ctx = ctx;
-		OP_DO(ctx, op_alloc(ctx, (void **)&ps->dev, bytes));
+		if (op_alloc(ctx, (void **)&ps->dev, bytes))
+			devmem_die_no_room(ctx, "the parameters", bytes);
 	}
 	OP_DO(ctx, op_upload(ctx, ps->dev, ps->data, bytes));
 	OP_DO(ctx, op_ctx_sync(ctx)); /* data may change once this returns */
@@ -105,7 +107,7 @@ void paramset_to_device(paramset *ps, op_ctx *ctx)
 	paramset_upload(ps, ctx);
 	size_t bytes = (ps->total ? ps->total : 16) * sizeof(float);
 	if (!ps->dev_grad && op_alloc(ctx, (void **)&ps->dev_grad, bytes))
-		die("%s: the gradients' %zu bytes of device memory do not fit (%s)", op_backend_name(ctx), bytes, ctx->err);
+		devmem_die_no_room(ctx, "the gradients", bytes);
 	OP_DO(ctx, op_memset(ctx, ps->dev_grad, 0, bytes));
 }
 

@@ -1,6 +1,7 @@
 /* trainer.c: see trainer.h. */
 #include "trainer.h"
 #include "checkpoint.h"
+#include "devmem.h"
 #include "cli.h"
 #include "dist.h"
 #include "evaluate.h"
@@ -97,6 +98,7 @@ static void open_device(trainer *t, const char *name)
 	 * BN sums) still work on host memory, so several ranks train on the CPU only. */
 	t->dev = avsl_device_open(name, t->c->threads, "training",
 				  dist_world() > 1 ? "data-parallel training over several ranks (mpirun)" : NULL);
+	devmem_set_hint("the batch size (--batch_size, and --test_batch_size for the evaluation)");
 }
 
 /* The host copies of what lives on the device (parameters; with opt also the Adam moments) brought up to date before
@@ -151,6 +153,7 @@ static void build_model(trainer *t, int argc, char **argv, const char *device)
 static void fill_entry(const trainer *t, trainlog_entry *e, int epoch, const double *loss_sum, int batches)
 {
 	memset(e, 0, sizeof *e);
+	e->data_wait = -1;
 	static const char *const avsl_names[4] = {"final", "level0", "level1", "level2"};
 	e->epoch = epoch;
 	e->step = t->st.step;
@@ -245,9 +248,13 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	double sum[4] = {0}, win[4] = {0};
 	int n_sum = 0, n_win = 0;
 	double t0 = avsl_now(), tw = t0;
+	double wait_sum = 0, wait_win = 0; /* seconds blocked on the loader (its threads prepare the next batches) */
 	int trunk_grads = t->opt.group[PG_TRUNK].active;
 	for (int64_t b = skip_batches; b < nb; b++) {
+		double tl = avsl_now();
 		int n = loader_next_borrow(t->train, &x, &labels, &ids);
+		tl = avsl_now() - tl;
+		wait_sum += tl, wait_win += tl;
 		if (n < 0)
 			die("%s", loader_error(t->train));
 		if (n == 0)
@@ -283,6 +290,7 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 			double now = avsl_now();
 			e.seconds = now - tw;
 			e.img_s = e.seconds > 0 ? (double)n_win * c->batch_size / e.seconds : 0;
+			e.data_wait = e.seconds > 0 ? wait_win / e.seconds : 0;
 			if (t->lead)
 				trainlog_step(&t->log, &e);
 			if (t->lead && c->verbosity >= CLI_VERBOSE)
@@ -290,6 +298,7 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 					(long long)t->st.step, e.loss[0], e.img_s);
 			memset(win, 0, sizeof win);
 			n_win = 0;
+			wait_win = 0;
 			tw = now;
 		}
 		if (sig) {
@@ -306,6 +315,10 @@ static int run_epoch(trainer *t, int epoch, int skip_batches)
 	fill_entry(t, &e, epoch, sum, n_sum);
 	e.seconds = avsl_now() - t0;
 	e.img_s = e.seconds > 0 ? (double)n_sum * c->batch_size / e.seconds : 0;
+	e.data_wait = e.seconds > 0 ? wait_sum / e.seconds : 0;
+	if (t->lead && c->verbosity >= CLI_VERBOSE)
+		fprintf(stderr, "%s: epoch %d: %.1f%% of the time waiting for data (%.2f of %.2f s)\n", avsl_progname(),
+			epoch, 100 * e.data_wait, wait_sum, e.seconds);
 	t->st.epoch = epoch + 1;
 	t->st.batch_in_epoch = 0;
 	int stop = 0;

@@ -84,6 +84,10 @@ int trainlog_format(char *buf, size_t len, const char *type, const trainlog_entr
 	put_num(&s, e->img_s);
 	put(&s, ",\"seconds\":");
 	put_num(&s, e->seconds);
+	if (e->data_wait >= 0) {
+		put(&s, ",\"data_wait\":");
+		put_num(&s, e->data_wait);
+	}
 	if (e->n_recall > 0) {
 		put(&s, ",\"recall\":{");
 		for (int i = 0; i < e->n_recall && i < TRAINLOG_MAX_METRICS; i++) {

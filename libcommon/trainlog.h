@@ -3,7 +3,8 @@
  * run/train.jsonl gets one object per logged step interval ({"type":"step",...}) and one per epoch
  * ({"type":"epoch",...}), each on its own line and flushed at once, so `tail -f` and a crashed run both leave a
  * readable log. Keys: epoch, step (global iteration), losses {"final","level0","level1","level2"} for AVSL or
- * {"loss"} for the baseline (a NaN becomes null), lr {"trunk","embedder","collector"}, img_s, and for an evaluated
+ * {"loss"} for the baseline (a NaN becomes null), lr {"trunk","embedder","collector"}, img_s, seconds, data_wait
+ * (the share of those seconds the step waited for the loader; absent when not measured), and for an evaluated
  * epoch "recall" {"1": r1, "2": r2, ...} plus any extra metrics. The stderr summary is one line per epoch.
  */
 #ifndef AVSL_TRAINLOG_H
@@ -24,6 +25,7 @@ typedef struct {
 	int active[3];       /* optimiser stepped (warm-up) */
 	double img_s;        /* training throughput over the interval */
 	double seconds;      /* wall time of the interval (epoch records: the epoch) */
+	double data_wait;    /* share of that time spent waiting for the loader's next batch (0..1); < 0: not measured */
 	/* epoch records with an evaluation: */
 	int n_recall;
 	int recall_k[TRAINLOG_MAX_METRICS];

@@ -6,6 +6,7 @@
  * models write three levels of embeddings with their certainties; baseline models one L2-normalised embedding.
  */
 #include "checkpoint.h"
+#include "devmem.h"
 #include "cli.h"
 #include "device.h"
 #include "dist.h"
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
 	char missing[256];
 	avsl_device *dev = avsl_device_open(device, threads, "embedding",
 					    model_embed_cuda_missing(&c, missing, sizeof missing));
+	devmem_set_hint("the batch size (-b)");
 
 	model m;
 	checkpoint_load(model_path, &c, &m, NULL, NULL, dev);

@@ -2,6 +2,7 @@
  * See man/avsl-graph.1. The work lives in libcommon/knn.c. */
 #include "cli.h"
 #include "device.h"
+#include "devmem.h"
 #include "dist.h"
 #include "emb.h"
 #include "graph.h"
@@ -317,6 +318,7 @@ int main(int argc, char **argv)
 	char missing[256];
 	avsl_device *dev = avsl_device_open_list(device, (int)threads, "the neighbour search",
 						 cuda_missing(&metric, rerank, missing, sizeof missing));
+	devmem_set_hint("the tile budget (--tile-budget)");
 	if (dev->n_more && streaming) {
 		avsl_device_close(dev);
 		die_usage("-g reads the queries as a stream, answered on one device (with a GPU list add --shard 0/1: "

@@ -21,6 +21,7 @@ static trainlog_entry avsl_entry(void)
 	e.active[0] = e.active[1] = e.active[2] = 1;
 	e.img_s = 412.25;
 	e.seconds = 83.5;
+	e.data_wait = 0.03125;
 	return e;
 }
 
@@ -32,9 +33,13 @@ TEST(step_line_exact)
 	const char *want = "{\"type\":\"step\",\"epoch\":12,\"step\":384,\"losses\":{\"final\":1.25,\"level0\":0.5,"
 			   "\"level1\":0.25,\"level2\":0.125},\"lr\":{\"trunk\":1e-05,\"embedder\":0.00055,"
 			   "\"collector\":0.00011},\"active\":{\"trunk\":true,\"embedder\":true,\"collector\":true},"
-			   "\"img_s\":412.25,\"seconds\":83.5}";
+			   "\"img_s\":412.25,\"seconds\":83.5,\"data_wait\":0.03125}";
 	CHECKF(strcmp(buf, want) == 0, "%.400s", buf);
 	CHECK(n == (int)strlen(want));
+	e.data_wait = -1; /* not measured: no key */
+	trainlog_format(buf, sizeof buf, "step", &e);
+	CHECKF(strstr(buf, "data_wait") == NULL && strstr(buf, "\"seconds\":83.5}") != NULL, "%.400s", buf);
+	e.data_wait = 0.03125;
 	char tiny[10];
 	CHECK(trainlog_format(tiny, sizeof tiny, "step", &e) == n && strlen(tiny) == 9); /* truncates, reports need */
 }

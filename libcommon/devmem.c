@@ -14,8 +14,12 @@ void devmem_set_hint(const char *what_to_lower) { hint = what_to_lower; }
 
 void devmem_die_no_room(op_ctx *ctx, const char *what, size_t bytes)
 {
-	die("%s:%d: out of device memory: %s (%.3g MB) does not fit (%s); lower %s", op_backend_name(ctx), ctx->index,
-	    what, bytes / 1e6, ctx->err, hint);
+	char avail[96] = "";
+	size_t fr = 0, tot = 0;
+	if (op_mem_info(ctx, &fr, &tot) == 0 && tot > 0)
+		snprintf(avail, sizeof avail, " (%.3g of %.3g MB free)", fr / 1e6, tot / 1e6);
+	die("%s:%d: out of device memory: %s (%.3g MB) does not fit%s; lower %s", op_backend_name(ctx), ctx->index, what,
+	    bytes / 1e6, avail, hint);
 }
 
 void *devmem_alloc(op_ctx *ctx, size_t count, size_t size)

@@ -16,8 +16,8 @@ int devmem_is_device(const op_ctx *ctx);
 /* What the out-of-memory message tells the user to lower, e.g. "the batch size (-b)" (a tool sets it once, after
  * opening its device; default "the batch size"). */
 void devmem_set_hint(const char *what_to_lower);
-/* Die with the one-line out-of-memory message: "cuda:0: out of device memory: WHAT (X MB) does not fit (the
- * allocator's reason); lower HINT". */
+/* Die with the one-line out-of-memory message: "cuda:0: out of device memory: WHAT (X MB) does not fit (F of T MB
+ * free); lower HINT" (op_mem_info). */
 void devmem_die_no_room(op_ctx *ctx, const char *what, size_t bytes) __attribute__((noreturn));
 /* count * size bytes (uninitialised) in ctx's memory; devmem_free(ctx, NULL) does nothing. */
 void *devmem_alloc(op_ctx *ctx, size_t count, size_t size);

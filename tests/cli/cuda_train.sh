@@ -80,6 +80,9 @@ pair() { # NAME ARGS...: two steps on the CPU and on the emulated device, compar
 	cp "$T/err" "$T/$name-cuda.err"
 	expect "${name}_losses_cuda_vs_cpu" 0 - "" -- losses_close "$T/$name-cuda/train.jsonl" "$T/$name-cpu/train.jsonl" 1e-5
 	echo "# $name: $(cat "$T/out")"
+	# every step and epoch record says which share of its time waited for the loader
+	check "${name}_data_wait_logged" "$PY -c 'import json, sys; r = [json.loads(l) for l in open(\"$T/$name-cuda/train.jsonl\")]; sys.exit(not (len(r) == 3 and all(0 <= x[\"data_wait\"] <= 1 for x in r)))'"
+	check "${name}_data_wait_verbose" "grep -Eq '^avsl-train: epoch 0: [0-9.]+% of the time waiting for data' '$T/$name-cuda.err'"
 	expect "${name}_grad_norms_cuda_vs_cpu" 0 - "" -- norms_close "$T/$name-cuda.err" "$T/$name-cpu.err" 1e-5
 	echo "# $name: $(cat "$T/out")"
 	for f in model last; do
@@ -100,6 +103,23 @@ pair avsl
 pair avsl_batch_stats --not_freeze_bn
 pair baseline_distance --setting proxy_anchor --baseline-loss distance
 pair baseline_cosine --setting proxy_anchor --baseline-loss cosine
+
+# ---- out of device memory (the emulated device limited by EMU_DEVICE_MEM): one line naming the device, what does
+# not fit, its size, the free and total memory and the flag to lower, exit 1, before the first step, no checkpoint
+nomem='^avsl-train: cuda:0: out of device memory: the WHAT \([0-9.e+-]+ MB\) does not fit \([0-9.e+-]+ of 0\.[0-9]+ MB free\); lower the batch size \(--batch_size, and --test_batch_size for the evaluation\)$'
+# what fails first as the device grows (4 KiB pages): the first plan's arena, the parameters, the gradients, the
+# Adam moments, the training batch's arena
+for case in 40K:activation_arena 120K:parameters 170K:gradients 220K:Adam_moments 400K:activation_arena; do
+	lim=${case%%:*} what=${case#*:}
+	expect "train_cuda_out_of_memory_$lim" 1 - "${nomem/WHAT/${what/_/ }}" -- env EMU_DEVICE_MEM=$lim "$EMU/avsl-train" \
+		"${ARGS[@]}" --epochs 1 -d cuda -q -o "$T/oom-$lim"
+	check "train_cuda_out_of_memory_${lim}_one_line" "test \$(wc -l <'$T/err') -eq 1"
+	check "train_cuda_out_of_memory_${lim}_no_checkpoint" "test ! -e '$T/oom-$lim/last.safetensors' && test ! -e '$T/oom-$lim/model.safetensors'"
+	echo "# $lim: $(cat "$T/err")"
+done
+expect embed_cuda_out_of_memory 1 empty '^avsl-embed: cuda:0: out of device memory: .+ does not fit \(.+ MB free\); lower the batch size \(-b\)$' -- \
+	env EMU_DEVICE_MEM=200K "$EMU/avsl-embed" -q -t 1 -d cuda -m "$T/avsl-cpu/model.safetensors" "$D/test.avs" -o "$T/oom.ave"
+check embed_cuda_out_of_memory_no_output "test ! -e '$T/oom.ave'"
 
 # ---- checkpoints across devices: epoch 1 on one device, epoch 2 on the other, against two epochs on the CPU
 avsl-train "${ARGS[@]}" --epochs 2 -d cpu -o "$T/two-cpu" 2>/dev/null

@@ -175,8 +175,27 @@ inline cudaError_t emu_fail(cudaError_t e, const char *what)
 	fprintf(stderr, "cuda-emu: %s\n", what);
 	return e;
 }
+// Each device's capacity: EMU_DEVICE_MEM, bytes with an optional K, M or G suffix, or a comma list of them, one per
+// device (the last repeats); default 80G. cudaMalloc past it fails as on a full device (so the tools'
+// out-of-memory messages can be tested); cudaMemGetInfo's free memory is the capacity less what the device holds.
+inline size_t emu_capacity(int dev)
+{
+	const char *e = getenv("EMU_DEVICE_MEM");
+	size_t cap = (size_t)80 << 30;
+	for (int i = 0; e && *e && i <= dev; i++) {
+		char *end;
+		cap = strtoull(e, &end, 10);
+		cap <<= *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		end += *end == 'K' || *end == 'M' || *end == 'G';
+		if (*end != ',')
+			break;
+		e = end + 1;
+	}
+	return cap;
+}
 inline cudaError_t emu_malloc(void **p, size_t n)
 {
+	const size_t cap = emu_capacity(emu_cur_dev);
 	pthread_mutex_lock(&emu_mem_lock);
 	if (!emu_region_base) {
 		void *r = mmap(nullptr, EMU_REGION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -187,7 +206,7 @@ inline cudaError_t emu_malloc(void **p, size_t n)
 		bytes = 4096;
 	cudaError_t e = cudaErrorMemoryAllocation;
 	*p = nullptr;
-	if (emu_region_base && emu_region_used + bytes + 4096 <= EMU_REGION) {
+	if (emu_region_base && emu_region_used + bytes + 4096 <= EMU_REGION && emu_dev_used[emu_cur_dev] + bytes <= cap) {
 		char *q = emu_region_base + emu_region_used;
 		if (mprotect(q, bytes, PROT_READ | PROT_WRITE) == 0) {
 			emu_region_used += bytes + 4096; // one unmapped guard page after every allocation
@@ -225,21 +244,9 @@ inline cudaError_t cudaFree(void *p)
 	mprotect(p, bytes, PROT_NONE); // a later use faults
 	return cudaSuccess;
 }
-// Each device's capacity: EMU_DEVICE_MEM, bytes with an optional K, M or G suffix, or a comma list of them, one per
-// device (the last repeats); default 80G. Free: the capacity less what the device holds.
 inline cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total)
 {
-	const char *e = getenv("EMU_DEVICE_MEM");
-	size_t cap = (size_t)80 << 30;
-	for (int i = 0; e && *e && i <= emu_cur_dev; i++) {
-		char *end;
-		cap = strtoull(e, &end, 10);
-		cap <<= *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-		end += *end == 'K' || *end == 'M' || *end == 'G';
-		if (*end != ',')
-			break;
-		e = end + 1;
-	}
+	size_t cap = emu_capacity(emu_cur_dev);
 	pthread_mutex_lock(&emu_mem_lock);
 	size_t used = emu_dev_used[emu_cur_dev];
 	pthread_mutex_unlock(&emu_mem_lock);

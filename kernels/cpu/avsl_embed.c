@@ -1,6 +1,5 @@
 /* avsl_embed.c: training-time AVSL embedder ops (method §2): pooled embeddings (avg + max pool, 1x1 conv as a
  * GEMM) forward/backward, class-activation maps, certainties, batch links, row normalisation backward. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -50,8 +49,8 @@ int cpu_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const f
 {
 	/* One GEMM for the whole batch (a per-image GEMM and a thread team per image cost more than the arithmetic at
 	 * the demo's sizes): F is copied channel-major, Fc (C, N*HW), so A' = W Fc is (D, N*HW); then per (image,
-	 * dimension) row A' goes back to A's (N, D, HW) layout with the linearised max added. The GEMM uses OpenBLAS's
-	 * own threads; ctx->threads is for the copies and the scatter. */
+	 * dimension) row A' goes back to A's (N, D, HW) layout with the linearised max added. The GEMM splits its
+	 * output columns over ctx->threads (cpu_sgemm), as the copies and the scatter do. */
 	const int threads = ctx->threads;
 	const size_t NHW = (size_t)N * HW;
 	float *Fc = cpu_scratch(ctx, sizeof(float) * (NHW * C + NHW * D)); /* (C, N*HW), then A' (D, N*HW) */
@@ -70,8 +69,7 @@ int cpu_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const f
 			for (size_t j = 0; j < NHW; j++)
 				Ac[(size_t)c * NHW + j] = bias[c];
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, D, (int)NHW, C, 1.0f, W, C, Fc, (int)NHW, 1.0f, Ac,
-		    (int)NHW);
+	cpu_sgemm(ctx, 0, 0, D, (int)NHW, C, 1.0f, W, C, Fc, (int)NHW, 1.0f, Ac, (int)NHW);
 	/* the linearised max: N_i * max at the arg-max position, through the same weights, one (image, dimension)
 	 * row of A per iteration */
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -183,8 +181,7 @@ int cpu_avsl_link_batch(op_ctx *ctx, const float *lo, int Hl, int Wl, const floa
 		memcpy(hi_o, hi + bc * M, sizeof(float) * M);
 		l2norm_vec(hi_o, M);
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, D, D, (int)NM, 1.0f / N, Lo, (int)NM, Hi, (int)NM, 0.0f,
-		    link, D);
+	cpu_sgemm(ctx, 0, 1, D, D, (int)NM, 1.0f / N, Lo, (int)NM, Hi, (int)NM, 0.0f, link, D);
 	return 0;
 }
 

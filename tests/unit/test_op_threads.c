@@ -138,9 +138,43 @@ TEST(conv_pieces_same_for_every_thread_count)
 	free(x), free(w), free(bias), free(dy);
 }
 
+/* The blocked batch-norm backward also cuts the batch into pieces by N only (kernels/cpu/bnorm_blocked.c): 1, 2 and
+ * 3 threads give the same dx, dres, dgamma, dbeta bits (N 13 over 8 pieces, 12 channels: a padded second block) */
+TEST(bn_bwd_pieces_same_for_every_thread_count)
+{
+	const bn_shape s = {13, 12, 9, OP_NCHW8C};
+	const size_t n = op_act_numel(13, 12, 9, OP_NCHW8C);
+	float *x = filled(n, 11), *dy = filled(n, 12), *ry = filled(n, 13), *ga = filled(12, 14), *mu = filled(12, 15);
+	float *is = filled(12, 16);
+	for (size_t i = 0; i < 12; i++)
+		is[i] = 1.5f + is[i];
+	for (size_t i = 0; i < n; i++) /* padding lanes (channels 12..15) are zero in a blocked tensor */
+		if ((i / (9 * 8)) % 2 && i % 8 >= 4)
+			x[i] = dy[i] = ry[i] = 0;
+	float *out[3][4];
+	for (int t = 0; t < 3; t++) {
+		op_ctx ctx;
+		CHECK(op_ctx_init(&ctx, OP_DEVICE_CPU, t + 1) == 0);
+		out[t][0] = calloc(n, sizeof(float)), out[t][1] = calloc(n, sizeof(float));
+		out[t][2] = calloc(12, sizeof(float)), out[t][3] = calloc(12, sizeof(float));
+		CHECK(op_bn_bwd(&ctx, &s, x, dy, ry, ga, mu, is, 1, out[t][0], out[t][1], out[t][2], out[t][3]) == 0);
+		op_ctx_free(&ctx);
+	}
+	const size_t len[4] = {n, n, 12, 12};
+	for (int k = 0; k < 4; k++)
+		for (int t = 1; t < 3; t++)
+			CHECKF(!memcmp(out[t][k], out[0][k], len[k] * sizeof(float)), "output %d: %d threads differ from 1", k,
+			       t + 1);
+	for (int t = 0; t < 3; t++)
+		for (int k = 0; k < 4; k++)
+			free(out[t][k]);
+	free(x), free(dy), free(ry), free(ga), free(mu), free(is);
+}
+
 int main(void)
 {
 	RUN(conv_follows_the_thread_count);
 	RUN(conv_pieces_same_for_every_thread_count);
+	RUN(bn_bwd_pieces_same_for_every_thread_count);
 	return harness_finish();
 }

@@ -23,6 +23,7 @@ typedef struct op_backend {
 	int (*ctx_init)(op_ctx *ctx, int threads);
 	void (*ctx_free)(op_ctx *ctx);
 	int (*ctx_sync)(op_ctx *ctx);
+	int (*ctx_bind)(op_ctx *ctx); /* ops.h op_ctx_bind */
 	/* memory of the backend (ops.h op_alloc ... op_memset) */
 	int (*mem_alloc)(op_ctx *ctx, void **p, size_t bytes);
 	void (*mem_free)(op_ctx *ctx, void *p);
@@ -41,6 +42,7 @@ extern const op_backend *const op_backend_cuda; /* NULL in a build without CUDA 
 int cpu_ctx_init(op_ctx *ctx, int threads);
 void cpu_ctx_free(op_ctx *ctx);
 int cpu_ctx_sync(op_ctx *ctx);
+int cpu_ctx_bind(op_ctx *ctx);
 int cpu_mem_alloc(op_ctx *ctx, void **p, size_t bytes);
 void cpu_mem_free(op_ctx *ctx, void *p);
 int cpu_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
@@ -54,6 +56,7 @@ OP_LIST(X)
 int cuda_ctx_init(op_ctx *ctx, int threads);
 void cuda_ctx_free(op_ctx *ctx);
 int cuda_ctx_sync(op_ctx *ctx);
+int cuda_ctx_bind(op_ctx *ctx);
 int cuda_mem_alloc(op_ctx *ctx, void **p, size_t bytes);
 void cuda_mem_free(op_ctx *ctx, void *p);
 int cuda_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);

@@ -52,6 +52,8 @@ void op_ctx_set_threads(op_ctx *ctx, int threads) { ctx->threads = threads > 0 ?
 
 int op_ctx_sync(op_ctx *ctx) { return ctx->table->ctx_sync(ctx); }
 
+int op_ctx_bind(op_ctx *ctx) { return ctx->table->ctx_bind(ctx); }
+
 const char *op_backend_name(const op_ctx *ctx) { return ctx->table ? ctx->table->name : "none"; }
 
 int op_preferred_layout(const op_ctx *ctx) { return ctx->table->act_fmt; }

@@ -67,6 +67,11 @@ void op_ctx_free(op_ctx *ctx);
 void op_ctx_set_threads(op_ctx *ctx, int threads);
 /* Block until all work queued on ctx is done (no-op on the CPU). */
 int op_ctx_sync(op_ctx *ctx);
+/* Make ctx's device the calling thread's current device (CUDA keeps one per host thread, and op_ctx_init_on sets
+ * it in the thread that opens the context). A program driving several GPUs, one context and one host thread each
+ * (avsl-graph -d cuda:0,1), calls it first in every thread, and again in a thread that opened another context
+ * since; ops and memory calls then run on ctx's device. No-op on the CPU. 0, or -1 with ctx->err. */
+int op_ctx_bind(op_ctx *ctx);
 /* "cpu" or "cuda". */
 const char *op_backend_name(const op_ctx *ctx);
 /* The activation layout the backend's trunk ops are fastest in (CPU: OP_NCHW8C; CUDA: OP_NCHW). A trunk builds its

@@ -33,10 +33,41 @@ int avsl_device_parse(const char *s, int *kind, int *index)
 
 static const char expected[] = "expected cpu, cuda, cuda:N or auto";
 
+int avsl_device_list(const char *s, int *ids, const char **why)
+{
+	if (!s || strncmp(s, "cuda:", 5) != 0 || !strchr(s, ','))
+		return 0;
+	int n = 0;
+	for (const char *p = s + 5;; p++) {
+		size_t len = strspn(p, "0123456789");
+		if (len == 0 || len > 4 || (p[len] != ',' && p[len])) {
+			*why = "expected cuda:N,M,... (GPU ordinals, comma-separated)";
+			return -1;
+		}
+		if (n == AVSL_MAX_GPUS) {
+			*why = "more than 16 GPUs";
+			return -1;
+		}
+		ids[n] = atoi(p);
+		for (int i = 0; i < n; i++)
+			if (ids[i] == ids[n]) {
+				*why = "a GPU is listed twice";
+				return -1;
+			}
+		n++;
+		p += len;
+		if (!*p)
+			return n;
+	}
+}
+
 const char *avsl_device_arg(const char *s)
 {
-	int kind, index;
-	if (avsl_device_parse(s, &kind, &index))
+	int kind, index, ids[AVSL_MAX_GPUS];
+	const char *why;
+	if (avsl_device_list(s, ids, &why) < 0)
+		die_usage("--device: bad GPU list '%s': %s", s, why);
+	if (avsl_device_list(s, ids, &why) == 0 && avsl_device_parse(s, &kind, &index))
 		die_usage("--device: unknown device '%s' (%s)", s, expected);
 	return s;
 }
@@ -139,7 +170,37 @@ static int open_ctx(avsl_device *d, int kind, int index, int threads)
 	return 0;
 }
 
-avsl_device *avsl_device_open(const char *name, int threads, const char *work, const char *cuda_missing)
+/* The GPUs ids[0..n) of the list `name` (from src: "--device" or "AVSL_DEVICE", sep " " or "="): each opened as
+ * -d cuda:N, refused like it; the first becomes d->ctx and stays the calling thread's current device. */
+static avsl_device *open_list(const char *src, const char *sep, const char *name, const int *ids, int n, int threads,
+			      const char *work, const char *cuda_missing)
+{
+	avsl_device *d = xcalloc(1, sizeof *d), one;
+	char err[sizeof d->ctx.err + 300] = "";
+	if (cuda_missing)
+		snprintf(err, sizeof err, "CUDA has no implementation of %s yet (missing: %s); use -d cpu", work,
+			 cuda_missing);
+	else if (open_ctx(d, OP_DEVICE_CUDA, ids[0], threads))
+		snprintf(err, sizeof err, "cuda:%d: %s", ids[0], d->ctx.err);
+	d->more = xcalloc((size_t)n - 1, sizeof *d->more);
+	for (int i = 1; i < n && !err[0]; i++) {
+		if (open_ctx(&one, OP_DEVICE_CUDA, ids[i], threads)) {
+			snprintf(err, sizeof err, "cuda:%d: %s", ids[i], one.ctx.err);
+			op_ctx_free(&one.ctx);
+			break;
+		}
+		d->more[d->n_more++] = one.ctx;
+	}
+	if (!err[0] && op_ctx_bind(&d->ctx)) /* the opening thread works on the first GPU */
+		snprintf(err, sizeof err, "cuda:%d: %s", ids[0], d->ctx.err);
+	if (!err[0])
+		return precision_check(d);
+	avsl_device_close(d);
+	die("%s%s%s: %s", src, sep, name, err);
+}
+
+static avsl_device *device_open(const char *name, int threads, const char *work, const char *cuda_missing,
+				int lists)
 {
 	const char *src = "--device";
 	int given = 1; /* auto asked for (not the built-in default) */
@@ -153,10 +214,18 @@ avsl_device *avsl_device_open(const char *name, int threads, const char *work, c
 			given = 0;
 		}
 	}
-	int kind, index;
+	int kind, index, ids[AVSL_MAX_GPUS];
+	const char *sep = strcmp(src, "--device") == 0 ? " " : "=", *bad;
+	int n = avsl_device_list(name, ids, &bad);
+	if (n < 0)
+		die_usage("%s: bad GPU list '%s': %s", src, name, bad);
+	if (n > 0 && !lists)
+		die_usage("%s%s%s: %s runs on one device (a GPU list splits the queries of avsl-graph)", src, sep, name,
+			  avsl_progname());
+	if (n > 0)
+		return open_list(src, sep, name, ids, n, threads, work, cuda_missing);
 	if (avsl_device_parse(name, &kind, &index))
 		die_usage("%s: unknown device '%s' (%s)", src, name, expected);
-	const char *sep = strcmp(src, "--device") == 0 ? " " : "=";
 	avsl_device *d = xcalloc(1, sizeof *d);
 	if (kind == -1) {
 		/* auto: CUDA when it is usable and the work runs there, else the CPU */
@@ -185,6 +254,16 @@ avsl_device *avsl_device_open(const char *name, int threads, const char *work, c
 	die("%s%s%s: %s", src, sep, name, err);
 }
 
+avsl_device *avsl_device_open(const char *name, int threads, const char *work, const char *cuda_missing)
+{
+	return device_open(name, threads, work, cuda_missing, 0);
+}
+
+avsl_device *avsl_device_open_list(const char *name, int threads, const char *work, const char *cuda_missing)
+{
+	return device_open(name, threads, work, cuda_missing, 1);
+}
+
 const char *avsl_cuda_missing_ops(const op_id *ops, int n, char *buf, size_t cap)
 {
 	static const char has_cuda[OPID_COUNT] = {
@@ -204,6 +283,9 @@ void avsl_device_close(avsl_device *d)
 {
 	if (!d)
 		return;
+	for (int i = 0; i < d->n_more; i++)
+		op_ctx_free(&d->more[i]);
+	free(d->more);
 	op_ctx_free(&d->ctx);
 	free(d);
 }

@@ -47,11 +47,20 @@ typedef struct avsl_device {
 	int tf32;       /* AVSL_TF32=1 when opened: CUDA convolutions and GEMMs may use TF32 tensor cores */
 	char name[16];  /* "cpu" or "cuda:N", for messages */
 	op_ctx ctx;     /* the one op context of the tool: every op runs on it (owned) */
+	/* -d cuda:N,M,... (avsl_device_open_list only): the further GPUs of the list, each with a context of its own
+	 * (same threads and precision), which a tool that splits its work hands to its worker threads (op_ctx_bind);
+	 * ctx is the list's first GPU and the current device of the opening thread. */
+	int n_more;
+	op_ctx *more;   /* (n_more) owned */
 } avsl_device;
 
 /* A device name: "cpu", "cuda" (= "cuda:0"), "cuda:N" or "auto". Returns 0 with *kind (OP_DEVICE_CPU,
  * OP_DEVICE_CUDA, or -1 for auto) and *index, or -1 for anything else. */
 int avsl_device_parse(const char *s, int *kind, int *index);
+enum { AVSL_MAX_GPUS = 16 };
+/* A GPU list "cuda:N,M,..." (at least two distinct ordinals, at most AVSL_MAX_GPUS): their ordinals into ids and
+ * their count; 0 when s is no list (a plain name: avsl_device_parse); -1 with *why for a malformed list. */
+int avsl_device_list(const char *s, int *ids, const char **why);
 /* The -d argument checked at option-parsing time: returns it, or die_usage (exit 2) naming it. */
 const char *avsl_device_arg(const char *s);
 
@@ -67,6 +76,10 @@ const char *avsl_device_arg(const char *s);
  * auto takes CUDA when a device is usable and the work runs there, else the CPU; an auto that was asked for
  * (-d auto, AVSL_DEVICE=auto) says on stderr why it falls back, the default one is silent. */
 avsl_device *avsl_device_open(const char *name, int threads, const char *work, const char *cuda_missing);
+/* avsl_device_open for a tool that splits its work over several GPUs: name may also be a list "cuda:N,M,..."
+ * (avsl_device_list); each GPU is opened as -d cuda:N would be (the same refusals, naming it). A list given to
+ * avsl_device_open is a usage error (exit 2): that tool runs on one device. */
+avsl_device *avsl_device_open_list(const char *name, int threads, const char *work, const char *cuda_missing);
 void avsl_device_close(avsl_device *d);
 
 /* The ops of ops[0..n) that the CUDA backend has no implementation of (op_list.h's flag, which kernels/cuda/table.cu

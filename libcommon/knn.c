@@ -23,6 +23,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,17 @@ struct knn_prepared {
 	prep p;            /* the scanned metric's vectors: o->metric, or o->shortlist when re-ranking */
 	int32_t *sorted;   /* (gallery n) labels, ascending */
 	float *rows[AVSL_MAX_LEVELS]; /* re-rank: (gallery n, D) p-normalised rows per level (rerank_gallery_rows) */
+	float *certs[AVSL_MAX_LEVELS]; /* re-rank on a device: (gallery n, D) certainties (device), else NULL */
 };
 
 const float *const *knn_prepared_rows(const knn_prepared *p)
 {
 	return p && p->rows[0] ? (const float *const *)p->rows : NULL;
+}
+
+const float *const *knn_prepared_certs(const knn_prepared *p)
+{
+	return p && p->certs[0] ? (const float *const *)p->certs : NULL;
 }
 
 int knn_metric_parse(const char *s, knn_metric *m, const char **why)
@@ -115,6 +122,14 @@ int knn_check(const knn_opts *o, char *err, size_t errlen)
 			    INT32_MAX);
 	if (o->prepared && (o->prepared->gallery != o->gallery || o->query == o->gallery))
 		return fail(err, errlen, "internal: a prepared gallery serves only the set it was prepared for");
+	if (o->ctx && devmem_is_device(o->ctx)) { /* a row's running list lives in the top-k kernel's shared memory */
+		if (o->k > OP_TOPK_MAX_K)
+			return fail(err, errlen, "k %u: at most %d neighbours per query on a CUDA device", o->k,
+				    OP_TOPK_MAX_K);
+		if (o->rerank > OP_TOPK_MAX_K)
+			return fail(err, errlen, "--rerank %u: at most %d candidates per query on a CUDA device",
+				    o->rerank, OP_TOPK_MAX_K);
+	}
 	if (o->rerank) {
 		if (o->metric.kind != KNN_AVSL)
 			return fail(err, errlen, "--rerank re-ranks by the avsl metric (got a plain --metric)");
@@ -404,7 +419,7 @@ knn_prepared *knn_prepare(const knn_opts *o)
 		p->p.ctx = NULL;
 	p->sorted = sorted_labels(o->gallery);
 	if (o->rerank) /* the second stage reads p-normalised rows (and the raw certainties) */
-		rerank_gallery_rows(o, ctx, p->rows);
+		rerank_gallery_rows(o, ctx, p->rows, p->certs);
 	knn_ctx_close(ctx, &own);
 	return p;
 }
@@ -413,10 +428,16 @@ void knn_prepared_free(knn_prepared *p)
 {
 	if (!p)
 		return;
+	for (int l = 0; l < AVSL_MAX_LEVELS; l++) {
+		if (p->certs[l]) { /* device copies, of the run's context p->p.ctx */
+			devmem_free(p->p.ctx, p->rows[l]);
+			devmem_free(p->p.ctx, p->certs[l]);
+		} else {
+			free(p->rows[l]);
+		}
+	}
 	prep_free(&p->p);
 	free(p->sorted);
-	for (int l = 0; l < AVSL_MAX_LEVELS; l++)
-		free(p->rows[l]);
 	free(p);
 }
 
@@ -432,6 +453,153 @@ uint32_t knn_default_k(const ave_set *query, const ave_set *gallery)
 	return k > 1023 ? 1023 : k;
 }
 
+/* One device's share of a run (several with a GPU list, knn_opts.more_ctx): its tile inputs, tile and lists. */
+typedef struct {
+	op_ctx *ctx;
+	knn_dev dv;                     /* the AVSL metric on a device: its collector and tile */
+	const avsl_collector_view *cv;  /* the collector in ctx's memory */
+	prep pq, pg_own;
+	const prep *pg;                 /* the gallery's: pg_own, pq (gallery = queries) or the prepared one */
+	float *dist, *tile;             /* (nlist, kk) running lists: distances; (rows, CT) one distance tile */
+	int32_t *idx;                   /* (nlist, kk) and gallery indices */
+	float *hd;                      /* (T, kk) host copy of a finished block's lists */
+	int32_t *hi;
+	uint64_t r0;                    /* the block of this round: rows [r0, r0 + R); R = 0: none */
+	int R;
+} knn_part;
+
+/* What every part of a run shares. */
+typedef struct {
+	const knn_opts *o;
+	int same, sym, T, CT, kk, rows;
+	uint64_t nlist;                 /* rows of the lists: all queries in symmetric mode, else T */
+} knn_plan;
+
+static void part_open(const knn_plan *pl, knn_part *p, op_ctx *ctx)
+{
+	const knn_opts *o = pl->o;
+	memset(p, 0, sizeof *p);
+	p->ctx = ctx;
+	p->cv = o->metric.avsl;
+	if (o->metric.kind == KNN_AVSL && devmem_is_device(ctx)) {
+		knn_dev_open(&p->dv, ctx, o->metric.avsl, pl->rows, pl->CT);
+		p->cv = &p->dv.view;
+	}
+	prep_build(o, ctx, o->query, &p->pq);
+	p->pg = &p->pq;
+	if (o->prepared) {
+		p->pg = &o->prepared->p;
+	} else if (!pl->same) {
+		prep_build(o, ctx, o->gallery, &p->pg_own);
+		p->pg = &p->pg_own;
+	}
+	size_t n = (pl->nlist ? pl->nlist : 1) * (size_t)pl->kk;
+	p->hd = xmalloc_array((size_t)pl->T * pl->kk, sizeof *p->hd);
+	p->hi = xmalloc_array((size_t)pl->T * pl->kk, sizeof *p->hi);
+	OP_DO(ctx, op_alloc(ctx, (void **)&p->dist, n * sizeof *p->dist));
+	OP_DO(ctx, op_alloc(ctx, (void **)&p->idx, n * sizeof *p->idx));
+	if (p->dv.tile)
+		p->tile = p->dv.tile;
+	else
+		OP_DO(ctx, op_alloc(ctx, (void **)&p->tile, (size_t)pl->rows * pl->CT * sizeof *p->tile));
+	if (pl->sym)
+		OP_DO(ctx, op_topk_init(ctx, (int)pl->nlist, pl->kk, p->dist, p->idx));
+}
+
+static void part_close(const knn_plan *pl, knn_part *p)
+{
+	if (p->tile != p->dv.tile)
+		op_free(p->ctx, p->tile);
+	knn_dev_close(&p->dv);
+	op_free(p->ctx, p->dist);
+	op_free(p->ctx, p->idx);
+	free(p->hd);
+	free(p->hi);
+	prep_free(&p->pq);
+	if (!pl->same && !pl->o->prepared)
+		prep_free(&p->pg_own);
+}
+
+/* The lists of rows [p->r0, p->r0 + p->R): every column block's tile merged, then fetched into p->hd/hi. */
+static void part_block(const knn_plan *pl, knn_part *p)
+{
+	const knn_opts *o = pl->o;
+	op_ctx *ctx = p->ctx;
+	const uint64_t r0 = p->r0, ng = o->gallery->n;
+	const int R = p->R, kk = pl->kk, CT = pl->CT;
+	float *bd = p->dist + (pl->sym ? r0 : 0) * kk;
+	int32_t *bi = p->idx + (pl->sym ? r0 : 0) * kk;
+	if (!pl->sym)
+		OP_DO(ctx, op_topk_init(ctx, R, kk, bd, bi));
+	for (uint64_t c0 = pl->sym ? r0 : 0; c0 < ng; c0 += (uint64_t)CT) {
+		int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
+		tile_dist(o, ctx, p->cv, &p->pq, p->pg, r0, R, c0, C, p->tile, C);
+		/* the query's own index is excluded when the gallery is the query set */
+		OP_DO(ctx, op_topk_merge(ctx, p->tile, R, C, C, 1, (int64_t)c0, NULL, pl->same ? (int64_t)r0 : -1, bd,
+					 bi, kk));
+		if (pl->sym && c0 != r0) /* column side: the rows of block J take the tile transposed */
+			OP_DO(ctx, op_topk_merge(ctx, p->tile, C, R, 1, C, (int64_t)r0, NULL, -1, p->dist + c0 * kk,
+						 p->idx + c0 * kk, kk));
+	}
+	OP_DO(ctx, op_download(ctx, p->hd, bd, (size_t)R * kk * sizeof *p->hd));
+	OP_DO(ctx, op_download(ctx, p->hi, bi, (size_t)R * kk * sizeof *p->hi));
+}
+
+/* Emit the finished block of p, in query order. */
+static void part_emit(const knn_plan *pl, const knn_part *p, uint32_t k, const uint32_t *n_rel, avg_neighbour *nb,
+		      knn_emit_fn emit, void *ctx)
+{
+	const knn_opts *o = pl->o;
+	const ave_set *qs = o->query, *gs = o->gallery;
+	for (int r = 0; r < p->R; r++) {
+		uint64_t qi = p->r0 + r;
+		const float *ld = p->hd + (size_t)r * pl->kk;
+		const int32_t *li = p->hi + (size_t)r * pl->kk;
+		uint32_t n = 0; /* filled slots come first; a row misses some only when distances were NaN */
+		while (n < k && li[n] >= 0)
+			n++;
+		if (o->emit_index) {
+			o->emit_index(ctx, qi, n_rel[qi], li, ld, n);
+			continue;
+		}
+		for (uint32_t j = 0; j < n; j++) {
+			nb[j].id = gs->id[li[j]];
+			nb[j].label = gs->label[li[j]];
+			nb[j].dist = ld[j];
+		}
+		avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = n};
+		emit(ctx, qi, &q, nb);
+	}
+}
+
+/* A further GPU of a list: its own host thread, bound to its device, computing the blocks main hands it round by
+ * round (end, once: its part is open; then per round start: the round's blocks are assigned; end: computed). */
+typedef struct {
+	const knn_plan *pl;
+	knn_part *part;
+	op_ctx *ctx;
+	pthread_barrier_t *start, *end;
+	const int *stop;
+} knn_worker;
+
+static void *worker_main(void *arg)
+{
+	knn_worker *w = arg;
+	OP_DO(w->ctx, op_ctx_bind(w->ctx));
+	part_open(w->pl, w->part, w->ctx);
+	pthread_barrier_wait(w->end); /* ready: main assigns the first round only now */
+	for (;;) {
+		pthread_barrier_wait(w->start);
+		if (*w->stop)
+			break;
+		if (w->part->R)
+			part_block(w->pl, w->part);
+		pthread_barrier_wait(w->end);
+	}
+	part_close(w->pl, w->part);
+	return NULL;
+}
+
 int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen)
 {
 	if (knn_check(o, err, errlen) != 0)
@@ -439,119 +607,97 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 	if (o->rerank)
 		return knn_rerank_run(o, emit, ctx, err, errlen);
 	const ave_set *qs = o->query, *gs = o->gallery;
-	int same = qs == gs;
+	knn_plan pl = {.o = o, .same = qs == gs, .T = o->tile};
 	uint64_t ng = gs->n, q0 = o->q_begin, q1 = o->q_end;
-	uint64_t avail = ng - (same && ng > 0 ? 1 : 0);
+	uint64_t avail = ng - (pl.same && ng > 0 ? 1 : 0);
 	uint32_t k = o->k < avail ? o->k : (uint32_t)avail;
 	int T = o->tile;
-	/* The shortlist of a re-rank keeps its C candidates per row only until the row block is emitted. */
-	int sym = same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index;
+	op_ctx own, *octx = knn_ctx_open(o, &own);
+	int dev = devmem_is_device(octx);
+	/* A GPU list splits the row blocks over its devices, round robin (not a prepared gallery's stream: that is
+	 * prepared on the first GPU only). */
+	int nparts = dev && !o->prepared ? 1 + o->n_more : 1;
+	/* The shortlist of a re-rank keeps its C candidates per row only until the row block is emitted. Not on a
+	 * device: there every row block computes its whole row, so a run split over several devices (each block on
+	 * one) gives the same bits as one device (cuBLAS does not promise a tile and its transpose equal). */
+	pl.sym = pl.same && q0 == 0 && q1 == qs->n && o->metric.kind != KNN_AVSL && !o->emit_index && !dev;
 	/* Gallery columns per tile: the row tile in symmetric mode (blocks must line up), else at least 512 pairs
 	 * wide; a small row tile (--tile 1, one query at a time from a stream) gets about 256K pairs per tile, e.g. a
 	 * whole 5,000-item gallery for one query, since each op runs the context's threads and costs a few parallel
-	 * regions (slow on a busy machine). */
-	int CT = sym || T >= 512 ? T : 512;
-	if (!sym && T < 512)
-		CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
+	 * regions (slow on a busy machine). On a device: as many as the device tile budget holds (knn_device.h), for
+	 * every metric. */
+	pl.CT = pl.sym || T >= 512 ? T : 512;
+	if (!pl.sym && T < 512)
+		pl.CT = (int)(ng < (uint64_t)(262144 / T) ? (ng > 512 ? ng : 512) : (uint64_t)(262144 / T));
+	pl.rows = q1 - q0 < (uint64_t)T ? (int)(q1 - q0) : T;
+	if (pl.rows < 1)
+		pl.rows = 1;
+	if (dev)
+		pl.CT = knn_dev_cols(knn_tile_budget(o), pl.rows, ng ? ng : 1);
+	pl.kk = k ? (int)k : 1; /* k = 0 (a one-item set against itself): one slot that stays empty */
+	pl.nlist = pl.sym ? qs->n : (uint64_t)T;
 
-	op_ctx own, *octx = knn_ctx_open(o, &own);
-	/* The AVSL metric on a device: the collector uploaded, and the gallery columns of a tile as many as the
-	 * device tile budget holds (knn_device.h); the tile is knn_dev's. */
-	knn_dev dv = {0};
-	const avsl_collector_view *cv = o->metric.avsl;
-	if (o->metric.kind == KNN_AVSL && devmem_is_device(octx)) {
-		int rows = q1 - q0 < (uint64_t)T ? (int)(q1 - q0) : T;
-		CT = knn_dev_cols(knn_tile_budget(o), rows > 0 ? rows : 1, ng ? ng : 1);
-		knn_dev_open(&dv, octx, o->metric.avsl, rows > 0 ? rows : 1, CT);
-		cv = &dv.view;
-	}
-	prep pq, pg_own, *pg = &pq;
-	prep_build(o, octx, qs, &pq);
-	if (o->prepared) {
-		pg = (prep *)&o->prepared->p;
-	} else if (!same) {
-		prep_build(o, octx, gs, &pg_own);
-		pg = &pg_own;
-	}
 	uint32_t *n_rel = xmalloc_array(qs->n ? qs->n : 1, sizeof *n_rel);
 	if (o->prepared)
 		count_relevant(o->prepared->sorted, gs->n, qs, 0, n_rel);
 	else
 		knn_relevant_counts(qs, gs, n_rel);
+	avg_neighbour *nb = xmalloc_array((size_t)pl.kk, sizeof *nb);
 
-	/* Result lists (backend memory): all rows in symmetric mode (the column side feeds later blocks), else one
-	 * block's; their host copy for emitting a block. */
-	uint64_t nlist = sym ? qs->n : (uint64_t)T;
-	int kk = k ? (int)k : 1; /* k = 0 (a one-item set against itself): one slot that stays empty */
-	float *dist, *tile, *hd = xmalloc_array((size_t)T * kk, sizeof *hd);
-	int32_t *idx, *hi = xmalloc_array((size_t)T * kk, sizeof *hi);
-	OP_DO(octx, op_alloc(octx, (void **)&dist, (nlist ? nlist : 1) * kk * sizeof *dist));
-	OP_DO(octx, op_alloc(octx, (void **)&idx, (nlist ? nlist : 1) * kk * sizeof *idx));
-	if (dv.tile)
-		tile = dv.tile;
-	else
-		OP_DO(octx, op_alloc(octx, (void **)&tile, (size_t)T * CT * sizeof *tile));
-	if (sym)
-		OP_DO(octx, op_topk_init(octx, (int)nlist, kk, dist, idx));
-	avg_neighbour *nb = xmalloc_array((size_t)kk, sizeof *nb);
+	knn_part *parts = xcalloc((size_t)nparts, sizeof *parts);
+	knn_worker *ws = xcalloc((size_t)nparts, sizeof *ws);
+	pthread_t *th = xcalloc((size_t)nparts, sizeof *th);
+	pthread_barrier_t start, end;
+	int stop = 0;
+	part_open(&pl, &parts[0], octx);
+	if (nparts > 1) {
+		pthread_barrier_init(&start, NULL, (unsigned)nparts);
+		pthread_barrier_init(&end, NULL, (unsigned)nparts);
+		for (int i = 1; i < nparts; i++) {
+			ws[i] = (knn_worker){&pl, &parts[i], &o->more_ctx[i - 1], &start, &end, &stop};
+			if (pthread_create(&th[i], NULL, worker_main, &ws[i]))
+				die("cannot start a thread for GPU %d", o->more_ctx[i - 1].index);
+		}
+		pthread_barrier_wait(&end); /* every part opened */
+	}
 
 	progress pr = {0};
 	progress_start(&pr, o->label ? o->label : "graph", "queries", q1 - q0, o->quiet);
-	for (uint64_t r0 = q0; r0 < q1; r0 += (uint64_t)T) {
-		int R = q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
-		float *bd = dist + (sym ? r0 : 0) * kk;
-		int32_t *bi = idx + (sym ? r0 : 0) * kk;
-		if (!sym)
-			OP_DO(octx, op_topk_init(octx, R, kk, bd, bi));
-		for (uint64_t c0 = sym ? r0 : 0; c0 < ng; c0 += (uint64_t)CT) {
-			int C = ng - c0 < (uint64_t)CT ? (int)(ng - c0) : CT;
-			tile_dist(o, octx, cv, &pq, pg, r0, R, c0, C, tile, C);
-			/* the query's own index is excluded when the gallery is the query set */
-			OP_DO(octx, op_topk_merge(octx, tile, R, C, C, 1, (int64_t)c0, NULL, same ? (int64_t)r0 : -1, bd,
-						  bi, kk));
-			if (sym && c0 != r0) /* column side: the rows of block J take the tile transposed */
-				OP_DO(octx, op_topk_merge(octx, tile, C, R, 1, C, (int64_t)r0, NULL, -1, dist + c0 * kk,
-							  idx + c0 * kk, kk));
+	for (uint64_t r0 = q0; r0 < q1;) {
+		for (int i = 0; i < nparts; i++) { /* this round: the next nparts blocks, one per device */
+			knn_part *p = &parts[i];
+			p->r0 = r0;
+			p->R = r0 >= q1 ? 0 : q1 - r0 < (uint64_t)T ? (int)(q1 - r0) : T;
+			r0 += (uint64_t)p->R;
 		}
-		OP_DO(octx, op_download(octx, hd, bd, (size_t)R * kk * sizeof *hd));
-		OP_DO(octx, op_download(octx, hi, bi, (size_t)R * kk * sizeof *hi));
-		for (int r = 0; r < R; r++) {
-			uint64_t qi = r0 + r;
-			const float *ld = hd + (size_t)r * kk;
-			const int32_t *li = hi + (size_t)r * kk;
-			uint32_t n = 0; /* filled slots come first; a row misses some only when distances were NaN */
-			while (n < k && li[n] >= 0)
-				n++;
-			if (o->emit_index) {
-				o->emit_index(ctx, qi, n_rel[qi], li, ld, n);
-				continue;
-			}
-			for (uint32_t j = 0; j < n; j++) {
-				nb[j].id = gs->id[li[j]];
-				nb[j].label = gs->label[li[j]];
-				nb[j].dist = ld[j];
-			}
-			avg_query q = {.id = qs->id[qi], .label = qs->label[qi], .n_relevant = n_rel[qi], .count = n};
-			emit(ctx, qi, &q, nb);
+		if (nparts > 1)
+			pthread_barrier_wait(&start);
+		part_block(&pl, &parts[0]);
+		if (nparts > 1)
+			pthread_barrier_wait(&end);
+		for (int i = 0; i < nparts && parts[i].R; i++) {
+			part_emit(&pl, &parts[i], k, n_rel, nb, emit, ctx);
+			if (o->block_done)
+				o->block_done(ctx);
+			progress_add(&pr, (uint64_t)parts[i].R);
 		}
-		if (o->block_done)
-			o->block_done(ctx);
-		progress_add(&pr, (uint64_t)R);
 	}
 	progress_end(&pr);
 
-	if (tile != dv.tile)
-		op_free(octx, tile);
-	knn_dev_close(&dv);
-	op_free(octx, dist);
-	op_free(octx, idx);
-	free(hd);
-	free(hi);
+	if (nparts > 1) {
+		stop = 1;
+		pthread_barrier_wait(&start);
+		for (int i = 1; i < nparts; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&start);
+		pthread_barrier_destroy(&end);
+	}
+	part_close(&pl, &parts[0]);
+	free(parts);
+	free(ws);
+	free(th);
 	free(nb);
 	free(n_rel);
-	prep_free(&pq);
-	if (!same && !o->prepared)
-		prep_free(&pg_own);
 	knn_ctx_close(octx, &own);
 	return 0;
 }

@@ -54,6 +54,10 @@ typedef struct {
 	int threads;             /* >= 1 (the device's) */
 	op_ctx *ctx;             /* the device's op context (avsl_device.ctx), borrowed; NULL: a CPU one with `threads` per
 				  * run (tests of the CPU path) */
+	op_ctx *more_ctx;        /* a GPU list (avsl_device.more, n_more of them; ctx the first): the row blocks are
+				  * computed round robin on ctx and these, each by a host thread of its own, and emitted in
+				  * query order: the same output as ctx alone. Not with .prepared (a stream: ctx only) */
+	int n_more;
 	int tile;                /* rows (and gallery columns) per tile, >= 1 */
 	size_t device_tile_bytes; /* the AVSL metric on a device (ctx CUDA): device memory of one distance tile, which
 				  * sets its gallery columns (avsl-graph --tile-budget); 0: KNN_DEVICE_TILE_DEFAULT */
@@ -84,6 +88,8 @@ knn_prepared *knn_prepare(const knn_opts *o);
 void knn_prepared_free(knn_prepared *p);
 /* The re-rank stage's p-normalised gallery rows held by p (per level), or NULL. */
 const float *const *knn_prepared_rows(const knn_prepared *p);
+/* On a device: the certainties of those rows in device memory (per level), else NULL. */
+const float *const *knn_prepared_certs(const knn_prepared *p);
 
 /* Gallery items per query label, the query itself excluded when gallery == query: n_rel (query->n). */
 void knn_relevant_counts(const ave_set *query, const ave_set *gallery, uint32_t *n_rel);

@@ -21,9 +21,10 @@ void knn_ctx_close(op_ctx *ctx, op_ctx *own);
 /* knn_run for o->rerank > 0 (knn_check already passed): emits every query of [q_begin, q_end) in order. */
 int knn_rerank_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen);
 
-/* The gallery's rows p-normalised per level as stage 2 reads them: rows[l] (gallery n, D), malloc'd (built once
- * per run, or once per stream by knn_prepare). */
-void rerank_gallery_rows(const knn_opts *o, op_ctx *ctx, float **rows);
+/* The gallery's rows p-normalised per level as stage 2 reads them: rows[l] (gallery n, D) (built once per run, or
+ * once per stream by knn_prepare). On the CPU malloc'd, certs[l] NULL (stage 2 reads the set's own); on a device
+ * (ctx CUDA) both are device copies (devmem_alloc) of ctx. */
+void rerank_gallery_rows(const knn_opts *o, op_ctx *ctx, float **rows, float **certs);
 
 /* The weights of --shortlist avsl-linear: w (L * D), level-major. The exact d_f with each gate pi_l[n] replaced
  * by pi_bar_l[n] = sigmoid(gamma * (ubar_l[n]^2 * alpha_l[n] + beta_l[n])), ubar the gallery's mean certainty,

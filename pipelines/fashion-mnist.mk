@@ -3,6 +3,7 @@
 # same trunk, data and budget, on the CPU. `make demo` runs it; every artefact lands in $(OUT).
 #
 #   make -f pipelines/fashion-mnist.mk [PER_CLASS=3000] [EPOCHS=4] [SEED=1] [THREADS=nproc] [OUT=demo-run] [NP=1]
+#       [DEVICE=cuda] [PRECISION=bf16]
 #   make -f pipelines/fashion-mnist.mk faithfulness [PAIRS=50] [SANITY_PAIRS=20]   (after the above: are the
 #       attribution maps faithful, and do they pass the sanity checks? see avsl-explain(1))
 #
@@ -23,6 +24,15 @@ NP        ?= 1
 MPIRUN    ?= mpirun
 MPIRUN_FLAGS ?=
 LAUNCH    := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
+# DEVICE: -d of train, embed, graph and eval (empty: AVSL_DEVICE, else auto; a GPU list cuda:0,1,... splits the
+# graphs' queries, the other tools take its first GPU); PRECISION: --precision of train, embed and graph (fp32, tf32,
+# bf16 or auto; empty: fp32). E.g. DEVICE=cuda PRECISION=bf16. avsl-explain keeps its default device.
+DEVICE    ?=
+PRECISION ?=
+comma     := ,
+DEV       := $(if $(DEVICE),-d $(DEVICE))
+DEV1      := $(if $(DEVICE),-d $(firstword $(subst $(comma), ,$(DEVICE))))
+PREC      := $(if $(PRECISION),--precision $(PRECISION))
 
 # Small-image settings shared by both models: a CIFAR-style ResNet-18 (base width 16) on 28x28 gray images,
 # trained from scratch, so BN is trained too (--not_freeze_bn; the frozen default is for ImageNet weights); with
@@ -63,20 +73,20 @@ $(OUT)/test.avs: | check-inputs
 
 $(OUT)/%/model.safetensors: $(OUT)/train.avs
 	@echo "fashion-mnist.mk: training $* ($(EPOCHS) epochs of $$(( $(PER_CLASS) * 5 )) images)" >&2
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train --delete_old --data_path $< --splits_to_eval train -o $(OUT)/$* $(TRUNK) \
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-train $(DEV1) $(PREC) --delete_old --data_path $< --splits_to_eval train -o $(OUT)/$* $(TRUNK) \
 		$(if $(filter avsl,$*),$(AVSL_FLAGS),$(BASE_FLAGS)),train-$*)
 
 $(OUT)/%/test.ave: $(OUT)/%/model.safetensors $(OUT)/test.avs
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q -m $< -o $@ $(OUT)/test.avs,embed-$*)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q $(DEV1) $(PREC) -m $< -o $@ $(OUT)/test.avs,embed-$*)
 
 # AVSL: the learned distance; the same embeddings under the plain multi-level distance (what the graph adds);
 # the baseline: Euclidean distance of its L2-normalised embeddings.
 $(OUT)/avsl/test.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q -m $(OUT)/avsl/model.safetensors -o $@ $<,graph-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) $(PREC) -m $(OUT)/avsl/model.safetensors -o $@ $<,graph-avsl)
 $(OUT)/avsl/levels.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric levels -o $@ $<,graph-levels)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) $(PREC) --metric levels -o $@ $<,graph-levels)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q --metric l2 -o $@ $<,graph-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) $(PREC) --metric l2 -o $@ $<,graph-baseline)
 
 # Are the attribution maps faithful? Deletion/insertion of every method (avsl, cam-last, grad, per level) against
 # random controls with the maps' own smoothness, in pixels and cells, with mean and blur fills, means with bootstrap
@@ -102,7 +112,7 @@ $(OUT)/board.png: $(OUT)/avsl/test.avg
 		--graph $< --query 0 -k 8 --png $@,explain-board)
 
 $(OUT)/%.json: $(OUT)/%.avg
-	$(BIN)/avsl-eval --json -k $(K) $< > $@
+	$(BIN)/avsl-eval $(DEV1) --json -k $(K) $< > $@
 
 $(OUT)/results.txt: $(OUT)/baseline/test.json $(OUT)/avsl/levels.json $(OUT)/avsl/test.json
 	pipelines/results-table.sh $(OUT) "Fashion-MNIST zero-shot (train 0-4: $(PER_CLASS)/class x $(EPOCHS) epochs; test 5-9: 5000)" \

@@ -7,7 +7,9 @@
 # Variables: DATA (dataset root: ImageFolder train/ and test/, or the raw release; see avsl-prep(1)), INIT (ImageNet
 # ResNet-50 weights as safetensors with torchvision names; INIT=none trains from scratch), OUT, BIN (tools),
 # THREADS, EXTRA_TRAIN (flags appended to both training commands: they override the official ones, e.g. --epochs),
-# PREP_FLAGS (extra avsl-prep flags), DEVICE (-d of every tool; empty: AVSL_DEVICE, else auto), NP (ranks: NP=8
+# PREP_FLAGS (extra avsl-prep flags), DEVICE (-d of every tool; empty: AVSL_DEVICE, else auto; DEVICE=cuda:0,1,...
+# splits the graph's queries over those GPUs, the other tools use the first), PRECISION (--precision of avsl-train,
+# avsl-embed and avsl-graph: fp32, tf32, bf16 or auto; empty: the tools' default, fp32), NP (ranks: NP=8
 # runs training, embedding and the graph under `mpirun -np 8 $(MPIRUN_FLAGS)`; THREADS is then per rank; see
 # avsl-train(1), DISTRIBUTED).
 BIN         ?= build/bin
@@ -19,7 +21,12 @@ LAUNCH      := $(if $(filter-out 1,$(NP)),$(MPIRUN) -np $(NP) $(MPIRUN_FLAGS))
 SYNC_BN      = $(if $(LAUNCH),$(if $(findstring --not_freeze_bn,$(1)),--sync-bn))
 THREADS     ?= 0
 DEVICE      ?=
+PRECISION   ?=
 DEV         := $(if $(DEVICE),-d $(DEVICE))
+# one device for the tools that run on one: the first of a GPU list (cuda:0,1 -> cuda:0)
+comma       := ,
+DEV1        := $(if $(DEVICE),-d $(firstword $(subst $(comma), ,$(DEVICE))))
+PREC        := $(if $(PRECISION),--precision $(PRECISION))
 EXTRA_TRAIN ?=
 PREP_FLAGS  ?=
 INIT        ?=
@@ -52,7 +59,7 @@ $(OUT)/data/ds-train.avsm $(OUT)/data/ds-test.avsm &: | check-inputs
 	@mkdir -p $(OUT)/data
 	$(call TIMED,$(BIN)/avsl-prep -q --split both --shard-size 2000 $(PREP_FLAGS) -o $(OUT)/data/ds $(DATA),prep)
 
-COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-test.avsm $(DEV) \
+COMMON_TRAIN = --data_path $(OUT)/data/ds-train.avsm --eval-data $(OUT)/data/ds-test.avsm $(DEV1) $(PREC) \
 	--threads $(THREADS) $(INIT_FLAG) --delete_old
 
 $(OUT)/baseline/model.safetensors: $(OUT)/data/ds-train.avsm
@@ -63,13 +70,13 @@ baseline: $(OUT)/baseline/model.safetensors
 avsl: $(OUT)/avsl/model.safetensors
 
 $(OUT)/%/test.ave: $(OUT)/%/model.safetensors $(OUT)/data/ds-test.avsm
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q $(DEV) -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-embed -q $(DEV1) $(PREC) -m $< -o $@ $(OUT)/data/ds-test.avsm,embed-$*)
 $(OUT)/avsl/test.avg: $(OUT)/avsl/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) $(PREC) -m $(OUT)/avsl/model.safetensors -k $(GRAPH_K) -o $@ $<,graph-avsl)
 $(OUT)/baseline/test.avg: $(OUT)/baseline/test.ave
-	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
+	$(call TIMED,$(LAUNCH) $(BIN)/avsl-graph -q $(DEV) $(PREC) --metric l2 -k $(GRAPH_K) -o $@ $<,graph-baseline)
 $(OUT)/%/test.json: $(OUT)/%/test.avg
-	$(BIN)/avsl-eval $(DEV) --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
+	$(BIN)/avsl-eval $(DEV1) --json -k $(K_LIST) $(EVAL_FLAGS) $< > $@
 
 # Each row shows the figure the paper reports: global, or with AVSL_FIGURE=@slices (sop.mk) AVSL's slice mean.
 $(OUT)/results.txt: $(OUT)/baseline/test.json $(OUT)/avsl/test.json

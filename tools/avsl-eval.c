@@ -249,8 +249,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nk; i++)
 		kmax = ks[i] > kmax ? ks[i] : kmax;
 
-	avsl_device *dev = avsl_device_open(device, (int)threads, "evaluation",
-					    "its neighbour search, k-means and scoring keep host memory");
+	/* --emb computes its graph on the device (knn_run on its context: every metric of avsl-eval runs on CUDA);
+	 * graphs and --neighbours are read and scored on the host, and --nmi's k-means is host code on the device's CPU
+	 * threads. The device is opened in every mode, so -d means the same everywhere (an unusable one is refused). */
+	avsl_device *dev = avsl_device_open(device, (int)threads, "evaluation", NULL);
 	metrics_acc m;
 	metrics_init(&m, ks, nk);
 	const char *what = emb ? emb : neighbours ? neighbours : optind < argc ? argv[optind] : "(stdin)";

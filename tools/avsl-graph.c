@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"      --dense FILE     also write the full query x gallery distance matrix (.npy float32; small sets)\n"
 	"      --threads N      worker threads (default: all CPUs)\n"
 	AVSL_DEVICE_HELP
+	"                       or a GPU list cuda:N,M,...: the query blocks split over those GPUs\n"
 	AVSL_PRECISION_HELP
 	"      --tile R         queries per tile (default 512); with -g, queries are read and answered R at a time\n"
 	"                       (--tile 1: each query as soon as it arrives)\n"
@@ -85,21 +86,26 @@ static size_t parse_budget(const char *s)
 	return (size_t)v << shift;
 }
 
-/* What of this search has no CUDA implementation (avsl_device_open's cuda_missing), or NULL: the avsl metric's tiles
- * and its top-k run on the device; the plain metrics (op_dot_tile has a CUDA twin, but this path is not yet checked
- * end to end on a device) and the re-ranking's gathered tiles do not yet. */
+/* What of this search has no CUDA implementation (avsl_device_open's cuda_missing), or NULL: every metric's tiles
+ * (op_dot_tile for the plain ones, op_avsl_dist_tile for avsl), the running top-k and the re-ranking's gathered
+ * tiles (op_avsl_dist_gather) run on the device; the ops' flags in op_list.h decide. */
 static const char *cuda_missing(const knn_metric *metric, long rerank, char *buf, size_t cap)
 {
-	static const op_id avsl[] = {OPID_avsl_normalize_rows, OPID_avsl_dist_tile};
-	if (metric->kind != KNN_AVSL) {
-		snprintf(buf, cap, "the dot tiles of the plain metrics (--metric avsl runs on CUDA)");
-		return buf;
+	op_id ops[6];
+	int n = 0;
+	ops[n++] = OPID_topk_init;
+	ops[n++] = OPID_topk_merge;
+	if (metric->kind == KNN_AVSL && !rerank) {
+		ops[n++] = OPID_avsl_normalize_rows;
+		ops[n++] = OPID_avsl_dist_tile;
+	} else {
+		ops[n++] = OPID_dot_tile;
+		if (rerank) { /* the second stage: the candidates' exact distances */
+			ops[n++] = OPID_avsl_normalize_rows;
+			ops[n++] = OPID_avsl_dist_gather;
+		}
 	}
-	if (rerank) { /* rerank.c's shortlist (a plain metric) and its gathered rows are host memory */
-		snprintf(buf, cap, "--rerank (its shortlist and gathered rows)");
-		return buf;
-	}
-	return avsl_cuda_missing_ops(avsl, 2, buf, cap);
+	return avsl_cuda_missing_ops(ops, n, buf, cap);
 }
 
 static void load(const char *path, ave_set *s)
@@ -309,13 +315,18 @@ int main(int argc, char **argv)
 	metric.avsl = view;
 	/* opened once the metric is known: it decides what runs on CUDA */
 	char missing[256];
-	avsl_device *dev = avsl_device_open(device, (int)threads, "the neighbour search",
-					    cuda_missing(&metric, rerank, missing, sizeof missing));
+	avsl_device *dev = avsl_device_open_list(device, (int)threads, "the neighbour search",
+						 cuda_missing(&metric, rerank, missing, sizeof missing));
+	if (dev->n_more && streaming) {
+		avsl_device_close(dev);
+		die_usage("-g reads the queries as a stream, answered on one device (with a GPU list add --shard 0/1: "
+			  "the queries are then read whole and split)");
+	}
 
 	shortlist.avsl = view;
 	knn_opts o = {.query = &qs, .gallery = gs, .metric = metric, .threads = dev->threads, .tile = (int)tile,
 		      .quiet = verbosity == CLI_QUIET, .label = "graph", .rerank = (uint32_t)rerank,
-		      .shortlist = shortlist, .ctx = &dev->ctx,
+		      .shortlist = shortlist, .ctx = &dev->ctx, .more_ctx = dev->more, .n_more = dev->n_more,
 		      .device_tile_bytes = tile_budget};
 	/* a stream's labels are not known in advance: k covers the largest gallery class */
 	o.k = k ? (uint32_t)k : streaming ? gallery_default_k(gs) : knn_default_k(&qs, gs);

@@ -87,6 +87,12 @@ int cpu_ctx_sync(op_ctx *ctx)
 	return 0;
 }
 
+int cpu_ctx_bind(op_ctx *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
 /* Host memory: 64-byte aligned (one cache line, one AVX-512 vector), the copies are plain memcpy. */
 int cpu_mem_alloc(op_ctx *ctx, void **p, size_t bytes)
 {

@@ -7,6 +7,7 @@ const op_backend op_backend_cpu = {
 	.ctx_init = cpu_ctx_init,
 	.ctx_free = cpu_ctx_free,
 	.ctx_sync = cpu_ctx_sync,
+	.ctx_bind = cpu_ctx_bind,
 	.mem_alloc = cpu_mem_alloc,
 	.mem_free = cpu_mem_free,
 	.mem_upload = cpu_mem_upload,

@@ -174,6 +174,12 @@ extern "C" void cuda_ctx_free(op_ctx *ctx)
 	ctx->backend = NULL;
 }
 
+// The current device is per host thread in CUDA: a thread using this context makes its device current first.
+extern "C" int cuda_ctx_bind(op_ctx *ctx)
+{
+	return trunk_cuda_check(ctx, cudaSetDevice(trunk_of(ctx)->device), "cudaSetDevice");
+}
+
 extern "C" int cuda_ctx_sync(op_ctx *ctx)
 {
 	return trunk_cuda_check(ctx, cudaStreamSynchronize(trunk_of(ctx)->stream), "synchronise");

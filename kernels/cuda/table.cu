@@ -10,6 +10,7 @@ extern "C" const op_backend op_backend_cuda_table = {
 	cuda_ctx_init,
 	cuda_ctx_free,
 	cuda_ctx_sync,
+	cuda_ctx_bind,
 	cuda_mem_alloc,
 	cuda_mem_free,
 	cuda_mem_upload,

@@ -3,8 +3,12 @@
 
   devdiff.py ave A.ave B.ave TOL     same header, ids and labels; every float (embeddings, certainties) within
                                      TOL relative to the largest magnitude of its row's level
-  devdiff.py avg A.avg B.avg TOL     same header and query records, the same neighbour sets per query, every
-                                     neighbour's distance within TOL relative
+  devdiff.py avg A.avg B.avg TOL [SCALE]
+                                     same header and query records, the same neighbour sets per query, every
+                                     neighbour's distance within TOL relative to max(|distance|, SCALE) (SCALE
+                                     default 0: plainly relative; the plain metrics pass 1, as their distances
+                                     |a|^2 + |b|^2 - 2 a.b of unit vectors carry an absolute error of the terms
+                                     that cancel, which are >= 1, not of the small difference left)
 Prints the largest difference found ("max_rel=..."); exit 1 with the first mismatch on stderr.
 """
 import struct
@@ -67,7 +71,7 @@ def read_avg(path):
     return b[:64], qs
 
 
-def cmp_avg(a, b, tol):
+def cmp_avg(a, b, tol, scale=0.0):
     ha, qa = read_avg(a)
     hb, qb = read_avg(b)
     if ha != hb or len(qa) != len(qb):
@@ -81,7 +85,7 @@ def cmp_avg(a, b, tol):
         if set(dx) != set(dy):
             fail("query %d: neighbour sets differ: %s vs %s" % (i, sorted(dx), sorted(dy)))
         for g in dx:
-            rel = abs(dx[g] - dy[g]) / max(abs(dx[g]), 1e-30)
+            rel = abs(dx[g] - dy[g]) / max(abs(dx[g]), scale, 1e-30)
             worst = max(worst, rel)
             if rel > tol:
                 fail("query %d, neighbour %d: distance %.9g vs %.9g (relative %.3g > %g)" %
@@ -90,6 +94,10 @@ def cmp_avg(a, b, tol):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] not in ("ave", "avg"):
+    if len(sys.argv) not in (5, 6) or sys.argv[1] not in ("ave", "avg") or (len(sys.argv) == 6 and
+                                                                          sys.argv[1] != "avg"):
         fail(__doc__)
-    (cmp_ave if sys.argv[1] == "ave" else cmp_avg)(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    if sys.argv[1] == "ave":
+        cmp_ave(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    else:
+        cmp_avg(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]) if len(sys.argv) == 6 else 0.0)

@@ -3,9 +3,9 @@
 # decodes and resizes images and has no device): the same names, the same messages, AVSL_DEVICE as the default and
 # -d over it. On a machine without a usable CUDA device (this one: a CPU-only build, or CUDA built but no driver)
 # -d cuda is refused in one line with the reason; on a GPU host it is refused in one line naming what has no CUDA
-# implementation yet. Either way exit 1, before any output is written. avsl-graph's avsl metric (and avsl-embed, once
-# the embedder ops have CUDA) runs on CUDA: on a GPU host it succeeds (results against the CPU's:
-# tests/cli/cuda_emu.sh, on the CUDA emulator).
+# implementation yet. Either way exit 1, before any output is written. avsl-graph, avsl-eval (its graph scored on the
+# host) and avsl-embed (once the embedder ops have CUDA) run on CUDA: on a GPU host they succeed (results against
+# the CPU's: tests/cli/cuda_emu.sh, on the CUDA emulator).
 # --precision (avsl-train, avsl-embed, avsl-graph; parsed beside -d in libcommon/device.c, one help line): fp32 is
 # the default and changes nothing; tf32 is a CUDA precision, refused on the CPU; bf16 is refused with its reason
 # (this CPU has no avx512_bf16, or: no bf16 kernels are implemented yet), never run as fp32 under the bf16 name;
@@ -77,7 +77,7 @@ for tool in avsl-train avsl-embed avsl-graph avsl-eval avsl-explain; do
 	expect "${t}_default_auto_silent" 0 - empty -- run_env - "$tool"
 	# CUDA runs this case's work (a GPU host, avsl-graph's avsl metric): auto takes it silently, -d cuda runs
 	on_cuda=0
-	[ "$usable" = 1 ] && [ "$tool" = avsl-graph ] && on_cuda=1
+	[ "$usable" = 1 ] && { [ "$tool" = avsl-graph ] || [ "$tool" = avsl-eval ]; } && on_cuda=1
 	[ "$usable" = 1 ] && [ "$tool" = avsl-embed ] && [ "$embed_cuda" = 1 ] && on_cuda=1
 	if [ "$on_cuda" = 1 ]; then
 		expect "${t}_auto_cuda" 0 - empty -- run "$tool" -d auto

@@ -31,3 +31,15 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 	check demo_recipe_sanity_table "grep -q '^## trunk cascade' $T/demo/sanity.txt && grep -q '^verdict ' $T/demo/sanity.txt"
 	check demo_recipe_pictures "test -s $T/demo/avsl/model.safetensors && test -s $T/demo/baseline/test.ave && test -s $T/demo/board.png && test -s $T/demo/pair.png && grep -q . $T/demo/pair.txt"
 fi
+
+# DEVICE and PRECISION reach the tools (make -n: the commands only): -d and --precision on train, embed and graph,
+# a GPU list whole on the graph and its first GPU on the tools that run on one device; eval gets -d only
+make -s -n -f pipelines/cub200.mk BIN="$AVSL_BIN" DATA="$D" INIT=none OUT="$T/dev" DEVICE=cuda:2,3 PRECISION=bf16 \
+	>"$T/dev.txt" 2>&1
+check recipe_device_train "grep 'avsl-train' '$T/dev.txt' | grep -q -- '-d cuda:2 --precision bf16'"
+check recipe_device_embed "grep -q 'avsl-embed -q -d cuda:2 --precision bf16' '$T/dev.txt'"
+check recipe_device_graph "grep -q 'avsl-graph -q -d cuda:2,3 --precision bf16' '$T/dev.txt'"
+check recipe_device_eval "grep -q 'avsl-eval -d cuda:2 --json' '$T/dev.txt' && ! grep 'avsl-eval' '$T/dev.txt' | grep -q -- --precision"
+make -s -n -f pipelines/fashion-mnist.mk BIN="$AVSL_BIN" OUT="$T/dev-demo" FMNIST="$T" DEVICE=cuda PRECISION=tf32 \
+	>"$T/dev-demo.txt" 2>&1
+check demo_recipe_device "grep 'avsl-train' '$T/dev-demo.txt' | grep -q -- '-d cuda --precision tf32' && grep -q 'avsl-embed -q -d cuda --precision tf32' '$T/dev-demo.txt' && grep -q 'avsl-graph -q -d cuda --precision tf32 --metric l2' '$T/dev-demo.txt'"

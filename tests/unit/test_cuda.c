@@ -279,6 +279,36 @@ TEST(cuda_memory_roundtrip)
 	op_free(DEV, p);
 }
 
+/* Two GPUs from one host thread (avsl-graph -d cuda:0,1 gives each its own thread): a context's memory and ops work
+ * once op_ctx_bind made its device current; on the emulator (EMU_DEVICES=2, set in main) a call while the other
+ * device is current is refused, as CUDA refuses a stream of another device. */
+TEST(cuda_two_devices_bind)
+{
+	op_ctx b;
+	CHECKF(op_ctx_init_on(&b, OP_DEVICE_CUDA, 1, 1, 0) == 0, "%s", b.err); /* device 1 now current */
+	float src[64], dst[64];
+	for (int i = 0; i < 64; i++)
+		src[i] = (float)i * 0.5f;
+	float *p = NULL, *q = NULL;
+	CHECKF(op_alloc(&b, (void **)&p, sizeof src) == 0, "%s", b.err);
+	CHECK(op_ctx_bind(DEV) == 0);
+	CHECKF(op_alloc(DEV, (void **)&q, sizeof src) == 0, "%s", DEV->err);
+#ifdef AVSL_CUDA_EMU
+	CHECK(op_upload(&b, p, src, sizeof src) == -1); /* b's stream and memory while device 0 is current */
+	CHECK(op_upload(DEV, p, src, sizeof src) == -1); /* device 1's memory on device 0 */
+#endif
+	CHECK(op_ctx_bind(&b) == 0);
+	CHECKF(op_upload(&b, p, src, sizeof src) == 0 && op_download(&b, dst, p, sizeof dst) == 0, "%s", b.err);
+	CHECK(memcmp(src, dst, sizeof src) == 0);
+	op_free(&b, p);
+	CHECK(op_ctx_bind(DEV) == 0);
+	CHECK(op_memset(DEV, q, 0, sizeof src) == 0 && op_download(DEV, dst, q, sizeof dst) == 0);
+	CHECK(dst[0] == 0 && dst[63] == 0);
+	op_free(DEV, q);
+	op_ctx_free(&b);
+	CHECK(op_ctx_bind(DEV) == 0);
+}
+
 static void check_normalize(float p, int64_t n, int D, const char **fail)
 {
 	rng r;
@@ -822,6 +852,9 @@ int main(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+#ifdef AVSL_CUDA_EMU
+	setenv("EMU_DEVICES", "2", 1); /* cuda_two_devices_bind */
+#endif
 	RUN(cpu_backend_memory_roundtrip);
 
 	const char *env = getenv("AVSL_DEVICE");
@@ -844,6 +877,15 @@ int main(int argc, char **argv)
 	}
 	DEV = &cuda_ctx;
 	RUN(cuda_memory_roundtrip);
+	int ndev = 0;
+	op_ctx probe;
+	while (ndev < 2 && op_ctx_init_on(&probe, OP_DEVICE_CUDA, ndev, 1, 0) == 0) /* is there a device 1? */
+		op_ctx_free(&probe), ndev++;
+	op_ctx_bind(DEV);
+	if (ndev >= 2)
+		RUN(cuda_two_devices_bind);
+	else
+		fprintf(stderr, "test_cuda: one device: cuda_two_devices_bind not run\n");
 	RUN(cuda_normalize_rows);
 	RUN(cuda_link_prepare);
 	RUN(cuda_avsl_dist_tile_p2);

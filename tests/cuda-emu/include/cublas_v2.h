@@ -57,6 +57,7 @@ inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublas
 		fprintf(stderr, "cuda-emu: cublasSgemm with a host matrix\n");
 		return CUBLAS_STATUS_INVALID_VALUE;
 	}
+	pthread_mutex_lock(&emu_launch_lock); // one device computes at a time (cuda_runtime.h)
 	if (h->math == CUBLAS_TF32_TENSOR_OP_MATH) {
 		size_t na = (size_t)lda * (ta == CUBLAS_OP_N ? k : m), nb = (size_t)ldb * (tb == CUBLAS_OP_N ? n : k);
 		float *a = (float *)malloc(na * 4), *b = (float *)malloc(nb * 4);
@@ -72,6 +73,7 @@ inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublas
 		cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
 			    tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
 	}
+	pthread_mutex_unlock(&emu_launch_lock);
 	return CUBLAS_STATUS_SUCCESS;
 }
 

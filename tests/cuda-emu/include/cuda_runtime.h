@@ -4,6 +4,12 @@
 // copies, memsets, kernel arguments and the cuDNN/cuBLAS stand-ins refuse a host pointer where a device one is
 // due (and the reverse), and freed device memory is unmapped, so a use after free faults. It checks kernel logic
 // (indexing, barriers, merges, reductions), not performance, memory coalescing or the GPU memory model.
+//
+// Several devices: EMU_DEVICES=N (1 to 16, default 1) emulates N GPUs. cudaSetDevice sets the calling thread's
+// current device, as CUDA does; every allocation and stream belongs to the device current when it was made, and a
+// kernel launch, copy, memset or cuBLAS/cuDNN call given a pointer of another device (or a stream of another
+// device) fails naming both, so code that drives several GPUs from several host threads is checked for binding each
+// thread to its device. Launches of all devices run one at a time (the block state below is global).
 #pragma once
 #include <map>
 #include <math.h>
@@ -91,8 +97,21 @@ struct cudaDeviceProp {
 inline cudaError_t emu_last_error = cudaSuccess;
 inline const char *cudaGetErrorString(cudaError_t e) { return e ? "emulated CUDA error" : "no error"; }
 inline cudaError_t cudaGetLastError() { cudaError_t e = emu_last_error; emu_last_error = cudaSuccess; return e; }
-inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
-inline cudaError_t cudaSetDevice(int i) { return i == 0 ? cudaSuccess : cudaErrorInvalidValue; }
+inline int emu_device_count()
+{
+	const char *e = getenv("EMU_DEVICES");
+	int n = e ? atoi(e) : 1;
+	return n < 1 ? 1 : n > 16 ? 16 : n;
+}
+inline thread_local int emu_cur_dev = 0; // the calling thread's current device (cudaSetDevice)
+inline cudaError_t cudaGetDeviceCount(int *n) { *n = emu_device_count(); return cudaSuccess; }
+inline cudaError_t cudaSetDevice(int i)
+{
+	if (i < 0 || i >= emu_device_count())
+		return cudaErrorInvalidValue;
+	emu_cur_dev = i;
+	return cudaSuccess;
+}
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int)
 {
 	snprintf(p->name, sizeof p->name, "host emulator (tests/cuda-emu)");
@@ -103,12 +122,37 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int)
 enum : size_t { EMU_REGION = (size_t)1 << 38 }; // 256 GiB of address space, committed page by page
 inline char *emu_region_base;
 inline size_t emu_region_used;
-inline std::map<const char *, size_t> emu_allocs; // live allocations: start -> mapped bytes
+struct emu_alloc {
+	size_t bytes; // mapped
+	int dev;      // the device current at cudaMalloc
+};
+inline std::map<const char *, emu_alloc> emu_allocs; // live allocations by start
 inline pthread_mutex_t emu_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 
+// The device whose live allocation holds p, or -1 (host memory, or memory freed).
+inline int emu_device_of(const void *p)
+{
+	const char *c = (const char *)p;
+	if (!emu_region_base || c < emu_region_base || c >= emu_region_base + EMU_REGION)
+		return -1;
+	pthread_mutex_lock(&emu_mem_lock);
+	int dev = -1;
+	auto it = emu_allocs.upper_bound(c);
+	if (it != emu_allocs.begin()) {
+		--it;
+		if (c < it->first + it->second.bytes)
+			dev = it->second.dev;
+	}
+	pthread_mutex_unlock(&emu_mem_lock);
+	return dev;
+}
+// p is device memory of the calling thread's current device; memory of another device is reported on stderr.
 inline bool emu_is_device(const void *p)
 {
-	return emu_region_base && (const char *)p >= emu_region_base && (const char *)p < emu_region_base + EMU_REGION;
+	int d = emu_device_of(p);
+	if (d >= 0 && d != emu_cur_dev)
+		fprintf(stderr, "cuda-emu: a pointer of device %d used while device %d is current\n", d, emu_cur_dev);
+	return d >= 0 && d == emu_cur_dev;
 }
 inline cudaError_t emu_fail(cudaError_t e, const char *what)
 {
@@ -131,7 +175,7 @@ inline cudaError_t emu_malloc(void **p, size_t n)
 		char *q = emu_region_base + emu_region_used;
 		if (mprotect(q, bytes, PROT_READ | PROT_WRITE) == 0) {
 			emu_region_used += bytes + 4096; // one unmapped guard page after every allocation
-			emu_allocs[q] = bytes;
+			emu_allocs[q] = emu_alloc{bytes, emu_cur_dev};
 			*p = q;
 			e = cudaSuccess;
 		}
@@ -152,7 +196,7 @@ inline cudaError_t cudaFree(void *p)
 		return cudaSuccess;
 	pthread_mutex_lock(&emu_mem_lock);
 	auto it = emu_allocs.find((const char *)p);
-	size_t bytes = it == emu_allocs.end() ? 0 : it->second;
+	size_t bytes = it == emu_allocs.end() ? 0 : it->second.bytes;
 	if (bytes)
 		emu_allocs.erase(it);
 	pthread_mutex_unlock(&emu_mem_lock);
@@ -169,15 +213,30 @@ inline cudaError_t cudaMallocHost(void **p, size_t n)
 	return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
-inline cudaError_t cudaMemsetAsync(void *p, int b, size_t n, cudaStream_t)
+struct emu_stream {
+	int dev; // the device current at its creation
+};
+// A stream used while another device is current (CUDA: "invalid resource handle"): reported, true.
+inline bool emu_stream_foreign(cudaStream_t s)
 {
+	if (!s || s->dev == emu_cur_dev)
+		return false;
+	fprintf(stderr, "cuda-emu: a stream of device %d used while device %d is current\n", s->dev, emu_cur_dev);
+	return true;
+}
+inline cudaError_t cudaMemsetAsync(void *p, int b, size_t n, cudaStream_t st)
+{
+	if (emu_stream_foreign(st))
+		return cudaErrorInvalidValue;
 	if (n && !emu_is_device(p))
 		return emu_fail(cudaErrorInvalidValue, "cudaMemsetAsync on host memory");
 	memset(p, b, n);
 	return cudaSuccess;
 }
-inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t)
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t st)
 {
+	if (emu_stream_foreign(st))
+		return cudaErrorInvalidValue;
 	bool dd = emu_is_device(d), sd = emu_is_device(s);
 	if (n && ((k == cudaMemcpyHostToDevice && (!dd || sd)) || (k == cudaMemcpyDeviceToHost && (dd || !sd)) ||
 		  (k == cudaMemcpyDeviceToDevice && (!dd || !sd))))
@@ -189,21 +248,30 @@ inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k
 {
 	return cudaMemcpyAsync(d, s, n, k, nullptr);
 }
-inline cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
+inline cudaError_t cudaGetDevice(int *d) { *d = emu_cur_dev; return cudaSuccess; }
 inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int)
 {
 	*v = a == cudaDevAttrMultiProcessorCount ? 1 : 0; // one SM: the fewest blocks in grid-stride loops
 	return cudaSuccess;
 }
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (cudaStream_t)malloc(1); return cudaSuccess; }
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned)
+{
+	*s = (cudaStream_t)malloc(sizeof(emu_stream));
+	(*s)->dev = emu_cur_dev;
+	return cudaSuccess;
+}
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) { free(s); return cudaSuccess; }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 // ---- launches: `k<<<g, b, smem, s>>>(args)` is rewritten by run.sh into `(emu_cfg(g, b, smem, s) | &k)(args)`
 struct emu_config {
 	dim3 g, b;
+	cudaStream_t s;
 };
-inline emu_config emu_cfg(dim3 g, dim3 b, size_t = 0, cudaStream_t = nullptr) { return emu_config{g, b}; }
+inline emu_config emu_cfg(dim3 g, dim3 b, size_t = 0, cudaStream_t s = nullptr) { return emu_config{g, b, s}; }
+// Launches (and the cuBLAS stand-in) of every device and host thread run one at a time: blockDim, gridDim and the
+// barriers above are global.
+inline pthread_mutex_t emu_launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct emu_job {
 	void (*body)(void *);
@@ -272,12 +340,19 @@ template <class... P> struct emu_launcher {
 		};
 		(dev(P(a)), ...);
 		if (!ok) {
-			emu_last_error = emu_fail(cudaErrorInvalidValue, "kernel launched with a host pointer argument");
+			emu_last_error = emu_fail(cudaErrorInvalidValue,
+						  "kernel launched with a pointer argument that is not memory of the current device");
+			return;
+		}
+		if (emu_stream_foreign(c.s)) {
+			emu_last_error = cudaErrorInvalidValue;
 			return;
 		}
 		auto args = [&]() { k(P(a)...); };
 		using F = decltype(args);
+		pthread_mutex_lock(&emu_launch_lock);
 		emu_run(c, [](void *f) { (*(F *)f)(); }, &args);
+		pthread_mutex_unlock(&emu_launch_lock);
 	}
 };
 template <class... P> emu_launcher<P...> operator|(emu_config c, void (*k)(P...)) { return emu_launcher<P...>{c, k}; }

@@ -30,6 +30,7 @@ typedef struct op_backend {
 	int (*mem_upload)(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 	int (*mem_download)(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 	int (*mem_memset)(op_ctx *ctx, void *p, int byte, size_t bytes);
+	int (*mem_info)(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes);
 #define X(name, cuda, params, args) int(*name) params;
 	OP_LIST(X)
 #undef X
@@ -48,6 +49,7 @@ void cpu_mem_free(op_ctx *ctx, void *p);
 int cpu_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 int cpu_mem_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 int cpu_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
+int cpu_mem_info(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes);
 #define X(name, cuda, params, args) int cpu_##name params;
 OP_LIST(X)
 #undef X
@@ -62,6 +64,7 @@ void cuda_mem_free(op_ctx *ctx, void *p);
 int cuda_mem_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 int cuda_mem_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 int cuda_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
+int cuda_mem_info(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes);
 #define OP_CUDA_DECL_1(name, params) int cuda_##name params;
 #define OP_CUDA_DECL_0(name, params)
 #define X(name, cuda, params, args) OP_CUDA_DECL_##cuda(name, params)

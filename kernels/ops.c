@@ -69,6 +69,10 @@ int op_download(op_ctx *ctx, void *dst, const void *src, size_t bytes)
 	return ctx->table->mem_download(ctx, dst, src, bytes);
 }
 int op_memset(op_ctx *ctx, void *p, int byte, size_t bytes) { return ctx->table->mem_memset(ctx, p, byte, bytes); }
+int op_mem_info(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes)
+{
+	return ctx->table->mem_info(ctx, free_bytes, total_bytes);
+}
 
 /* The function pointer of op in ctx's table, for op_supports. */
 static int has_op(const op_backend *b, op_id op)

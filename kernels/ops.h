@@ -87,6 +87,10 @@ void op_free(op_ctx *ctx, void *p);
 int op_upload(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 int op_download(op_ctx *ctx, void *dst, const void *src, size_t bytes);
 int op_memset(op_ctx *ctx, void *p, int byte, size_t bytes);
+/* Free and total bytes of the memory ctx's ops allocate from: the CUDA device's (cudaMemGetInfo; it makes ctx's
+ * device current for the calling thread, as op_ctx_bind), so a tool can refuse a plan that does not fit before
+ * its first allocation. The CPU: 0 and 0 (host memory is not planned against a limit). 0, or -1 with ctx->err. */
+int op_mem_info(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes);
 
 /* Floats of an (N, C, HW) activation in layout fmt (padding included). */
 size_t op_act_numel(int N, int C, int HW, int fmt);

@@ -600,6 +600,55 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Device bytes of a set's prepared vectors (prep_build): per level the p-normalised rows and the certainties for the
+ * AVSL metric, else the transformed rows of the levels the metric reads. */
+static double prep_bytes(const knn_opts *o, const ave_set *s)
+{
+	const ave_header *h = &s->h;
+	if (o->metric.kind == KNN_LEVEL)
+		return (double)s->n * h->dim[o->metric.level] * sizeof(float);
+	double d = 0;
+	for (uint32_t l = 0; l < h->levels; l++)
+		d += h->dim[l];
+	return (double)s->n * d * sizeof(float) * (o->metric.kind == KNN_AVSL ? 2 : 1);
+}
+
+/* Check, before any allocation, that one part of the run fits on each device of ctxs (n of them; the calling
+ * thread's current device is ctxs[0]'s again afterwards): the prepared sets, the tile, the lists, the collector and
+ * the kernels' scratch, plus a margin for allocation rounding. 0, or -1 with a one-line reason naming the flag to
+ * lower. */
+static int device_fit(const knn_plan *pl, op_ctx *const *ctxs, int n, char *err, size_t errlen)
+{
+	const knn_opts *o = pl->o;
+	const double MiB = 1 << 20;
+	double sets = prep_bytes(o, o->query) + (!pl->same && !o->prepared ? prep_bytes(o, o->gallery) : 0);
+	double tile = (double)pl->rows * pl->CT * sizeof(float), lists = (double)pl->nlist * pl->kk * 8, scratch;
+	if (o->metric.kind == KNN_AVSL) { /* the collector, and the CUDA kernel's chunk buffers (<= 256 MiB) */
+		const avsl_collector_view *c = o->metric.avsl;
+		double D = c->dim, pairs = (double)pl->rows * pl->CT;
+		sets += ((c->levels - 1) * D * D + 2 * c->levels * D) * sizeof(float);
+		scratch = fmin(256 * MiB, pairs * 2 * D * sizeof(float));
+	} else { /* the row norms of op_dot_tile */
+		scratch = (double)(pl->rows + pl->CT) * sizeof(float);
+	}
+	double need = sets + tile + lists + scratch + 16 * MiB;
+	for (int i = 0; i < n; i++) {
+		size_t avail, total;
+		if (op_mem_info(ctxs[i], &avail, &total) != 0)
+			return fail(err, errlen, "cuda:%d: %s", ctxs[i]->index, ctxs[i]->err);
+		if (total && need > (double)avail) {
+			fail(err, errlen,
+			     "cuda:%d: the graph needs about %.1f MiB of device memory (embeddings %.1f, distance tile %.1f, "
+			     "top-k lists %.1f, kernel scratch %.1f MiB) and %.1f MiB are free: lower --tile-budget (now "
+			     "%.1f MiB) or --tile (%d)", ctxs[i]->index, need / MiB, sets / MiB, tile / MiB, lists / MiB,
+			     scratch / MiB, (double)avail / MiB, (double)knn_tile_budget(o) / MiB, pl->T);
+			op_ctx_bind(ctxs[0]);
+			return -1;
+		}
+	}
+	return op_ctx_bind(ctxs[0]) ? fail(err, errlen, "cuda:%d: %s", ctxs[0]->index, ctxs[0]->err) : 0;
+}
+
 int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t errlen)
 {
 	if (knn_check(o, err, errlen) != 0)
@@ -636,6 +685,17 @@ int knn_run(const knn_opts *o, knn_emit_fn emit, void *ctx, char *err, size_t er
 		pl.CT = knn_dev_cols(knn_tile_budget(o), pl.rows, ng ? ng : 1);
 	pl.kk = k ? (int)k : 1; /* k = 0 (a one-item set against itself): one slot that stays empty */
 	pl.nlist = pl.sym ? qs->n : (uint64_t)T;
+	if (dev) {
+		op_ctx **ctxs = xcalloc((size_t)nparts, sizeof *ctxs);
+		for (int i = 0; i < nparts; i++)
+			ctxs[i] = i ? &o->more_ctx[i - 1] : octx;
+		int rc = device_fit(&pl, ctxs, nparts, err, errlen);
+		free(ctxs);
+		if (rc) {
+			knn_ctx_close(octx, &own);
+			return -1;
+		}
+	}
 
 	uint32_t *n_rel = xmalloc_array(qs->n ? qs->n : 1, sizeof *n_rel);
 	if (o->prepared)

@@ -126,3 +126,10 @@ int cpu_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes)
 		memset(p, byte, bytes);
 	return 0;
 }
+
+int cpu_mem_info(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes)
+{
+	(void)ctx;
+	*free_bytes = *total_bytes = 0;
+	return 0;
+}

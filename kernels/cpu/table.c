@@ -13,6 +13,7 @@ const op_backend op_backend_cpu = {
 	.mem_upload = cpu_mem_upload,
 	.mem_download = cpu_mem_download,
 	.mem_memset = cpu_mem_memset,
+	.mem_info = cpu_mem_info,
 #define X(name, cuda, params, args) .name = cpu_##name,
 	OP_LIST(X)
 #undef X

@@ -221,6 +221,13 @@ extern "C" int cuda_mem_download(op_ctx *ctx, void *dst, const void *src, size_t
 	       trunk_cuda_check(ctx, cudaStreamSynchronize(s), "download: synchronise");
 }
 
+extern "C" int cuda_mem_info(op_ctx *ctx, size_t *free_bytes, size_t *total_bytes)
+{
+	*free_bytes = *total_bytes = 0;
+	return trunk_cuda_check(ctx, cudaSetDevice(trunk_of(ctx)->device), "cudaSetDevice") ||
+	       trunk_cuda_check(ctx, cudaMemGetInfo(free_bytes, total_bytes), "cudaMemGetInfo");
+}
+
 extern "C" int cuda_mem_memset(op_ctx *ctx, void *p, int byte, size_t bytes)
 {
 	if (!bytes)

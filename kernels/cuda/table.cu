@@ -16,6 +16,7 @@ extern "C" const op_backend op_backend_cuda_table = {
 	cuda_mem_upload,
 	cuda_mem_download,
 	cuda_mem_memset,
+	cuda_mem_info,
 #define X(name, cuda, params, args) OP_CUDA_IMPL_##cuda(name),
 	OP_LIST(X)
 #undef X

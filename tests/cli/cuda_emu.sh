@@ -164,4 +164,13 @@ check graph_gpu_list_wrote_nothing "test ! -e '$T/x.avg' && test ! -e '$T/x.ave'
 rm -f "$T/x.avg"
 expect graph_cuda_k_limit 1 empty "^avsl-graph: .*: k 2000: at most 1024 neighbours per query on a CUDA device\$" -- \
 	"$EMU/avsl-graph" -q -d cuda --metric l2 -k 2000 "$T/cpu.ave" -o "$T/x.avg"
+# a plan that does not fit the device's free memory (EMU_DEVICE_MEM: the emulated capacity) is refused before any
+# allocation, in one line naming the sizes and the flag to lower; the same run fits a larger device
+expect graph_cuda_memory_refused 1 empty "^avsl-graph: .*: cuda:0: the graph needs about [0-9.]+ MiB of device memory \\(embeddings [0-9.]+, distance tile [0-9.]+, top-k lists [0-9.]+, kernel scratch [0-9.]+ MiB\\) and 10.0 MiB are free: lower --tile-budget \\(now 1.0 MiB\\) or --tile \\(512\\)\$" -- \
+	env EMU_DEVICE_MEM=10M "$EMU/avsl-graph" -q -d cuda -m "$M" -k 5 --tile-budget 1M "$T/cpu.ave" -o "$T/x.avg"
+check graph_cuda_memory_refused_one_line "test \$(wc -l <'$T/err') -eq 1"
+expect graph_cuda_memory_second_gpu 1 empty "^avsl-graph: .*: cuda:1: the graph needs about .* and 10.0 MiB are free" -- \
+	env EMU_DEVICES=2 EMU_DEVICE_MEM=64M,10M "$EMU/avsl-graph" -q -d cuda:0,1 --metric l2 -k 5 "$T/cpu.ave" -o "$T/x.avg"
 check graph_cuda_refused_wrote_nothing "test ! -e '$T/x.avg'"
+expect graph_cuda_memory_fits 0 empty empty -- \
+	env EMU_DEVICE_MEM=64M "$EMU/avsl-graph" -q -d cuda -m "$M" -k 5 --tile-budget 1M "$T/cpu.ave" -o "$T/x.avg"

@@ -97,11 +97,12 @@ struct cudaDeviceProp {
 inline cudaError_t emu_last_error = cudaSuccess;
 inline const char *cudaGetErrorString(cudaError_t e) { return e ? "emulated CUDA error" : "no error"; }
 inline cudaError_t cudaGetLastError() { cudaError_t e = emu_last_error; emu_last_error = cudaSuccess; return e; }
+enum { EMU_MAX_DEVICES = 16 };
 inline int emu_device_count()
 {
 	const char *e = getenv("EMU_DEVICES");
 	int n = e ? atoi(e) : 1;
-	return n < 1 ? 1 : n > 16 ? 16 : n;
+	return n < 1 ? 1 : n > EMU_MAX_DEVICES ? EMU_MAX_DEVICES : n;
 }
 inline thread_local int emu_cur_dev = 0; // the calling thread's current device (cudaSetDevice)
 inline cudaError_t cudaGetDeviceCount(int *n) { *n = emu_device_count(); return cudaSuccess; }
@@ -126,6 +127,7 @@ struct emu_alloc {
 	size_t bytes; // mapped
 	int dev;      // the device current at cudaMalloc
 };
+inline size_t emu_dev_used[EMU_MAX_DEVICES]; // bytes allocated per device (cudaMemGetInfo)
 inline std::map<const char *, emu_alloc> emu_allocs; // live allocations by start
 inline pthread_mutex_t emu_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -176,6 +178,7 @@ inline cudaError_t emu_malloc(void **p, size_t n)
 		if (mprotect(q, bytes, PROT_READ | PROT_WRITE) == 0) {
 			emu_region_used += bytes + 4096; // one unmapped guard page after every allocation
 			emu_allocs[q] = emu_alloc{bytes, emu_cur_dev};
+			emu_dev_used[emu_cur_dev] += bytes;
 			*p = q;
 			e = cudaSuccess;
 		}
@@ -197,13 +200,37 @@ inline cudaError_t cudaFree(void *p)
 	pthread_mutex_lock(&emu_mem_lock);
 	auto it = emu_allocs.find((const char *)p);
 	size_t bytes = it == emu_allocs.end() ? 0 : it->second.bytes;
-	if (bytes)
+	if (bytes) {
+		emu_dev_used[it->second.dev] -= bytes;
 		emu_allocs.erase(it);
+	}
 	pthread_mutex_unlock(&emu_mem_lock);
 	if (!bytes)
 		return emu_fail(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
 	madvise(p, bytes, MADV_DONTNEED);
 	mprotect(p, bytes, PROT_NONE); // a later use faults
+	return cudaSuccess;
+}
+// Each device's capacity: EMU_DEVICE_MEM, bytes with an optional K, M or G suffix, or a comma list of them, one per
+// device (the last repeats); default 80G. Free: the capacity less what the device holds.
+inline cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total)
+{
+	const char *e = getenv("EMU_DEVICE_MEM");
+	size_t cap = (size_t)80 << 30;
+	for (int i = 0; e && *e && i <= emu_cur_dev; i++) {
+		char *end;
+		cap = strtoull(e, &end, 10);
+		cap <<= *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		end += *end == 'K' || *end == 'M' || *end == 'G';
+		if (*end != ',')
+			break;
+		e = end + 1;
+	}
+	pthread_mutex_lock(&emu_mem_lock);
+	size_t used = emu_dev_used[emu_cur_dev];
+	pthread_mutex_unlock(&emu_mem_lock);
+	*total = cap;
+	*free_bytes = used < cap ? cap - used : 0;
 	return cudaSuccess;
 }
 // Page-locked host memory is host memory.

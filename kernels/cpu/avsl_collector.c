@@ -47,7 +47,7 @@ int cpu_avsl_collector_bwd(op_ctx *ctx, const avsl_collector_view *c, int R, con
 	for (int l = 0; l < L; l++) {
 		const float *G = Gl ? Gl[l] : NULL;
 		if (dx && dx[l]) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
 			for (int r = 0; r < R; r++) {
 				float *o = dx[l] + (size_t)r * D;
 				memset(o, 0, sizeof(float) * D);
@@ -63,7 +63,7 @@ int cpu_avsl_collector_bwd(op_ctx *ctx, const avsl_collector_view *c, int R, con
 			}
 		}
 		if (dy && dy[l]) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
 			for (int q = 0; q < C; q++) {
 				float *o = dy[l] + (size_t)q * D;
 				memset(o, 0, sizeof(float) * D);

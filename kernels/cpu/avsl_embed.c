@@ -1,6 +1,5 @@
 /* avsl_embed.c: training-time AVSL embedder ops (method §2): pooled embeddings (avg + max pool, 1x1 conv as a
  * GEMM) forward/backward, class-activation maps, certainties, batch links, row normalisation backward. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -12,7 +11,7 @@
 int cpu_avsl_pool_fwd(op_ctx *ctx, const float *F, int N, int C, int HW, float *g, int32_t *argmax)
 {
 	const int threads = ctx->threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
 	for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
 		const float *f = F + bk * HW;
 		double s = 0;
@@ -34,7 +33,7 @@ int cpu_avsl_pool_fwd(op_ctx *ctx, const float *F, int N, int C, int HW, float *
 int cpu_avsl_pool_bwd(op_ctx *ctx, const float *dg, const int32_t *argmax, int N, int C, int HW, float *dF)
 {
 	const int threads = ctx->threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
 	for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
 		float *d = dF + bk * HW;
 		float a = dg[bk] / HW;
@@ -50,8 +49,8 @@ int cpu_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const f
 {
 	/* One GEMM for the whole batch (a per-image GEMM and a thread team per image cost more than the arithmetic at
 	 * the demo's sizes): F is copied channel-major, Fc (C, N*HW), so A' = W Fc is (D, N*HW); then per (image,
-	 * dimension) row A' goes back to A's (N, D, HW) layout with the linearised max added. The GEMM uses OpenBLAS's
-	 * own threads; ctx->threads is for the copies and the scatter. */
+	 * dimension) row A' goes back to A's (N, D, HW) layout with the linearised max added. The GEMM splits its
+	 * output columns over ctx->threads (cpu_sgemm), as the copies and the scatter do. */
 	const int threads = ctx->threads;
 	const size_t NHW = (size_t)N * HW;
 	float *Fc = cpu_scratch(ctx, sizeof(float) * (NHW * C + NHW * D)); /* (C, N*HW), then A' (D, N*HW) */
@@ -60,21 +59,20 @@ int cpu_avsl_cam_fwd(op_ctx *ctx, const float *F, const int32_t *argmax, const f
 	float *Ac = Fc + NHW * C;
 #pragma omp parallel num_threads(threads)
 	{
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
 		for (int64_t bk = 0; bk < (int64_t)N * C; bk++) {
 			int64_t b = bk / C, k = bk % C;
 			memcpy(Fc + (size_t)k * NHW + (size_t)b * HW, F + bk * HW, sizeof(float) * HW);
 		}
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
 		for (int c = 0; c < D; c++) /* the bias goes in before the GEMM (beta = 1): summed first, as before */
 			for (size_t j = 0; j < NHW; j++)
 				Ac[(size_t)c * NHW + j] = bias[c];
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, D, (int)NHW, C, 1.0f, W, C, Fc, (int)NHW, 1.0f, Ac,
-		    (int)NHW);
+	cpu_sgemm(ctx, 0, 0, D, (int)NHW, C, 1.0f, W, C, Fc, (int)NHW, 1.0f, Ac, (int)NHW);
 	/* the linearised max: N_i * max at the arg-max position, through the same weights, one (image, dimension)
 	 * row of A per iteration */
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
 	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
 		int64_t b = bc / D, c = bc % D;
 		float *ar = A + bc * HW;
@@ -110,7 +108,7 @@ int cpu_avsl_certainty(op_ctx *ctx, const float *A, int N, int D, int H, int W, 
 	float *qs = cpu_scratch(ctx, (size_t)threads * HW * sizeof *qs); /* (threads, HW): one map per thread */
 	if (!qs)
 		return -1;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
 	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
 		const float *a = A + bc * HW;
 		float *q = qs + (size_t)omp_get_thread_num() * HW;
@@ -174,7 +172,7 @@ int cpu_avsl_link_batch(op_ctx *ctx, const float *lo, int Hl, int Wl, const floa
 	if (!Lo)
 		return -1;
 	float *Hi = Lo + (size_t)D * NM;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
 	for (int64_t bc = 0; bc < (int64_t)N * D; bc++) {
 		int64_t b = bc / D, c = bc % D;
 		float *lo_o = Lo + (size_t)c * NM + (size_t)b * M, *hi_o = Hi + (size_t)c * NM + (size_t)b * M;
@@ -183,8 +181,7 @@ int cpu_avsl_link_batch(op_ctx *ctx, const float *lo, int Hl, int Wl, const floa
 		memcpy(hi_o, hi + bc * M, sizeof(float) * M);
 		l2norm_vec(hi_o, M);
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, D, D, (int)NM, 1.0f / N, Lo, (int)NM, Hi, (int)NM, 0.0f,
-		    link, D);
+	cpu_sgemm(ctx, 0, 1, D, D, (int)NM, 1.0f / N, Lo, (int)NM, Hi, (int)NM, 0.0f, link, D);
 	return 0;
 }
 

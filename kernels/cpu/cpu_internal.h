@@ -24,5 +24,11 @@ int cpu_fail(op_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2,
 /* Set the OpenMP thread count of the calling thread for the op (oneDNN follows it). */
 void cpu_set_threads(const op_ctx *ctx);
 void cpu_conv_cache_free(cpu_backend *b);
+/* OpenBLAS on the calling thread only (its pthread workers spin between calls): every GEMM goes through cpu_sgemm */
+void cpu_blas_single(void);
+/* Row-major C = alpha op(A) op(B) + beta C (op: transposed when ta / tb), split into output panels that
+ * ctx->threads OpenMP threads take dynamically; the result does not depend on the thread count. */
+void cpu_sgemm(const op_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+	       const float *B, int ldb, float beta, float *C, int ldc);
 
 #endif

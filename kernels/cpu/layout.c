@@ -17,7 +17,7 @@ int cpu_layout_convert(op_ctx *ctx, int N, int C, int HW, const float *src, int 
 	}
 	const long blocks = (long)N * CB;
 	const int to_blocked = dst_fmt == OP_NCHW8C;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long nb = 0; nb < blocks; nb++) {
 		int n = (int)(nb / CB), cb = (int)(nb % CB);
 		float *bl = (float *)(to_blocked ? dst : src) + (size_t)nb * HW * 8;

@@ -11,7 +11,7 @@ static int maxpool_fwd_blocked(op_ctx *ctx, const pool_shape *s, const float *x,
 {
 	const int CB = (s->C + 7) / 8, H = s->H, W = s->W, P = s->P, Q = s->Q;
 	const long blocks = (long)s->N * CB;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long nb = 0; nb < blocks; nb++) {
 		const float *xp = x + (size_t)nb * H * W * 8;
 		float *yp = y + (size_t)nb * P * Q * 8;
@@ -50,7 +50,7 @@ static int maxpool_bwd_blocked(op_ctx *ctx, const pool_shape *s, const float *dy
 	const int CB = (s->C + 7) / 8;
 	const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
 	const long blocks = (long)s->N * CB;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long nb = 0; nb < blocks; nb++) {
 		float *dp = dx + nb * HW * 8;
 		if (!(flags & OP_ACCUM))
@@ -70,7 +70,7 @@ int cpu_maxpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y, 
 		return maxpool_fwd_blocked(ctx, s, x, y, idx);
 	const long planes = (long)s->N * s->C;
 	const int H = s->H, W = s->W, P = s->P, Q = s->Q;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
 		float *yp = y + (size_t)pl * P * Q;
@@ -111,7 +111,7 @@ int cpu_maxpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, const int
 		return maxpool_bwd_blocked(ctx, s, dy, idx, dx, flags);
 	const long planes = (long)s->N * s->C;
 	const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		float *dp = dx + pl * HW;
 		if (!(flags & OP_ACCUM))
@@ -128,7 +128,7 @@ int cpu_gavgpool_fwd(op_ctx *ctx, int N, int C, int HW, const float *x, float *y
 {
 	const long planes = (long)N * C;
 	const float inv = 1.0f / HW;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		const float *p = x + (size_t)pl * HW;
 		float acc = 0;
@@ -144,7 +144,7 @@ int cpu_gavgpool_bwd(op_ctx *ctx, int N, int C, int HW, const float *dy, float *
 {
 	const long planes = (long)N * C;
 	const float inv = 1.0f / HW;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		float *p = dx + (size_t)pl * HW, g = dy[pl] * inv;
 		if (flags & OP_ACCUM) {
@@ -163,7 +163,7 @@ int cpu_gavgpool_bwd(op_ctx *ctx, int N, int C, int HW, const float *dy, float *
 int cpu_gmaxpool_fwd(op_ctx *ctx, int N, int C, int HW, const float *x, float *y, int32_t *idx)
 {
 	const long planes = (long)N * C;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		const float *p = x + (size_t)pl * HW;
 		float m = p[0];
@@ -182,7 +182,7 @@ int cpu_gmaxpool_fwd(op_ctx *ctx, int N, int C, int HW, const float *x, float *y
 int cpu_gmaxpool_bwd(op_ctx *ctx, int N, int C, int HW, const float *dy, const int32_t *idx, float *dx, int flags)
 {
 	const long planes = (long)N * C;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		float *p = dx + (size_t)pl * HW;
 		if (!(flags & OP_ACCUM))
@@ -200,7 +200,7 @@ int cpu_adavgpool_fwd(op_ctx *ctx, const pool_shape *s, const float *x, float *y
 {
 	const long planes = (long)s->N * s->C;
 	const int H = s->H, W = s->W, P = s->P, Q = s->Q;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
 		float *yp = y + (size_t)pl * P * Q;
@@ -223,7 +223,7 @@ int cpu_adavgpool_bwd(op_ctx *ctx, const pool_shape *s, const float *dy, float *
 {
 	const long planes = (long)s->N * s->C;
 	const int H = s->H, W = s->W, P = s->P, Q = s->Q;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16)
 	for (long pl = 0; pl < planes; pl++) {
 		float *dp = dx + (size_t)pl * H * W;
 		const float *g = dy + (size_t)pl * P * Q;

@@ -10,26 +10,13 @@ namespace {
 
 enum { SQ_BLOCKS = 128, SQ_THREADS = 256 };
 
-// sh: SQ_THREADS doubles; v of every thread -> the block's sum in thread 0 (fixed tree).
-__device__ double block_tree(double v, double *sh)
-{
-	sh[threadIdx.x] = v;
-	__syncthreads();
-	for (int s = SQ_THREADS / 2; s > 0; s >>= 1) {
-		if ((int)threadIdx.x < s)
-			sh[threadIdx.x] += sh[threadIdx.x + s];
-		__syncthreads();
-	}
-	return sh[0];
-}
-
 __global__ void sq_part_kernel(const float *__restrict__ x, uint64_t n, double *part)
 {
 	__shared__ double sh[SQ_THREADS];
 	double acc = 0;
 	for (uint64_t i = (uint64_t)blockIdx.x * SQ_THREADS + threadIdx.x; i < n; i += (uint64_t)SQ_BLOCKS * SQ_THREADS)
 		acc += (double)x[i] * x[i];
-	double s = block_tree(acc, sh);
+	double s = trunk_block_tree_f64(acc, sh);
 	if (threadIdx.x == 0)
 		part[blockIdx.x] = s;
 }
@@ -37,7 +24,7 @@ __global__ void sq_part_kernel(const float *__restrict__ x, uint64_t n, double *
 __global__ void sq_total_kernel(double *part)
 {
 	__shared__ double sh[SQ_THREADS];
-	double s = block_tree((int)threadIdx.x < SQ_BLOCKS ? part[threadIdx.x] : 0.0, sh);
+	double s = trunk_block_tree_f64((int)threadIdx.x < SQ_BLOCKS ? part[threadIdx.x] : 0.0, sh);
 	if (threadIdx.x == 0)
 		part[SQ_BLOCKS] = s;
 }

@@ -81,6 +81,20 @@ static inline unsigned trunk_grid(const trunk_backend *b, int64_t n, int t)
 // Whether a tensor of n elements can use 32-bit unsigned indexing in a grid-stride loop (i + stride never wraps).
 static inline int trunk_small(int64_t n) { return n < ((int64_t)1 << 31); }
 
+// Sum of v over the block in double by a fixed tree (blockDim.x a power of two; sh: __shared__ double[blockDim.x]):
+// the same bits on every run and device. The result is in thread 0's return value.
+__device__ __forceinline__ double trunk_block_tree_f64(double v, double *sh)
+{
+	sh[threadIdx.x] = v;
+	__syncthreads();
+	for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+		if ((int)threadIdx.x < s)
+			sh[threadIdx.x] += sh[threadIdx.x + s];
+		__syncthreads();
+	}
+	return sh[0];
+}
+
 // Sum of v over the block (blockDim.x a multiple of 32, <= 1024); the result is valid in every thread.
 // sh: __shared__ float[32]. Ends with a barrier, so sh may be reused right away.
 __device__ __forceinline__ float trunk_block_sum(float v, float *sh)

@@ -43,15 +43,9 @@ __global__ void sum_kernel(const float *__restrict__ x, uint64_t n, double *sum)
 	double acc = 0;
 	for (uint64_t i = threadIdx.x; i < n; i += SUM_THREADS)
 		acc += x[i];
-	sh[threadIdx.x] = acc;
-	__syncthreads();
-	for (int s = SUM_THREADS / 2; s > 0; s >>= 1) {
-		if ((int)threadIdx.x < s)
-			sh[threadIdx.x] += sh[threadIdx.x + s];
-		__syncthreads();
-	}
+	double s = trunk_block_tree_f64(acc, sh);
 	if (threadIdx.x == 0)
-		*sum = sh[0];
+		*sum = s;
 }
 
 __global__ void fill_mean_kernel(const double *sum, double count, float *out, uint64_t n)

@@ -125,14 +125,6 @@ static void plan_free(avsl_head *h)
 	devmem_free(ctx, h->dcols);
 	devmem_free(ctx, h->dlab);
 	devmem_free(ctx, h->dusum);
-	memset(h->g, 0, sizeof h->g), memset(h->am, 0, sizeof h->am), memset(h->e, 0, sizeof h->e);
-	memset(h->xh, 0, sizeof h->xh), memset(h->A, 0, sizeof h->A), memset(h->u, 0, sizeof h->u);
-	memset(h->yh, 0, sizeof h->yh), memset(h->v, 0, sizeof h->v), memset(h->dl, 0, sizeof h->dl);
-	memset(h->gdl, 0, sizeof h->gdl), memset(h->Gl, 0, sizeof h->Gl), memset(h->dxh, 0, sizeof h->dxh);
-	memset(h->dyh, 0, sizeof h->dyh);
-	h->shat_all = h->df = h->gdf = h->blink_all = h->stage = h->gstage = h->Gf = h->tmpK = h->de = h->dg = NULL;
-	h->glab = h->cols = h->dcols = h->dlab = NULL;
-	h->dusum = NULL;
 }
 
 void avsl_head_free(avsl_head *h)
